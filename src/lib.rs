@@ -1,0 +1,86 @@
+//! proxbox-planner: a pure planner that keeps NetBox in step with Proxmox VE.
+//!
+//! The core never performs I/O (sans-IO, like quinn-proto or rustls): the host
+//! fetches Proxmox and NetBox JSON, hands it over, and gets back what to do.
+//! Same input, same bytes out. `wasm` is the only module that knows about
+//! JavaScript, and it only converts.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod error;
+pub mod json;
+pub mod modes;
+pub mod settings;
+mod wasm;
+
+pub use error::{ErrorCode, PlanError, Result};
+pub use modes::{ResolvedModes, ResourceType, Stage, StageStatus, SyncMode};
+
+use json::Path;
+use modes::{parse_sync_types, query_flags, stage_statuses, QueryFlags};
+use serde::Serialize;
+use serde_json::Value;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `ProxmoxEndpoint.effective_sync_mode(type)`: endpoint → global → default,
+/// without the cascade, exactly like the original plugin method.
+pub fn effective_sync_mode(
+    settings: Option<&Value>,
+    endpoint: Option<&Value>,
+    resource_type: &Value,
+) -> Result<SyncMode> {
+    let path = Path::ROOT.key("resource_type");
+    let text = resource_type
+        .as_str()
+        .ok_or_else(|| json::wrong_type(&path, "a resource type string", resource_type))?;
+    let resource = ResourceType::parse(text).ok_or_else(|| {
+        PlanError::new(
+            ErrorCode::UnknownResourceType,
+            path,
+            format!(
+                "unknown resource type {text:?}; valid types: {}",
+                ResourceType::valid_names()
+            ),
+        )
+    })?;
+    let modes = settings::read_mode_settings(settings, endpoint)?;
+    Ok(modes.configured(resource).0)
+}
+
+/// Modes, stages and query flags for one endpoint: everything that gates a sync.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ModeReport {
+    #[serde(flatten)]
+    pub modes: ResolvedModes,
+    pub stages: Vec<StageStatus>,
+    pub query_flags: QueryFlags,
+}
+
+pub fn resolve_sync_modes(
+    settings: Option<&Value>,
+    endpoint: Option<&Value>,
+    sync_types: Option<&Value>,
+) -> Result<ModeReport> {
+    let settings = settings::read_settings(settings, endpoint)?;
+    let stages = parse_sync_types(sync_types, &Path::ROOT.key("sync_types"))?;
+    Ok(mode_report(&settings, &stages))
+}
+
+pub(crate) fn mode_report(settings: &settings::Settings, stages: &[Stage]) -> ModeReport {
+    let modes = settings.modes.resolve();
+    let stages = stage_statuses(stages, &modes);
+    let query_flags = query_flags(&stages, &modes, &settings.overwrite.0);
+    ModeReport {
+        modes,
+        stages,
+        query_flags,
+    }
+}

@@ -1,0 +1,572 @@
+//! Sync-mode rules (SPEC §1): three modes, ten resource types, endpoint over
+//! global over default, the parent-to-child cascade, the stage list and the
+//! query flags a proxbox-api backend expects.
+//!
+//! The rules are tabular, so they live in tables (`RESOURCES`, `STAGES`);
+//! the functions below only walk them.
+
+use crate::error::{ErrorCode, PlanError, Result};
+use crate::json::{as_array, Path};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    Always,
+    BootstrapOnly,
+    Disabled,
+}
+
+impl SyncMode {
+    pub const ALL: [SyncMode; 3] = [
+        SyncMode::Always,
+        SyncMode::BootstrapOnly,
+        SyncMode::Disabled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::Always => "always",
+            SyncMode::BootstrapOnly => "bootstrap_only",
+            SyncMode::Disabled => "disabled",
+        }
+    }
+
+    /// Case and `-`/`_` are forgiven (`Bootstrap-Only`); anything else is refused.
+    pub fn parse(text: &str) -> Option<SyncMode> {
+        let normalized = text.trim().to_ascii_lowercase().replace('-', "_");
+        SyncMode::ALL
+            .into_iter()
+            .find(|mode| mode.as_str() == normalized)
+    }
+
+    pub fn is_disabled(self) -> bool {
+        self == SyncMode::Disabled
+    }
+}
+
+/// The ten sync-mode resource types, in the order the seed lists them
+/// (every parent comes before its children, which the cascade relies on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceType {
+    Vm,
+    VmTemplate,
+    VmInterface,
+    Mac,
+    Cluster,
+    Node,
+    Storage,
+    IpAddress,
+    Sdn,
+    SdnBgp,
+}
+
+pub const RESOURCE_COUNT: usize = 10;
+
+pub struct ResourceSpec {
+    pub resource: ResourceType,
+    pub name: &'static str,
+    pub default: SyncMode,
+    /// The resource is effectively disabled when **all** of these are.
+    pub disabled_with: &'static [ResourceType],
+}
+
+use ResourceType as R;
+
+pub const RESOURCES: [ResourceSpec; RESOURCE_COUNT] = [
+    ResourceSpec {
+        resource: R::Vm,
+        name: "vm",
+        default: SyncMode::Always,
+        disabled_with: &[],
+    },
+    ResourceSpec {
+        resource: R::VmTemplate,
+        name: "vm_template",
+        default: SyncMode::Always,
+        disabled_with: &[],
+    },
+    ResourceSpec {
+        resource: R::VmInterface,
+        name: "vm_interface",
+        default: SyncMode::Always,
+        disabled_with: &[R::Vm, R::VmTemplate],
+    },
+    ResourceSpec {
+        resource: R::Mac,
+        name: "mac",
+        default: SyncMode::Always,
+        disabled_with: &[R::VmInterface],
+    },
+    ResourceSpec {
+        resource: R::Cluster,
+        name: "cluster",
+        default: SyncMode::Always,
+        disabled_with: &[],
+    },
+    ResourceSpec {
+        resource: R::Node,
+        name: "node",
+        default: SyncMode::Always,
+        disabled_with: &[R::Cluster],
+    },
+    ResourceSpec {
+        resource: R::Storage,
+        name: "storage",
+        default: SyncMode::Always,
+        disabled_with: &[],
+    },
+    ResourceSpec {
+        resource: R::IpAddress,
+        name: "ip_address",
+        default: SyncMode::Always,
+        disabled_with: &[R::VmInterface],
+    },
+    ResourceSpec {
+        resource: R::Sdn,
+        name: "sdn",
+        default: SyncMode::Disabled,
+        disabled_with: &[],
+    },
+    ResourceSpec {
+        resource: R::SdnBgp,
+        name: "sdn_bgp",
+        default: SyncMode::Disabled,
+        disabled_with: &[R::Sdn],
+    },
+];
+
+impl ResourceType {
+    pub const ALL: [ResourceType; RESOURCE_COUNT] = [
+        R::Vm,
+        R::VmTemplate,
+        R::VmInterface,
+        R::Mac,
+        R::Cluster,
+        R::Node,
+        R::Storage,
+        R::IpAddress,
+        R::Sdn,
+        R::SdnBgp,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn spec(self) -> &'static ResourceSpec {
+        RESOURCES
+            .iter()
+            .find(|spec| spec.resource == self)
+            .unwrap_or(&RESOURCES[0])
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    pub fn setting_field(self) -> String {
+        format!("sync_mode_{}", self.name())
+    }
+
+    /// SPEC §1 step 1: trim, lower-case, `-` → `_`, drop a leading `sync_mode_`.
+    pub fn parse(text: &str) -> Option<ResourceType> {
+        let normalized = text.trim().to_ascii_lowercase().replace('-', "_");
+        let bare = normalized.strip_prefix("sync_mode_").unwrap_or(&normalized);
+        RESOURCES
+            .iter()
+            .find(|spec| spec.name == bare)
+            .map(|spec| spec.resource)
+    }
+
+    pub fn valid_names() -> String {
+        RESOURCES
+            .iter()
+            .map(|spec| spec.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A value for each resource type, stored by enum discriminant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PerType<T>([T; RESOURCE_COUNT]);
+
+impl<T> PerType<T> {
+    pub fn from_fn(mut f: impl FnMut(ResourceType) -> T) -> Self {
+        PerType(ResourceType::ALL.map(&mut f))
+    }
+
+    #[allow(clippy::indexing_slicing)] // the index is a discriminant of a 10-variant enum
+    pub fn get(&self, resource: ResourceType) -> &T {
+        &self.0[resource.index()]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (ResourceType, &T)> {
+        ResourceType::ALL.into_iter().zip(self.0.iter())
+    }
+}
+
+/// Serialized as an object keyed by resource name, in table order.
+impl<T: Serialize> Serialize for PerType<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(RESOURCE_COUNT))?;
+        for (resource, value) in self.iter() {
+            map.serialize_entry(resource.name(), value)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModeSource {
+    Endpoint,
+    Global,
+    Default,
+}
+
+/// The per-type values an operator set: global settings and endpoint overrides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModeSettings {
+    pub global: PerType<Option<SyncMode>>,
+    pub endpoint: PerType<Option<SyncMode>>,
+}
+
+impl ModeSettings {
+    pub fn defaults() -> Self {
+        ModeSettings {
+            global: PerType::from_fn(|_| None),
+            endpoint: PerType::from_fn(|_| None),
+        }
+    }
+
+    /// SPEC §1 steps 2–3, without the cascade (what `effective_sync_mode` returns).
+    pub fn configured(&self, resource: ResourceType) -> (SyncMode, ModeSource) {
+        if let Some(mode) = self.endpoint.get(resource) {
+            (*mode, ModeSource::Endpoint)
+        } else if let Some(mode) = self.global.get(resource) {
+            (*mode, ModeSource::Global)
+        } else {
+            (resource.spec().default, ModeSource::Default)
+        }
+    }
+
+    pub fn resolve(&self) -> ResolvedModes {
+        let raw = PerType::from_fn(|r| self.configured(r).0);
+        let sources = PerType::from_fn(|r| self.configured(r).1);
+        // Parents precede children in RESOURCES, so one forward pass settles the cascade.
+        let mut effective = raw.0;
+        let mut inherited_from: [Vec<ResourceType>; RESOURCE_COUNT] = Default::default();
+        for (index, spec) in RESOURCES.iter().enumerate() {
+            let parents = spec.disabled_with;
+            let cascades = !parents.is_empty()
+                && parents
+                    .iter()
+                    .all(|p| effective.get(p.index()).is_some_and(|m| m.is_disabled()));
+            if cascades {
+                if let (Some(mode), Some(from)) =
+                    (effective.get_mut(index), inherited_from.get_mut(index))
+                {
+                    if !mode.is_disabled() {
+                        *mode = SyncMode::Disabled;
+                        *from = parents.to_vec();
+                    }
+                }
+            }
+        }
+        ResolvedModes {
+            raw,
+            sources,
+            effective: PerType(effective),
+            inherited_from: PerType(inherited_from),
+        }
+    }
+}
+
+/// The modes that decide the plan, with how each was reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResolvedModes {
+    /// Endpoint → global → default, before the cascade.
+    pub raw: PerType<SyncMode>,
+    pub sources: PerType<ModeSource>,
+    /// After the cascade: these decide what runs.
+    pub effective: PerType<SyncMode>,
+    /// For a type the cascade disabled: the parents that disabled it.
+    #[serde(rename = "cascade")]
+    pub inherited_from: PerType<Vec<ResourceType>>,
+}
+
+impl ResolvedModes {
+    pub fn effective(&self, resource: ResourceType) -> SyncMode {
+        *self.effective.get(resource)
+    }
+
+    pub fn is_disabled(&self, resource: ResourceType) -> bool {
+        self.effective(resource).is_disabled()
+    }
+
+    /// `sync_mode_x=disabled`, naming the cascade when that is where it came from.
+    pub fn disabled_reason(&self, resource: ResourceType) -> String {
+        let own = format!("{}=disabled", resource.setting_field());
+        let parents = self.inherited_from.get(resource);
+        if parents.is_empty() {
+            return own;
+        }
+        let causes: Vec<String> = parents.iter().map(|p| self.disabled_reason(*p)).collect();
+        format!("{own} (inherited from {})", causes.join(" and "))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Devices,
+    Storage,
+    VirtualMachines,
+    VmTemplates,
+    VmInterfaces,
+    IpAddresses,
+    Sdn,
+    Replications,
+}
+
+pub struct StageSpec {
+    pub stage: Stage,
+    pub name: &'static str,
+    /// The stage is skipped when **all** of these are effectively disabled.
+    pub gated_by: &'static [ResourceType],
+}
+
+/// Dependency order: this is the order stages run and operations are listed in.
+pub const STAGES: [StageSpec; 8] = [
+    StageSpec {
+        stage: Stage::Devices,
+        name: "devices",
+        gated_by: &[R::Cluster, R::Node],
+    },
+    StageSpec {
+        stage: Stage::Storage,
+        name: "storage",
+        gated_by: &[R::Storage],
+    },
+    StageSpec {
+        stage: Stage::VirtualMachines,
+        name: "virtual-machines",
+        gated_by: &[R::Vm],
+    },
+    StageSpec {
+        stage: Stage::VmTemplates,
+        name: "vm-templates",
+        gated_by: &[R::VmTemplate],
+    },
+    StageSpec {
+        stage: Stage::VmInterfaces,
+        name: "vm-interfaces",
+        gated_by: &[R::VmInterface],
+    },
+    StageSpec {
+        stage: Stage::IpAddresses,
+        name: "ip-addresses",
+        gated_by: &[R::IpAddress, R::Mac],
+    },
+    StageSpec {
+        stage: Stage::Sdn,
+        name: "sdn",
+        gated_by: &[R::Sdn],
+    },
+    StageSpec {
+        stage: Stage::Replications,
+        name: "replications",
+        gated_by: &[R::Vm, R::VmTemplate],
+    },
+];
+
+impl Stage {
+    pub const ALL: [Stage; 8] = [
+        Stage::Devices,
+        Stage::Storage,
+        Stage::VirtualMachines,
+        Stage::VmTemplates,
+        Stage::VmInterfaces,
+        Stage::IpAddresses,
+        Stage::Sdn,
+        Stage::Replications,
+    ];
+
+    pub fn spec(self) -> &'static StageSpec {
+        STAGES
+            .iter()
+            .find(|spec| spec.stage == self)
+            .unwrap_or(&STAGES[0])
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// Stage names are forgiving about case and `_`/`-` (`virtual_machines`).
+    pub fn parse(text: &str) -> Option<Stage> {
+        let normalized = text.trim().to_ascii_lowercase().replace('_', "-");
+        STAGES
+            .iter()
+            .find(|spec| spec.name == normalized)
+            .map(|spec| spec.stage)
+    }
+
+    /// Stages this one cannot run without (IPs need interfaces).
+    fn pulls_in(self) -> &'static [Stage] {
+        match self {
+            Stage::IpAddresses => &[Stage::VmInterfaces],
+            _ => &[],
+        }
+    }
+}
+
+fn valid_sync_types() -> String {
+    std::iter::once("all")
+        .chain(STAGES.iter().map(|spec| spec.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// SPEC §1.1: expand `all`, collapse duplicates, pull in dependencies, sort by
+/// stage order. Absent or `null` means `["all"]`.
+pub fn parse_sync_types(value: Option<&Value>, path: &Path) -> Result<Vec<Stage>> {
+    let items = match value {
+        None | Some(Value::Null) => return Ok(Stage::ALL.to_vec()),
+        Some(value) => as_array(value, path)?,
+    };
+    if items.is_empty() {
+        return Err(PlanError::new(
+            ErrorCode::InvalidValue,
+            path,
+            format!(
+                "no sync types given; use [\"all\"] or some of: {}",
+                valid_sync_types()
+            ),
+        ));
+    }
+    let mut wanted = [false; 8];
+    for (index, item) in items.iter().enumerate() {
+        let item_path = path.index(index);
+        let text = item
+            .as_str()
+            .ok_or_else(|| crate::json::wrong_type(&item_path, "a sync type string", item))?;
+        if text.trim().eq_ignore_ascii_case("all") {
+            wanted = [true; 8];
+            continue;
+        }
+        let stage = Stage::parse(text).ok_or_else(|| {
+            PlanError::new(
+                ErrorCode::UnknownSyncType,
+                item_path,
+                format!(
+                    "unknown sync type {text:?}; valid sync types: {}",
+                    valid_sync_types()
+                ),
+            )
+        })?;
+        for marked in std::iter::once(stage).chain(stage.pulls_in().iter().copied()) {
+            if let Some(slot) = wanted.get_mut(marked as usize) {
+                *slot = true;
+            }
+        }
+    }
+    Ok(Stage::ALL
+        .into_iter()
+        .filter(|stage| wanted.get(*stage as usize) == Some(&true))
+        .collect())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StageStatus {
+    pub stage: Stage,
+    pub run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+pub fn stage_statuses(stages: &[Stage], modes: &ResolvedModes) -> Vec<StageStatus> {
+    stages
+        .iter()
+        .map(|&stage| {
+            let gates = stage.spec().gated_by;
+            let skipped = gates.iter().all(|r| modes.is_disabled(*r));
+            let reason = skipped.then(|| {
+                gates
+                    .iter()
+                    .map(|r| modes.disabled_reason(*r))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+            StageStatus {
+                stage,
+                run: !skipped,
+                reason,
+            }
+        })
+        .collect()
+}
+
+/// SPEC §1.2: what the original plugin forwards to its backend, so a host that
+/// still drives proxbox-api can use the planner for gating alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QueryFlags {
+    /// Sent with every stage: effective sync modes and overwrite flags.
+    pub common: BTreeMap<String, String>,
+    /// Extra flags for particular stages (only stages that have any).
+    pub stages: BTreeMap<Stage, BTreeMap<String, String>>,
+}
+
+fn flag(value: bool) -> String {
+    if value { "true" } else { "false" }.to_owned()
+}
+
+pub fn query_flags(
+    statuses: &[StageStatus],
+    modes: &ResolvedModes,
+    overwrite: &[(&'static str, bool)],
+) -> QueryFlags {
+    let mut common = BTreeMap::new();
+    for (resource, mode) in modes.effective.iter() {
+        common.insert(resource.setting_field(), mode.as_str().to_owned());
+    }
+    for (name, value) in overwrite {
+        common.insert((*name).to_owned(), flag(*value));
+    }
+
+    let runs = |stage: Stage| statuses.iter().any(|s| s.stage == stage && s.run);
+    let ip_disabled = modes.is_disabled(R::IpAddress);
+    let mac_disabled = modes.is_disabled(R::Mac);
+    let mut stages = BTreeMap::new();
+    if runs(Stage::VirtualMachines) {
+        let mut vm = BTreeMap::new();
+        // Dedicated interface/IP stages (or disabled interfaces) own network sync.
+        if runs(Stage::VmInterfaces)
+            || runs(Stage::IpAddresses)
+            || modes.is_disabled(R::VmInterface)
+        {
+            vm.insert("sync_vm_network".to_owned(), flag(false));
+        } else {
+            if ip_disabled {
+                vm.insert("assign_vm_interface_ips".to_owned(), flag(false));
+            }
+            if mac_disabled {
+                vm.insert("sync_vm_interface_macs".to_owned(), flag(false));
+            }
+        }
+        if !vm.is_empty() {
+            stages.insert(Stage::VirtualMachines, vm);
+        }
+    }
+    if runs(Stage::VmInterfaces) && mac_disabled {
+        let flags = BTreeMap::from([("sync_vm_interface_macs".to_owned(), flag(false))]);
+        stages.insert(Stage::VmInterfaces, flags);
+    }
+    QueryFlags { common, stages }
+}

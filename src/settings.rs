@@ -1,0 +1,219 @@
+//! Reading the plugin's settings and endpoint objects (their REST shapes).
+//!
+//! Global settings are a flat object (`{"sync_mode_vm": "always",
+//! "overwrite_vm_tags": true, ...}`); the endpoint carries the same keys as
+//! optional overrides where `null` or `""` means "inherit". Keys we do not know
+//! (`id`, `url`, `display`, ...) are ignored: the REST objects carry plenty.
+
+use crate::error::{ErrorCode, PlanError, Result};
+use crate::json::{as_object, opt_bool, opt_str, opt_u64, wrong_type, Path};
+use crate::modes::{ModeSettings, PerType, ResourceType, SyncMode};
+use serde_json::{Map, Value};
+
+/// SPEC §3.3: global booleans, per-endpoint tri-state overrides.
+pub const OVERWRITE_FLAGS: [(&str, bool); 18] = [
+    ("overwrite_device_role", true),
+    ("overwrite_device_type", true),
+    ("overwrite_device_tags", true),
+    ("overwrite_device_status", true),
+    ("overwrite_device_description", true),
+    ("overwrite_vm_role", true),
+    ("overwrite_vm_type", true),
+    ("overwrite_vm_platform", false),
+    ("overwrite_vm_tags", true),
+    ("overwrite_vm_proxmox_tags", true),
+    ("overwrite_vm_description", true),
+    ("overwrite_cluster_tags", true),
+    ("overwrite_cluster_description", true),
+    ("overwrite_storage_tags", true),
+    ("overwrite_vm_interface_tags", true),
+    ("overwrite_ip_status", true),
+    ("overwrite_ip_tags", true),
+    ("overwrite_ip_address_dns_name", true),
+];
+
+/// The resolved overwrite flags, in `OVERWRITE_FLAGS` order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OverwriteFlags(pub Vec<(&'static str, bool)>);
+
+impl OverwriteFlags {
+    pub fn get(&self, name: &str) -> bool {
+        self.0
+            .iter()
+            .find(|(flag, _)| *flag == name)
+            .is_some_and(|(_, value)| *value)
+    }
+}
+
+/// Everything the planner reads from settings + endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub modes: ModeSettings,
+    pub overwrite: OverwriteFlags,
+    pub options: Options,
+    pub endpoint: Endpoint,
+}
+
+/// Behaviour options beyond modes and overwrite flags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Retire VMs gone from Proxmox (status decommissioning + soft-delete tag).
+    pub delete_orphans: bool,
+    /// Per-stage ceiling on deletes; above it deletes become skips.
+    pub max_deletes: u64,
+    /// `{node}` (and `{cluster}`) are replaced.
+    pub node_device_name_template: String,
+    pub ignore_ipv6_link_local: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            delete_orphans: false,
+            max_deletes: 50,
+            node_device_name_template: "{node}".to_owned(),
+            ignore_ipv6_link_local: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Endpoint {
+    pub id: Option<u64>,
+    pub name: Option<String>,
+}
+
+/// `null`/absent objects stand for "nothing configured".
+fn object_or_empty<'v>(
+    value: Option<&'v Value>,
+    path: &Path,
+) -> Result<Option<&'v Map<String, Value>>> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => as_object(value, path).map(Some),
+    }
+}
+
+fn read_mode(
+    obj: &Map<String, Value>,
+    resource: ResourceType,
+    path: &Path,
+) -> Result<Option<SyncMode>> {
+    let field = resource.setting_field();
+    let field_path = path.key(&field);
+    match obj.get(&field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if text.trim().is_empty() => Ok(None),
+        Some(Value::String(text)) => SyncMode::parse(text).map(Some).ok_or_else(|| {
+            PlanError::new(
+                ErrorCode::UnknownSyncMode,
+                field_path,
+                format!(
+                    "unknown sync mode {text:?}; valid modes: always, bootstrap_only, disabled"
+                ),
+            )
+        }),
+        Some(other) => Err(wrong_type(&field_path, "a sync mode string", other)),
+    }
+}
+
+fn read_modes(obj: Option<&Map<String, Value>>, path: &Path) -> Result<PerType<Option<SyncMode>>> {
+    let mut modes = Vec::with_capacity(ResourceType::ALL.len());
+    for resource in ResourceType::ALL {
+        modes.push(match obj {
+            Some(obj) => read_mode(obj, resource, path)?,
+            None => None,
+        });
+    }
+    let mut modes = modes.into_iter();
+    Ok(PerType::from_fn(|_| modes.next().flatten()))
+}
+
+/// Global and endpoint sync modes, with errors located at `$.settings` / `$.endpoint`.
+pub fn read_mode_settings(
+    settings: Option<&Value>,
+    endpoint: Option<&Value>,
+) -> Result<ModeSettings> {
+    let settings_path = Path::ROOT.key("settings");
+    let endpoint_path = Path::ROOT.key("endpoint");
+    let global = object_or_empty(settings, &settings_path)?;
+    let overrides = object_or_empty(endpoint, &endpoint_path)?;
+    Ok(ModeSettings {
+        global: read_modes(global, &settings_path)?,
+        endpoint: read_modes(overrides, &endpoint_path)?,
+    })
+}
+
+fn read_overwrite_flags(
+    global: Option<&Map<String, Value>>,
+    endpoint: Option<&Map<String, Value>>,
+    settings_path: &Path,
+    endpoint_path: &Path,
+) -> Result<OverwriteFlags> {
+    let mut flags = Vec::with_capacity(OVERWRITE_FLAGS.len());
+    for (name, default) in OVERWRITE_FLAGS {
+        let from_endpoint = match endpoint {
+            Some(obj) => opt_bool(obj, name, endpoint_path)?,
+            None => None,
+        };
+        let from_global = match global {
+            Some(obj) => opt_bool(obj, name, settings_path)?,
+            None => None,
+        };
+        flags.push((name, from_endpoint.or(from_global).unwrap_or(default)));
+    }
+    Ok(OverwriteFlags(flags))
+}
+
+fn read_options(global: Option<&Map<String, Value>>, path: &Path) -> Result<Options> {
+    let mut options = Options::default();
+    let Some(obj) = global else {
+        return Ok(options);
+    };
+    if let Some(value) = opt_bool(obj, "delete_orphans", path)? {
+        options.delete_orphans = value;
+    }
+    if let Some(value) = opt_u64(obj, "max_deletes", path)? {
+        options.max_deletes = value;
+    }
+    if let Some(value) = opt_str(obj, "node_device_name_template", path)? {
+        if !value.contains("{node}") {
+            return Err(PlanError::new(
+                ErrorCode::InvalidValue,
+                path.key("node_device_name_template"),
+                format!(
+                    "{value:?} must contain {{node}}, or every node would get the same device name"
+                ),
+            ));
+        }
+        options.node_device_name_template = value.to_owned();
+    }
+    if let Some(value) = opt_bool(obj, "ignore_ipv6_link_local_addresses", path)? {
+        options.ignore_ipv6_link_local = value;
+    }
+    Ok(options)
+}
+
+fn read_endpoint(endpoint: Option<&Map<String, Value>>, path: &Path) -> Result<Endpoint> {
+    let Some(obj) = endpoint else {
+        return Ok(Endpoint::default());
+    };
+    Ok(Endpoint {
+        id: opt_u64(obj, "id", path)?,
+        name: opt_str(obj, "name", path)?.map(str::to_owned),
+    })
+}
+
+/// Everything in `$.settings` and `$.endpoint`.
+pub fn read_settings(settings: Option<&Value>, endpoint: Option<&Value>) -> Result<Settings> {
+    let settings_path = Path::ROOT.key("settings");
+    let endpoint_path = Path::ROOT.key("endpoint");
+    let global = object_or_empty(settings, &settings_path)?;
+    let overrides = object_or_empty(endpoint, &endpoint_path)?;
+    Ok(Settings {
+        modes: read_mode_settings(settings, endpoint)?,
+        overwrite: read_overwrite_flags(global, overrides, &settings_path, &endpoint_path)?,
+        options: read_options(global, &settings_path)?,
+        endpoint: read_endpoint(overrides, &endpoint_path)?,
+    })
+}

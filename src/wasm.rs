@@ -1,0 +1,103 @@
+//! The JavaScript boundary. It converts values and errors, nothing else: every
+//! rule lives in the core so that native tests cover exactly what ships.
+
+use crate::error::{ErrorCode, PlanError};
+use js_sys::{Error as JsError, Reflect};
+use serde::Serialize;
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+
+fn js_error(error: &PlanError) -> JsValue {
+    let js = JsError::new(&error.to_string());
+    js.set_name("ProxboxPlannerError");
+    // Reflect::set only fails on frozen or proxied objects; a fresh Error is neither.
+    let _ = Reflect::set(&js, &"code".into(), &error.code.as_str().into());
+    let _ = Reflect::set(&js, &"path".into(), &error.path.as_str().into());
+    let _ = Reflect::set(&js, &"detail".into(), &error.message.as_str().into());
+    js.into()
+}
+
+/// `undefined` and `null` both become `Value::Null`.
+fn from_js(value: &JsValue, path: &str) -> Result<Value, JsValue> {
+    serde_wasm_bindgen::from_value(value.clone()).map_err(|e| {
+        js_error(&PlanError::new(
+            ErrorCode::InvalidValue,
+            path,
+            format!("cannot be read as JSON: {e}"),
+        ))
+    })
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| {
+            js_error(&PlanError::new(
+                ErrorCode::InvalidValue,
+                "$",
+                format!("cannot convert the result: {e}"),
+            ))
+        })
+}
+
+fn present(value: &Value) -> Option<&Value> {
+    (!value.is_null()).then_some(value)
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+export type SyncMode = "always" | "bootstrap_only" | "disabled";
+export type ResourceType = "vm" | "vm_template" | "vm_interface" | "mac" | "cluster" | "node"
+  | "storage" | "ip_address" | "sdn" | "sdn_bgp";
+export type StageName = "devices" | "storage" | "virtual-machines" | "vm-templates"
+  | "vm-interfaces" | "ip-addresses" | "sdn" | "replications";
+/** The plugin's settings object (`GET /api/plugins/proxbox/settings/`): `sync_mode_*`, `overwrite_*`, ... */
+export type Settings = Record<string, unknown>;
+/** The plugin's endpoint object; `sync_mode_*` null or "" inherits the global value. */
+export type Endpoint = Record<string, unknown> & { id?: number; name?: string };
+export interface StageStatus { stage: StageName; run: boolean; reason?: string }
+export interface ModeReport {
+  raw: Record<ResourceType, SyncMode>;
+  effective: Record<ResourceType, SyncMode>;
+  sources: Record<ResourceType, "endpoint" | "global" | "default">;
+  cascade: Record<ResourceType, ResourceType[]>;
+  stages: StageStatus[];
+  query_flags: { common: Record<string, string>; stages: Partial<Record<StageName, Record<string, string>>> };
+}
+/** Every error thrown by this package. */
+export interface ProxboxPlannerError extends Error { code: string; path: string; detail: string }
+"#;
+
+#[wasm_bindgen]
+pub fn version() -> String {
+    crate::VERSION.to_owned()
+}
+
+#[wasm_bindgen(js_name = effectiveSyncMode, unchecked_return_type = "SyncMode")]
+pub fn effective_sync_mode(
+    #[wasm_bindgen(unchecked_param_type = "Settings | null | undefined")] settings: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Endpoint | null | undefined")] endpoint: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "string")] resource_type: JsValue,
+) -> Result<String, JsValue> {
+    let settings = from_js(&settings, "$.settings")?;
+    let endpoint = from_js(&endpoint, "$.endpoint")?;
+    let resource_type = from_js(&resource_type, "$.resource_type")?;
+    crate::effective_sync_mode(present(&settings), present(&endpoint), &resource_type)
+        .map(|mode| mode.as_str().to_owned())
+        .map_err(|e| js_error(&e))
+}
+
+#[wasm_bindgen(js_name = resolveSyncModes, unchecked_return_type = "ModeReport")]
+pub fn resolve_sync_modes(
+    #[wasm_bindgen(unchecked_param_type = "Settings | null | undefined")] settings: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Endpoint | null | undefined")] endpoint: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "string[] | null | undefined")] sync_types: JsValue,
+) -> Result<JsValue, JsValue> {
+    let settings = from_js(&settings, "$.settings")?;
+    let endpoint = from_js(&endpoint, "$.endpoint")?;
+    let sync_types = from_js(&sync_types, "$.sync_types")?;
+    let report =
+        crate::resolve_sync_modes(present(&settings), present(&endpoint), present(&sync_types))
+            .map_err(|e| js_error(&e))?;
+    to_js(&report)
+}
