@@ -4,15 +4,33 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as planner from 'proxbox-planner';
-import { renderModes } from './render.js';
+import { renderModes, renderPlan } from './render.js';
 
 const SAMPLE = fileURLToPath(new URL('../fixtures/sample/snapshot.json', import.meta.url));
 
 const commands = {
-  demo() {
+  /** Plans the bundled sample cluster against an empty NetBox. */
+  demo(args) {
     const input = JSON.parse(readFileSync(SAMPLE, 'utf8'));
+    if (args.includes('--json')) {
+      process.stdout.write(planner.planJson(JSON.stringify(input)) + '\n');
+      return;
+    }
+    const color = process.stdout.isTTY;
     const report = planner.resolveSyncModes(input.settings, input.endpoint, input.sync_types);
-    process.stdout.write(renderModes(report, { color: process.stdout.isTTY }));
+    process.stdout.write(renderModes(report, { color }) + '\n');
+    process.stdout.write(renderPlan(planner.plan(input), { color }));
+  },
+  /** Plans a snapshot file (the planner input document). */
+  plan(args) {
+    const file = args.find((a) => !a.startsWith('--'));
+    if (!file) throw new Error('usage: proxbox-planner plan SNAPSHOT.json [--json]');
+    const text = readFileSync(file, 'utf8');
+    if (args.includes('--json')) {
+      process.stdout.write(planner.planJson(text) + '\n');
+      return;
+    }
+    process.stdout.write(renderPlan(planner.plan(JSON.parse(text)), { color: process.stdout.isTTY }));
   },
   version() {
     process.stdout.write(`proxbox-planner ${planner.version()}\n`);

@@ -14,12 +14,19 @@
     )
 )]
 
+pub mod discover;
 pub mod error;
 pub mod json;
 pub mod modes;
+pub mod netbox;
+pub mod parse;
+pub mod plan;
+mod planner;
 pub mod settings;
+pub mod source;
 mod wasm;
 
+pub use discover::{discover, Discovery};
 pub use error::{ErrorCode, PlanError, Result};
 pub use modes::{ResolvedModes, ResourceType, Stage, StageStatus, SyncMode};
 
@@ -72,6 +79,31 @@ pub fn resolve_sync_modes(
     let settings = settings::read_settings(settings, endpoint)?;
     let stages = parse_sync_types(sync_types, &Path::ROOT.key("sync_types"))?;
     Ok(mode_report(&settings, &stages))
+}
+
+/// The plan for one endpoint (SPEC §7): `input` is the document the README
+/// describes (settings, endpoint, sync_types, proxmox, netbox).
+pub fn plan(input: &Value) -> Result<plan::Plan> {
+    planner::plan(input)
+}
+
+/// `plan` for JSON text in and out: the fastest path from JavaScript.
+pub fn plan_json(input: &str) -> Result<String> {
+    let value: Value = serde_json::from_str(input).map_err(|e| {
+        PlanError::new(
+            ErrorCode::InvalidJson,
+            format!("$ (line {}, column {})", e.line(), e.column()),
+            format!("not valid JSON: {e}"),
+        )
+    })?;
+    let plan = plan(&value)?;
+    serde_json::to_string(&plan).map_err(|e| {
+        PlanError::new(
+            ErrorCode::InvalidValue,
+            "$",
+            format!("cannot serialize the plan: {e}"),
+        )
+    })
 }
 
 pub(crate) fn mode_report(settings: &settings::Settings, stages: &[Stage]) -> ModeReport {

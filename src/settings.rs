@@ -81,6 +81,9 @@ impl Default for Options {
 pub struct Endpoint {
     pub id: Option<u64>,
     pub name: Option<String>,
+    /// The NetBox site nodes are placed in (`site` on the endpoint, or
+    /// `default_site` in the settings); bootstrap makes one when neither is set.
+    pub site_id: Option<u64>,
 }
 
 /// `null`/absent objects stand for "nothing configured".
@@ -194,13 +197,36 @@ fn read_options(global: Option<&Map<String, Value>>, path: &Path) -> Result<Opti
     Ok(options)
 }
 
-fn read_endpoint(endpoint: Option<&Map<String, Value>>, path: &Path) -> Result<Endpoint> {
+/// A NetBox reference: an id or a nested object with one.
+fn opt_reference(obj: Option<&Map<String, Value>>, key: &str, path: &Path) -> Result<Option<u64>> {
+    match obj.and_then(|o| o.get(key)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => crate::netbox::fk_id(value).map(Some).ok_or_else(|| {
+            wrong_type(&path.key(key), "a NetBox id or an object with an id", value)
+        }),
+    }
+}
+
+fn read_endpoint(
+    endpoint: Option<&Map<String, Value>>,
+    global: Option<&Map<String, Value>>,
+    path: &Path,
+    settings_path: &Path,
+) -> Result<Endpoint> {
+    let site_id = match opt_reference(endpoint, "site", path)? {
+        Some(id) => Some(id),
+        None => opt_reference(global, "default_site", settings_path)?,
+    };
     let Some(obj) = endpoint else {
-        return Ok(Endpoint::default());
+        return Ok(Endpoint {
+            site_id,
+            ..Endpoint::default()
+        });
     };
     Ok(Endpoint {
         id: opt_u64(obj, "id", path)?,
         name: opt_str(obj, "name", path)?.map(str::to_owned),
+        site_id,
     })
 }
 
@@ -214,6 +240,6 @@ pub fn read_settings(settings: Option<&Value>, endpoint: Option<&Value>) -> Resu
         modes: read_mode_settings(settings, endpoint)?,
         overwrite: read_overwrite_flags(global, overrides, &settings_path, &endpoint_path)?,
         options: read_options(global, &settings_path)?,
-        endpoint: read_endpoint(overrides, &endpoint_path)?,
+        endpoint: read_endpoint(overrides, global, &endpoint_path, &settings_path)?,
     })
 }

@@ -64,6 +64,36 @@ export interface ModeReport {
   stages: StageStatus[];
   query_flags: { common: Record<string, string>; stages: Partial<Record<StageName, Record<string, string>>> };
 }
+/** The planner input: see the README. */
+export interface PlanInput {
+  settings?: Settings | null;
+  endpoint?: Endpoint | null;
+  sync_types?: string[] | null;
+  /** Proxmox API path -> the `data` of its answer, or `{ error: { status, message } }`. */
+  proxmox?: Record<string, unknown>;
+  /** NetBox collection path -> its (fully paginated) `results`, or `{ error: {...} }`. */
+  netbox?: Record<string, unknown[] | { error: unknown }>;
+}
+export interface Discovery { proxmox: string[]; netbox: string[]; complete: boolean }
+export type Action = "create" | "update" | "delete" | "skip";
+export interface Operation {
+  id: string; stage: string; resource?: ResourceType; model: string; collection: string;
+  action: Action; key: string; reason: string; detail?: string;
+  target?: { id: number | { $ref: string }; last_updated: string | null };
+  fields?: Record<string, unknown>;
+  changes?: Record<string, { before: unknown; after: unknown }>;
+  depends_on?: string[];
+}
+export interface Counts { create: number; update: number; delete: number; skip: number; unchanged: number }
+export interface Plan {
+  format_version: 1; planner_version: string;
+  endpoint: { id: number | null; name: string | null; cluster: string | null };
+  modes: Omit<ModeReport, "stages" | "query_flags">;
+  stages: StageStatus[]; query_flags: ModeReport["query_flags"];
+  operations: Operation[]; conflicts: unknown[];
+  warnings: { code: string; message: string; proxmox_path?: string; netbox_object?: { model: string; id: number } }[];
+  summary: Counts & { stages: Record<string, Counts> };
+}
 /** Every error thrown by this package. */
 export interface ProxboxPlannerError extends Error { code: string; path: string; detail: string }
 "#;
@@ -100,4 +130,38 @@ pub fn resolve_sync_modes(
         crate::resolve_sync_modes(present(&settings), present(&endpoint), present(&sync_types))
             .map_err(|e| js_error(&e))?;
     to_js(&report)
+}
+
+/// `plan(input)`: the planner input object in, the plan object out.
+#[wasm_bindgen(unchecked_return_type = "Plan")]
+pub fn plan(
+    #[wasm_bindgen(unchecked_param_type = "PlanInput")] input: JsValue,
+) -> Result<JsValue, JsValue> {
+    // JSON text is the fastest road across the boundary for large inputs.
+    let text = js_sys::JSON::stringify(&input).map_err(|_| {
+        js_error(&PlanError::new(
+            ErrorCode::InvalidValue,
+            "$",
+            "the input cannot be turned into JSON (a cycle, a BigInt?)",
+        ))
+    })?;
+    let text = text.as_string().unwrap_or_default();
+    let output = crate::plan_json(&text).map_err(|e| js_error(&e))?;
+    js_sys::JSON::parse(&output)
+}
+
+/// `planJson(text)`: JSON text in, JSON text out (no object conversion at all).
+#[wasm_bindgen(js_name = planJson)]
+pub fn plan_json(input: &str) -> Result<String, JsValue> {
+    crate::plan_json(input).map_err(|e| js_error(&e))
+}
+
+/// `discover(input)`: what to fetch next; loop until `complete`.
+#[wasm_bindgen(unchecked_return_type = "Discovery")]
+pub fn discover(
+    #[wasm_bindgen(unchecked_param_type = "PlanInput")] input: JsValue,
+) -> Result<JsValue, JsValue> {
+    let input = from_js(&input, "$")?;
+    let discovery = crate::discover(&input).map_err(|e| js_error(&e))?;
+    to_js(&discovery)
 }

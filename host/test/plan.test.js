@@ -1,0 +1,72 @@
+// plan, planJson and discover through the built wasm package.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import * as planner from 'proxbox-planner';
+
+const sampleText = readFileSync(new URL('../../fixtures/sample/snapshot.json', import.meta.url), 'utf8');
+const sample = () => JSON.parse(sampleText);
+
+test('plan: the sample against an empty NetBox', () => {
+  const plan = planner.plan(sample());
+  assert.equal(plan.format_version, 1);
+  assert.equal(plan.endpoint.cluster, 'lab');
+  assert.ok(plan.summary.create > 50);
+  assert.equal(plan.summary.delete, 0);
+  const vm = plan.operations.find((op) => op.id === 'virtual-machines:virtualization.virtualmachine:qemu/101');
+  assert.equal(vm.action, 'create');
+  assert.equal(vm.collection, '/api/virtualization/virtual-machines/');
+  assert.deepEqual(vm.fields.cluster, { $ref: 'devices:virtualization.cluster:lab' });
+  assert.ok(vm.depends_on.includes('devices:virtualization.cluster:lab'));
+  const ids = new Set(plan.operations.map((op) => op.id));
+  assert.equal(ids.size, plan.operations.length, 'operation ids are unique');
+  const seen = new Set();
+  for (const op of plan.operations) {
+    for (const dep of op.depends_on ?? []) assert.ok(seen.has(dep), `${op.id} after ${dep}`);
+    seen.add(op.id);
+  }
+});
+
+test('planJson gives the same plan as plan, byte for byte deterministic', () => {
+  const text = planner.planJson(sampleText);
+  assert.deepEqual(JSON.parse(text), planner.plan(sample()));
+  assert.equal(planner.planJson(sampleText), text);
+});
+
+test('plan errors carry code and path', () => {
+  const input = sample();
+  delete input.proxmox['/cluster/status'];
+  assert.throws(() => planner.plan(input), { code: 'missing-field', path: '$.proxmox["/cluster/status"]' });
+  assert.throws(() => planner.planJson('{"settings": '), { code: 'invalid-json' });
+  const bad = sample();
+  bad.settings.sync_mode_vm = 'sometimes';
+  assert.throws(() => planner.planJson(JSON.stringify(bad)), { code: 'unknown-sync-mode', path: '$.settings.sync_mode_vm' });
+});
+
+test('discover: round by round until complete', () => {
+  const full = sample();
+  const input = { settings: full.settings, endpoint: full.endpoint, sync_types: ['all'], proxmox: {}, netbox: {} };
+  let rounds = 0;
+  for (;;) {
+    const next = planner.discover(input);
+    if (next.complete) break;
+    rounds += 1;
+    assert.ok(rounds < 6, 'discovery terminates');
+    for (const path of next.proxmox) {
+      assert.ok(path in full.proxmox, `the sample has ${path}`);
+      input.proxmox[path] = full.proxmox[path];
+    }
+    for (const path of next.netbox) input.netbox[path] = [];
+  }
+  assert.equal(rounds, 3, 'status/resources, then configs, then guest agents');
+  assert.deepEqual(planner.plan(input).summary, planner.plan(full).summary);
+});
+
+test('the demo command prints a readable plan', () => {
+  const cli = new URL('../cli.js', import.meta.url).pathname;
+  const out = execFileSync(process.execPath, [cli, 'demo'], { encoding: 'utf8' });
+  assert.match(out, /\+ create +virtualization\.virtualmachine +qemu\/101 web01/);
+  assert.match(out, /Plan: \d+ to create, \d+ to update, 0 to delete/);
+  assert.match(out, /skip sdn: sync_mode_sdn=disabled/);
+});

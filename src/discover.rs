@@ -1,0 +1,89 @@
+//! Sans-IO discovery: which Proxmox paths and NetBox collections a plan still
+//! needs, given what has been fetched so far. The host loops until both lists
+//! are empty, then calls `plan`. Disabled resources cause no fetches.
+
+use crate::error::Result;
+use crate::json::{as_object, Path};
+use crate::modes::{parse_sync_types, Stage};
+use crate::netbox::NetboxState;
+use crate::planner::{collections_for, implemented, ALWAYS_READ};
+use crate::settings::read_settings;
+use crate::source::{inventory, ProxmoxSnapshot};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Discovery {
+    /// Proxmox API paths to GET (their `data` goes under `proxmox[path]`).
+    pub proxmox: Vec<String>,
+    /// NetBox collections to list in full (their `results` go under `netbox[path]`).
+    pub netbox: Vec<String>,
+    /// True when nothing more is needed: call `plan` now.
+    pub complete: bool,
+}
+
+pub fn discover(input: &Value) -> Result<Discovery> {
+    let root = as_object(input, &Path::ROOT)?;
+    let settings = read_settings(root.get("settings"), root.get("endpoint"))?;
+    let stages = parse_sync_types(root.get("sync_types"), &Path::ROOT.key("sync_types"))?;
+    let report = crate::mode_report(&settings, &stages);
+    let running: Vec<Stage> = report
+        .stages
+        .iter()
+        .filter(|s| s.run && implemented(s.stage))
+        .map(|s| s.stage)
+        .collect();
+    let snapshot = ProxmoxSnapshot::read(root.get("proxmox"))?;
+    let netbox = NetboxState::read(root.get("netbox"))?;
+
+    let mut proxmox = Vec::new();
+    if !running.is_empty() {
+        for path in ["/cluster/status", "/cluster/resources"] {
+            if !snapshot.has(path) {
+                proxmox.push(path.to_owned());
+            }
+        }
+    }
+    if proxmox.is_empty() && !running.is_empty() {
+        if let Ok(Ok(found)) = inventory(&snapshot) {
+            let wants_vms = running.iter().any(|s| {
+                matches!(
+                    s,
+                    Stage::VirtualMachines | Stage::VmInterfaces | Stage::IpAddresses
+                )
+            });
+            let wants_agent = running.contains(&Stage::IpAddresses);
+            for guest in found.guests.iter().filter(|g| !g.template && wants_vms) {
+                if !snapshot.has(&guest.config_path) {
+                    proxmox.push(guest.config_path.clone());
+                } else if wants_agent
+                    && guest.agent_expected()
+                    && !snapshot.has(&guest.agent_path())
+                {
+                    proxmox.push(guest.agent_path());
+                }
+            }
+        }
+    }
+
+    let mut collections: Vec<&str> = Vec::new();
+    if !running.is_empty() {
+        let models = ALWAYS_READ
+            .iter()
+            .chain(running.iter().flat_map(|s| collections_for(*s)));
+        for model in models {
+            if !netbox.has(*model) && !collections.contains(&model.collection) {
+                collections.push(model.collection);
+            }
+        }
+    }
+    proxmox.sort();
+    proxmox.dedup();
+    collections.sort_unstable();
+    let complete = proxmox.is_empty() && collections.is_empty();
+    Ok(Discovery {
+        proxmox,
+        netbox: collections.into_iter().map(str::to_owned).collect(),
+        complete,
+    })
+}

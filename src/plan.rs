@@ -1,0 +1,402 @@
+//! The plan: the core's only output (SPEC §7).
+//!
+//! Operation ids come from stage, model and identity, never from position, so
+//! two plans of the same world name the same operation the same way and a plan
+//! can be reviewed, saved and applied later (Terraform's plan/apply split).
+
+use crate::modes::{QueryFlags, ResolvedModes, ResourceType, StageStatus};
+use crate::netbox::{Model, Object};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    Skip,
+}
+
+impl Action {
+    pub const ALL: [Action; 4] = [Action::Create, Action::Update, Action::Delete, Action::Skip];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Skip => "skip",
+        }
+    }
+}
+
+/// Why an operation is in the plan. Stable codes a UI or script can filter on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// A bootstrap object (tag, custom field, type, role, ...) NetBox lacks.
+    MissingInNetbox,
+    NewInProxmox,
+    ChangedInProxmox,
+    GoneFromProxmox,
+    /// A soft-deleted VM is back in Proxmox.
+    BackInProxmox,
+    BootstrapOnlyTag,
+    ModeDisabled,
+    AmbiguousIdentity,
+    /// The matching NetBox object belongs to someone else (untagged, elsewhere).
+    NotOwned,
+    /// A Proxmox path the decision needs is missing or failed.
+    IncompleteSnapshot,
+    MaxDeletesExceeded,
+    /// `delete_orphans` is off: a gone VM is reported, not retired.
+    OrphanKept,
+    /// Deleting would take manually created objects with it.
+    HasManualObjects,
+    /// A NetBox VM row for what is now a Proxmox template.
+    IsTemplate,
+    SdnConflict,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Target {
+    /// A NetBox id, or `{"$ref": op}` for an object this plan creates first.
+    pub id: Value,
+    /// The precondition: apply refuses the operation if this changed.
+    pub last_updated: Option<String>,
+}
+
+impl Target {
+    pub fn of(object: &Object) -> Target {
+        Target {
+            id: Value::from(object.id),
+            last_updated: object.last_updated().map(str::to_owned),
+        }
+    }
+
+    /// An object created earlier in this plan: no precondition to check.
+    pub fn created(reference: &Value) -> Target {
+        Target {
+            id: reference.clone(),
+            last_updated: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Change {
+    pub before: Value,
+    pub after: Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Operation {
+    pub id: String,
+    pub stage: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceType>,
+    pub model: &'static str,
+    /// The REST collection to write to.
+    pub collection: &'static str,
+    pub action: Action,
+    pub key: String,
+    pub reason: Reason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    /// The create payload (`create` only).
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub fields: Map<String, Value>,
+    /// Field-level before/after (`update` only); `after` is what to PATCH.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub changes: BTreeMap<String, Change>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+}
+
+/// `{"$ref": "<op id>"}`: the id NetBox will give an object this plan creates.
+pub fn reference(op_id: &str) -> Value {
+    json!({ "$ref": op_id })
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Warning {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxmox_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netbox_object: Option<NetboxRef>,
+}
+
+impl Warning {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Warning {
+        Warning {
+            code,
+            message: message.into(),
+            proxmox_path: None,
+            netbox_object: None,
+        }
+    }
+
+    pub fn at_path(mut self, path: impl Into<String>) -> Warning {
+        self.proxmox_path = Some(path.into());
+        self
+    }
+
+    pub fn about(mut self, model: Model, id: u64) -> Warning {
+        self.netbox_object = Some(NetboxRef {
+            model: model.name,
+            id,
+        });
+        self
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NetboxRef {
+    pub model: &'static str,
+    pub id: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Counts {
+    pub create: u64,
+    pub update: u64,
+    pub delete: u64,
+    pub skip: u64,
+    pub unchanged: u64,
+}
+
+impl Counts {
+    fn add(&mut self, action: Action) {
+        match action {
+            Action::Create => self.create += 1,
+            Action::Update => self.update += 1,
+            Action::Delete => self.delete += 1,
+            Action::Skip => self.skip += 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub total: Counts,
+    pub stages: BTreeMap<&'static str, Counts>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EndpointInfo {
+    pub id: Option<u64>,
+    pub name: Option<String>,
+    pub cluster: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub planner_version: &'static str,
+    pub endpoint: EndpointInfo,
+    pub modes: ResolvedModes,
+    pub stages: Vec<StageStatus>,
+    pub query_flags: QueryFlags,
+    pub operations: Vec<Operation>,
+    pub conflicts: Vec<Value>,
+    pub warnings: Vec<Warning>,
+    pub summary: Summary,
+}
+
+/// Collects operations while the resource planners run.
+#[derive(Default)]
+pub struct PlanBuilder {
+    operations: Vec<Operation>,
+    warnings: Vec<Warning>,
+    unchanged: BTreeMap<&'static str, u64>,
+}
+
+/// What every operation has; the constructors below fill in the rest.
+pub struct OpHead<'k> {
+    pub stage: &'static str,
+    pub resource: Option<ResourceType>,
+    pub model: Model,
+    pub identity: &'k str,
+    pub key: String,
+}
+
+impl OpHead<'_> {
+    pub fn id(&self) -> String {
+        format!("{}:{}:{}", self.stage, self.model.name, self.identity)
+    }
+
+    fn operation(self, action: Action, reason: Reason) -> Operation {
+        Operation {
+            id: self.id(),
+            stage: self.stage,
+            resource: self.resource,
+            model: self.model.name,
+            collection: self.model.collection,
+            action,
+            key: self.key,
+            reason,
+            detail: None,
+            target: None,
+            fields: Map::new(),
+            changes: BTreeMap::new(),
+            depends_on: Vec::new(),
+        }
+    }
+}
+
+fn sorted_unique(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+impl PlanBuilder {
+    /// Returns the new operation's id, for `$ref`s and `depends_on`.
+    pub fn create(
+        &mut self,
+        head: OpHead,
+        reason: Reason,
+        fields: Map<String, Value>,
+        depends_on: Vec<String>,
+    ) -> String {
+        let mut op = head.operation(Action::Create, reason);
+        op.fields = fields;
+        op.depends_on = sorted_unique(depends_on);
+        let id = op.id.clone();
+        self.operations.push(op);
+        id
+    }
+
+    /// Plans the update when anything changed, else counts the object unchanged.
+    pub fn update(
+        &mut self,
+        head: OpHead,
+        object: &Object,
+        changes: BTreeMap<String, Change>,
+        depends_on: Vec<String>,
+    ) -> Option<String> {
+        if changes.is_empty() {
+            *self.unchanged.entry(head.stage).or_default() += 1;
+            return None;
+        }
+        let mut op = head.operation(Action::Update, Reason::ChangedInProxmox);
+        op.target = Some(Target::of(object));
+        op.changes = changes;
+        op.depends_on = sorted_unique(depends_on);
+        let id = op.id.clone();
+        self.operations.push(op);
+        Some(id)
+    }
+
+    /// An update planned for another reason than a Proxmox change (soft-delete,
+    /// restore, a primary address), possibly of an object created earlier.
+    pub fn update_because(
+        &mut self,
+        head: OpHead,
+        target: Target,
+        reason: Reason,
+        changes: BTreeMap<String, Change>,
+        depends_on: Vec<String>,
+    ) {
+        let mut op = head.operation(Action::Update, reason);
+        op.target = Some(target);
+        op.changes = changes;
+        op.depends_on = sorted_unique(depends_on);
+        self.operations.push(op);
+    }
+
+    pub fn delete(&mut self, head: OpHead, object: &Object, reason: Reason) {
+        let mut op = head.operation(Action::Delete, reason);
+        op.target = Some(Target::of(object));
+        self.operations.push(op);
+    }
+
+    pub fn skip(
+        &mut self,
+        head: OpHead,
+        object: Option<&Object>,
+        reason: Reason,
+        detail: impl Into<String>,
+    ) {
+        let mut op = head.operation(Action::Skip, reason);
+        op.target = object.map(Target::of);
+        op.detail = Some(detail.into());
+        self.operations.push(op);
+    }
+
+    pub fn warn(&mut self, warning: Warning) {
+        self.warnings.push(warning);
+    }
+
+    pub fn operations(&self) -> &[Operation] {
+        &self.operations
+    }
+
+    /// The `max_deletes` guard (SPEC §6): above the limit, a stage's deletes
+    /// (and soft-deletes) all become skips. All or nothing: a partial delete
+    /// would depend on an arbitrary order.
+    pub fn guard_deletes(
+        &mut self,
+        stage: &'static str,
+        is_delete: impl Fn(&Operation) -> bool,
+        max: u64,
+    ) {
+        let count = self
+            .operations
+            .iter()
+            .filter(|op| op.stage == stage && is_delete(op))
+            .count() as u64;
+        if count <= max {
+            return;
+        }
+        for op in self
+            .operations
+            .iter_mut()
+            .filter(|op| op.stage == stage && is_delete(op))
+        {
+            op.detail = Some(format!(
+                "{} {} planned; max_deletes is {max}",
+                count,
+                op.action.as_str()
+            ));
+            op.action = Action::Skip;
+            op.reason = Reason::MaxDeletesExceeded;
+            op.changes.clear();
+        }
+        self.warn(Warning::new(
+            "max-deletes-exceeded",
+            format!(
+                "stage {stage} would remove {count} objects, more than max_deletes ({max}); nothing was removed. \
+                 Check the snapshot, then raise max_deletes in the settings to allow it"
+            ),
+        ));
+    }
+
+    /// Creates and updates in dependency order, then deletes children-first.
+    pub fn finish(self) -> (Vec<Operation>, Vec<Warning>, Summary) {
+        let (deletes, mut operations): (Vec<Operation>, Vec<Operation>) = self
+            .operations
+            .into_iter()
+            .partition(|op| op.action == Action::Delete);
+        operations.extend(deletes.into_iter().rev());
+        let mut summary = Summary::default();
+        for op in &operations {
+            summary.total.add(op.action);
+            summary.stages.entry(op.stage).or_default().add(op.action);
+        }
+        for (stage, count) in self.unchanged {
+            summary.total.unchanged += count;
+            summary.stages.entry(stage).or_default().unchanged += count;
+        }
+        (operations, self.warnings, summary)
+    }
+}

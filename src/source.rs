@@ -1,0 +1,547 @@
+//! The Proxmox side: what the snapshot says exists, in plain Rust types.
+//!
+//! A snapshot maps API paths to the `data` of each answer, or to
+//! `{"error": {...}}` when the host could not fetch it. Whether a path was
+//! fetched, failed or is missing matters: a stage plans no deletes from an
+//! incomplete snapshot.
+
+use crate::error::{ErrorCode, PlanError, Result};
+use crate::json::{as_array, as_object, loose_flag, loose_string, loose_u64, Path};
+use crate::parse::{self, Cidr};
+use serde_json::{Map, Value};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Fetched<'a> {
+    Data(&'a Value),
+    Failed(&'a Value),
+    Missing,
+}
+
+impl<'a> Fetched<'a> {
+    pub fn data(self) -> Option<&'a Value> {
+        match self {
+            Fetched::Data(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// A short description for warnings, e.g. `HTTP 500: VM 104 is not running`.
+    pub fn failure(self) -> String {
+        match self {
+            Fetched::Failed(error) => {
+                let status = error.get("status").and_then(loose_u64);
+                let message = error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("fetch failed");
+                match status {
+                    Some(status) => format!("HTTP {status}: {message}"),
+                    None => message.to_owned(),
+                }
+            }
+            Fetched::Missing => "not in the snapshot".to_owned(),
+            Fetched::Data(_) => String::new(),
+        }
+    }
+}
+
+/// The `$.proxmox` object: API path → answer.
+pub struct ProxmoxSnapshot<'a> {
+    paths: Option<&'a Map<String, Value>>,
+}
+
+impl<'a> ProxmoxSnapshot<'a> {
+    pub fn read(value: Option<&'a Value>) -> Result<Self> {
+        let path = Path::ROOT.key("proxmox");
+        let paths = match value {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(as_object(value, &path)?),
+        };
+        Ok(ProxmoxSnapshot { paths })
+    }
+
+    pub fn get(&self, api_path: &str) -> Fetched<'a> {
+        match self.paths.and_then(|paths| paths.get(api_path)) {
+            None => Fetched::Missing,
+            Some(value) => match value.as_object().and_then(|obj| obj.get("error")) {
+                Some(error) if value.as_object().is_some_and(|obj| obj.len() == 1) => {
+                    Fetched::Failed(error)
+                }
+                _ => Fetched::Data(value),
+            },
+        }
+    }
+
+    pub fn has(&self, api_path: &str) -> bool {
+        self.paths.is_some_and(|paths| paths.contains_key(api_path))
+    }
+
+    /// A path every plan needs: missing is an input error, failed is reported
+    /// by the caller as a warning.
+    pub fn required(&self, api_path: &str) -> Result<Fetched<'a>> {
+        match self.get(api_path) {
+            Fetched::Missing => Err(PlanError::new(
+                ErrorCode::MissingField,
+                Path::ROOT.key("proxmox").key(api_path),
+                format!("the Proxmox answer for {api_path} is missing; fetch the paths discover() lists first"),
+            )),
+            fetched => Ok(fetched),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GuestKind {
+    Qemu,
+    Lxc,
+}
+
+impl GuestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuestKind::Qemu => "qemu",
+            GuestKind::Lxc => "lxc",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<GuestKind> {
+        match text {
+            "qemu" => Some(GuestKind::Qemu),
+            "lxc" => Some(GuestKind::Lxc),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub online: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Guest<'a> {
+    pub kind: GuestKind,
+    pub vmid: u64,
+    pub node: String,
+    pub name: String,
+    pub status: String,
+    pub template: bool,
+    pub maxcpu: Option<u64>,
+    pub maxmem: Option<u64>,
+    pub tags: Vec<String>,
+    pub config_path: String,
+    pub config: Fetched<'a>,
+}
+
+impl Guest<'_> {
+    /// `qemu/101`: the identity used in keys and operation ids.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.kind.as_str(), self.vmid)
+    }
+
+    pub fn config(&self) -> Option<&Map<String, Value>> {
+        self.config.data().and_then(Value::as_object)
+    }
+
+    pub fn agent_path(&self) -> String {
+        format!(
+            "/nodes/{}/qemu/{}/agent/network-get-interfaces",
+            self.node, self.vmid
+        )
+    }
+
+    /// The guest agent can only answer for a running QEMU guest that has it enabled.
+    pub fn agent_expected(&self) -> bool {
+        self.kind == GuestKind::Qemu
+            && self.status == "running"
+            && self
+                .config()
+                .and_then(|c| c.get("agent"))
+                .is_some_and(agent_enabled)
+    }
+}
+
+/// `agent: 1`, `"1"`, `"enabled=1,fstrim_cloned_disks=1"`.
+fn agent_enabled(value: &Value) -> bool {
+    match value {
+        Value::String(text) => {
+            let pairs = parse::property_string(text);
+            let flag = parse::property(&pairs, "enabled").or_else(|| parse::property(&pairs, ""));
+            flag.is_some_and(|f| f == "1" || f.eq_ignore_ascii_case("true"))
+        }
+        other => loose_flag(Some(other)),
+    }
+}
+
+/// What `/cluster/status` and `/cluster/resources` say.
+pub struct Inventory<'a> {
+    pub cluster_name: String,
+    pub nodes: Vec<Node>,
+    /// Sorted by (kind, vmid).
+    pub guests: Vec<Guest<'a>>,
+}
+
+pub fn inventory<'a>(
+    snapshot: &ProxmoxSnapshot<'a>,
+) -> Result<std::result::Result<Inventory<'a>, String>> {
+    let status = snapshot.required("/cluster/status")?;
+    let resources = snapshot.required("/cluster/resources")?;
+    let (Some(status), Some(resources)) = (status.data(), resources.data()) else {
+        let failed = if status.data().is_none() {
+            "/cluster/status"
+        } else {
+            "/cluster/resources"
+        };
+        let why = if status.data().is_none() {
+            status.failure()
+        } else {
+            resources.failure()
+        };
+        return Ok(Err(format!("{failed} could not be read ({why})")));
+    };
+    let proxmox = Path::ROOT.key("proxmox");
+    let status_path = proxmox.key("/cluster/status");
+    let resources_path = proxmox.key("/cluster/resources");
+    let status_rows = as_array(status, &status_path)?;
+    let resource_rows = as_array(resources, &resources_path)?;
+
+    let mut nodes = Vec::new();
+    let mut guests = Vec::new();
+    for (index, row) in resource_rows.iter().enumerate() {
+        let row_path = resources_path.index(index);
+        let row = as_object(row, &row_path)?;
+        match row.get("type").and_then(Value::as_str) {
+            Some("node") => {
+                if let Some(name) = row.get("node").and_then(Value::as_str) {
+                    let online = row.get("status").and_then(Value::as_str) == Some("online");
+                    nodes.push(Node {
+                        name: name.to_owned(),
+                        online,
+                    });
+                }
+            }
+            Some(kind @ ("qemu" | "lxc")) => {
+                if let Some(guest) = guest_row(snapshot, row, kind, &row_path)? {
+                    guests.push(guest);
+                }
+            }
+            _ => {}
+        }
+    }
+    // /cluster/status knows nodes that /cluster/resources may omit while they are down.
+    let mut cluster_name = None;
+    for (index, row) in status_rows.iter().enumerate() {
+        let row = as_object(row, &status_path.index(index))?;
+        let name = row.get("name").and_then(Value::as_str);
+        match (row.get("type").and_then(Value::as_str), name) {
+            (Some("cluster"), Some(name)) => cluster_name = Some(name.to_owned()),
+            (Some("node"), Some(name)) if !nodes.iter().any(|n| n.name == name) => {
+                nodes.push(Node {
+                    name: name.to_owned(),
+                    online: loose_flag(row.get("online")),
+                });
+            }
+            _ => {}
+        }
+    }
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    nodes.dedup_by(|a, b| a.name == b.name);
+    guests.sort_by_key(|g| (g.kind, g.vmid));
+    guests.dedup_by_key(|g| (g.kind, g.vmid));
+    // A standalone host has no cluster entry: it is its own cluster.
+    let cluster_name = match (cluster_name, nodes.first()) {
+        (Some(name), _) => name,
+        (None, Some(node)) => node.name.clone(),
+        (None, None) => {
+            return Ok(Err(
+                "/cluster/status names neither a cluster nor a node".to_owned()
+            ))
+        }
+    };
+    Ok(Ok(Inventory {
+        cluster_name,
+        nodes,
+        guests,
+    }))
+}
+
+fn guest_row<'a>(
+    snapshot: &ProxmoxSnapshot<'a>,
+    row: &Map<String, Value>,
+    kind: &str,
+    path: &Path,
+) -> Result<Option<Guest<'a>>> {
+    let kind = GuestKind::parse(kind).unwrap_or(GuestKind::Qemu);
+    let vmid = match row.get("vmid").and_then(loose_u64) {
+        Some(vmid) => vmid,
+        None => {
+            // `id` is `qemu/101`; older answers lack `vmid`.
+            let from_id = row
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|id| id.rsplit('/').next());
+            match from_id.and_then(|v| v.parse().ok()) {
+                Some(vmid) => vmid,
+                None => {
+                    return Err(PlanError::new(
+                        ErrorCode::MissingField,
+                        path.key("vmid"),
+                        "a guest row without a vmid",
+                    ))
+                }
+            }
+        }
+    };
+    let Some(node) = row.get("node").and_then(Value::as_str) else {
+        return Err(PlanError::new(
+            ErrorCode::MissingField,
+            path.key("node"),
+            "a guest row without a node",
+        ));
+    };
+    let config_path = format!("/nodes/{node}/{}/{vmid}/config", kind.as_str());
+    let config = snapshot.get(&config_path);
+    let config_obj = config.data().and_then(Value::as_object);
+    let name = loose_string(row.get("name"))
+        .or_else(|| {
+            config_obj.and_then(|c| loose_string(c.get("name").or_else(|| c.get("hostname"))))
+        })
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| format!("{}-{vmid}", kind.as_str()));
+    let template =
+        loose_flag(row.get("template")) || loose_flag(config_obj.and_then(|c| c.get("template")));
+    let tags = row
+        .get("tags")
+        .or_else(|| config_obj.and_then(|c| c.get("tags")))
+        .and_then(Value::as_str)
+        .map(parse::tags)
+        .unwrap_or_default();
+    Ok(Some(Guest {
+        kind,
+        vmid,
+        node: node.to_owned(),
+        name,
+        status: row
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned(),
+        template,
+        maxcpu: row.get("maxcpu").and_then(loose_u64),
+        maxmem: row.get("maxmem").and_then(loose_u64),
+        tags,
+        config_path,
+        config,
+    }))
+}
+
+/// One `netN` of a guest config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nic {
+    pub index: u32,
+    pub name: String,
+    pub mac: Option<String>,
+    pub vlan: Option<u16>,
+    pub enabled: bool,
+    pub mtu: Option<u64>,
+    /// Static addresses from `ipconfigN` (QEMU) or `ip=`/`ip6=` (LXC).
+    pub static_ips: Vec<Cidr>,
+}
+
+const QEMU_NIC_MODELS: [&str; 14] = [
+    "virtio",
+    "e1000",
+    "e1000e",
+    "vmxnet3",
+    "rtl8139",
+    "ne2k_pci",
+    "ne2k_isa",
+    "i82551",
+    "i82557b",
+    "i82559er",
+    "pcnet",
+    "e1000-82540em",
+    "e1000-82544gc",
+    "e1000-82545em",
+];
+
+/// The NICs of a config, ordered by index (`netN` keys may be sparse).
+pub fn nics(kind: GuestKind, config: &Map<String, Value>) -> Vec<Nic> {
+    let mut nics: Vec<Nic> = config
+        .iter()
+        .filter_map(|(key, value)| {
+            let index: u32 = key.strip_prefix("net")?.parse().ok()?;
+            let text = value.as_str()?;
+            Some(nic(kind, index, text, config))
+        })
+        .collect();
+    nics.sort_by_key(|nic| nic.index);
+    nics
+}
+
+fn nic(kind: GuestKind, index: u32, text: &str, config: &Map<String, Value>) -> Nic {
+    let pairs = parse::property_string(text);
+    let mac = match kind {
+        GuestKind::Lxc => parse::property(&pairs, "hwaddr").and_then(parse::mac),
+        GuestKind::Qemu => parse::property(&pairs, "macaddr")
+            .or_else(|| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| QEMU_NIC_MODELS.contains(k))
+                    .map(|(_, v)| *v)
+            })
+            .and_then(parse::mac),
+    };
+    let name = match kind {
+        GuestKind::Lxc => parse::property(&pairs, "name").map(str::to_owned),
+        GuestKind::Qemu => None,
+    }
+    .unwrap_or_else(|| format!("net{index}"));
+    let static_ips = match kind {
+        GuestKind::Lxc => static_addresses(&pairs),
+        GuestKind::Qemu => config
+            .get(&format!("ipconfig{index}"))
+            .and_then(Value::as_str)
+            .map(|text| static_addresses(&parse::property_string(text)))
+            .unwrap_or_default(),
+    };
+    Nic {
+        index,
+        name,
+        mac,
+        vlan: parse::property(&pairs, "tag")
+            .and_then(|t| t.parse().ok())
+            .filter(|v| (1..=4094).contains(v)),
+        enabled: parse::property(&pairs, "link_down") != Some("1"),
+        mtu: parse::property(&pairs, "mtu")
+            .and_then(|m| m.parse().ok())
+            .filter(|m| *m > 1),
+        static_ips,
+    }
+}
+
+/// `ip=` and `ip6=`; `dhcp`, `auto` and `manual` carry no address.
+fn static_addresses(pairs: &[(&str, &str)]) -> Vec<Cidr> {
+    ["ip", "ip6"]
+        .iter()
+        .filter_map(|key| parse::property(pairs, key))
+        .filter_map(Cidr::parse)
+        .collect()
+}
+
+/// The disk keys that count towards a guest's size (SPEC §3.2).
+fn is_disk_key(key: &str) -> bool {
+    if key == "rootfs" {
+        return true;
+    }
+    ["scsi", "virtio", "sata", "ide", "efidisk", "tpmstate", "mp"]
+        .iter()
+        .any(|prefix| {
+            key.strip_prefix(prefix)
+                .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit()))
+        })
+}
+
+/// Sum of the disk sizes in MiB, CD-ROMs and `unusedN` excluded.
+pub fn disk_mib(config: &Map<String, Value>) -> u64 {
+    let bytes: u64 = config
+        .iter()
+        .filter(|(key, _)| is_disk_key(key))
+        .filter_map(|(_, value)| value.as_str())
+        .map(parse::property_string)
+        .filter(|pairs| parse::property(pairs, "media") != Some("cdrom"))
+        .filter_map(|pairs| parse::property(&pairs, "size").and_then(parse::size_bytes))
+        .fold(0u64, u64::saturating_add);
+    bytes >> 20
+}
+
+/// (MAC, addresses) for each interface the guest agent reports.
+pub type AgentAddresses = Vec<(String, Vec<Cidr>)>;
+
+/// The guest agent's addresses per MAC (upper-case).
+pub fn agent_addresses(answer: &Value) -> AgentAddresses {
+    let interfaces = answer.get("result").unwrap_or(answer).as_array();
+    interfaces
+        .into_iter()
+        .flatten()
+        .filter_map(|iface| {
+            let mac = iface
+                .get("hardware-address")
+                .and_then(Value::as_str)
+                .and_then(parse::mac)?;
+            let addresses = iface
+                .get("ip-addresses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|addr| {
+                    let ip = addr.get("ip-address").and_then(Value::as_str)?;
+                    let prefix = addr.get("prefix").and_then(loose_u64)?;
+                    Cidr::new(parse::parse_ip(ip)?, u8::try_from(prefix).ok()?)
+                })
+                .collect();
+            Some((mac, addresses))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn qemu_nics_read_every_model_and_sparse_keys() {
+        let config = json!({
+            "net0": "virtio=bc:24:11:aa:01:01,bridge=vmbr0,tag=20",
+            "net2": "e1000=BC:24:11:AA:01:03,bridge=vmbr0,link_down=1,mtu=9000",
+            "net3": "vmxnet3=BC:24:11:AA:01:04,bridge=vmbr0,tag=9999",
+            "ipconfig0": "ip=10.0.0.5/24,gw=10.0.0.1,ip6=auto",
+            "ipconfig2": "ip=dhcp",
+        });
+        let nics = nics(GuestKind::Qemu, config.as_object().unwrap());
+        assert_eq!(
+            nics.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+            ["net0", "net2", "net3"]
+        );
+        assert_eq!(nics[0].mac.as_deref(), Some("BC:24:11:AA:01:01"));
+        assert_eq!(nics[0].vlan, Some(20));
+        assert_eq!(nics[0].static_ips, [Cidr::parse("10.0.0.5/24").unwrap()]);
+        assert!(!nics[1].enabled);
+        assert_eq!(nics[1].mtu, Some(9000));
+        assert!(nics[1].static_ips.is_empty(), "dhcp carries no address");
+        assert_eq!(nics[2].vlan, None, "out-of-range tags are ignored");
+    }
+
+    #[test]
+    fn lxc_nics_use_name_hwaddr_ip_and_ip6() {
+        let config = json!({"net0": "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:CC:02:00,ip=10.0.20.50/24,ip6=2001:db8::5/64,type=veth"});
+        let nics = nics(GuestKind::Lxc, config.as_object().unwrap());
+        assert_eq!(nics[0].name, "eth0");
+        assert_eq!(nics[0].mac.as_deref(), Some("BC:24:11:CC:02:00"));
+        assert_eq!(nics[0].static_ips.len(), 2);
+    }
+
+    #[test]
+    fn disk_sizes_skip_cdroms_and_unused() {
+        let config = json!({
+            "scsi0": "local-lvm:vm-1-disk-0,size=32G", "efidisk0": "local-lvm:vm-1-disk-1,size=528K",
+            "ide2": "local:iso/x.iso,media=cdrom,size=600M", "unused0": "local-lvm:vm-1-disk-9",
+            "rootfs": "local:8,size=8G", "mp0": "local:vm-1-disk-2,mp=/srv,size=1024M", "scsihw": "virtio-scsi-pci",
+        });
+        assert_eq!(
+            disk_mib(config.as_object().unwrap()),
+            32 * 1024 + 8 * 1024 + 1024
+        );
+    }
+
+    #[test]
+    fn agent_flag_forms() {
+        assert!(agent_enabled(&json!("1")));
+        assert!(agent_enabled(&json!(1)));
+        assert!(agent_enabled(&json!("enabled=1,fstrim_cloned_disks=1")));
+        assert!(!agent_enabled(&json!("0")));
+        assert!(!agent_enabled(&json!("enabled=0")));
+    }
+}

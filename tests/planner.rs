@@ -1,0 +1,503 @@
+//! The planner end to end, through the apply simulator.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{op, ops, plan, sample, sync, writes};
+
+#[test]
+fn initial_sync_of_the_sample_converges() {
+    let (first, synced) = sync(&sample());
+    assert!(
+        ops(&first, "create").len() > 50,
+        "the sample creates a cluster's worth of objects"
+    );
+    let again = plan(&synced);
+    assert_eq!(
+        writes(&again),
+        Vec::<String>::new(),
+        "re-plan after apply must be empty"
+    );
+    assert!(again["summary"]["unchanged"].as_u64().unwrap() > 30);
+}
+
+#[test]
+fn same_input_same_bytes_whatever_the_list_order() {
+    let input = sample();
+    let a = proxbox_planner::plan_json(&input.to_string()).unwrap();
+    let b = proxbox_planner::plan_json(&input.to_string()).unwrap();
+    assert_eq!(a, b);
+    let mut shuffled = input.clone();
+    shuffled["proxmox"]["/cluster/resources"]
+        .as_array_mut()
+        .unwrap()
+        .reverse();
+    shuffled["proxmox"]["/cluster/status"]
+        .as_array_mut()
+        .unwrap()
+        .reverse();
+    assert_eq!(
+        proxbox_planner::plan_json(&shuffled.to_string()).unwrap(),
+        a
+    );
+
+    let (_, mut synced) = sync(&input);
+    let baseline = proxbox_planner::plan_json(&synced.to_string()).unwrap();
+    for list in synced["netbox"].as_object_mut().unwrap().values_mut() {
+        list.as_array_mut().unwrap().reverse();
+    }
+    assert_eq!(
+        proxbox_planner::plan_json(&synced.to_string()).unwrap(),
+        baseline
+    );
+}
+
+#[test]
+fn templates_are_never_planned_as_vms() {
+    let first = plan(&sample());
+    let text = first.to_string();
+    assert!(
+        !text.contains("virtualmachine:qemu/9000"),
+        "template 9000 must not become a VM"
+    );
+}
+
+#[test]
+fn field_mapping_of_a_qemu_guest() {
+    let first = plan(&sample());
+    let fields = &op(
+        &first,
+        "virtual-machines:virtualization.virtualmachine:qemu/101",
+    )["fields"];
+    assert_eq!(fields["name"], "web01");
+    assert_eq!(fields["status"], "active");
+    assert_eq!(fields["vcpus"], 4);
+    assert_eq!(fields["memory"], 8192);
+    assert_eq!(fields["disk"], 32 * 1024, "ide2 cdrom excluded");
+    assert_eq!(fields["description"], "Public web frontend");
+    assert_eq!(
+        fields["comments"],
+        "Public web frontend\nOwner: team-web\nRunbook: https://wiki.example.net/web"
+    );
+    assert_eq!(
+        fields["custom_fields"],
+        json!({"proxmox_vmid": 101, "proxmox_vm_type": "qemu", "proxmox_endpoint": 1, "proxmox_name": "web01"})
+    );
+    assert_eq!(
+        fields["tags"],
+        json!([{"slug": "prod"}, {"slug": "proxbox"}, {"slug": "web"}])
+    );
+    assert_eq!(
+        fields["cluster"],
+        json!({"$ref": "devices:virtualization.cluster:lab"})
+    );
+    assert_eq!(
+        fields["device"],
+        json!({"$ref": "devices:dcim.device:pve1"})
+    );
+    let db = &op(
+        &first,
+        "virtual-machines:virtualization.virtualmachine:qemu/103",
+    )["fields"];
+    assert_eq!(
+        db["disk"],
+        4 + 4 + 100 * 1024 + 500 * 1024,
+        "efidisk and tpmstate count, cloud-init cdrom does not"
+    );
+    assert_eq!(
+        op(
+            &first,
+            "virtual-machines:virtualization.virtualmachine:qemu/104"
+        )["fields"]["status"],
+        "offline"
+    );
+}
+
+#[test]
+fn duplicate_names_get_a_suffix_in_vmid_order() {
+    let first = plan(&sample());
+    assert_eq!(
+        op(
+            &first,
+            "virtual-machines:virtualization.virtualmachine:qemu/101"
+        )["fields"]["name"],
+        "web01"
+    );
+    assert_eq!(
+        op(
+            &first,
+            "virtual-machines:virtualization.virtualmachine:qemu/106"
+        )["fields"]["name"],
+        "web01 (2)"
+    );
+}
+
+#[test]
+fn interfaces_macs_vlans_and_ips_from_agent_and_static_config() {
+    let first = plan(&sample());
+    let net0 = &op(
+        &first,
+        "vm-interfaces:virtualization.vminterface:qemu/101/net0",
+    )["fields"];
+    assert_eq!(net0["mode"], "access");
+    assert_eq!(
+        net0["untagged_vlan"],
+        json!({"$ref": "vm-interfaces:ipam.vlan:vid/20"})
+    );
+    assert_eq!(
+        op(
+            &first,
+            "vm-interfaces:virtualization.vminterface:qemu/104/net2"
+        )["fields"]["enabled"],
+        false
+    );
+    assert_eq!(
+        op(
+            &first,
+            "vm-interfaces:virtualization.vminterface:lxc/200/eth0"
+        )["fields"]["name"],
+        "eth0"
+    );
+    let ids: Vec<&str> = ops(&first, "create")
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    // Guest agent: global v4 + v6 kept, link-local, loopback and foreign NICs dropped.
+    assert!(ids.contains(&"ip-addresses:ipam.ipaddress:qemu/101/net0/10.0.20.11/24"));
+    assert!(ids.contains(&"ip-addresses:ipam.ipaddress:qemu/101/net0/2001:db8:20::11/64"));
+    assert!(!ids
+        .iter()
+        .any(|id| id.contains("fe80") || id.contains("127.0.0.1") || id.contains("172.17.")));
+    // Static ipconfig0 (no agent), dhcp on ipconfig1 skipped; LXC ip= and ip6=.
+    assert!(ids.contains(&"ip-addresses:ipam.ipaddress:qemu/103/net0/10.0.30.15/24"));
+    assert!(!ids
+        .iter()
+        .any(|id| id.starts_with("ip-addresses:ipam.ipaddress:qemu/103/net1")));
+    assert!(ids.contains(&"ip-addresses:ipam.ipaddress:lxc/201/eth1/2001:db8:40::10/64"));
+    assert!(
+        ids.contains(&"ip-addresses:dcim.macaddress:qemu/102/net0/BC:24:11:AA:02:01"),
+        "e1000 MAC"
+    );
+    assert!(
+        ids.contains(&"ip-addresses:dcim.macaddress:qemu/103/net0/BC:24:11:AA:03:01"),
+        "vmxnet3 MAC"
+    );
+    let primary = op(
+        &first,
+        "ip-addresses:virtualization.virtualmachine:qemu/101/primary-ip",
+    );
+    assert_eq!(
+        primary["changes"]["primary_ip4"]["after"],
+        json!({"$ref": "ip-addresses:ipam.ipaddress:qemu/101/net0/10.0.20.11/24"})
+    );
+}
+
+fn guest_config<'a>(input: &'a mut Value, path: &str) -> &'a mut serde_json::Map<String, Value> {
+    input["proxmox"][path].as_object_mut().unwrap()
+}
+
+#[test]
+fn proxmox_changes_become_exactly_the_expected_updates() {
+    let (_, mut synced) = sync(&sample());
+    // Rename web02, add a NIC to db01, drop build01's second NIC.
+    for row in synced["proxmox"]["/cluster/resources"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if row["id"] == "qemu/102" {
+            row["name"] = json!("web02-new");
+        }
+    }
+    guest_config(&mut synced, "/nodes/pve2/qemu/103/config").insert(
+        "net2".into(),
+        json!("virtio=BC:24:11:AA:03:03,bridge=vmbr0"),
+    );
+    guest_config(&mut synced, "/nodes/pve3/qemu/104/config").remove("net2");
+    let next = plan(&synced);
+    let rename = op(
+        &next,
+        "virtual-machines:virtualization.virtualmachine:qemu/102",
+    );
+    assert_eq!(rename["action"], "update");
+    assert_eq!(
+        rename["changes"]["name"],
+        json!({"before": "web02", "after": "web02-new"})
+    );
+    assert!(
+        rename["target"]["last_updated"].is_string(),
+        "updates carry their precondition"
+    );
+    assert_eq!(
+        op(
+            &next,
+            "vm-interfaces:virtualization.vminterface:qemu/103/net2"
+        )["action"],
+        "create"
+    );
+    let gone: Vec<&Value> = ops(&next, "delete");
+    assert!(gone.iter().any(|o| o["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("vm-interfaces:virtualization.vminterface:qemu/104/net2#")));
+    let (_, after) = sync(&synced);
+    assert_eq!(writes(&plan(&after)), Vec::<String>::new());
+}
+
+#[test]
+fn operator_rename_in_netbox_is_kept() {
+    let (_, mut synced) = sync(&sample());
+    for vm in synced["netbox"]["/api/virtualization/virtual-machines/"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if vm["custom_fields"]["proxmox_vmid"] == 101 {
+            vm["name"] = json!("web01.example.net");
+        }
+    }
+    assert_eq!(writes(&plan(&synced)), Vec::<String>::new());
+}
+
+#[test]
+fn manual_objects_are_never_touched() {
+    let (_, mut synced) = sync(&sample());
+    let netbox = synced["netbox"].as_object_mut().unwrap();
+    let vm_id = netbox["/api/virtualization/virtual-machines/"]
+        .as_array()
+        .unwrap()[0]["id"]
+        .clone();
+    // An operator adds an interface and an IP on a synced VM, and a VM of their own.
+    netbox.get_mut("/api/virtualization/interfaces/").unwrap().as_array_mut().unwrap().push(json!({
+        "id": 900, "name": "mgmt", "virtual_machine": {"id": vm_id}, "tags": [], "custom_fields": {}, "last_updated": "x"}));
+    netbox
+        .get_mut("/api/ipam/ip-addresses/")
+        .unwrap()
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+        "id": 901, "address": "192.0.2.9/24", "assigned_object_type": "virtualization.vminterface",
+        "assigned_object_id": 900, "tags": [], "custom_fields": {}, "last_updated": "x"}));
+    netbox.get_mut("/api/virtualization/virtual-machines/").unwrap().as_array_mut().unwrap().push(json!({
+        "id": 902, "name": "hand-made", "cluster": {"id": 1}, "tags": [], "custom_fields": {}, "last_updated": "x"}));
+    let next = plan(&synced);
+    assert_eq!(writes(&next), Vec::<String>::new());
+    assert!(!next.to_string().contains("\"id\":900"), "{next}");
+}
+
+#[test]
+fn bootstrap_only_objects_are_created_tagged_then_left_alone() {
+    let mut input = sample();
+    input["settings"]["sync_mode_vm"] = json!("bootstrap_only");
+    let (first, mut synced) = sync(&input);
+    let tags = &op(
+        &first,
+        "virtual-machines:virtualization.virtualmachine:qemu/101",
+    )["fields"]["tags"];
+    assert!(tags
+        .as_array()
+        .unwrap()
+        .contains(&json!({"slug": "bootstrap-only"})));
+    for row in synced["proxmox"]["/cluster/resources"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if row["id"] == "qemu/101" {
+            row["name"] = json!("renamed");
+            row["status"] = json!("stopped");
+        }
+    }
+    let next = plan(&synced);
+    let vm = op(
+        &next,
+        "virtual-machines:virtualization.virtualmachine:qemu/101",
+    );
+    assert_eq!(
+        (vm["action"].as_str(), vm["reason"].as_str()),
+        (Some("skip"), Some("bootstrap-only-tag"))
+    );
+    // Removing the tag by hand resumes syncing.
+    for vm in synced["netbox"]["/api/virtualization/virtual-machines/"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if vm["custom_fields"]["proxmox_vmid"] == 101 {
+            vm["tags"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|t| t["slug"] != "bootstrap-only");
+        }
+    }
+    assert_eq!(
+        op(
+            &plan(&synced),
+            "virtual-machines:virtualization.virtualmachine:qemu/101"
+        )["action"],
+        "update"
+    );
+}
+
+#[test]
+fn disabled_resources_plan_one_skip_and_nothing_else() {
+    let mut input = sample();
+    input["settings"]["sync_mode_ip_address"] = json!("disabled");
+    let first = plan(&input);
+    let ip_ops: Vec<&Value> = first["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["resource"] == "ip_address")
+        .collect();
+    assert_eq!(ip_ops.len(), 1);
+    assert_eq!(ip_ops[0]["action"], "skip");
+    assert_eq!(ip_ops[0]["reason"], "mode-disabled");
+    assert!(!ops(&first, "create")
+        .iter()
+        .any(|o| o["model"] == "ipam.ipaddress"));
+    assert!(
+        ops(&first, "create")
+            .iter()
+            .any(|o| o["model"] == "dcim.macaddress"),
+        "MACs keep running"
+    );
+}
+
+#[test]
+fn failed_agent_fetch_keeps_existing_ips() {
+    let (_, mut synced) = sync(&sample());
+    synced["proxmox"]["/nodes/pve1/qemu/101/agent/network-get-interfaces"] =
+        json!({"error": {"status": 500, "message": "timeout"}});
+    let next = plan(&synced);
+    assert!(
+        ops(&next, "delete").is_empty(),
+        "no deletes from an incomplete snapshot"
+    );
+    assert!(next["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w["code"] == "incomplete-snapshot"));
+}
+
+#[test]
+fn gone_vm_is_kept_or_retired_but_never_deleted() {
+    let (_, mut synced) = sync(&sample());
+    synced["proxmox"]["/cluster/resources"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["id"] != "lxc/200");
+    let kept = plan(&synced);
+    assert_eq!(
+        op(
+            &kept,
+            "virtual-machines:virtualization.virtualmachine:lxc/200"
+        )["reason"],
+        "orphan-kept"
+    );
+    assert!(ops(&kept, "delete").is_empty());
+    synced["settings"]["delete_orphans"] = json!(true);
+    let retired = plan(&synced);
+    let vm = op(
+        &retired,
+        "virtual-machines:virtualization.virtualmachine:lxc/200",
+    );
+    assert_eq!(vm["action"], "update");
+    assert_eq!(vm["changes"]["status"]["after"], "decommissioning");
+    let (_, after) = sync(&synced);
+    assert_eq!(writes(&plan(&after)), Vec::<String>::new());
+}
+
+#[test]
+fn max_deletes_turns_deletes_into_skips() {
+    let (_, mut synced) = sync(&sample());
+    synced["settings"]["max_deletes"] = json!(1);
+    for path in ["/nodes/pve1/qemu/101/config", "/nodes/pve2/qemu/103/config"] {
+        let config = guest_config(&mut synced, path);
+        config.retain(|k, _| !k.starts_with("net"));
+    }
+    let next = plan(&synced);
+    assert!(ops(&next, "delete").is_empty());
+    assert!(next["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["reason"] == "max-deletes-exceeded"));
+    assert!(next["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w["code"] == "max-deletes-exceeded"));
+}
+
+#[test]
+fn missing_paths_and_ids_are_clear_errors() {
+    let mut input = sample();
+    input["proxmox"]
+        .as_object_mut()
+        .unwrap()
+        .remove("/cluster/resources");
+    let error = proxbox_planner::plan(&input).unwrap_err();
+    assert_eq!(error.path, r#"$.proxmox["/cluster/resources"]"#);
+    let mut input = sample();
+    input["netbox"]["/api/extras/tags/"] = json!([{"name": "x"}]);
+    let error = proxbox_planner::plan(&input).unwrap_err();
+    assert_eq!(error.path, r#"$.netbox["/api/extras/tags/"][0].id"#);
+    let mut input = sample();
+    input["endpoint"]["id"] = Value::Null;
+    assert_eq!(
+        proxbox_planner::plan(&input).unwrap_err().path,
+        "$.endpoint.id"
+    );
+}
+
+#[test]
+fn discover_asks_in_rounds_and_skips_disabled_work() {
+    let full = sample();
+    let mut input = json!({"settings": full["settings"], "endpoint": full["endpoint"], "proxmox": {}, "netbox": {}});
+    let round1 = proxbox_planner::discover(&input).unwrap();
+    assert_eq!(round1.proxmox, ["/cluster/resources", "/cluster/status"]);
+    assert!(round1
+        .netbox
+        .contains(&"/api/virtualization/virtual-machines/".to_owned()));
+    for path in ["/cluster/status", "/cluster/resources"] {
+        input["proxmox"][path] = full["proxmox"][path].clone();
+    }
+    let round2 = proxbox_planner::discover(&input).unwrap();
+    assert!(round2
+        .proxmox
+        .contains(&"/nodes/pve1/qemu/101/config".to_owned()));
+    assert!(
+        !round2.proxmox.iter().any(|p| p.contains("9000")),
+        "templates stage not planned by this stage set"
+    );
+    for path in &round2.proxmox {
+        input["proxmox"][path] = full["proxmox"][path].clone();
+    }
+    let round3 = proxbox_planner::discover(&input).unwrap();
+    assert!(round3
+        .proxmox
+        .contains(&"/nodes/pve1/qemu/101/agent/network-get-interfaces".to_owned()));
+    assert!(
+        !round3.proxmox.iter().any(|p| p.contains("/103/agent")),
+        "agent disabled in config"
+    );
+    assert!(
+        !round3.proxmox.iter().any(|p| p.contains("/104/agent")),
+        "stopped guest"
+    );
+    let mut disabled = input.clone();
+    disabled["settings"]["sync_mode_vm"] = json!("disabled");
+    disabled["settings"]["sync_mode_vm_template"] = json!("disabled");
+    disabled["settings"]["sync_mode_cluster"] = json!("disabled");
+    disabled["settings"]["sync_mode_storage"] = json!("disabled");
+    let nothing = proxbox_planner::discover(
+        &json!({"settings": disabled["settings"], "endpoint": {"id": 1}}),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            nothing.proxmox.len(),
+            nothing.netbox.len(),
+            nothing.complete
+        ),
+        (0, 0, true)
+    );
+}

@@ -1,0 +1,293 @@
+//! Applies a plan to NetBox state JSON like NetBox would: assigns ids, resolves
+//! `$ref`s, returns objects in the REST read shape (nested foreign keys,
+//! tag objects, choice objects), merges custom fields, cascades deletes, and
+//! refuses stale preconditions and dangling references.
+
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Foreign-key fields → the collection they point into.
+fn fk_collection(collection: &str, field: &str) -> Option<&'static str> {
+    Some(match field {
+        "cluster" => "/api/virtualization/clusters/",
+        "type" if collection == "/api/virtualization/clusters/" => {
+            "/api/virtualization/cluster-types/"
+        }
+        "site" => "/api/dcim/sites/",
+        "role" => "/api/dcim/device-roles/",
+        "device_type" => "/api/dcim/device-types/",
+        "manufacturer" => "/api/dcim/manufacturers/",
+        "device" => "/api/dcim/devices/",
+        "virtual_machine" => "/api/virtualization/virtual-machines/",
+        "untagged_vlan" => "/api/ipam/vlans/",
+        "primary_ip4" | "primary_ip6" => "/api/ipam/ip-addresses/",
+        "primary_mac_address" => "/api/dcim/mac-addresses/",
+        _ => return None,
+    })
+}
+
+const CHOICES: [&str; 2] = ["status", "mode"];
+const INTERFACES: &str = "/api/virtualization/interfaces/";
+
+pub struct Simulator<'s> {
+    state: &'s mut Value,
+    created: BTreeMap<String, u64>,
+    touched: BTreeSet<(String, u64)>,
+    clock: u64,
+}
+
+pub fn apply(state: &mut Value, plan: &Value) -> Result<(), String> {
+    let clock = 1_000;
+    let mut sim = Simulator {
+        state,
+        created: BTreeMap::new(),
+        touched: BTreeSet::new(),
+        clock,
+    };
+    let mut done = BTreeSet::new();
+    for op in plan["operations"].as_array().ok_or("no operations")? {
+        let id = op["id"].as_str().ok_or("op without id")?.to_owned();
+        for dep in op["depends_on"].as_array().into_iter().flatten() {
+            if !done.contains(dep.as_str().unwrap_or_default()) {
+                return Err(format!("{id} runs before its dependency {dep}"));
+            }
+        }
+        sim.apply_op(op).map_err(|e| format!("{id}: {e}"))?;
+        done.insert(id);
+    }
+    Ok(())
+}
+
+impl Simulator<'_> {
+    fn objects(&mut self, collection: &str) -> &mut Vec<Value> {
+        let state = self.state.as_object_mut().unwrap();
+        state
+            .entry(collection.to_owned())
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .unwrap()
+    }
+
+    fn find(&mut self, collection: &str, id: u64) -> Option<&mut Value> {
+        self.objects(collection).iter_mut().find(|o| o["id"] == id)
+    }
+
+    fn tick(&mut self) -> String {
+        self.clock += 1;
+        format!(
+            "2026-11-23T10:{:02}:{:02}.{:06}Z",
+            (self.clock / 60) % 60,
+            self.clock % 60,
+            self.clock
+        )
+    }
+
+    fn resolve(&self, value: &Value) -> Result<Value, String> {
+        Ok(match value {
+            Value::Object(obj) if obj.contains_key("$ref") => {
+                let op = obj["$ref"].as_str().unwrap_or_default();
+                Value::from(
+                    *self
+                        .created
+                        .get(op)
+                        .ok_or_else(|| format!("unresolved $ref {op}"))?,
+                )
+            }
+            Value::Object(obj) => Value::Object(
+                obj.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.resolve(v)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.resolve(v))
+                    .collect::<Result<_, _>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+
+    /// The REST read shape of one written field.
+    fn read_shape(&mut self, collection: &str, field: &str, value: Value) -> Result<Value, String> {
+        if value.is_null() {
+            return Ok(Value::Null);
+        }
+        if let Some(target) = fk_collection(collection, field) {
+            let id = value
+                .as_u64()
+                .ok_or_else(|| format!("{field}: not an id: {value}"))?;
+            if self.find(target, id).is_none() {
+                return Err(format!("{field}: no {target} object {id}"));
+            }
+            return Ok(json!({ "id": id, "url": format!("http://netbox{target}{id}/") }));
+        }
+        if field == "tags" {
+            let mut tags = Vec::new();
+            for tag in value.as_array().ok_or("tags must be a list")? {
+                let slug = tag["slug"].as_str().ok_or("tags are written by slug")?;
+                let found = self
+                    .objects("/api/extras/tags/")
+                    .iter()
+                    .find(|t| t["slug"] == slug)
+                    .cloned();
+                let found = found.ok_or_else(|| format!("tag {slug} does not exist"))?;
+                tags.push(json!({ "id": found["id"], "name": found["name"], "slug": slug }));
+            }
+            return Ok(Value::Array(tags));
+        }
+        if CHOICES.contains(&field) && collection != "/api/extras/custom-fields/" {
+            let text = value
+                .as_str()
+                .ok_or_else(|| format!("{field}: not a choice string"))?;
+            return Ok(json!({ "value": text, "label": text }));
+        }
+        if field == "assigned_object_id" {
+            let id = value.as_u64().ok_or("assigned_object_id: not an id")?;
+            if self.find(INTERFACES, id).is_none() {
+                return Err(format!("assigned_object_id: no interface {id}"));
+            }
+        }
+        Ok(value)
+    }
+
+    fn apply_op(&mut self, op: &Value) -> Result<(), String> {
+        let collection = op["collection"].as_str().ok_or("no collection")?.to_owned();
+        match op["action"].as_str() {
+            Some("create") => self.create(op, &collection),
+            Some("update") => self.update(op, &collection),
+            Some("delete") => self.delete(op, &collection),
+            Some("skip") => Ok(()),
+            other => Err(format!("unknown action {other:?}")),
+        }
+    }
+
+    fn create(&mut self, op: &Value, collection: &str) -> Result<(), String> {
+        let fields = self.resolve(&op["fields"])?;
+        let id = self
+            .objects(collection)
+            .iter()
+            .filter_map(|o| o["id"].as_u64())
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let mut object = Map::new();
+        object.insert("id".into(), id.into());
+        for (field, value) in fields.as_object().ok_or("fields must be an object")? {
+            let shaped = self.read_shape(collection, field, value.clone())?;
+            object.insert(field.clone(), shaped);
+        }
+        object.entry("tags").or_insert_with(|| json!([]));
+        object.entry("custom_fields").or_insert_with(|| json!({}));
+        object.insert("last_updated".into(), self.tick().into());
+        self.objects(collection).push(Value::Object(object));
+        self.created
+            .insert(op["id"].as_str().unwrap_or_default().to_owned(), id);
+        self.touched.insert((collection.to_owned(), id));
+        Ok(())
+    }
+
+    fn target(&mut self, op: &Value, collection: &str) -> Result<u64, String> {
+        let id = self
+            .resolve(&op["target"]["id"])?
+            .as_u64()
+            .ok_or("target without id")?;
+        let expected = op["target"]["last_updated"].clone();
+        let touched = self.touched.contains(&(collection.to_owned(), id));
+        let object = self
+            .find(collection, id)
+            .ok_or_else(|| format!("{collection}{id} does not exist"))?;
+        if !expected.is_null() && !touched && object["last_updated"] != expected {
+            return Err(format!("stale: {collection}{id} changed since planning"));
+        }
+        Ok(id)
+    }
+
+    fn update(&mut self, op: &Value, collection: &str) -> Result<(), String> {
+        let id = self.target(op, collection)?;
+        let mut patch = Vec::new();
+        for (field, change) in op["changes"].as_object().ok_or("update without changes")? {
+            let after = self.resolve(&change["after"])?;
+            patch.push((field.clone(), self.read_shape(collection, field, after)?));
+        }
+        let stamp = self.tick();
+        let object = self
+            .find(collection, id)
+            .ok_or("vanished")?
+            .as_object_mut()
+            .ok_or("not an object")?;
+        for (field, value) in patch {
+            if field == "custom_fields" {
+                let merged = object.entry("custom_fields").or_insert_with(|| json!({}));
+                for (k, v) in value.as_object().ok_or("custom_fields must be an object")? {
+                    merged[k] = v.clone();
+                }
+            } else {
+                object.insert(field, value);
+            }
+        }
+        object.insert("last_updated".into(), stamp.into());
+        self.touched.insert((collection.to_owned(), id));
+        Ok(())
+    }
+
+    fn delete(&mut self, op: &Value, collection: &str) -> Result<(), String> {
+        let id = self.target(op, collection)?;
+        self.remove(collection, id);
+        Ok(())
+    }
+
+    /// NetBox's cascades: a VM takes its interfaces, an interface its IPs and
+    /// MACs; primary pointers to a deleted address become null.
+    fn remove(&mut self, collection: &str, id: u64) {
+        self.objects(collection).retain(|o| o["id"] != id);
+        match collection {
+            "/api/virtualization/virtual-machines/" => {
+                let children: Vec<u64> = self
+                    .objects(INTERFACES)
+                    .iter()
+                    .filter(|i| i["virtual_machine"]["id"] == id)
+                    .filter_map(|i| i["id"].as_u64())
+                    .collect();
+                children
+                    .into_iter()
+                    .for_each(|child| self.remove(INTERFACES, child));
+            }
+            INTERFACES => {
+                for assigned in ["/api/ipam/ip-addresses/", "/api/dcim/mac-addresses/"] {
+                    let children: Vec<u64> = self
+                        .objects(assigned)
+                        .iter()
+                        .filter(|o| {
+                            o["assigned_object_type"] == "virtualization.vminterface"
+                                && o["assigned_object_id"] == id
+                        })
+                        .filter_map(|o| o["id"].as_u64())
+                        .collect();
+                    children
+                        .into_iter()
+                        .for_each(|child| self.remove(assigned, child));
+                }
+            }
+            "/api/ipam/ip-addresses/" => self.null_pointers(
+                "/api/virtualization/virtual-machines/",
+                &["primary_ip4", "primary_ip6"],
+                id,
+            ),
+            "/api/dcim/mac-addresses/" => {
+                self.null_pointers(INTERFACES, &["primary_mac_address"], id)
+            }
+            _ => {}
+        }
+    }
+
+    fn null_pointers(&mut self, collection: &str, fields: &[&str], id: u64) {
+        for object in self.objects(collection) {
+            for field in fields {
+                if object[*field]["id"] == id {
+                    object[*field] = Value::Null;
+                }
+            }
+        }
+    }
+}
