@@ -46,20 +46,14 @@ pub fn discover(input: &Value) -> Result<Discovery> {
     }
     if proxmox.is_empty() && !running.is_empty() {
         if let Ok(Ok(found)) = inventory(&snapshot) {
-            let wants_vms = running.iter().any(|s| {
-                matches!(
-                    s,
-                    Stage::VirtualMachines | Stage::VmInterfaces | Stage::IpAddresses
-                )
-            });
+            let wants_vms = running
+                .iter()
+                .any(|s| matches!(s, Stage::VirtualMachines | Stage::VmInterfaces | Stage::IpAddresses));
             let wants_agent = running.contains(&Stage::IpAddresses);
             for guest in found.guests.iter().filter(|g| !g.template && wants_vms) {
                 if !snapshot.has(&guest.config_path) {
                     proxmox.push(guest.config_path.clone());
-                } else if wants_agent
-                    && guest.agent_expected()
-                    && !snapshot.has(&guest.agent_path())
-                {
+                } else if wants_agent && guest.agent_expected() && !snapshot.has(&guest.agent_path()) {
                     proxmox.push(guest.agent_path());
                 }
             }

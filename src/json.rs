@@ -70,15 +70,11 @@ pub fn wrong_type(path: &Path, expected: &str, found: &Value) -> PlanError {
 }
 
 pub fn as_object<'v>(value: &'v Value, path: &Path) -> Result<&'v Map<String, Value>> {
-    value
-        .as_object()
-        .ok_or_else(|| wrong_type(path, "an object", value))
+    value.as_object().ok_or_else(|| wrong_type(path, "an object", value))
 }
 
 pub fn as_array<'v>(value: &'v Value, path: &Path) -> Result<&'v Vec<Value>> {
-    value
-        .as_array()
-        .ok_or_else(|| wrong_type(path, "an array", value))
+    value.as_array().ok_or_else(|| wrong_type(path, "an array", value))
 }
 
 /// A field that is absent or `null` is `None`; any other non-string is an error.
@@ -112,11 +108,9 @@ pub fn opt_u64(obj: &Map<String, Value>, key: &str, path: &Path) -> Result<Optio
 /// endpoint and version (`"memory": 4096` or `"memory": "4096"`); accept both.
 pub fn loose_u64(value: &Value) -> Option<u64> {
     match value {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| *f >= 0.0 && f.is_finite())
-                .map(|f| f as u64)
-        }),
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.is_finite()).map(|f| f as u64)),
         Value::String(s) => s.trim().parse::<u64>().ok(),
         Value::Bool(b) => Some(u64::from(*b)),
         _ => None,

@@ -6,12 +6,7 @@
 //! JavaScript, and it only converts.
 #![cfg_attr(
     not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
 )]
 
 pub mod discover;
@@ -97,13 +92,8 @@ pub fn plan_json(input: &str) -> Result<String> {
         )
     })?;
     let plan = plan(&value)?;
-    serde_json::to_string(&plan).map_err(|e| {
-        PlanError::new(
-            ErrorCode::InvalidValue,
-            "$",
-            format!("cannot serialize the plan: {e}"),
-        )
-    })
+    serde_json::to_string(&plan)
+        .map_err(|e| PlanError::new(ErrorCode::InvalidValue, "$", format!("cannot serialize the plan: {e}")))
 }
 
 pub(crate) fn mode_report(settings: &settings::Settings, stages: &[Stage]) -> ModeReport {

@@ -21,11 +21,7 @@ pub enum SyncMode {
 }
 
 impl SyncMode {
-    pub const ALL: [SyncMode; 3] = [
-        SyncMode::Always,
-        SyncMode::BootstrapOnly,
-        SyncMode::Disabled,
-    ];
+    pub const ALL: [SyncMode; 3] = [SyncMode::Always, SyncMode::BootstrapOnly, SyncMode::Disabled];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,9 +34,7 @@ impl SyncMode {
     /// Case and `-`/`_` are forgiven (`Bootstrap-Only`); anything else is refused.
     pub fn parse(text: &str) -> Option<SyncMode> {
         let normalized = text.trim().to_ascii_lowercase().replace('-', "_");
-        SyncMode::ALL
-            .into_iter()
-            .find(|mode| mode.as_str() == normalized)
+        SyncMode::ALL.into_iter().find(|mode| mode.as_str() == normalized)
     }
 
     pub fn is_disabled(self) -> bool {
@@ -184,11 +178,7 @@ impl ResourceType {
     }
 
     pub fn valid_names() -> String {
-        RESOURCES
-            .iter()
-            .map(|spec| spec.name)
-            .collect::<Vec<_>>()
-            .join(", ")
+        RESOURCES.iter().map(|spec| spec.name).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -269,9 +259,7 @@ impl ModeSettings {
                     .iter()
                     .all(|p| effective.get(p.index()).is_some_and(|m| m.is_disabled()));
             if cascades {
-                if let (Some(mode), Some(from)) =
-                    (effective.get_mut(index), inherited_from.get_mut(index))
-                {
+                if let (Some(mode), Some(from)) = (effective.get_mut(index), inherited_from.get_mut(index)) {
                     if !mode.is_disabled() {
                         *mode = SyncMode::Disabled;
                         *from = parents.to_vec();
@@ -399,10 +387,7 @@ impl Stage {
     ];
 
     pub fn spec(self) -> &'static StageSpec {
-        STAGES
-            .iter()
-            .find(|spec| spec.stage == self)
-            .unwrap_or(&STAGES[0])
+        STAGES.iter().find(|spec| spec.stage == self).unwrap_or(&STAGES[0])
     }
 
     pub fn name(self) -> &'static str {
@@ -445,10 +430,7 @@ pub fn parse_sync_types(value: Option<&Value>, path: &Path) -> Result<Vec<Stage>
         return Err(PlanError::new(
             ErrorCode::InvalidValue,
             path,
-            format!(
-                "no sync types given; use [\"all\"] or some of: {}",
-                valid_sync_types()
-            ),
+            format!("no sync types given; use [\"all\"] or some of: {}", valid_sync_types()),
         ));
     }
     let mut wanted = [false; 8];
@@ -465,10 +447,7 @@ pub fn parse_sync_types(value: Option<&Value>, path: &Path) -> Result<Vec<Stage>
             PlanError::new(
                 ErrorCode::UnknownSyncType,
                 item_path,
-                format!(
-                    "unknown sync type {text:?}; valid sync types: {}",
-                    valid_sync_types()
-                ),
+                format!("unknown sync type {text:?}; valid sync types: {}", valid_sync_types()),
             )
         })?;
         for marked in std::iter::once(stage).chain(stage.pulls_in().iter().copied()) {
@@ -527,11 +506,7 @@ fn flag(value: bool) -> String {
     if value { "true" } else { "false" }.to_owned()
 }
 
-pub fn query_flags(
-    statuses: &[StageStatus],
-    modes: &ResolvedModes,
-    overwrite: &[(&'static str, bool)],
-) -> QueryFlags {
+pub fn query_flags(statuses: &[StageStatus], modes: &ResolvedModes, overwrite: &[(&'static str, bool)]) -> QueryFlags {
     let mut common = BTreeMap::new();
     for (resource, mode) in modes.effective.iter() {
         common.insert(resource.setting_field(), mode.as_str().to_owned());
@@ -547,10 +522,7 @@ pub fn query_flags(
     if runs(Stage::VirtualMachines) {
         let mut vm = BTreeMap::new();
         // Dedicated interface/IP stages (or disabled interfaces) own network sync.
-        if runs(Stage::VmInterfaces)
-            || runs(Stage::IpAddresses)
-            || modes.is_disabled(R::VmInterface)
-        {
+        if runs(Stage::VmInterfaces) || runs(Stage::IpAddresses) || modes.is_disabled(R::VmInterface) {
             vm.insert("sync_vm_network".to_owned(), flag(false));
         } else {
             if ip_disabled {

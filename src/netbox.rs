@@ -97,10 +97,7 @@ impl<'a> Object<'a> {
         self.raw
             .get("tags")
             .and_then(Value::as_array)
-            .is_some_and(|tags| {
-                tags.iter()
-                    .any(|t| t.get("slug").and_then(Value::as_str) == Some(slug))
-            })
+            .is_some_and(|tags| tags.iter().any(|t| t.get("slug").and_then(Value::as_str) == Some(slug)))
     }
 }
 
@@ -131,8 +128,7 @@ impl<'a> NetboxState<'a> {
     }
 
     pub fn has(&self, model: Model) -> bool {
-        self.collections
-            .is_some_and(|c| c.contains_key(model.collection))
+        self.collections.is_some_and(|c| c.contains_key(model.collection))
     }
 
     /// The objects of a collection the plan needs. Every object must be an
@@ -151,10 +147,7 @@ impl<'a> NetboxState<'a> {
             ));
         };
         if let Some(error) = value.as_object().and_then(|obj| obj.get("error")) {
-            let message = error
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("fetch failed");
+            let message = error.get("message").and_then(Value::as_str).unwrap_or("fetch failed");
             return Ok(Collection::Failed(format!(
                 "{} could not be read: {message}",
                 model.collection
@@ -166,9 +159,9 @@ impl<'a> NetboxState<'a> {
             let item_path = path.index(index);
             let raw = as_object(item, &item_path)?;
             let id = match raw.get("id") {
-                Some(id) => id.as_u64().ok_or_else(|| {
-                    crate::json::wrong_type(&item_path.key("id"), "an integer id", id)
-                })?,
+                Some(id) => id
+                    .as_u64()
+                    .ok_or_else(|| crate::json::wrong_type(&item_path.key("id"), "an integer id", id))?,
                 None => {
                     return Err(PlanError::new(
                         ErrorCode::MissingField,

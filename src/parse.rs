@@ -26,10 +26,7 @@ pub fn property<'t>(pairs: &[(&'t str, &'t str)], key: &str) -> Option<&'t str> 
 /// `32G` → bytes. `K`, `M`, `G`, `T` are binary multiples; a bare number is bytes.
 pub fn size_bytes(text: &str) -> Option<u64> {
     let text = text.trim();
-    let (digits, unit) = match text
-        .char_indices()
-        .find(|(_, c)| !c.is_ascii_digit() && *c != '.')
-    {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit() && *c != '.') {
         Some((at, _)) => text.split_at(at),
         None => (text, ""),
     };
@@ -77,10 +74,7 @@ pub fn slugify(text: &str) -> String {
 
 /// Upper-case colon form, or `None` when the text is not a 48-bit MAC.
 pub fn mac(text: &str) -> Option<String> {
-    let hex: String = text
-        .chars()
-        .filter(|c| !matches!(c, ':' | '-' | '.'))
-        .collect();
+    let hex: String = text.chars().filter(|c| !matches!(c, ':' | '-' | '.')).collect();
     if hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
@@ -155,11 +149,7 @@ mod tests {
         let pairs = property_string("local-lvm:vm-101-disk-0,iothread=1,size=32G");
         assert_eq!(
             pairs,
-            [
-                ("", "local-lvm:vm-101-disk-0"),
-                ("iothread", "1"),
-                ("size", "32G")
-            ]
+            [("", "local-lvm:vm-101-disk-0"), ("iothread", "1"), ("size", "32G")]
         );
         assert_eq!(property(&pairs, "size"), Some("32G"));
     }
@@ -184,24 +174,15 @@ mod tests {
 
     #[test]
     fn macs_are_upper_case_with_colons() {
-        assert_eq!(
-            mac("bc:24:11:aa:01:01").as_deref(),
-            Some("BC:24:11:AA:01:01")
-        );
-        assert_eq!(
-            mac("BC-24-11-AA-01-01").as_deref(),
-            Some("BC:24:11:AA:01:01")
-        );
+        assert_eq!(mac("bc:24:11:aa:01:01").as_deref(), Some("BC:24:11:AA:01:01"));
+        assert_eq!(mac("BC-24-11-AA-01-01").as_deref(), Some("BC:24:11:AA:01:01"));
         assert_eq!(mac("vmbr0"), None);
         assert_eq!(mac("bc:24:11:aa:01"), None);
     }
 
     #[test]
     fn cidrs_are_normalised_and_zones_stripped() {
-        assert_eq!(
-            Cidr::parse("2001:DB8:0::11/64").unwrap().to_string(),
-            "2001:db8::11/64"
-        );
+        assert_eq!(Cidr::parse("2001:DB8:0::11/64").unwrap().to_string(), "2001:db8::11/64");
         let zoned = Cidr::parse("fe80::1%ens18/64").unwrap();
         assert!(zoned.is_link_local());
         assert_eq!(zoned.to_string(), "fe80::1/64");

@@ -150,10 +150,7 @@ impl Warning {
     }
 
     pub fn about(mut self, model: Model, id: u64) -> Warning {
-        self.netbox_object = Some(NetboxRef {
-            model: model.name,
-            id,
-        });
+        self.netbox_object = Some(NetboxRef { model: model.name, id });
         self
     }
 }
@@ -320,13 +317,7 @@ impl PlanBuilder {
         self.operations.push(op);
     }
 
-    pub fn skip(
-        &mut self,
-        head: OpHead,
-        object: Option<&Object>,
-        reason: Reason,
-        detail: impl Into<String>,
-    ) {
+    pub fn skip(&mut self, head: OpHead, object: Option<&Object>, reason: Reason, detail: impl Into<String>) {
         let mut op = head.operation(Action::Skip, reason);
         op.target = object.map(Target::of);
         op.detail = Some(detail.into());
@@ -344,12 +335,7 @@ impl PlanBuilder {
     /// The `max_deletes` guard (SPEC §6): above the limit, a stage's deletes
     /// (and soft-deletes) all become skips. All or nothing: a partial delete
     /// would depend on an arbitrary order.
-    pub fn guard_deletes(
-        &mut self,
-        stage: &'static str,
-        is_delete: impl Fn(&Operation) -> bool,
-        max: u64,
-    ) {
+    pub fn guard_deletes(&mut self, stage: &'static str, is_delete: impl Fn(&Operation) -> bool, max: u64) {
         let count = self
             .operations
             .iter()
@@ -383,10 +369,8 @@ impl PlanBuilder {
 
     /// Creates and updates in dependency order, then deletes children-first.
     pub fn finish(self) -> (Vec<Operation>, Vec<Warning>, Summary) {
-        let (deletes, mut operations): (Vec<Operation>, Vec<Operation>) = self
-            .operations
-            .into_iter()
-            .partition(|op| op.action == Action::Delete);
+        let (deletes, mut operations): (Vec<Operation>, Vec<Operation>) =
+            self.operations.into_iter().partition(|op| op.action == Action::Delete);
         operations.extend(deletes.into_iter().rev());
         let mut summary = Summary::default();
         for op in &operations {

@@ -87,21 +87,14 @@ pub struct Endpoint {
 }
 
 /// `null`/absent objects stand for "nothing configured".
-fn object_or_empty<'v>(
-    value: Option<&'v Value>,
-    path: &Path,
-) -> Result<Option<&'v Map<String, Value>>> {
+fn object_or_empty<'v>(value: Option<&'v Value>, path: &Path) -> Result<Option<&'v Map<String, Value>>> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(value) => as_object(value, path).map(Some),
     }
 }
 
-fn read_mode(
-    obj: &Map<String, Value>,
-    resource: ResourceType,
-    path: &Path,
-) -> Result<Option<SyncMode>> {
+fn read_mode(obj: &Map<String, Value>, resource: ResourceType, path: &Path) -> Result<Option<SyncMode>> {
     let field = resource.setting_field();
     let field_path = path.key(&field);
     match obj.get(&field) {
@@ -111,9 +104,7 @@ fn read_mode(
             PlanError::new(
                 ErrorCode::UnknownSyncMode,
                 field_path,
-                format!(
-                    "unknown sync mode {text:?}; valid modes: always, bootstrap_only, disabled"
-                ),
+                format!("unknown sync mode {text:?}; valid modes: always, bootstrap_only, disabled"),
             )
         }),
         Some(other) => Err(wrong_type(&field_path, "a sync mode string", other)),
@@ -133,10 +124,7 @@ fn read_modes(obj: Option<&Map<String, Value>>, path: &Path) -> Result<PerType<O
 }
 
 /// Global and endpoint sync modes, with errors located at `$.settings` / `$.endpoint`.
-pub fn read_mode_settings(
-    settings: Option<&Value>,
-    endpoint: Option<&Value>,
-) -> Result<ModeSettings> {
+pub fn read_mode_settings(settings: Option<&Value>, endpoint: Option<&Value>) -> Result<ModeSettings> {
     let settings_path = Path::ROOT.key("settings");
     let endpoint_path = Path::ROOT.key("endpoint");
     let global = object_or_empty(settings, &settings_path)?;
@@ -184,9 +172,7 @@ fn read_options(global: Option<&Map<String, Value>>, path: &Path) -> Result<Opti
             return Err(PlanError::new(
                 ErrorCode::InvalidValue,
                 path.key("node_device_name_template"),
-                format!(
-                    "{value:?} must contain {{node}}, or every node would get the same device name"
-                ),
+                format!("{value:?} must contain {{node}}, or every node would get the same device name"),
             ));
         }
         options.node_device_name_template = value.to_owned();
@@ -201,9 +187,9 @@ fn read_options(global: Option<&Map<String, Value>>, path: &Path) -> Result<Opti
 fn opt_reference(obj: Option<&Map<String, Value>>, key: &str, path: &Path) -> Result<Option<u64>> {
     match obj.and_then(|o| o.get(key)) {
         None | Some(Value::Null) => Ok(None),
-        Some(value) => crate::netbox::fk_id(value).map(Some).ok_or_else(|| {
-            wrong_type(&path.key(key), "a NetBox id or an object with an id", value)
-        }),
+        Some(value) => crate::netbox::fk_id(value)
+            .map(Some)
+            .ok_or_else(|| wrong_type(&path.key(key), "a NetBox id or an object with an id", value)),
     }
 }
 

@@ -30,10 +30,7 @@ impl<'a> Fetched<'a> {
         match self {
             Fetched::Failed(error) => {
                 let status = error.get("status").and_then(loose_u64);
-                let message = error
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("fetch failed");
+                let message = error.get("message").and_then(Value::as_str).unwrap_or("fetch failed");
                 match status {
                     Some(status) => format!("HTTP {status}: {message}"),
                     None => message.to_owned(),
@@ -64,9 +61,7 @@ impl<'a> ProxmoxSnapshot<'a> {
         match self.paths.and_then(|paths| paths.get(api_path)) {
             None => Fetched::Missing,
             Some(value) => match value.as_object().and_then(|obj| obj.get("error")) {
-                Some(error) if value.as_object().is_some_and(|obj| obj.len() == 1) => {
-                    Fetched::Failed(error)
-                }
+                Some(error) if value.as_object().is_some_and(|obj| obj.len() == 1) => Fetched::Failed(error),
                 _ => Fetched::Data(value),
             },
         }
@@ -145,20 +140,14 @@ impl Guest<'_> {
     }
 
     pub fn agent_path(&self) -> String {
-        format!(
-            "/nodes/{}/qemu/{}/agent/network-get-interfaces",
-            self.node, self.vmid
-        )
+        format!("/nodes/{}/qemu/{}/agent/network-get-interfaces", self.node, self.vmid)
     }
 
     /// The guest agent can only answer for a running QEMU guest that has it enabled.
     pub fn agent_expected(&self) -> bool {
         self.kind == GuestKind::Qemu
             && self.status == "running"
-            && self
-                .config()
-                .and_then(|c| c.get("agent"))
-                .is_some_and(agent_enabled)
+            && self.config().and_then(|c| c.get("agent")).is_some_and(agent_enabled)
     }
 }
 
@@ -182,9 +171,7 @@ pub struct Inventory<'a> {
     pub guests: Vec<Guest<'a>>,
 }
 
-pub fn inventory<'a>(
-    snapshot: &ProxmoxSnapshot<'a>,
-) -> Result<std::result::Result<Inventory<'a>, String>> {
+pub fn inventory<'a>(snapshot: &ProxmoxSnapshot<'a>) -> Result<std::result::Result<Inventory<'a>, String>> {
     let status = snapshot.required("/cluster/status")?;
     let resources = snapshot.required("/cluster/resources")?;
     let (Some(status), Some(resources)) = (status.data(), resources.data()) else {
@@ -253,11 +240,7 @@ pub fn inventory<'a>(
     let cluster_name = match (cluster_name, nodes.first()) {
         (Some(name), _) => name,
         (None, Some(node)) => node.name.clone(),
-        (None, None) => {
-            return Ok(Err(
-                "/cluster/status names neither a cluster nor a node".to_owned()
-            ))
-        }
+        (None, None) => return Ok(Err("/cluster/status names neither a cluster nor a node".to_owned())),
     };
     Ok(Ok(Inventory {
         cluster_name,
@@ -304,13 +287,10 @@ fn guest_row<'a>(
     let config = snapshot.get(&config_path);
     let config_obj = config.data().and_then(Value::as_object);
     let name = loose_string(row.get("name"))
-        .or_else(|| {
-            config_obj.and_then(|c| loose_string(c.get("name").or_else(|| c.get("hostname"))))
-        })
+        .or_else(|| config_obj.and_then(|c| loose_string(c.get("name").or_else(|| c.get("hostname")))))
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| format!("{}-{vmid}", kind.as_str()));
-    let template =
-        loose_flag(row.get("template")) || loose_flag(config_obj.and_then(|c| c.get("template")));
+    let template = loose_flag(row.get("template")) || loose_flag(config_obj.and_then(|c| c.get("template")));
     let tags = row
         .get("tags")
         .or_else(|| config_obj.and_then(|c| c.get("tags")))
@@ -385,12 +365,7 @@ fn nic(kind: GuestKind, index: u32, text: &str, config: &Map<String, Value>) -> 
     let mac = match kind {
         GuestKind::Lxc => parse::property(&pairs, "hwaddr").and_then(parse::mac),
         GuestKind::Qemu => parse::property(&pairs, "macaddr")
-            .or_else(|| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| QEMU_NIC_MODELS.contains(k))
-                    .map(|(_, v)| *v)
-            })
+            .or_else(|| pairs.iter().find(|(k, _)| QEMU_NIC_MODELS.contains(k)).map(|(_, v)| *v))
             .and_then(parse::mac),
     };
     let name = match kind {
@@ -530,10 +505,7 @@ mod tests {
             "ide2": "local:iso/x.iso,media=cdrom,size=600M", "unused0": "local-lvm:vm-1-disk-9",
             "rootfs": "local:8,size=8G", "mp0": "local:vm-1-disk-2,mp=/srv,size=1024M", "scsihw": "virtio-scsi-pci",
         });
-        assert_eq!(
-            disk_mib(config.as_object().unwrap()),
-            32 * 1024 + 8 * 1024 + 1024
-        );
+        assert_eq!(disk_mib(config.as_object().unwrap()), 32 * 1024 + 8 * 1024 + 1024);
     }
 
     #[test]

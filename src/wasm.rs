@@ -126,17 +126,14 @@ pub fn resolve_sync_modes(
     let settings = from_js(&settings, "$.settings")?;
     let endpoint = from_js(&endpoint, "$.endpoint")?;
     let sync_types = from_js(&sync_types, "$.sync_types")?;
-    let report =
-        crate::resolve_sync_modes(present(&settings), present(&endpoint), present(&sync_types))
-            .map_err(|e| js_error(&e))?;
+    let report = crate::resolve_sync_modes(present(&settings), present(&endpoint), present(&sync_types))
+        .map_err(|e| js_error(&e))?;
     to_js(&report)
 }
 
 /// `plan(input)`: the planner input object in, the plan object out.
 #[wasm_bindgen(unchecked_return_type = "Plan")]
-pub fn plan(
-    #[wasm_bindgen(unchecked_param_type = "PlanInput")] input: JsValue,
-) -> Result<JsValue, JsValue> {
+pub fn plan(#[wasm_bindgen(unchecked_param_type = "PlanInput")] input: JsValue) -> Result<JsValue, JsValue> {
     // JSON text is the fastest road across the boundary for large inputs.
     let text = js_sys::JSON::stringify(&input).map_err(|_| {
         js_error(&PlanError::new(
@@ -158,9 +155,7 @@ pub fn plan_json(input: &str) -> Result<String, JsValue> {
 
 /// `discover(input)`: what to fetch next; loop until `complete`.
 #[wasm_bindgen(unchecked_return_type = "Discovery")]
-pub fn discover(
-    #[wasm_bindgen(unchecked_param_type = "PlanInput")] input: JsValue,
-) -> Result<JsValue, JsValue> {
+pub fn discover(#[wasm_bindgen(unchecked_param_type = "PlanInput")] input: JsValue) -> Result<JsValue, JsValue> {
     let input = from_js(&input, "$")?;
     let discovery = crate::discover(&input).map_err(|e| js_error(&e))?;
     to_js(&discovery)

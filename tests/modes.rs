@@ -52,16 +52,8 @@ fn seed_example_configuration_table() {
     let report_a = effective(&report(global.clone(), endpoint_a.clone()));
     let report_b = effective(&report(global.clone(), endpoint_b.clone()));
     for (resource, for_a, for_b) in table {
-        assert_eq!(
-            mode(&global, &endpoint_a, resource),
-            for_a,
-            "{resource} for A"
-        );
-        assert_eq!(
-            mode(&global, &endpoint_b, resource),
-            for_b,
-            "{resource} for B"
-        );
+        assert_eq!(mode(&global, &endpoint_a, resource), for_a, "{resource} for A");
+        assert_eq!(mode(&global, &endpoint_b, resource), for_b, "{resource} for B");
         // No cascade applies in this table, so the effective modes agree.
         assert_eq!(report_a[resource], for_a, "{resource} effective for A");
         assert_eq!(report_b[resource], for_b, "{resource} effective for B");
@@ -112,11 +104,7 @@ fn resource_type_spellings_are_normalised() {
         "sync_mode_vm_template",
         "  Vm-Template ",
     ] {
-        assert_eq!(
-            mode(&settings, &json!({}), spelling),
-            "disabled",
-            "{spelling}"
-        );
+        assert_eq!(mode(&settings, &json!({}), spelling), "disabled", "{spelling}");
     }
     assert_eq!(mode(&json!({}), &json!({}), "VM"), "always");
 }
@@ -126,17 +114,16 @@ fn unknown_resource_type_lists_the_valid_ones() {
     let error = effective_sync_mode(None, None, &json!("vms")).unwrap_err();
     assert_eq!(error.code, ErrorCode::UnknownResourceType);
     assert_eq!(error.path, "$.resource_type");
-    assert!(error.message.contains(
-        "vm, vm_template, vm_interface, mac, cluster, node, storage, ip_address, sdn, sdn_bgp"
-    ));
+    assert!(error
+        .message
+        .contains("vm, vm_template, vm_interface, mac, cluster, node, storage, ip_address, sdn, sdn_bgp"));
     let error = effective_sync_mode(None, None, &json!(7)).unwrap_err();
     assert_eq!(error.code, ErrorCode::WrongType);
 }
 
 #[test]
 fn unknown_mode_is_refused_with_its_path() {
-    let error =
-        resolve_sync_modes(Some(&json!({"sync_mode_vm": "sometimes"})), None, None).unwrap_err();
+    let error = resolve_sync_modes(Some(&json!({"sync_mode_vm": "sometimes"})), None, None).unwrap_err();
     assert_eq!(error.code, ErrorCode::UnknownSyncMode);
     assert_eq!(error.path, "$.settings.sync_mode_vm");
     assert!(error.message.contains("\"sometimes\""));
@@ -144,10 +131,7 @@ fn unknown_mode_is_refused_with_its_path() {
     assert_eq!(error.code, ErrorCode::WrongType);
     assert_eq!(error.path, "$.endpoint.sync_mode_mac");
     let error = resolve_sync_modes(Some(&json!("always")), None, None).unwrap_err();
-    assert_eq!(
-        (error.code, error.path.as_str()),
-        (ErrorCode::WrongType, "$.settings")
-    );
+    assert_eq!((error.code, error.path.as_str()), (ErrorCode::WrongType, "$.settings"));
 }
 
 #[test]
@@ -166,8 +150,7 @@ fn effective_with(global: Value) -> Value {
 
 #[test]
 fn cluster_disabled_disables_node() {
-    let modes =
-        effective_with(json!({"sync_mode_cluster": "disabled", "sync_mode_node": "always"}));
+    let modes = effective_with(json!({"sync_mode_cluster": "disabled", "sync_mode_node": "always"}));
     assert_eq!(modes["node"], "disabled");
 }
 
@@ -181,18 +164,11 @@ fn node_disabled_leaves_cluster_alone() {
 fn vm_interface_needs_both_vm_and_template_disabled() {
     let only_vm = effective_with(json!({"sync_mode_vm": "disabled"}));
     assert_eq!(only_vm["vm_interface"], "always");
-    assert_eq!(
-        only_vm["vm_template"], "always",
-        "vm disabled never disables templates"
-    );
+    assert_eq!(only_vm["vm_template"], "always", "vm disabled never disables templates");
     let only_template = effective_with(json!({"sync_mode_vm_template": "disabled"}));
     assert_eq!(only_template["vm_interface"], "always");
-    assert_eq!(
-        only_template["vm"], "always",
-        "templates disabled never disables vms"
-    );
-    let both =
-        effective_with(json!({"sync_mode_vm": "disabled", "sync_mode_vm_template": "disabled"}));
+    assert_eq!(only_template["vm"], "always", "templates disabled never disables vms");
+    let both = effective_with(json!({"sync_mode_vm": "disabled", "sync_mode_vm_template": "disabled"}));
     for child in ["vm_interface", "ip_address", "mac"] {
         assert_eq!(both[child], "disabled", "{child}");
     }
@@ -215,10 +191,7 @@ fn ip_and_mac_are_independent_siblings() {
     );
     let no_mac = effective_with(json!({"sync_mode_mac": "disabled"}));
     assert_eq!(
-        (
-            no_mac["vm_interface"].as_str(),
-            no_mac["ip_address"].as_str()
-        ),
+        (no_mac["vm_interface"].as_str(), no_mac["ip_address"].as_str()),
         (Some("always"), Some("always"))
     );
 }
@@ -233,9 +206,7 @@ fn sdn_bgp_follows_sdn() {
 
 #[test]
 fn cascade_never_produces_bootstrap_only() {
-    let modes = effective_with(
-        json!({"sync_mode_vm": "bootstrap_only", "sync_mode_vm_template": "bootstrap_only"}),
-    );
+    let modes = effective_with(json!({"sync_mode_vm": "bootstrap_only", "sync_mode_vm_template": "bootstrap_only"}));
     assert_eq!(modes["vm_interface"], "always");
     assert_eq!(modes["ip_address"], "always");
 }
@@ -247,10 +218,7 @@ fn cascade_records_its_cause() {
         json!({}),
     ))
     .unwrap();
-    assert_eq!(
-        value["cascade"]["vm_interface"],
-        json!(["vm", "vm_template"])
-    );
+    assert_eq!(value["cascade"]["vm_interface"], json!(["vm", "vm_template"]));
     assert_eq!(value["cascade"]["mac"], json!(["vm_interface"]));
     assert_eq!(value["cascade"]["vm"], json!([]));
     assert_eq!(value["raw"]["mac"], "always", "raw is before the cascade");
@@ -316,18 +284,10 @@ fn sdn_stage_runs_once_enabled() {
 fn sync_types_are_deduplicated_sorted_and_pull_in_dependencies() {
     let listed = stages(
         json!({}),
-        Some(json!([
-            "replications",
-            "ip-addresses",
-            "devices",
-            "devices"
-        ])),
+        Some(json!(["replications", "ip-addresses", "devices", "devices"])),
     );
     let names: Vec<&str> = listed.iter().map(|(n, _, _)| n.as_str()).collect();
-    assert_eq!(
-        names,
-        ["devices", "vm-interfaces", "ip-addresses", "replications"]
-    );
+    assert_eq!(names, ["devices", "vm-interfaces", "ip-addresses", "replications"]);
     let listed = stages(json!({}), Some(json!(["storage", "all"])));
     assert_eq!(listed.len(), 8, "all absorbs the rest");
 }
@@ -335,14 +295,46 @@ fn sync_types_are_deduplicated_sorted_and_pull_in_dependencies() {
 #[test]
 fn every_skip_reason_of_the_stage_table() {
     let cases = [
-        (json!({"sync_mode_cluster": "disabled"}), "devices", "sync_mode_cluster=disabled, sync_mode_node=disabled (inherited from sync_mode_cluster=disabled)"),
-        (json!({"sync_mode_cluster": "disabled", "sync_mode_node": "disabled"}), "devices", "sync_mode_cluster=disabled, sync_mode_node=disabled"),
-        (json!({"sync_mode_storage": "disabled"}), "storage", "sync_mode_storage=disabled"),
-        (json!({"sync_mode_vm": "disabled"}), "virtual-machines", "sync_mode_vm=disabled"),
-        (json!({"sync_mode_vm_template": "disabled"}), "vm-templates", "sync_mode_vm_template=disabled"),
-        (json!({"sync_mode_vm_interface": "disabled"}), "vm-interfaces", "sync_mode_vm_interface=disabled"),
-        (json!({"sync_mode_ip_address": "disabled", "sync_mode_mac": "disabled"}), "ip-addresses", "sync_mode_ip_address=disabled, sync_mode_mac=disabled"),
-        (json!({"sync_mode_vm": "disabled", "sync_mode_vm_template": "disabled"}), "replications", "sync_mode_vm=disabled, sync_mode_vm_template=disabled"),
+        (
+            json!({"sync_mode_cluster": "disabled"}),
+            "devices",
+            "sync_mode_cluster=disabled, sync_mode_node=disabled (inherited from sync_mode_cluster=disabled)",
+        ),
+        (
+            json!({"sync_mode_cluster": "disabled", "sync_mode_node": "disabled"}),
+            "devices",
+            "sync_mode_cluster=disabled, sync_mode_node=disabled",
+        ),
+        (
+            json!({"sync_mode_storage": "disabled"}),
+            "storage",
+            "sync_mode_storage=disabled",
+        ),
+        (
+            json!({"sync_mode_vm": "disabled"}),
+            "virtual-machines",
+            "sync_mode_vm=disabled",
+        ),
+        (
+            json!({"sync_mode_vm_template": "disabled"}),
+            "vm-templates",
+            "sync_mode_vm_template=disabled",
+        ),
+        (
+            json!({"sync_mode_vm_interface": "disabled"}),
+            "vm-interfaces",
+            "sync_mode_vm_interface=disabled",
+        ),
+        (
+            json!({"sync_mode_ip_address": "disabled", "sync_mode_mac": "disabled"}),
+            "ip-addresses",
+            "sync_mode_ip_address=disabled, sync_mode_mac=disabled",
+        ),
+        (
+            json!({"sync_mode_vm": "disabled", "sync_mode_vm_template": "disabled"}),
+            "replications",
+            "sync_mode_vm=disabled, sync_mode_vm_template=disabled",
+        ),
     ];
     for (global, stage, reason) in cases {
         let listed = stages(global.clone(), None);
@@ -354,23 +346,14 @@ fn every_skip_reason_of_the_stage_table() {
 
 #[test]
 fn partial_gates_keep_stages_running() {
-    let listed = stages(
-        json!({"sync_mode_node": "disabled"}),
-        Some(json!(["devices"])),
-    );
+    let listed = stages(json!({"sync_mode_node": "disabled"}), Some(json!(["devices"])));
     assert!(listed[0].1, "devices runs while cluster is enabled");
     let listed = stages(
         json!({"sync_mode_ip_address": "disabled"}),
         Some(json!(["ip-addresses"])),
     );
-    assert!(
-        listed.iter().all(|(_, run, _)| *run),
-        "MACs keep the stage alive"
-    );
-    let listed = stages(
-        json!({"sync_mode_vm": "disabled"}),
-        Some(json!(["replications"])),
-    );
+    assert!(listed.iter().all(|(_, run, _)| *run), "MACs keep the stage alive");
+    let listed = stages(json!({"sync_mode_vm": "disabled"}), Some(json!(["replications"])));
     assert!(listed[0].1, "templates keep replications alive");
 }
 
@@ -379,11 +362,7 @@ fn bad_sync_types_name_their_path() {
     let error = resolve_sync_modes(None, None, Some(&json!(["devices", "vms"]))).unwrap_err();
     assert_eq!(error.code, ErrorCode::UnknownSyncType);
     assert_eq!(error.path, "$.sync_types[1]");
-    assert!(
-        error.message.contains("virtual-machines"),
-        "{}",
-        error.message
-    );
+    assert!(error.message.contains("virtual-machines"), "{}", error.message);
     let error = resolve_sync_modes(None, None, Some(&json!("all"))).unwrap_err();
     assert_eq!(
         (error.code, error.path.as_str()),
@@ -413,20 +392,11 @@ fn common_flags_carry_effective_modes_and_overwrite_flags() {
         json!(["all"]),
     );
     let common = &value["common"];
-    assert_eq!(
-        common["sync_mode_node"], "disabled",
-        "effective, after the cascade"
-    );
+    assert_eq!(common["sync_mode_node"], "disabled", "effective, after the cascade");
     assert_eq!(common["sync_mode_sdn_bgp"], "disabled");
-    assert_eq!(
-        common["overwrite_vm_tags"], "false",
-        "null endpoint value inherits"
-    );
+    assert_eq!(common["overwrite_vm_tags"], "false", "null endpoint value inherits");
     assert_eq!(common["overwrite_ip_tags"], "false", "endpoint wins");
-    assert_eq!(
-        common["overwrite_vm_platform"], "false",
-        "the one default-false flag"
-    );
+    assert_eq!(common["overwrite_vm_platform"], "false", "the one default-false flag");
     assert_eq!(common["overwrite_device_role"], "true");
     assert_eq!(common.as_object().unwrap().len(), 10 + 18);
 }
@@ -434,19 +404,13 @@ fn common_flags_carry_effective_modes_and_overwrite_flags() {
 #[test]
 fn vm_stage_leaves_network_to_dedicated_stages() {
     let value = flags(json!({}), json!({}), json!(["all"]));
-    assert_eq!(
-        value["stages"]["virtual-machines"],
-        json!({"sync_vm_network": "false"})
-    );
+    assert_eq!(value["stages"]["virtual-machines"], json!({"sync_vm_network": "false"}));
     let value = flags(
         json!({"sync_mode_vm_interface": "disabled"}),
         json!({}),
         json!(["virtual-machines"]),
     );
-    assert_eq!(
-        value["stages"]["virtual-machines"],
-        json!({"sync_vm_network": "false"})
-    );
+    assert_eq!(value["stages"]["virtual-machines"], json!({"sync_vm_network": "false"}));
 }
 
 #[test]
@@ -479,8 +443,7 @@ fn interface_stage_forwards_the_mac_gate() {
 
 #[test]
 fn wrong_typed_overwrite_flag_is_an_error() {
-    let error =
-        resolve_sync_modes(Some(&json!({"overwrite_vm_tags": "yes"})), None, None).unwrap_err();
+    let error = resolve_sync_modes(Some(&json!({"overwrite_vm_tags": "yes"})), None, None).unwrap_err();
     assert_eq!(
         (error.code, error.path.as_str()),
         (ErrorCode::WrongType, "$.settings.overwrite_vm_tags")

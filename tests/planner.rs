@@ -32,24 +32,15 @@ fn same_input_same_bytes_whatever_the_list_order() {
         .as_array_mut()
         .unwrap()
         .reverse();
-    shuffled["proxmox"]["/cluster/status"]
-        .as_array_mut()
-        .unwrap()
-        .reverse();
-    assert_eq!(
-        proxbox_planner::plan_json(&shuffled.to_string()).unwrap(),
-        a
-    );
+    shuffled["proxmox"]["/cluster/status"].as_array_mut().unwrap().reverse();
+    assert_eq!(proxbox_planner::plan_json(&shuffled.to_string()).unwrap(), a);
 
     let (_, mut synced) = sync(&input);
     let baseline = proxbox_planner::plan_json(&synced.to_string()).unwrap();
     for list in synced["netbox"].as_object_mut().unwrap().values_mut() {
         list.as_array_mut().unwrap().reverse();
     }
-    assert_eq!(
-        proxbox_planner::plan_json(&synced.to_string()).unwrap(),
-        baseline
-    );
+    assert_eq!(proxbox_planner::plan_json(&synced.to_string()).unwrap(), baseline);
 }
 
 #[test]
@@ -65,10 +56,7 @@ fn templates_are_never_planned_as_vms() {
 #[test]
 fn field_mapping_of_a_qemu_guest() {
     let first = plan(&sample());
-    let fields = &op(
-        &first,
-        "virtual-machines:virtualization.virtualmachine:qemu/101",
-    )["fields"];
+    let fields = &op(&first, "virtual-machines:virtualization.virtualmachine:qemu/101")["fields"];
     assert_eq!(fields["name"], "web01");
     assert_eq!(fields["status"], "active");
     assert_eq!(fields["vcpus"], 4);
@@ -87,28 +75,16 @@ fn field_mapping_of_a_qemu_guest() {
         fields["tags"],
         json!([{"slug": "prod"}, {"slug": "proxbox"}, {"slug": "web"}])
     );
-    assert_eq!(
-        fields["cluster"],
-        json!({"$ref": "devices:virtualization.cluster:lab"})
-    );
-    assert_eq!(
-        fields["device"],
-        json!({"$ref": "devices:dcim.device:pve1"})
-    );
-    let db = &op(
-        &first,
-        "virtual-machines:virtualization.virtualmachine:qemu/103",
-    )["fields"];
+    assert_eq!(fields["cluster"], json!({"$ref": "devices:virtualization.cluster:lab"}));
+    assert_eq!(fields["device"], json!({"$ref": "devices:dcim.device:pve1"}));
+    let db = &op(&first, "virtual-machines:virtualization.virtualmachine:qemu/103")["fields"];
     assert_eq!(
         db["disk"],
         4 + 4 + 100 * 1024 + 500 * 1024,
         "efidisk and tpmstate count, cloud-init cdrom does not"
     );
     assert_eq!(
-        op(
-            &first,
-            "virtual-machines:virtualization.virtualmachine:qemu/104"
-        )["fields"]["status"],
+        op(&first, "virtual-machines:virtualization.virtualmachine:qemu/104")["fields"]["status"],
         "offline"
     );
 }
@@ -117,17 +93,11 @@ fn field_mapping_of_a_qemu_guest() {
 fn duplicate_names_get_a_suffix_in_vmid_order() {
     let first = plan(&sample());
     assert_eq!(
-        op(
-            &first,
-            "virtual-machines:virtualization.virtualmachine:qemu/101"
-        )["fields"]["name"],
+        op(&first, "virtual-machines:virtualization.virtualmachine:qemu/101")["fields"]["name"],
         "web01"
     );
     assert_eq!(
-        op(
-            &first,
-            "virtual-machines:virtualization.virtualmachine:qemu/106"
-        )["fields"]["name"],
+        op(&first, "virtual-machines:virtualization.virtualmachine:qemu/106")["fields"]["name"],
         "web01 (2)"
     );
 }
@@ -135,27 +105,15 @@ fn duplicate_names_get_a_suffix_in_vmid_order() {
 #[test]
 fn interfaces_macs_vlans_and_ips_from_agent_and_static_config() {
     let first = plan(&sample());
-    let net0 = &op(
-        &first,
-        "vm-interfaces:virtualization.vminterface:qemu/101/net0",
-    )["fields"];
+    let net0 = &op(&first, "vm-interfaces:virtualization.vminterface:qemu/101/net0")["fields"];
     assert_eq!(net0["mode"], "access");
+    assert_eq!(net0["untagged_vlan"], json!({"$ref": "vm-interfaces:ipam.vlan:vid/20"}));
     assert_eq!(
-        net0["untagged_vlan"],
-        json!({"$ref": "vm-interfaces:ipam.vlan:vid/20"})
-    );
-    assert_eq!(
-        op(
-            &first,
-            "vm-interfaces:virtualization.vminterface:qemu/104/net2"
-        )["fields"]["enabled"],
+        op(&first, "vm-interfaces:virtualization.vminterface:qemu/104/net2")["fields"]["enabled"],
         false
     );
     assert_eq!(
-        op(
-            &first,
-            "vm-interfaces:virtualization.vminterface:lxc/200/eth0"
-        )["fields"]["name"],
+        op(&first, "vm-interfaces:virtualization.vminterface:lxc/200/eth0")["fields"]["name"],
         "eth0"
     );
     let ids: Vec<&str> = ops(&first, "create")
@@ -182,10 +140,7 @@ fn interfaces_macs_vlans_and_ips_from_agent_and_static_config() {
         ids.contains(&"ip-addresses:dcim.macaddress:qemu/103/net0/BC:24:11:AA:03:01"),
         "vmxnet3 MAC"
     );
-    let primary = op(
-        &first,
-        "ip-addresses:virtualization.virtualmachine:qemu/101/primary-ip",
-    );
+    let primary = op(&first, "ip-addresses:virtualization.virtualmachine:qemu/101/primary-ip");
     assert_eq!(
         primary["changes"]["primary_ip4"]["after"],
         json!({"$ref": "ip-addresses:ipam.ipaddress:qemu/101/net0/10.0.20.11/24"})
@@ -200,24 +155,16 @@ fn guest_config<'a>(input: &'a mut Value, path: &str) -> &'a mut serde_json::Map
 fn proxmox_changes_become_exactly_the_expected_updates() {
     let (_, mut synced) = sync(&sample());
     // Rename web02, add a NIC to db01, drop build01's second NIC.
-    for row in synced["proxmox"]["/cluster/resources"]
-        .as_array_mut()
-        .unwrap()
-    {
+    for row in synced["proxmox"]["/cluster/resources"].as_array_mut().unwrap() {
         if row["id"] == "qemu/102" {
             row["name"] = json!("web02-new");
         }
     }
-    guest_config(&mut synced, "/nodes/pve2/qemu/103/config").insert(
-        "net2".into(),
-        json!("virtio=BC:24:11:AA:03:03,bridge=vmbr0"),
-    );
+    guest_config(&mut synced, "/nodes/pve2/qemu/103/config")
+        .insert("net2".into(), json!("virtio=BC:24:11:AA:03:03,bridge=vmbr0"));
     guest_config(&mut synced, "/nodes/pve3/qemu/104/config").remove("net2");
     let next = plan(&synced);
-    let rename = op(
-        &next,
-        "virtual-machines:virtualization.virtualmachine:qemu/102",
-    );
+    let rename = op(&next, "virtual-machines:virtualization.virtualmachine:qemu/102");
     assert_eq!(rename["action"], "update");
     assert_eq!(
         rename["changes"]["name"],
@@ -228,10 +175,7 @@ fn proxmox_changes_become_exactly_the_expected_updates() {
         "updates carry their precondition"
     );
     assert_eq!(
-        op(
-            &next,
-            "vm-interfaces:virtualization.vminterface:qemu/103/net2"
-        )["action"],
+        op(&next, "vm-interfaces:virtualization.vminterface:qemu/103/net2")["action"],
         "create"
     );
     let gone: Vec<&Value> = ops(&next, "delete");
@@ -261,10 +205,7 @@ fn operator_rename_in_netbox_is_kept() {
 fn manual_objects_are_never_touched() {
     let (_, mut synced) = sync(&sample());
     let netbox = synced["netbox"].as_object_mut().unwrap();
-    let vm_id = netbox["/api/virtualization/virtual-machines/"]
-        .as_array()
-        .unwrap()[0]["id"]
-        .clone();
+    let vm_id = netbox["/api/virtualization/virtual-machines/"].as_array().unwrap()[0]["id"].clone();
     // An operator adds an interface and an IP on a synced VM, and a VM of their own.
     netbox.get_mut("/api/virtualization/interfaces/").unwrap().as_array_mut().unwrap().push(json!({
         "id": 900, "name": "mgmt", "virtual_machine": {"id": vm_id}, "tags": [], "custom_fields": {}, "last_updated": "x"}));
@@ -276,7 +217,12 @@ fn manual_objects_are_never_touched() {
         .push(json!({
         "id": 901, "address": "192.0.2.9/24", "assigned_object_type": "virtualization.vminterface",
         "assigned_object_id": 900, "tags": [], "custom_fields": {}, "last_updated": "x"}));
-    netbox.get_mut("/api/virtualization/virtual-machines/").unwrap().as_array_mut().unwrap().push(json!({
+    netbox
+        .get_mut("/api/virtualization/virtual-machines/")
+        .unwrap()
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
         "id": 902, "name": "hand-made", "cluster": {"id": 1}, "tags": [], "custom_fields": {}, "last_updated": "x"}));
     let next = plan(&synced);
     assert_eq!(writes(&next), Vec::<String>::new());
@@ -288,28 +234,16 @@ fn bootstrap_only_objects_are_created_tagged_then_left_alone() {
     let mut input = sample();
     input["settings"]["sync_mode_vm"] = json!("bootstrap_only");
     let (first, mut synced) = sync(&input);
-    let tags = &op(
-        &first,
-        "virtual-machines:virtualization.virtualmachine:qemu/101",
-    )["fields"]["tags"];
-    assert!(tags
-        .as_array()
-        .unwrap()
-        .contains(&json!({"slug": "bootstrap-only"})));
-    for row in synced["proxmox"]["/cluster/resources"]
-        .as_array_mut()
-        .unwrap()
-    {
+    let tags = &op(&first, "virtual-machines:virtualization.virtualmachine:qemu/101")["fields"]["tags"];
+    assert!(tags.as_array().unwrap().contains(&json!({"slug": "bootstrap-only"})));
+    for row in synced["proxmox"]["/cluster/resources"].as_array_mut().unwrap() {
         if row["id"] == "qemu/101" {
             row["name"] = json!("renamed");
             row["status"] = json!("stopped");
         }
     }
     let next = plan(&synced);
-    let vm = op(
-        &next,
-        "virtual-machines:virtualization.virtualmachine:qemu/101",
-    );
+    let vm = op(&next, "virtual-machines:virtualization.virtualmachine:qemu/101");
     assert_eq!(
         (vm["action"].as_str(), vm["reason"].as_str()),
         (Some("skip"), Some("bootstrap-only-tag"))
@@ -349,13 +283,9 @@ fn disabled_resources_plan_one_skip_and_nothing_else() {
     assert_eq!(ip_ops.len(), 1);
     assert_eq!(ip_ops[0]["action"], "skip");
     assert_eq!(ip_ops[0]["reason"], "mode-disabled");
-    assert!(!ops(&first, "create")
-        .iter()
-        .any(|o| o["model"] == "ipam.ipaddress"));
+    assert!(!ops(&first, "create").iter().any(|o| o["model"] == "ipam.ipaddress"));
     assert!(
-        ops(&first, "create")
-            .iter()
-            .any(|o| o["model"] == "dcim.macaddress"),
+        ops(&first, "create").iter().any(|o| o["model"] == "dcim.macaddress"),
         "MACs keep running"
     );
 }
@@ -386,19 +316,13 @@ fn gone_vm_is_kept_or_retired_but_never_deleted() {
         .retain(|r| r["id"] != "lxc/200");
     let kept = plan(&synced);
     assert_eq!(
-        op(
-            &kept,
-            "virtual-machines:virtualization.virtualmachine:lxc/200"
-        )["reason"],
+        op(&kept, "virtual-machines:virtualization.virtualmachine:lxc/200")["reason"],
         "orphan-kept"
     );
     assert!(ops(&kept, "delete").is_empty());
     synced["settings"]["delete_orphans"] = json!(true);
     let retired = plan(&synced);
-    let vm = op(
-        &retired,
-        "virtual-machines:virtualization.virtualmachine:lxc/200",
-    );
+    let vm = op(&retired, "virtual-machines:virtualization.virtualmachine:lxc/200");
     assert_eq!(vm["action"], "update");
     assert_eq!(vm["changes"]["status"]["after"], "decommissioning");
     let (_, after) = sync(&synced);
@@ -430,10 +354,7 @@ fn max_deletes_turns_deletes_into_skips() {
 #[test]
 fn missing_paths_and_ids_are_clear_errors() {
     let mut input = sample();
-    input["proxmox"]
-        .as_object_mut()
-        .unwrap()
-        .remove("/cluster/resources");
+    input["proxmox"].as_object_mut().unwrap().remove("/cluster/resources");
     let error = proxbox_planner::plan(&input).unwrap_err();
     assert_eq!(error.path, r#"$.proxmox["/cluster/resources"]"#);
     let mut input = sample();
@@ -442,10 +363,7 @@ fn missing_paths_and_ids_are_clear_errors() {
     assert_eq!(error.path, r#"$.netbox["/api/extras/tags/"][0].id"#);
     let mut input = sample();
     input["endpoint"]["id"] = Value::Null;
-    assert_eq!(
-        proxbox_planner::plan(&input).unwrap_err().path,
-        "$.endpoint.id"
-    );
+    assert_eq!(proxbox_planner::plan(&input).unwrap_err().path, "$.endpoint.id");
 }
 
 #[test]
@@ -461,9 +379,7 @@ fn discover_asks_in_rounds_and_skips_disabled_work() {
         input["proxmox"][path] = full["proxmox"][path].clone();
     }
     let round2 = proxbox_planner::discover(&input).unwrap();
-    assert!(round2
-        .proxmox
-        .contains(&"/nodes/pve1/qemu/101/config".to_owned()));
+    assert!(round2.proxmox.contains(&"/nodes/pve1/qemu/101/config".to_owned()));
     assert!(
         !round2.proxmox.iter().any(|p| p.contains("9000")),
         "templates stage not planned by this stage set"
@@ -488,16 +404,9 @@ fn discover_asks_in_rounds_and_skips_disabled_work() {
     disabled["settings"]["sync_mode_vm_template"] = json!("disabled");
     disabled["settings"]["sync_mode_cluster"] = json!("disabled");
     disabled["settings"]["sync_mode_storage"] = json!("disabled");
-    let nothing = proxbox_planner::discover(
-        &json!({"settings": disabled["settings"], "endpoint": {"id": 1}}),
-    )
-    .unwrap();
+    let nothing = proxbox_planner::discover(&json!({"settings": disabled["settings"], "endpoint": {"id": 1}})).unwrap();
     assert_eq!(
-        (
-            nothing.proxmox.len(),
-            nothing.netbox.len(),
-            nothing.complete
-        ),
+        (nothing.proxmox.len(), nothing.netbox.len(), nothing.complete),
         (0, 0, true)
     );
 }

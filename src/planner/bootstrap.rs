@@ -17,7 +17,12 @@ struct TagSpec {
 }
 
 const TAGS: [TagSpec; 3] = [
-    TagSpec { slug: TAG_PROXBOX, name: "Proxbox", color: "ff9800", description: "Created or adopted by proxbox-planner." },
+    TagSpec {
+        slug: TAG_PROXBOX,
+        name: "Proxbox",
+        color: "ff9800",
+        description: "Created or adopted by proxbox-planner.",
+    },
     TagSpec {
         slug: TAG_BOOTSTRAP_ONLY,
         name: "Bootstrap only",
@@ -36,11 +41,7 @@ const TAGS: [TagSpec; 3] = [
 /// reported, which tells a Proxmox rename from an operator's.
 const CUSTOM_FIELDS: [(&str, &str, &str); 4] = [
     ("proxmox_vmid", "integer", "Proxmox VMID"),
-    (
-        "proxmox_vm_type",
-        "text",
-        "Proxmox guest type (qemu or lxc)",
-    ),
+    ("proxmox_vm_type", "text", "Proxmox guest type (qemu or lxc)"),
     ("proxmox_endpoint", "integer", "Proxbox endpoint id"),
     ("proxmox_name", "text", "Name Proxmox last reported"),
 ];
@@ -54,15 +55,8 @@ fn find<'o, 'a>(objects: &'o [Object<'a>], field: &str, value: &str) -> Option<&
 }
 
 /// A reference to the existing object, or to the one this plan creates.
-fn ensure(
-    ctx: &mut Context,
-    model: Model,
-    slug: &str,
-    by: (&str, &str),
-    fields: Map<String, Value>,
-) -> Value {
-    let existing = find(ctx.loaded.get(model), "slug", slug)
-        .or_else(|| find(ctx.loaded.get(model), by.0, by.1));
+fn ensure(ctx: &mut Context, model: Model, slug: &str, by: (&str, &str), fields: Map<String, Value>) -> Value {
+    let existing = find(ctx.loaded.get(model), "slug", slug).or_else(|| find(ctx.loaded.get(model), by.0, by.1));
     if let Some(object) = existing {
         return Value::from(object.id);
     }
@@ -89,12 +83,9 @@ pub fn plan(ctx: &mut Context, stages: &[Stage]) -> Result<()> {
         return Ok(());
     }
     plan_tags(ctx);
-    let needs_custom_fields = stages.iter().any(|s| {
-        matches!(
-            s,
-            Stage::VirtualMachines | Stage::VmInterfaces | Stage::IpAddresses
-        )
-    });
+    let needs_custom_fields = stages
+        .iter()
+        .any(|s| matches!(s, Stage::VirtualMachines | Stage::VmInterfaces | Stage::IpAddresses));
     if needs_custom_fields {
         plan_custom_fields(ctx);
     }
@@ -111,10 +102,7 @@ fn plan_tags(ctx: &mut Context) {
         }
     }
     let soft_delete = ctx.settings.options.delete_orphans;
-    for spec in TAGS
-        .iter()
-        .filter(|t| t.slug != TAG_SOFT_DELETED || soft_delete)
-    {
+    for spec in TAGS.iter().filter(|t| t.slug != TAG_SOFT_DELETED || soft_delete) {
         if ctx.refs.known_tags.contains(spec.slug) {
             continue;
         }
@@ -189,13 +177,7 @@ fn plan_device_types(ctx: &mut Context) {
         return;
     }
     let fields = obj(json!({ "name": "Proxmox", "slug": "proxmox", "tags": tags }));
-    let manufacturer = ensure(
-        ctx,
-        netbox::MANUFACTURER,
-        "proxmox",
-        ("name", "Proxmox"),
-        fields,
-    );
+    let manufacturer = ensure(ctx, netbox::MANUFACTURER, "proxmox", ("name", "Proxmox"), fields);
     let fields = obj(json!({
         "manufacturer": manufacturer, "model": "Proxmox VE Node", "slug": "proxmox-ve-node", "u_height": 1, "tags": tags,
     }));
@@ -219,16 +201,9 @@ fn plan_device_types(ctx: &mut Context) {
     ctx.refs.site = Some(match ctx.settings.endpoint.site_id {
         Some(id) => Value::from(id),
         None => {
-            let fields = obj(
-                json!({ "name": "Proxbox Basic Site", "slug": SITE_SLUG, "status": "active", "tags": tags }),
-            );
-            ensure(
-                ctx,
-                netbox::SITE,
-                SITE_SLUG,
-                ("name", "Proxbox Basic Site"),
-                fields,
-            )
+            let fields =
+                obj(json!({ "name": "Proxbox Basic Site", "slug": SITE_SLUG, "status": "active", "tags": tags }));
+            ensure(ctx, netbox::SITE, SITE_SLUG, ("name", "Proxbox Basic Site"), fields)
         }
     });
 }

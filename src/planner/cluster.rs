@@ -42,32 +42,21 @@ pub fn resolve(ctx: &mut Context, plan: bool) {
                     ctx.refs.cluster_type.clone().unwrap_or(Value::Null),
                 ),
                 Field::new("status", Kind::Choice, "active"),
-                Field::new(
-                    "tags",
-                    Kind::Tags,
-                    tag_list(&ctx.creation_tags(ResourceType::Cluster)),
-                ),
+                Field::new("tags", Kind::Tags, tag_list(&ctx.creation_tags(ResourceType::Cluster))),
             ];
-            let id = ctx.create(
-                head(&identity),
-                Reason::NewInProxmox,
-                create_payload(&fields),
-            );
+            let id = ctx.create(head(&identity), Reason::NewInProxmox, create_payload(&fields));
             ctx.refs.cluster = Some(reference(&id));
         }
         [] => {}
         [cluster] => {
             ctx.refs.cluster = Some(Value::from(cluster.id));
             ctx.refs.cluster_id = Some(cluster.id);
-            if plan && !disabled && !ctx.protected(head(&identity), ResourceType::Cluster, cluster)
-            {
+            if plan && !disabled && !ctx.protected(head(&identity), ResourceType::Cluster, cluster) {
                 let ours = ctx.creation_tags(ResourceType::Cluster);
                 let update_tags = ctx.settings.overwrite.get("overwrite_cluster_tags");
-                let fields =
-                    [
-                        Field::new("tags", Kind::Tags, tag_list(&merged_tags(cluster, &ours)))
-                            .create_only(!update_tags),
-                    ];
+                let fields = [
+                    Field::new("tags", Kind::Tags, tag_list(&merged_tags(cluster, &ours))).create_only(!update_tags)
+                ];
                 ctx.update(head(&identity), cluster, changes(cluster, &fields));
             }
         }
@@ -79,12 +68,8 @@ pub fn resolve(ctx: &mut Context, plan: bool) {
                 ids.join(", ")
             );
             if plan {
-                ctx.plan.skip(
-                    head(&identity),
-                    None,
-                    Reason::AmbiguousIdentity,
-                    detail.clone(),
-                );
+                ctx.plan
+                    .skip(head(&identity), None, Reason::AmbiguousIdentity, detail.clone());
             }
             ctx.plan.warn(Warning::new(
                 "ambiguous-identity",

@@ -46,32 +46,18 @@ impl Field {
 }
 
 pub fn create_payload(fields: &[Field]) -> Map<String, Value> {
-    fields
-        .iter()
-        .map(|f| (f.name.to_owned(), f.value.clone()))
-        .collect()
+    fields.iter().map(|f| (f.name.to_owned(), f.value.clone())).collect()
 }
 
 fn current(object: &Object, field: &Field) -> Value {
     match field.kind {
         Kind::Scalar => object.raw.get(field.name).cloned().unwrap_or(Value::Null),
-        Kind::Choice => object
-            .choice(field.name)
-            .map(Value::from)
-            .unwrap_or(Value::Null),
-        Kind::ForeignKey => object
-            .fk(field.name)
-            .map(Value::from)
-            .unwrap_or(Value::Null),
+        Kind::Choice => object.choice(field.name).map(Value::from).unwrap_or(Value::Null),
+        Kind::ForeignKey => object.fk(field.name).map(Value::from).unwrap_or(Value::Null),
         Kind::Tags => tag_list(&object.tags()),
         Kind::CustomFields => {
             let ours = field.value.as_object().into_iter().flatten();
-            let values = ours.map(|(key, _)| {
-                (
-                    key.clone(),
-                    object.custom_field(key).cloned().unwrap_or(Value::Null),
-                )
-            });
+            let values = ours.map(|(key, _)| (key.clone(), object.custom_field(key).cloned().unwrap_or(Value::Null)));
             Value::Object(values.collect())
         }
     }
@@ -82,12 +68,7 @@ pub fn tag_list(slugs: &[String]) -> Value {
     let mut slugs: Vec<&String> = slugs.iter().collect();
     slugs.sort();
     slugs.dedup();
-    Value::Array(
-        slugs
-            .into_iter()
-            .map(|s| serde_json::json!({ "slug": s }))
-            .collect(),
-    )
+    Value::Array(slugs.into_iter().map(|s| serde_json::json!({ "slug": s })).collect())
 }
 
 /// Our tags added to the operator's: tags are merged, never replaced.
@@ -107,9 +88,7 @@ pub fn same(a: &Value, b: &Value) -> bool {
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w)),
         _ => a == b,
     }
 }
@@ -160,6 +139,5 @@ pub fn changes(object: &Object, fields: &[Field]) -> BTreeMap<String, Change> {
 
 /// Deletes and soft-deletes: what `max_deletes` counts.
 pub fn is_removal(op: &Operation) -> bool {
-    op.action == Action::Delete
-        || (op.action == Action::Update && op.reason == Reason::GoneFromProxmox)
+    op.action == Action::Delete || (op.action == Action::Update && op.reason == Reason::GoneFromProxmox)
 }

@@ -35,28 +35,18 @@ pub fn plan(ctx: &mut Context) {
         }
     }
     let mut vlans = VlanResolver::default();
-    let slots: Vec<(String, super::VmSlot)> = ctx
-        .refs
-        .vms
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let slots: Vec<(String, super::VmSlot)> = ctx.refs.vms.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let inventory = ctx.inventory;
     for (key, slot) in slots {
         let Some(guest) = inventory.guests.get(slot.guest_index) else {
             continue;
         };
-        let existing: Vec<&Object> = slot
-            .existing_id
-            .and_then(|id| by_vm.remove(&id))
-            .unwrap_or_default();
+        let existing: Vec<&Object> = slot.existing_id.and_then(|id| by_vm.remove(&id)).unwrap_or_default();
         let Some(config) = guest.config() else {
             let why = guest.config.failure();
-            let message =
-                format!("{key}: config unavailable ({why}); its interfaces are left as they are");
-            ctx.plan.warn(
-                Warning::new("incomplete-snapshot", message).at_path(guest.config_path.clone()),
-            );
+            let message = format!("{key}: config unavailable ({why}); its interfaces are left as they are");
+            ctx.plan
+                .warn(Warning::new("incomplete-snapshot", message).at_path(guest.config_path.clone()));
             continue;
         };
         let guest_nics = nics(guest.kind, config);
@@ -82,19 +72,10 @@ pub fn plan(ctx: &mut Context) {
             };
             let interface = match current {
                 Some(iface) => {
-                    if planning
-                        && !ctx.protected(
-                            head(netbox::VM_INTERFACE, &label),
-                            ResourceType::VmInterface,
-                            iface,
-                        )
+                    if planning && !ctx.protected(head(netbox::VM_INTERFACE, &label), ResourceType::VmInterface, iface)
                     {
                         let fields = desired(ctx, nic, &slot.reference, vlan, Some(iface));
-                        ctx.update(
-                            head(netbox::VM_INTERFACE, &label),
-                            iface,
-                            changes(iface, &fields),
-                        );
+                        ctx.update(head(netbox::VM_INTERFACE, &label), iface, changes(iface, &fields));
                     }
                     interface
                 }
@@ -112,9 +93,7 @@ pub fn plan(ctx: &mut Context) {
                 }
                 None => continue,
             };
-            ctx.refs
-                .interfaces
-                .insert((key.clone(), nic.name.clone()), interface);
+            ctx.refs.interfaces.insert((key.clone(), nic.name.clone()), interface);
         }
         if planning {
             plan_gone(ctx, &key, guest, &guest_nics, &existing);
@@ -130,13 +109,7 @@ enum Vlan {
     Unknown,
 }
 
-fn desired(
-    ctx: &Context,
-    nic: &Nic,
-    vm: &Value,
-    vlan: Vlan,
-    existing: Option<&Object>,
-) -> Vec<Field> {
+fn desired(ctx: &Context, nic: &Nic, vm: &Value, vlan: Vlan, existing: Option<&Object>) -> Vec<Field> {
     let ours = ctx.creation_tags(ResourceType::VmInterface);
     let tags = match existing {
         Some(iface) => merged_tags(iface, &ours),
@@ -168,13 +141,7 @@ fn desired(
 
 /// Interfaces on a synced VM that its config no longer has: deleted when
 /// tagged `proxbox`, unless manual IPs or MACs would go with them.
-fn plan_gone(
-    ctx: &mut Context,
-    key: &str,
-    guest: &Guest,
-    guest_nics: &[Nic],
-    existing: &[&Object],
-) {
+fn plan_gone(ctx: &mut Context, key: &str, guest: &Guest, guest_nics: &[Nic], existing: &[&Object]) {
     if !matches!(guest.config, Fetched::Data(_)) {
         return;
     }
@@ -185,26 +152,18 @@ fn plan_gone(
             continue;
         }
         let label = format!("{key}/{name}#{}", iface.id);
-        if ctx.protected(
-            head(netbox::VM_INTERFACE, &label),
-            ResourceType::VmInterface,
-            iface,
-        ) {
+        if ctx.protected(head(netbox::VM_INTERFACE, &label), ResourceType::VmInterface, iface) {
             continue;
         }
         let assigned_here = |o: &&Object| {
             o.str("assigned_object_type") == Some("virtualization.vminterface")
                 && o.u64("assigned_object_id") == Some(iface.id)
         };
-        let manual = loaded
-            .get(netbox::IP_ADDRESS)
-            .iter()
-            .chain(loaded.get(netbox::MAC_ADDRESS))
-            .filter(assigned_here)
-            .any(|o| !o.has_tag(TAG_PROXBOX));
+        let ips: Vec<&Object> = loaded.get(netbox::IP_ADDRESS).iter().filter(assigned_here).collect();
+        let macs: Vec<&Object> = loaded.get(netbox::MAC_ADDRESS).iter().filter(assigned_here).collect();
+        let manual = ips.iter().chain(&macs).any(|o| !o.has_tag(TAG_PROXBOX));
         if manual {
-            let detail =
-                "gone from the config, but manually created IPs or MACs are assigned to it";
+            let detail = "gone from the config, but manually created IPs or MACs are assigned to it";
             ctx.plan.skip(
                 head(netbox::VM_INTERFACE, &label),
                 Some(iface),
@@ -212,12 +171,14 @@ fn plan_gone(
                 detail,
             );
         } else {
-            ctx.plan.delete(
-                head(netbox::VM_INTERFACE, &label),
-                iface,
-                Reason::GoneFromProxmox,
-            );
+            ctx.plan
+                .delete(head(netbox::VM_INTERFACE, &label), iface, Reason::GoneFromProxmox);
+            // NetBox deletes the interface's IPs and MACs with it.
             ctx.refs.mark_deleted(netbox::VM_INTERFACE, iface.id);
+            ips.iter()
+                .for_each(|ip| ctx.refs.mark_deleted(netbox::IP_ADDRESS, ip.id));
+            macs.iter()
+                .for_each(|mac| ctx.refs.mark_deleted(netbox::MAC_ADDRESS, mac.id));
         }
     }
 }
@@ -231,13 +192,7 @@ struct VlanResolver {
 }
 
 impl VlanResolver {
-    fn resolve(
-        &mut self,
-        ctx: &mut Context,
-        planning: bool,
-        vid: u16,
-        vm_id: Option<u64>,
-    ) -> Option<Value> {
+    fn resolve(&mut self, ctx: &mut Context, planning: bool, vid: u16, vm_id: Option<u64>) -> Option<Value> {
         let site = vm_id.and_then(|id| {
             ctx.loaded
                 .get(netbox::VIRTUAL_MACHINE)

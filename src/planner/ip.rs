@@ -26,11 +26,7 @@ fn head(model: netbox::Model, identity: &str) -> OpHead<'_> {
 
 /// The addresses Proxmox reports for a NIC: the guest agent's for its MAC,
 /// else the static configuration.
-fn addresses(
-    ctx: &Context,
-    slot: &InterfaceSlot,
-    agent: Option<&[(String, Vec<Cidr>)]>,
-) -> Vec<Cidr> {
+fn addresses(ctx: &Context, slot: &InterfaceSlot, agent: Option<&[(String, Vec<Cidr>)]>) -> Vec<Cidr> {
     let from_agent = slot.nic.mac.as_ref().and_then(|mac| {
         agent
             .and_then(|interfaces| interfaces.iter().find(|(m, _)| m == mac))
@@ -49,11 +45,7 @@ fn addresses(
 }
 
 /// The guest agent's answer: `Ok(None)` when none is expected.
-fn agent<'a>(
-    ctx: &mut Context<'a>,
-    guest: &Guest<'a>,
-    key: &str,
-) -> Result<Option<AgentAddresses>, ()> {
+fn agent<'a>(ctx: &mut Context<'a>, guest: &Guest<'a>, key: &str) -> Result<Option<AgentAddresses>, ()> {
     if !guest.agent_expected() {
         return Ok(None);
     }
@@ -82,19 +74,13 @@ pub fn plan(ctx: &mut Context) {
     let mut elsewhere: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for ip in loaded.get(netbox::IP_ADDRESS) {
         if let Some(address) = ip.str("address").and_then(Cidr::parse) {
-            elsewhere
-                .entry(address.to_string())
-                .or_default()
-                .push(ip.id);
+            elsewhere.entry(address.to_string()).or_default().push(ip.id);
         }
     }
     let inventory = ctx.inventory;
     let mut by_guest: BTreeMap<usize, Vec<InterfaceSlot>> = BTreeMap::new();
     for slot in ctx.refs.interfaces.values() {
-        by_guest
-            .entry(slot.guest_index)
-            .or_default()
-            .push(slot.clone());
+        by_guest.entry(slot.guest_index).or_default().push(slot.clone());
     }
     for (guest_index, mut slots) in by_guest {
         let Some(guest) = inventory.guests.get(guest_index) else {
@@ -108,10 +94,7 @@ pub fn plan(ctx: &mut Context) {
         let mut planned: Vec<(Cidr, Value)> = Vec::new();
         for slot in &slots {
             let wanted = addresses(ctx, slot, agent.as_deref());
-            let existing = slot
-                .existing_id
-                .and_then(|id| assigned.remove(&id))
-                .unwrap_or_default();
+            let existing = slot.existing_id.and_then(|id| assigned.remove(&id)).unwrap_or_default();
             for address in wanted {
                 let value = plan_address(ctx, slot, &address, &existing, &elsewhere);
                 planned.push((address, value));
@@ -140,23 +123,13 @@ fn plan_address(
     let flag = |ctx: &Context, name: &str| !ctx.settings.overwrite.get(name);
     match current {
         Some(ip) => {
-            if !ctx.protected(
-                head(netbox::IP_ADDRESS, &identity),
-                ResourceType::IpAddress,
-                ip,
-            ) {
+            if !ctx.protected(head(netbox::IP_ADDRESS, &identity), ResourceType::IpAddress, ip) {
                 let tags = merged_tags(ip, &ctx.creation_tags(ResourceType::IpAddress));
                 let fields = [
-                    Field::new("status", Kind::Choice, "active")
-                        .create_only(flag(ctx, "overwrite_ip_status")),
-                    Field::new("tags", Kind::Tags, tag_list(&tags))
-                        .create_only(flag(ctx, "overwrite_ip_tags")),
+                    Field::new("status", Kind::Choice, "active").create_only(flag(ctx, "overwrite_ip_status")),
+                    Field::new("tags", Kind::Tags, tag_list(&tags)).create_only(flag(ctx, "overwrite_ip_tags")),
                 ];
-                ctx.update(
-                    head(netbox::IP_ADDRESS, &identity),
-                    ip,
-                    changes(ip, &fields),
-                );
+                ctx.update(head(netbox::IP_ADDRESS, &identity), ip, changes(ip, &fields));
             }
             Value::from(ip.id)
         }
@@ -172,11 +145,7 @@ fn plan_address(
             let fields = [
                 Field::new("address", Kind::Scalar, text.as_str()),
                 Field::new("status", Kind::Choice, "active"),
-                Field::new(
-                    "assigned_object_type",
-                    Kind::Scalar,
-                    "virtualization.vminterface",
-                ),
+                Field::new("assigned_object_type", Kind::Scalar, "virtualization.vminterface"),
                 Field::new("assigned_object_id", Kind::Scalar, slot.reference.clone()),
                 Field::new(
                     "tags",
@@ -194,36 +163,17 @@ fn plan_address(
     }
 }
 
-fn plan_gone(
-    ctx: &mut Context,
-    slot: &InterfaceSlot,
-    planned: &[(Cidr, Value)],
-    existing: &[&Object],
-) {
+fn plan_gone(ctx: &mut Context, slot: &InterfaceSlot, planned: &[(Cidr, Value)], existing: &[&Object]) {
     for ip in existing {
         let address = ip.str("address").and_then(Cidr::parse);
-        let still_there = address
-            .as_ref()
-            .is_some_and(|a| planned.iter().any(|(p, _)| p == a));
+        let still_there = address.as_ref().is_some_and(|a| planned.iter().any(|(p, _)| p == a));
         if still_there || !ip.has_tag(TAG_PROXBOX) {
             continue;
         }
-        let label = format!(
-            "{}/{}#{}",
-            slot.label,
-            ip.str("address").unwrap_or_default(),
-            ip.id
-        );
-        if !ctx.protected(
-            head(netbox::IP_ADDRESS, &label),
-            ResourceType::IpAddress,
-            ip,
-        ) {
-            ctx.plan.delete(
-                head(netbox::IP_ADDRESS, &label),
-                ip,
-                Reason::GoneFromProxmox,
-            );
+        let label = format!("{}/{}#{}", slot.label, ip.str("address").unwrap_or_default(), ip.id);
+        if !ctx.protected(head(netbox::IP_ADDRESS, &label), ResourceType::IpAddress, ip) {
+            ctx.plan
+                .delete(head(netbox::IP_ADDRESS, &label), ip, Reason::GoneFromProxmox);
             ctx.refs.mark_deleted(netbox::IP_ADDRESS, ip.id);
         }
     }
@@ -235,12 +185,9 @@ fn plan_primary(ctx: &mut Context, key: &str, planned: &[(Cidr, Value)]) {
     let Some(slot) = ctx.refs.vms.get(key).cloned() else {
         return;
     };
-    let vm = slot.existing_id.and_then(|id| {
-        ctx.loaded
-            .get(netbox::VIRTUAL_MACHINE)
-            .iter()
-            .find(|vm| vm.id == id)
-    });
+    let vm = slot
+        .existing_id
+        .and_then(|id| ctx.loaded.get(netbox::VIRTUAL_MACHINE).iter().find(|vm| vm.id == id));
     if vm.is_some_and(|vm| bootstrap_protected(ctx, ResourceType::Vm, vm)) {
         return;
     }
@@ -250,10 +197,7 @@ fn plan_primary(ctx: &mut Context, key: &str, planned: &[(Cidr, Value)]) {
         if current.is_some_and(|id| !ctx.refs.is_deleted(netbox::IP_ADDRESS, id)) {
             continue;
         }
-        if let Some((_, value)) = planned
-            .iter()
-            .find(|(a, _)| a.is_ipv4() == v4 && !a.is_link_local())
-        {
+        if let Some((_, value)) = planned.iter().find(|(a, _)| a.is_ipv4() == v4 && !a.is_link_local()) {
             changes.insert(
                 field.to_owned(),
                 Change {

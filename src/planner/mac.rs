@@ -44,10 +44,7 @@ pub fn plan(ctx: &mut Context) {
     let mut assigned = by_interface(loaded.get(netbox::MAC_ADDRESS));
     let slots: Vec<InterfaceSlot> = ctx.refs.interfaces.values().cloned().collect();
     for slot in slots {
-        let existing = slot
-            .existing_id
-            .and_then(|id| assigned.remove(&id))
-            .unwrap_or_default();
+        let existing = slot.existing_id.and_then(|id| assigned.remove(&id)).unwrap_or_default();
         let Some(mac) = slot.nic.mac.clone() else {
             continue;
         };
@@ -58,35 +55,19 @@ pub fn plan(ctx: &mut Context) {
             .find(|m| m.str("mac_address").and_then(parse::mac).as_deref() == Some(mac.as_str()));
         let mac_ref = match current {
             Some(object) => {
-                if !ctx.protected(
-                    head(netbox::MAC_ADDRESS, &identity),
-                    ResourceType::Mac,
-                    object,
-                ) {
+                if !ctx.protected(head(netbox::MAC_ADDRESS, &identity), ResourceType::Mac, object) {
                     let tags = merged_tags(object, &ctx.creation_tags(ResourceType::Mac));
                     let fields = [Field::new("tags", Kind::Tags, tag_list(&tags))];
-                    ctx.update(
-                        head(netbox::MAC_ADDRESS, &identity),
-                        object,
-                        changes(object, &fields),
-                    );
+                    ctx.update(head(netbox::MAC_ADDRESS, &identity), object, changes(object, &fields));
                 }
                 Value::from(object.id)
             }
             None => {
                 let fields = [
                     Field::new("mac_address", Kind::Scalar, mac.as_str()),
-                    Field::new(
-                        "assigned_object_type",
-                        Kind::Scalar,
-                        "virtualization.vminterface",
-                    ),
+                    Field::new("assigned_object_type", Kind::Scalar, "virtualization.vminterface"),
                     Field::new("assigned_object_id", Kind::Scalar, slot.reference.clone()),
-                    Field::new(
-                        "tags",
-                        Kind::Tags,
-                        tag_list(&ctx.creation_tags(ResourceType::Mac)),
-                    ),
+                    Field::new("tags", Kind::Tags, tag_list(&ctx.creation_tags(ResourceType::Mac))),
                 ];
                 let id = ctx.create(
                     head(netbox::MAC_ADDRESS, &identity),
@@ -109,11 +90,8 @@ pub fn plan(ctx: &mut Context) {
                 object.id
             );
             if !ctx.protected(head(netbox::MAC_ADDRESS, &label), ResourceType::Mac, object) {
-                ctx.plan.delete(
-                    head(netbox::MAC_ADDRESS, &label),
-                    object,
-                    Reason::GoneFromProxmox,
-                );
+                ctx.plan
+                    .delete(head(netbox::MAC_ADDRESS, &label), object, Reason::GoneFromProxmox);
                 ctx.refs.mark_deleted(netbox::MAC_ADDRESS, object.id);
             }
         }
@@ -139,15 +117,8 @@ fn plan_primary(ctx: &mut Context, slot: &InterfaceSlot, existing: &[&Object], m
         return;
     }
     let target = match slot.existing_id {
-        Some(id) => match ctx
-            .loaded
-            .get(netbox::VM_INTERFACE)
-            .iter()
-            .find(|i| i.id == id)
-        {
-            Some(iface) if !super::bootstrap_protected(ctx, ResourceType::VmInterface, iface) => {
-                Target::of(iface)
-            }
+        Some(id) => match ctx.loaded.get(netbox::VM_INTERFACE).iter().find(|i| i.id == id) {
+            Some(iface) if !super::bootstrap_protected(ctx, ResourceType::VmInterface, iface) => Target::of(iface),
             _ => return,
         },
         None => Target::created(&slot.reference),

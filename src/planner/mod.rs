@@ -16,9 +16,7 @@ use crate::error::Result;
 use crate::json::{as_object, Path};
 use crate::modes::{parse_sync_types, ResolvedModes, ResourceType, Stage, SyncMode};
 use crate::netbox::{self, Collection, Model, NetboxState, Object};
-use crate::plan::{
-    Change, EndpointInfo, OpHead, Plan, PlanBuilder, Reason, Target, Warning, FORMAT_VERSION,
-};
+use crate::plan::{Change, EndpointInfo, OpHead, Plan, PlanBuilder, Reason, Target, Warning, FORMAT_VERSION};
 use crate::settings::{read_settings, Settings};
 use crate::source::{self, Inventory, ProxmoxSnapshot};
 use serde_json::{Map, Value};
@@ -45,14 +43,7 @@ pub fn collections_for(stage: Stage) -> &'static [Model] {
             DEVICE_ROLE,
         ],
         Stage::VirtualMachines => &[CLUSTER, DEVICE, VIRTUAL_MACHINE, CUSTOM_FIELD],
-        Stage::VmInterfaces => &[
-            CLUSTER,
-            VIRTUAL_MACHINE,
-            VM_INTERFACE,
-            VLAN,
-            SITE,
-            CUSTOM_FIELD,
-        ],
+        Stage::VmInterfaces => &[CLUSTER, VIRTUAL_MACHINE, VM_INTERFACE, VLAN, SITE, CUSTOM_FIELD],
         Stage::IpAddresses => &[
             CLUSTER,
             VIRTUAL_MACHINE,
@@ -102,16 +93,11 @@ impl<'a> Loaded<'a> {
     }
 
     pub fn get(&self, model: Model) -> &[Object<'a>] {
-        self.objects
-            .get(model.name)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+        self.objects.get(model.name).map(Vec::as_slice).unwrap_or_default()
     }
 
     fn unavailable(&self, models: &[Model]) -> Option<&str> {
-        models
-            .iter()
-            .find_map(|m| self.failed.get(m.name).map(String::as_str))
+        models.iter().find_map(|m| self.failed.get(m.name).map(String::as_str))
     }
 }
 
@@ -172,9 +158,7 @@ impl Refs {
     }
 
     pub fn is_deleted(&self, model: Model, id: u64) -> bool {
-        self.deleted
-            .get(model.name)
-            .is_some_and(|ids| ids.contains(&id))
+        self.deleted.get(model.name).is_some_and(|ids| ids.contains(&id))
     }
 
     pub fn mark_deleted(&mut self, model: Model, id: u64) {
@@ -238,12 +222,7 @@ impl<'a> Context<'a> {
     }
 
     /// Plans an update when something changed (else counts it unchanged).
-    pub fn update(
-        &mut self,
-        head: OpHead,
-        object: &Object,
-        changes: BTreeMap<String, Change>,
-    ) -> Option<String> {
+    pub fn update(&mut self, head: OpHead, object: &Object, changes: BTreeMap<String, Change>) -> Option<String> {
         let deps = self
             .refs
             .dependencies(&changes.values().map(|c| &c.after).collect::<Vec<_>>());
@@ -251,19 +230,12 @@ impl<'a> Context<'a> {
     }
 
     /// An update for another reason than a Proxmox change (soft-delete, restore).
-    pub fn update_because(
-        &mut self,
-        head: OpHead,
-        target: Target,
-        reason: Reason,
-        changes: BTreeMap<String, Change>,
-    ) {
+    pub fn update_because(&mut self, head: OpHead, target: Target, reason: Reason, changes: BTreeMap<String, Change>) {
         let mut deps = self
             .refs
             .dependencies(&changes.values().map(|c| &c.after).collect::<Vec<_>>());
         deps.extend(self.refs.dependencies(&[&target.id]));
-        self.plan
-            .update_because(head, target, reason, changes, deps);
+        self.plan.update_because(head, target, reason, changes, deps);
     }
 
     /// One skip per stage and disabled resource (SPEC §2), not one per object.
@@ -297,12 +269,7 @@ pub fn plan(input: &Value) -> Result<Plan> {
     let snapshot = ProxmoxSnapshot::read(root.get("proxmox"))?;
     let netbox_state = NetboxState::read(root.get("netbox"))?;
 
-    let running: Vec<Stage> = report
-        .stages
-        .iter()
-        .filter(|s| s.run)
-        .map(|s| s.stage)
-        .collect();
+    let running: Vec<Stage> = report.stages.iter().filter(|s| s.run).map(|s| s.stage).collect();
     let mut builder = PlanBuilder::default();
     let mut inventory = None;
     if running.iter().any(|s| implemented(*s)) {
@@ -319,11 +286,7 @@ pub fn plan(input: &Value) -> Result<Plan> {
     let builder = match &inventory {
         Some(inventory) => {
             let mut models: Vec<Model> = ALWAYS_READ.to_vec();
-            models.extend(
-                running
-                    .iter()
-                    .flat_map(|s| collections_for(*s).iter().copied()),
-            );
+            models.extend(running.iter().flat_map(|s| collections_for(*s).iter().copied()));
             let loaded = Loaded::load(&netbox_state, &models)?;
             let mut ctx = Context {
                 settings: &settings,
@@ -365,16 +328,14 @@ fn run_stages(ctx: &mut Context, running: &[Stage]) -> Result<()> {
     let runnable: Vec<Stage> = running
         .iter()
         .copied()
-        .filter(
-            |stage| match ctx.loaded.unavailable(collections_for(*stage)) {
-                Some(why) => {
-                    let message = format!("stage {} skipped: {why}", stage.name());
-                    ctx.plan.warn(Warning::new("netbox-unreadable", message));
-                    false
-                }
-                None => true,
-            },
-        )
+        .filter(|stage| match ctx.loaded.unavailable(collections_for(*stage)) {
+            Some(why) => {
+                let message = format!("stage {} skipped: {why}", stage.name());
+                ctx.plan.warn(Warning::new("netbox-unreadable", message));
+                false
+            }
+            None => true,
+        })
         .collect();
     bootstrap::plan(ctx, &runnable)?;
     cluster::resolve(ctx, runnable.contains(&Stage::Devices));

@@ -76,9 +76,7 @@ pub fn plan(ctx: &mut Context) {
         names.push(name.to_lowercase());
         match find(devices, &name, ctx.refs.cluster_id) {
             Match::Ours(device) | Match::Adopt(device) => {
-                ctx.refs
-                    .devices
-                    .insert(node.name.clone(), Value::from(device.id));
+                ctx.refs.devices.insert(node.name.clone(), Value::from(device.id));
                 if planning && !ctx.protected(head(&name), ResourceType::Node, device) {
                     let fields = desired(ctx, &name, Some(device));
                     ctx.update(head(&name), device, changes(device, &fields));
@@ -123,23 +121,14 @@ fn desired(ctx: &Context, name: &str, existing: Option<&Object>) -> Vec<Field> {
     let mut fields = vec![
         Field::new("name", Kind::Scalar, name).create_only(true),
         Field::new("status", Kind::Choice, "active").create_only(flag("overwrite_device_status")),
-        Field::new("role", Kind::ForeignKey, or_null(&ctx.refs.device_role))
-            .create_only(flag("overwrite_device_role")),
-        Field::new(
-            "device_type",
-            Kind::ForeignKey,
-            or_null(&ctx.refs.device_type),
-        )
-        .create_only(flag("overwrite_device_type")),
+        Field::new("role", Kind::ForeignKey, or_null(&ctx.refs.device_role)).create_only(flag("overwrite_device_role")),
+        Field::new("device_type", Kind::ForeignKey, or_null(&ctx.refs.device_type))
+            .create_only(flag("overwrite_device_type")),
         Field::new("cluster", Kind::ForeignKey, or_null(&ctx.refs.cluster)),
         Field::new("tags", Kind::Tags, tag_list(&tags)).create_only(flag("overwrite_device_tags")),
     ];
     if existing.is_none() {
-        fields.push(Field::new(
-            "site",
-            Kind::ForeignKey,
-            or_null(&ctx.refs.site),
-        ));
+        fields.push(Field::new("site", Kind::ForeignKey, or_null(&ctx.refs.site)));
     }
     fields
 }
@@ -152,15 +141,13 @@ fn plan_gone(ctx: &mut Context, names: &[String]) {
     let loaded = ctx.loaded;
     for device in loaded.get(netbox::DEVICE) {
         let name = device.str("name").unwrap_or_default();
-        let gone =
-            device.fk("cluster") == Some(cluster_id) && !names.contains(&name.to_lowercase());
+        let gone = device.fk("cluster") == Some(cluster_id) && !names.contains(&name.to_lowercase());
         if !gone || !device.has_tag(TAG_PROXBOX) {
             continue;
         }
         let identity = format!("{name}#{}", device.id);
         if !ctx.protected(head(&identity), ResourceType::Node, device) {
-            ctx.plan
-                .delete(head(&identity), device, Reason::GoneFromProxmox);
+            ctx.plan.delete(head(&identity), device, Reason::GoneFromProxmox);
             ctx.refs.mark_deleted(netbox::DEVICE, device.id);
         }
     }

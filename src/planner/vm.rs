@@ -70,8 +70,7 @@ pub fn plan(ctx: &mut Context, planning: bool) -> Result<()> {
                 identity: "*",
                 ..head("*", "every vm".to_owned())
             };
-            ctx.plan
-                .skip(head, None, Reason::IncompleteSnapshot, detail);
+            ctx.plan.skip(head, None, Reason::IncompleteSnapshot, detail);
         }
         return Ok(());
     }
@@ -84,12 +83,7 @@ pub fn plan(ctx: &mut Context, planning: bool) -> Result<()> {
     }
     let inventory = ctx.inventory;
     let names = assign_names(ctx, &by_identity);
-    for (index, guest) in inventory
-        .guests
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| !g.template)
-    {
+    for (index, guest) in inventory.guests.iter().enumerate().filter(|(_, g)| !g.template) {
         let key = guest.key();
         let label = format!("{key} {}", guest.name);
         let candidates = by_identity
@@ -100,10 +94,7 @@ pub fn plan(ctx: &mut Context, planning: bool) -> Result<()> {
             .copied()
             .filter(|vm| in_our_cluster(ctx, vm))
             .collect();
-        let name = names
-            .get(&key)
-            .cloned()
-            .unwrap_or_else(|| guest.name.clone());
+        let name = names.get(&key).cloned().unwrap_or_else(|| guest.name.clone());
         match (in_cluster.as_slice(), candidates.len()) {
             ([vm], _) => {
                 ctx.refs.vms.insert(
@@ -120,11 +111,7 @@ pub fn plan(ctx: &mut Context, planning: bool) -> Result<()> {
             }
             ([], 0) if planning => {
                 let fields = desired(ctx, guest, &name, None);
-                let id = ctx.create(
-                    head(&key, label),
-                    Reason::NewInProxmox,
-                    create_payload(&fields),
-                );
+                let id = ctx.create(head(&key, label), Reason::NewInProxmox, create_payload(&fields));
                 ctx.refs.vms.insert(
                     key,
                     VmSlot {
@@ -157,10 +144,8 @@ pub fn plan(ctx: &mut Context, planning: bool) -> Result<()> {
                         detail.clone(),
                     );
                 }
-                ctx.plan.warn(Warning::new(
-                    "ambiguous-identity",
-                    format!("{label}: {detail}"),
-                ));
+                ctx.plan
+                    .warn(Warning::new("ambiguous-identity", format!("{label}: {detail}")));
             }
         }
     }
@@ -196,10 +181,7 @@ fn operator_named(vm: &Object) -> Option<String> {
 /// NetBox names per guest key: Proxmox's name, with ` (2)`, ` (3)` for
 /// duplicates in the cluster (lowest free number, guests in vmid order). A
 /// name already in NetBox that still fits is kept, so names never churn.
-fn assign_names(
-    ctx: &Context,
-    by_identity: &BTreeMap<(u64, String), Vec<&Object>>,
-) -> BTreeMap<String, String> {
+fn assign_names(ctx: &Context, by_identity: &BTreeMap<(u64, String), Vec<&Object>>) -> BTreeMap<String, String> {
     let ours: BTreeSet<u64> = by_identity.values().flatten().map(|vm| vm.id).collect();
     let mut taken: BTreeSet<String> = ctx
         .loaded
@@ -233,9 +215,7 @@ fn assign_names(
     }
     for (guest, vm) in &guests {
         let current = vm.and_then(|vm| vm.str("name"));
-        if let Some(current) =
-            current.filter(|c| !names.contains_key(&guest.key()) && is_form_of(c, &guest.name))
-        {
+        if let Some(current) = current.filter(|c| !names.contains_key(&guest.key()) && is_form_of(c, &guest.name)) {
             if taken.insert(current.to_lowercase()) {
                 names.insert(guest.key(), current.to_owned());
             }
@@ -375,12 +355,7 @@ fn plan_update(ctx: &mut Context, guest: &Guest, vm: &Object, name: &str) {
                 after,
             },
         );
-        ctx.update_because(
-            head(&key, label),
-            Target::of(vm),
-            Reason::BackInProxmox,
-            changes,
-        );
+        ctx.update_because(head(&key, label), Target::of(vm), Reason::BackInProxmox, changes);
         return;
     }
     ctx.update(head(&key, label), vm, changes);
@@ -396,28 +371,23 @@ fn plan_gone(ctx: &mut Context, leftovers: BTreeMap<(u64, String), Vec<&Object>>
         .map(|g| (g.vmid, g.kind.as_str()))
         .collect();
     for ((vmid, kind), vms) in leftovers {
-        let ours: Vec<&Object> = vms
-            .into_iter()
-            .filter(|vm| in_our_cluster(ctx, vm))
-            .collect();
+        let ours: Vec<&Object> = vms.into_iter().filter(|vm| in_our_cluster(ctx, vm)).collect();
         for vm in ours {
             let key = format!("{kind}/{vmid}");
             let label = format!("{key} {}", vm.str("name").unwrap_or_default());
             if templates.contains(&(vmid, kind.as_str())) {
-                let detail = "now a Proxmox template: templates are synced as vm-templates records, this VM row is left alone";
-                ctx.plan
-                    .skip(head(&key, label), Some(vm), Reason::IsTemplate, detail);
+                let detail =
+                    "now a Proxmox template: templates are synced as vm-templates records, this VM row is left alone";
+                ctx.plan.skip(head(&key, label), Some(vm), Reason::IsTemplate, detail);
                 continue;
             }
-            let soft_deleted =
-                vm.has_tag(TAG_SOFT_DELETED) && vm.choice("status") == Some("decommissioning");
+            let soft_deleted = vm.has_tag(TAG_SOFT_DELETED) && vm.choice("status") == Some("decommissioning");
             if soft_deleted || ctx.protected(head(&key, label.clone()), ResourceType::Vm, vm) {
                 continue;
             }
             if !ctx.settings.options.delete_orphans {
                 let detail = "gone from Proxmox; delete_orphans is off, so it is kept as it is";
-                ctx.plan
-                    .skip(head(&key, label), Some(vm), Reason::OrphanKept, detail);
+                ctx.plan.skip(head(&key, label), Some(vm), Reason::OrphanKept, detail);
             } else if !vm.has_tag(TAG_PROXBOX) {
                 ctx.plan.skip(
                     head(&key, label),
@@ -442,12 +412,7 @@ fn plan_gone(ctx: &mut Context, leftovers: BTreeMap<(u64, String), Vec<&Object>>
                         after: tags,
                     },
                 );
-                ctx.update_because(
-                    head(&key, label),
-                    Target::of(vm),
-                    Reason::GoneFromProxmox,
-                    changes,
-                );
+                ctx.update_because(head(&key, label), Target::of(vm), Reason::GoneFromProxmox, changes);
             }
         }
     }

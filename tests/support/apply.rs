@@ -10,9 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 fn fk_collection(collection: &str, field: &str) -> Option<&'static str> {
     Some(match field {
         "cluster" => "/api/virtualization/clusters/",
-        "type" if collection == "/api/virtualization/clusters/" => {
-            "/api/virtualization/cluster-types/"
-        }
+        "type" if collection == "/api/virtualization/clusters/" => "/api/virtualization/cluster-types/",
         "site" => "/api/dcim/sites/",
         "role" => "/api/dcim/device-roles/",
         "device_type" => "/api/dcim/device-types/",
@@ -86,24 +84,14 @@ impl Simulator<'_> {
         Ok(match value {
             Value::Object(obj) if obj.contains_key("$ref") => {
                 let op = obj["$ref"].as_str().unwrap_or_default();
-                Value::from(
-                    *self
-                        .created
-                        .get(op)
-                        .ok_or_else(|| format!("unresolved $ref {op}"))?,
-                )
+                Value::from(*self.created.get(op).ok_or_else(|| format!("unresolved $ref {op}"))?)
             }
             Value::Object(obj) => Value::Object(
                 obj.iter()
                     .map(|(k, v)| Ok((k.clone(), self.resolve(v)?)))
                     .collect::<Result<_, String>>()?,
             ),
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|v| self.resolve(v))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.resolve(v)).collect::<Result<_, _>>()?),
             other => other.clone(),
         })
     }
@@ -114,9 +102,7 @@ impl Simulator<'_> {
             return Ok(Value::Null);
         }
         if let Some(target) = fk_collection(collection, field) {
-            let id = value
-                .as_u64()
-                .ok_or_else(|| format!("{field}: not an id: {value}"))?;
+            let id = value.as_u64().ok_or_else(|| format!("{field}: not an id: {value}"))?;
             if self.find(target, id).is_none() {
                 return Err(format!("{field}: no {target} object {id}"));
             }
@@ -137,9 +123,7 @@ impl Simulator<'_> {
             return Ok(Value::Array(tags));
         }
         if CHOICES.contains(&field) && collection != "/api/extras/custom-fields/" {
-            let text = value
-                .as_str()
-                .ok_or_else(|| format!("{field}: not a choice string"))?;
+            let text = value.as_str().ok_or_else(|| format!("{field}: not a choice string"))?;
             return Ok(json!({ "value": text, "label": text }));
         }
         if field == "assigned_object_id" {
@@ -188,10 +172,7 @@ impl Simulator<'_> {
     }
 
     fn target(&mut self, op: &Value, collection: &str) -> Result<u64, String> {
-        let id = self
-            .resolve(&op["target"]["id"])?
-            .as_u64()
-            .ok_or("target without id")?;
+        let id = self.resolve(&op["target"]["id"])?.as_u64().ok_or("target without id")?;
         let expected = op["target"]["last_updated"].clone();
         let touched = self.touched.contains(&(collection.to_owned(), id));
         let object = self
@@ -249,9 +230,7 @@ impl Simulator<'_> {
                     .filter(|i| i["virtual_machine"]["id"] == id)
                     .filter_map(|i| i["id"].as_u64())
                     .collect();
-                children
-                    .into_iter()
-                    .for_each(|child| self.remove(INTERFACES, child));
+                children.into_iter().for_each(|child| self.remove(INTERFACES, child));
             }
             INTERFACES => {
                 for assigned in ["/api/ipam/ip-addresses/", "/api/dcim/mac-addresses/"] {
@@ -259,14 +238,11 @@ impl Simulator<'_> {
                         .objects(assigned)
                         .iter()
                         .filter(|o| {
-                            o["assigned_object_type"] == "virtualization.vminterface"
-                                && o["assigned_object_id"] == id
+                            o["assigned_object_type"] == "virtualization.vminterface" && o["assigned_object_id"] == id
                         })
                         .filter_map(|o| o["id"].as_u64())
                         .collect();
-                    children
-                        .into_iter()
-                        .for_each(|child| self.remove(assigned, child));
+                    children.into_iter().for_each(|child| self.remove(assigned, child));
                 }
             }
             "/api/ipam/ip-addresses/" => self.null_pointers(
@@ -274,9 +250,7 @@ impl Simulator<'_> {
                 &["primary_ip4", "primary_ip6"],
                 id,
             ),
-            "/api/dcim/mac-addresses/" => {
-                self.null_pointers(INTERFACES, &["primary_mac_address"], id)
-            }
+            "/api/dcim/mac-addresses/" => self.null_pointers(INTERFACES, &["primary_mac_address"], id),
             _ => {}
         }
     }

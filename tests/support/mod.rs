@@ -3,15 +3,12 @@
 #![allow(dead_code)]
 
 pub mod apply;
+pub mod gen;
 
 use serde_json::Value;
 
 pub fn sample() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/sample/snapshot.json"
-    ))
-    .unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sample/snapshot.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 

@@ -1,0 +1,226 @@
+//! Random but realistic Proxmox clusters for property tests: sparse `netN`
+//! keys, numbers-or-strings, duplicate names, templates, VLAN tags, guest
+//! agent and static addresses, stopped guests, failed fetches.
+
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+#[derive(Clone, Debug)]
+pub struct GuestSpec {
+    pub lxc: bool,
+    pub vmid: u64,
+    pub name: usize,
+    pub node: usize,
+    pub running: bool,
+    pub template: bool,
+    pub memory_mib: u64,
+    pub cores: u64,
+    pub as_strings: bool,
+    pub agent: bool,
+    pub tags: Vec<usize>,
+    pub nics: Vec<NicSpec>,
+    pub disk_gib: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct NicSpec {
+    pub index: u32,
+    pub mac: u8,
+    pub vlan: Option<u16>,
+    pub link_down: bool,
+    pub address: Option<u8>,
+    pub v6: bool,
+}
+
+const NAMES: [&str; 6] = ["web", "db", "cache", "web", "app-01", "Web"];
+const TAGS: [&str; 4] = ["prod", "web", "Team A", "db"];
+
+fn nic() -> impl Strategy<Value = NicSpec> {
+    (
+        0u32..6,
+        any::<u8>(),
+        prop::option::of(prop::sample::select(vec![10u16, 20, 30])),
+        prop::bool::weighted(0.1),
+        prop::option::of(1u8..250),
+        any::<bool>(),
+    )
+        .prop_map(|(index, mac, vlan, link_down, address, v6)| NicSpec {
+            index,
+            mac,
+            vlan,
+            link_down,
+            address,
+            v6,
+        })
+}
+
+fn guest() -> impl Strategy<Value = GuestSpec> {
+    (
+        (
+            any::<bool>(),
+            100u64..140,
+            0..NAMES.len(),
+            0usize..3,
+            any::<bool>(),
+            prop::bool::weighted(0.1),
+        ),
+        (
+            prop::sample::select(vec![512u64, 2048, 4096]),
+            1u64..8,
+            any::<bool>(),
+            any::<bool>(),
+        ),
+        (
+            prop::collection::vec(0..TAGS.len(), 0..3),
+            prop::collection::vec(nic(), 0..4),
+            1u64..200,
+        ),
+    )
+        .prop_map(
+            |(
+                (lxc, vmid, name, node, running, template),
+                (memory_mib, cores, as_strings, agent),
+                (tags, nics, disk_gib),
+            )| {
+                GuestSpec {
+                    lxc,
+                    vmid,
+                    name,
+                    node,
+                    running,
+                    template,
+                    memory_mib,
+                    cores,
+                    as_strings,
+                    agent,
+                    tags,
+                    nics,
+                    disk_gib,
+                }
+            },
+        )
+}
+
+pub fn cluster() -> impl Strategy<Value = Vec<GuestSpec>> {
+    prop::collection::vec(guest(), 0..10)
+}
+
+fn number(value: u64, as_string: bool) -> Value {
+    if as_string {
+        json!(value.to_string())
+    } else {
+        json!(value)
+    }
+}
+
+/// The planner input for these guests against `netbox` (an empty NetBox when null).
+pub fn snapshot(guests: &[GuestSpec], netbox: Value) -> Value {
+    let nodes = ["pve1", "pve2", "pve3"];
+    let mut status = vec![json!({"type": "cluster", "name": "gen", "nodes": 3, "quorate": 1})];
+    let mut resources = Vec::new();
+    for node in nodes {
+        status.push(json!({"type": "node", "name": node, "online": 1}));
+        resources.push(json!({"type": "node", "id": format!("node/{node}"), "node": node, "status": "online"}));
+    }
+    let mut proxmox = Map::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for g in guests.iter().filter(|g| seen.insert(g.vmid)) {
+        let kind = if g.lxc { "lxc" } else { "qemu" };
+        let node = nodes[g.node];
+        let tags: Vec<&str> = g.tags.iter().map(|t| TAGS[*t]).collect();
+        resources.push(json!({
+            "type": kind, "id": format!("{kind}/{}", g.vmid), "vmid": g.vmid, "name": NAMES[g.name], "node": node,
+            "status": if g.running { "running" } else { "stopped" }, "maxcpu": g.cores,
+            "maxmem": g.memory_mib << 20, "template": u8::from(g.template), "tags": tags.join(";"),
+        }));
+        let mut config = Map::new();
+        config.insert(if g.lxc { "hostname" } else { "name" }.into(), json!(NAMES[g.name]));
+        config.insert("memory".into(), number(g.memory_mib, g.as_strings));
+        config.insert("cores".into(), number(g.cores, g.as_strings));
+        let disk = if g.lxc { "rootfs" } else { "scsi0" };
+        config.insert(
+            disk.into(),
+            json!(format!("local-lvm:vm-{}-disk-0,size={}G", g.vmid, g.disk_gib)),
+        );
+        if !g.lxc {
+            config.insert("agent".into(), json!(if g.agent { "1" } else { "0" }));
+        }
+        let mut agent_ifaces = vec![json!({"name": "lo", "hardware-address": "00:00:00:00:00:00",
+            "ip-addresses": [{"ip-address": "127.0.0.1", "ip-address-type": "ipv4", "prefix": 8}]})];
+        for nic in &g.nics {
+            let mac = format!("BC:24:11:{:02X}:{:02X}:{:02X}", g.vmid % 256, nic.index, nic.mac);
+            let mut parts = Vec::new();
+            if g.lxc {
+                parts.push(format!("name=eth{}", nic.index));
+                parts.push(format!("hwaddr={mac}"));
+            } else {
+                parts.push(format!("virtio={mac}"));
+            }
+            parts.push("bridge=vmbr0".to_owned());
+            if let Some(vlan) = nic.vlan {
+                parts.push(format!("tag={vlan}"));
+            }
+            if nic.link_down {
+                parts.push("link_down=1".to_owned());
+            }
+            let v4 = nic.address.map(|a| format!("10.{}.{}.{a}/24", g.vmid % 200, nic.index));
+            let v6 = nic
+                .address
+                .filter(|_| nic.v6)
+                .map(|a| format!("2001:db8:{}:{}::{a:x}/64", g.vmid, nic.index));
+            if g.lxc {
+                parts.push(format!("ip={}", v4.clone().unwrap_or_else(|| "dhcp".into())));
+                if let Some(v6) = &v6 {
+                    parts.push(format!("ip6={v6}"));
+                }
+            } else if let Some(v4) = &v4 {
+                config.insert(format!("ipconfig{}", nic.index), json!(format!("ip={v4},gw=10.0.0.1")));
+            }
+            config.insert(format!("net{}", nic.index), json!(parts.join(",")));
+            let mut addresses = Vec::new();
+            if let Some(v4) = &v4 {
+                let (ip, prefix) = v4.split_once('/').unwrap();
+                addresses.push(
+                    json!({"ip-address": ip, "ip-address-type": "ipv4", "prefix": prefix.parse::<u8>().unwrap()}),
+                );
+            }
+            addresses
+                .push(json!({"ip-address": format!("fe80::{:x}", nic.mac), "ip-address-type": "ipv6", "prefix": 64}));
+            agent_ifaces.push(json!({"name": format!("eth{}", nic.index), "hardware-address": mac.to_lowercase(), "ip-addresses": addresses}));
+        }
+        if g.template {
+            config.insert("template".into(), json!(1));
+        }
+        proxmox.insert(format!("/nodes/{node}/{kind}/{}/config", g.vmid), Value::Object(config));
+        if !g.lxc && g.agent && g.running {
+            proxmox.insert(
+                format!("/nodes/{node}/qemu/{}/agent/network-get-interfaces", g.vmid),
+                json!({"result": agent_ifaces}),
+            );
+        }
+    }
+    proxmox.insert("/cluster/status".into(), Value::Array(status));
+    proxmox.insert("/cluster/resources".into(), Value::Array(resources));
+    let netbox = if netbox.is_null() { empty_netbox() } else { netbox };
+    json!({"settings": {}, "endpoint": {"id": 7, "name": "gen"}, "proxmox": proxmox, "netbox": netbox})
+}
+
+pub fn empty_netbox() -> Value {
+    let collections = [
+        "/api/extras/tags/",
+        "/api/extras/custom-fields/",
+        "/api/dcim/sites/",
+        "/api/virtualization/cluster-types/",
+        "/api/virtualization/clusters/",
+        "/api/dcim/manufacturers/",
+        "/api/dcim/device-types/",
+        "/api/dcim/device-roles/",
+        "/api/dcim/devices/",
+        "/api/virtualization/virtual-machines/",
+        "/api/virtualization/interfaces/",
+        "/api/dcim/mac-addresses/",
+        "/api/ipam/ip-addresses/",
+        "/api/ipam/vlans/",
+    ];
+    Value::Object(collections.iter().map(|c| ((*c).to_owned(), json!([]))).collect())
+}
