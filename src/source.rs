@@ -143,11 +143,15 @@ impl Guest<'_> {
         format!("/nodes/{}/qemu/{}/agent/network-get-interfaces", self.node, self.vmid)
     }
 
+    /// A QEMU guest with the agent enabled in its config: its addresses come
+    /// from the agent, which only answers while the guest runs.
+    pub fn agent_enabled(&self) -> bool {
+        self.kind == GuestKind::Qemu && self.config().and_then(|c| c.get("agent")).is_some_and(agent_enabled)
+    }
+
     /// The guest agent can only answer for a running QEMU guest that has it enabled.
     pub fn agent_expected(&self) -> bool {
-        self.kind == GuestKind::Qemu
-            && self.status == "running"
-            && self.config().and_then(|c| c.get("agent")).is_some_and(agent_enabled)
+        self.agent_enabled() && self.status == "running"
     }
 }
 

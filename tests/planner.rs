@@ -410,3 +410,73 @@ fn discover_asks_in_rounds_and_skips_disabled_work() {
         (0, 0, true)
     );
 }
+
+#[test]
+fn overwrite_flags_keep_fields_out_of_updates_but_not_out_of_creates() {
+    let (_, mut synced) = sync(&sample());
+    for row in synced["proxmox"]["/cluster/resources"].as_array_mut().unwrap() {
+        if row["id"] == "qemu/101" {
+            row["tags"] = json!("prod;web;new-tag");
+        }
+    }
+    synced["proxmox"]["/nodes/pve1/qemu/101/config"]["description"] = json!("Rewritten note");
+    for device in synced["netbox"]["/api/dcim/devices/"].as_array_mut().unwrap() {
+        device["status"] = json!({"value": "planned", "label": "Planned"});
+    }
+    let always = plan(&synced);
+    let vm = op(&always, "virtual-machines:virtualization.virtualmachine:qemu/101");
+    assert!(vm["changes"]["tags"]["after"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"slug": "new-tag"})));
+    assert_eq!(vm["changes"]["description"]["after"], "Rewritten note");
+    assert_eq!(
+        op(&always, "devices:dcim.device:pve1")["changes"]["status"]["after"],
+        "active"
+    );
+
+    synced["settings"]["overwrite_vm_proxmox_tags"] = json!(false);
+    synced["settings"]["overwrite_vm_description"] = json!(false);
+    synced["endpoint"]["overwrite_device_status"] = json!(false);
+    let restrained = plan(&synced);
+    let ids: Vec<&str> = restrained["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !ids.contains(&"virtual-machines:virtualization.virtualmachine:qemu/101"),
+        "{ids:?}"
+    );
+    assert!(!ids.contains(&"devices:dcim.device:pve1"));
+    assert!(!ids.contains(&"virtual-machines:extras.tag:new-tag"));
+    // A new VM still gets everything.
+    let mut fresh = sample();
+    fresh["settings"]["overwrite_vm_description"] = json!(false);
+    fresh["settings"]["overwrite_vm_tags"] = json!(false);
+    let created = plan(&fresh);
+    let fields = &op(&created, "virtual-machines:virtualization.virtualmachine:qemu/101")["fields"];
+    assert_eq!(fields["description"], "Public web frontend");
+    assert!(fields["tags"].as_array().unwrap().contains(&json!({"slug": "prod"})));
+}
+
+#[test]
+fn a_stopped_guest_keeps_the_addresses_its_agent_reported() {
+    let (_, mut synced) = sync(&sample());
+    for row in synced["proxmox"]["/cluster/resources"].as_array_mut().unwrap() {
+        if row["id"] == "qemu/101" {
+            row["status"] = json!("stopped");
+        }
+    }
+    synced["proxmox"]
+        .as_object_mut()
+        .unwrap()
+        .remove("/nodes/pve1/qemu/101/agent/network-get-interfaces");
+    let next = plan(&synced);
+    assert!(ops(&next, "delete").is_empty(), "{:?}", ops(&next, "delete"));
+    assert_eq!(
+        op(&next, "virtual-machines:virtualization.virtualmachine:qemu/101")["changes"]["status"]["after"],
+        "offline"
+    );
+}

@@ -193,13 +193,9 @@ struct VlanResolver {
 
 impl VlanResolver {
     fn resolve(&mut self, ctx: &mut Context, planning: bool, vid: u16, vm_id: Option<u64>) -> Option<Value> {
-        let site = vm_id.and_then(|id| {
-            ctx.loaded
-                .get(netbox::VIRTUAL_MACHINE)
-                .iter()
-                .find(|vm| vm.id == id)
-                .and_then(|vm| vm.fk("site"))
-        });
+        let site = vm_id
+            .and_then(|id| ctx.loaded.by_id(netbox::VIRTUAL_MACHINE, id))
+            .and_then(|vm| vm.fk("site"));
         if let Some(known) = self.resolved.get(&(vid, site)) {
             return known.clone();
         }

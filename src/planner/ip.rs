@@ -44,10 +44,15 @@ fn addresses(ctx: &Context, slot: &InterfaceSlot, agent: Option<&[(String, Vec<C
     found
 }
 
-/// The guest agent's answer: `Ok(None)` when none is expected.
+/// The guest agent's answer: `Ok(None)` when the guest has no agent, `Err`
+/// when it has one that could not answer (stopped, or the fetch failed): then
+/// the addresses it reported before are kept, not deleted.
 fn agent<'a>(ctx: &mut Context<'a>, guest: &Guest<'a>, key: &str) -> Result<Option<AgentAddresses>, ()> {
-    if !guest.agent_expected() {
+    if !guest.agent_enabled() {
         return Ok(None);
+    }
+    if !guest.agent_expected() {
+        return Err(());
     }
     let path = guest.agent_path();
     match ctx.snapshot.get(&path) {
@@ -187,7 +192,7 @@ fn plan_primary(ctx: &mut Context, key: &str, planned: &[(Cidr, Value)]) {
     };
     let vm = slot
         .existing_id
-        .and_then(|id| ctx.loaded.get(netbox::VIRTUAL_MACHINE).iter().find(|vm| vm.id == id));
+        .and_then(|id| ctx.loaded.by_id(netbox::VIRTUAL_MACHINE, id));
     if vm.is_some_and(|vm| bootstrap_protected(ctx, ResourceType::Vm, vm)) {
         return;
     }

@@ -117,7 +117,7 @@ fn plan_primary(ctx: &mut Context, slot: &InterfaceSlot, existing: &[&Object], m
         return;
     }
     let target = match slot.existing_id {
-        Some(id) => match ctx.loaded.get(netbox::VM_INTERFACE).iter().find(|i| i.id == id) {
+        Some(id) => match ctx.loaded.by_id(netbox::VM_INTERFACE, id) {
             Some(iface) if !super::bootstrap_protected(ctx, ResourceType::VmInterface, iface) => Target::of(iface),
             _ => return,
         },

@@ -96,6 +96,15 @@ impl<'a> Loaded<'a> {
         self.objects.get(model.name).map(Vec::as_slice).unwrap_or_default()
     }
 
+    /// Objects are sorted by id, so lookups are a binary search.
+    pub fn by_id(&self, model: Model, id: u64) -> Option<&Object<'a>> {
+        let objects = self.get(model);
+        objects
+            .binary_search_by_key(&id, |o| o.id)
+            .ok()
+            .and_then(|at| objects.get(at))
+    }
+
     fn unavailable(&self, models: &[Model]) -> Option<&str> {
         models.iter().find_map(|m| self.failed.get(m.name).map(String::as_str))
     }

@@ -4,7 +4,7 @@
 //! refuses stale preconditions and dangling references.
 
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Foreign-key fields → the collection they point into.
 fn fk_collection(collection: &str, field: &str) -> Option<&'static str> {
@@ -29,6 +29,9 @@ const INTERFACES: &str = "/api/virtualization/interfaces/";
 
 pub struct Simulator<'s> {
     state: &'s mut Value,
+    /// collection → id → position, so large states apply in linear time.
+    index: HashMap<String, HashMap<u64, usize>>,
+    next_id: HashMap<String, u64>,
     created: BTreeMap<String, u64>,
     touched: BTreeSet<(String, u64)>,
     clock: u64,
@@ -38,6 +41,8 @@ pub fn apply(state: &mut Value, plan: &Value) -> Result<(), String> {
     let clock = 1_000;
     let mut sim = Simulator {
         state,
+        index: HashMap::new(),
+        next_id: HashMap::new(),
         created: BTreeMap::new(),
         touched: BTreeSet::new(),
         clock,
@@ -66,8 +71,45 @@ impl Simulator<'_> {
             .unwrap()
     }
 
+    fn positions(&mut self, collection: &str) -> &HashMap<u64, usize> {
+        if !self.index.contains_key(collection) {
+            let map = self
+                .objects(collection)
+                .iter()
+                .enumerate()
+                .filter_map(|(at, o)| Some((o["id"].as_u64()?, at)))
+                .collect();
+            self.index.insert(collection.to_owned(), map);
+        }
+        &self.index[collection]
+    }
+
     fn find(&mut self, collection: &str, id: u64) -> Option<&mut Value> {
-        self.objects(collection).iter_mut().find(|o| o["id"] == id)
+        let at = *self.positions(collection).get(&id)?;
+        self.objects(collection).get_mut(at)
+    }
+
+    fn push(&mut self, collection: &str, object: Value) -> u64 {
+        let id = match self.next_id.get(collection) {
+            Some(next) => *next,
+            None => {
+                self.objects(collection)
+                    .iter()
+                    .filter_map(|o| o["id"].as_u64())
+                    .max()
+                    .unwrap_or(0)
+                    + 1
+            }
+        };
+        self.next_id.insert(collection.to_owned(), id + 1);
+        let mut object = object;
+        object["id"] = id.into();
+        self.positions(collection);
+        let objects = self.objects(collection);
+        objects.push(object);
+        let at = objects.len() - 1;
+        self.index.get_mut(collection).unwrap().insert(id, at);
+        id
     }
 
     fn tick(&mut self) -> String {
@@ -164,7 +206,7 @@ impl Simulator<'_> {
         object.entry("tags").or_insert_with(|| json!([]));
         object.entry("custom_fields").or_insert_with(|| json!({}));
         object.insert("last_updated".into(), self.tick().into());
-        self.objects(collection).push(Value::Object(object));
+        let id = self.push(collection, Value::Object(object));
         self.created
             .insert(op["id"].as_str().unwrap_or_default().to_owned(), id);
         self.touched.insert((collection.to_owned(), id));
@@ -222,6 +264,7 @@ impl Simulator<'_> {
     /// MACs; primary pointers to a deleted address become null.
     fn remove(&mut self, collection: &str, id: u64) {
         self.objects(collection).retain(|o| o["id"] != id);
+        self.index.remove(collection);
         match collection {
             "/api/virtualization/virtual-machines/" => {
                 let children: Vec<u64> = self
