@@ -3,7 +3,8 @@
 //! are empty, then calls `plan`. Disabled resources cause no fetches.
 
 use crate::error::Result;
-use crate::json::{as_object, Path};
+use crate::input::InputDoc;
+use crate::json::Path;
 use crate::modes::{parse_sync_types, Stage};
 use crate::netbox::NetboxState;
 use crate::planner::{collections_for, implemented, ALWAYS_READ};
@@ -23,9 +24,9 @@ pub struct Discovery {
 }
 
 pub fn discover(input: &Value) -> Result<Discovery> {
-    let root = as_object(input, &Path::ROOT)?;
-    let settings = read_settings(root.get("settings"), root.get("endpoint"))?;
-    let stages = parse_sync_types(root.get("sync_types"), &Path::ROOT.key("sync_types"))?;
+    let input = InputDoc::from_value(input)?;
+    let settings = read_settings(input.settings.as_ref(), input.endpoint.as_ref())?;
+    let stages = parse_sync_types(input.sync_types.as_ref(), &Path::ROOT.key("sync_types"))?;
     let report = crate::mode_report(&settings, &stages);
     let running: Vec<Stage> = report
         .stages
@@ -33,8 +34,8 @@ pub fn discover(input: &Value) -> Result<Discovery> {
         .filter(|s| s.run && implemented(s.stage))
         .map(|s| s.stage)
         .collect();
-    let snapshot = ProxmoxSnapshot::read(root.get("proxmox"))?;
-    let netbox = NetboxState::read(root.get("netbox"))?;
+    let snapshot = ProxmoxSnapshot::read(input.proxmox.as_ref())?;
+    let netbox = NetboxState::read(&input.netbox)?;
 
     let mut proxmox = Vec::new();
     if !running.is_empty() {

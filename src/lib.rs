@@ -11,6 +11,7 @@
 
 pub mod discover;
 pub mod error;
+pub mod input;
 pub mod json;
 pub mod modes;
 pub mod netbox;
@@ -79,19 +80,12 @@ pub fn resolve_sync_modes(
 /// The plan for one endpoint (SPEC §7): `input` is the document the README
 /// describes (settings, endpoint, sync_types, proxmox, netbox).
 pub fn plan(input: &Value) -> Result<plan::Plan> {
-    planner::plan(input)
+    planner::plan(&input::InputDoc::from_value(input)?)
 }
 
 /// `plan` for JSON text in and out: the fastest path from JavaScript.
 pub fn plan_json(input: &str) -> Result<String> {
-    let value: Value = serde_json::from_str(input).map_err(|e| {
-        PlanError::new(
-            ErrorCode::InvalidJson,
-            format!("$ (line {}, column {})", e.line(), e.column()),
-            format!("not valid JSON: {e}"),
-        )
-    })?;
-    let plan = plan(&value)?;
+    let plan = planner::plan(&input::InputDoc::from_json(input)?)?;
     serde_json::to_string(&plan)
         .map_err(|e| PlanError::new(ErrorCode::InvalidValue, "$", format!("cannot serialize the plan: {e}")))
 }

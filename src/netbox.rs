@@ -2,8 +2,12 @@
 //! and the models the planner writes.
 
 use crate::error::{ErrorCode, PlanError, Result};
-use crate::json::{as_array, as_object, loose_u64, Path};
+use crate::json::{loose_u64, Path};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
 
 /// A NetBox model the planner reads or writes, and where its REST collection is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,41 +40,447 @@ models! {
     VLAN = "ipam.vlan" at "/api/ipam/vlans/";
 }
 
-/// One NetBox object with the fields every planner needs already read.
-#[derive(Clone, Debug)]
+/// One NetBox object, reduced while parsing to what the planners read: the
+/// id, the tag slugs, the custom fields and the fields of `FIELDS`, with
+/// nested objects collapsed to their id (`{"id": 3, ...}` → `3`) and choices
+/// to their value (`{"value": "active", ...}` → `"active"`). Everything else a
+/// REST object carries (urls, display strings, ...) is skipped unallocated.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Record {
+    pub id: u64,
+    fields: Vec<(&'static str, Value)>,
+    tags: Vec<String>,
+    custom_fields: Map<String, Value>,
+}
+
+/// The fields any planner reads or compares, sorted (they are binary-searched). A field missing here reads as
+/// null, which the convergence tests would catch as a never-ending update.
+const FIELDS: &[&str] = &[
+    "address",
+    "assigned_object_id",
+    "assigned_object_type",
+    "cluster",
+    "color",
+    "comments",
+    "description",
+    "device",
+    "device_type",
+    "disk",
+    "dns_name",
+    "enabled",
+    "group",
+    "group_name",
+    "label",
+    "last_updated",
+    "mac_address",
+    "manufacturer",
+    "memory",
+    "mode",
+    "model",
+    "mtu",
+    "name",
+    "object_types",
+    "primary_ip4",
+    "primary_ip6",
+    "primary_mac_address",
+    "required",
+    "role",
+    "scope_id",
+    "scope_type",
+    "site",
+    "slug",
+    "status",
+    "type",
+    "u_height",
+    "untagged_vlan",
+    "vcpus",
+    "vid",
+    "virtual_machine",
+    "vm_role",
+];
+
+/// One element of a NetBox collection: a record, or what is wrong with it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Entry {
+    Record(Record),
+    NotAnObject(&'static str),
+    MissingId,
+    BadId(&'static str),
+}
+
+enum Key {
+    Id,
+    /// A choice's `value`, inside a nested object.
+    Value,
+    Tags,
+    CustomFields,
+    Field(&'static str),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Key, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> std::result::Result<Key, E> {
+                Ok(match key {
+                    "id" => Key::Id,
+                    "value" => Key::Value,
+                    "tags" => Key::Tags,
+                    "custom_fields" => Key::CustomFields,
+                    other => FIELDS
+                        .binary_search(&other)
+                        .ok()
+                        .and_then(|at| FIELDS.get(at))
+                        .map_or(Key::Other, |f| Key::Field(f)),
+                })
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// A field value with nested objects read as their `value` (choices) or
+/// their `id` (references), skipping the rest of the nested object unparsed.
+struct Reduced(Value);
+
+impl<'de> Deserialize<'de> for Reduced {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct ReducedVisitor;
+        impl<'de> Visitor<'de> for ReducedVisitor {
+            type Value = Reduced;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a NetBox field value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Reduced, A::Error> {
+                let (mut id, mut choice) = (None, None);
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Id => id = Some(map.next_value::<Value>()?),
+                        Key::Value => choice = Some(map.next_value::<Value>()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Reduced(choice.or(id).unwrap_or(Value::Null)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Reduced, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Reduced>()? {
+                    items.push(item.0);
+                }
+                Ok(Reduced(Value::Array(items)))
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<Reduced, E> {
+                Ok(Reduced(Value::Null))
+            }
+            fn visit_none<E: de::Error>(self) -> std::result::Result<Reduced, E> {
+                Ok(Reduced(Value::Null))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Reduced, E> {
+                Ok(Reduced(Value::from(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Reduced, E> {
+                Ok(Reduced(Value::from(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Reduced, E> {
+                Ok(Reduced(Value::from(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Reduced, E> {
+                Ok(Reduced(Value::from(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Reduced, E> {
+                Ok(Reduced(Value::from(v)))
+            }
+        }
+        deserializer.deserialize_any(ReducedVisitor)
+    }
+}
+
+/// `[{"slug": ...}, ...]` → the slugs; anything else reads as no tags.
+struct TagSlugs(Vec<String>);
+
+/// One tag object's slug, the rest of it skipped.
+struct TagSlug(Option<String>);
+
+impl<'de> Deserialize<'de> for TagSlug {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct SlugVisitor;
+        impl<'de> Visitor<'de> for SlugVisitor {
+            type Value = TagSlug;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a tag")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<TagSlug, A::Error> {
+                let mut slug = None;
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Field("slug") => slug = map.next_value::<Value>()?.as_str().map(str::to_owned),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(TagSlug(slug))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<TagSlug, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(TagSlug(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<TagSlug, E> {
+                Ok(TagSlug(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<TagSlug, E> {
+                Ok(TagSlug(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<TagSlug, E> {
+                Ok(TagSlug(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<TagSlug, E> {
+                Ok(TagSlug(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<TagSlug, E> {
+                Ok(TagSlug(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<TagSlug, E> {
+                Ok(TagSlug(None))
+            }
+        }
+        deserializer.deserialize_any(SlugVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for TagSlugs {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let tags = Reduced::deserialize_tags(deserializer)?;
+        Ok(TagSlugs(tags))
+    }
+}
+
+impl Reduced {
+    fn deserialize_tags<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Vec<String>, D::Error> {
+        struct TagsVisitor;
+        impl<'de> Visitor<'de> for TagsVisitor {
+            type Value = Vec<String>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of tags")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Vec<String>, A::Error> {
+                let mut slugs = Vec::new();
+                while let Some(tag) = seq.next_element::<TagSlug>()? {
+                    slugs.extend(tag.0);
+                }
+                Ok(slugs)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Vec<String>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Vec::new())
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<Vec<String>, E> {
+                Ok(Vec::new())
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Vec<String>, E> {
+                Ok(Vec::new())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Vec<String>, E> {
+                Ok(Vec::new())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Vec<String>, E> {
+                Ok(Vec::new())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Vec<String>, E> {
+                Ok(Vec::new())
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Vec<String>, E> {
+                Ok(Vec::new())
+            }
+        }
+        deserializer.deserialize_any(TagsVisitor)
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    crate::json::type_name(value)
+}
+
+struct EntryVisitor;
+
+impl<'de> Visitor<'de> for EntryVisitor {
+    type Value = Entry;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a NetBox object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Entry, A::Error> {
+        let mut record = Record::default();
+        let mut id = None;
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Id => id = Some(map.next_value::<Value>()?),
+                Key::Tags => {
+                    let mut slugs = map.next_value::<TagSlugs>()?.0;
+                    slugs.sort();
+                    slugs.dedup();
+                    record.tags = slugs;
+                }
+                Key::CustomFields => {
+                    if let Value::Object(fields) = map.next_value::<Value>()? {
+                        record.custom_fields = fields;
+                    }
+                }
+                Key::Field(name) => {
+                    let value = map.next_value::<Reduced>()?.0;
+                    record.fields.push((name, value));
+                }
+                Key::Value | Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        record.fields.sort_by_key(|(name, _)| *name);
+        Ok(match id {
+            None => Entry::MissingId,
+            Some(id) => match id.as_u64() {
+                Some(id) => Entry::Record(Record { id, ..record }),
+                None => Entry::BadId(kind_of(&id)),
+            },
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Entry, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Entry::NotAnObject("an array"))
+    }
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Entry, E> {
+        Ok(Entry::NotAnObject("null"))
+    }
+    fn visit_none<E: de::Error>(self) -> std::result::Result<Entry, E> {
+        Ok(Entry::NotAnObject("null"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Entry, E> {
+        Ok(Entry::NotAnObject("a boolean"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Entry, E> {
+        Ok(Entry::NotAnObject("a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Entry, E> {
+        Ok(Entry::NotAnObject("a number"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Entry, E> {
+        Ok(Entry::NotAnObject("a number"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Entry, E> {
+        Ok(Entry::NotAnObject("a string"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Entry, D::Error> {
+        deserializer.deserialize_any(EntryVisitor)
+    }
+}
+
+/// What the host put under one collection path.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CollectionDoc {
+    Items(Vec<Entry>),
+    /// `{"error": {"status": ..., "message": ...}}`: the host could not fetch it.
+    Failed(String),
+    Invalid(&'static str),
+}
+
+impl<'de> Deserialize<'de> for CollectionDoc {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct DocVisitor;
+        impl<'de> Visitor<'de> for DocVisitor {
+            type Value = CollectionDoc;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of NetBox objects")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<CollectionDoc, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(entry) = seq.next_element::<Entry>()? {
+                    items.push(entry);
+                }
+                Ok(CollectionDoc::Items(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<CollectionDoc, A::Error> {
+                let mut failure = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let value = map.next_value::<Value>()?;
+                    if key == "error" {
+                        let message = value.get("message").and_then(Value::as_str).unwrap_or("fetch failed");
+                        failure = Some(message.to_owned());
+                    }
+                }
+                Ok(failure.map_or(CollectionDoc::Invalid("an object"), CollectionDoc::Failed))
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<CollectionDoc, E> {
+                Ok(CollectionDoc::Invalid("null"))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<CollectionDoc, E> {
+                Ok(CollectionDoc::Invalid("a boolean"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<CollectionDoc, E> {
+                Ok(CollectionDoc::Invalid("a number"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<CollectionDoc, E> {
+                Ok(CollectionDoc::Invalid("a number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<CollectionDoc, E> {
+                Ok(CollectionDoc::Invalid("a number"))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<CollectionDoc, E> {
+                Ok(CollectionDoc::Invalid("a string"))
+            }
+        }
+        deserializer.deserialize_any(DocVisitor)
+    }
+}
+
+/// A reference to one record, with typed accessors.
+#[derive(Clone, Copy, Debug)]
 pub struct Object<'a> {
     pub id: u64,
-    pub raw: &'a Map<String, Value>,
+    record: &'a Record,
 }
 
 impl<'a> Object<'a> {
+    pub fn get(&self, field: &str) -> Option<&'a Value> {
+        let fields = &self.record.fields;
+        fields
+            .binary_search_by_key(&field, |(name, _)| name)
+            .ok()
+            .and_then(|at| fields.get(at))
+            .map(|(_, v)| v)
+    }
+
     pub fn str(&self, field: &str) -> Option<&'a str> {
-        self.raw.get(field).and_then(Value::as_str)
+        self.get(field).and_then(Value::as_str)
     }
 
-    /// A choice field reads as `{"value": "active", "label": "Active"}`.
+    /// Choice fields were reduced to their value while parsing.
     pub fn choice(&self, field: &str) -> Option<&'a str> {
-        match self.raw.get(field)? {
-            Value::String(text) => Some(text),
-            Value::Object(obj) => obj.get("value").and_then(Value::as_str),
-            _ => None,
-        }
+        self.str(field)
     }
 
-    /// A foreign key reads as a nested object (`{"id": 3, ...}`) or a bare id.
+    /// References were reduced to their id while parsing.
     pub fn fk(&self, field: &str) -> Option<u64> {
-        fk_id(self.raw.get(field)?)
+        self.get(field).and_then(Value::as_u64)
     }
 
     pub fn u64(&self, field: &str) -> Option<u64> {
-        self.raw.get(field).and_then(loose_u64)
+        self.get(field).and_then(loose_u64)
     }
 
     pub fn custom_field(&self, name: &str) -> Option<&'a Value> {
-        self.raw
-            .get("custom_fields")
-            .and_then(|cf| cf.get(name))
-            .filter(|v| !v.is_null())
+        self.record.custom_fields.get(name).filter(|v| !v.is_null())
     }
 
     pub fn last_updated(&self) -> Option<&'a str> {
@@ -79,25 +489,11 @@ impl<'a> Object<'a> {
 
     /// Tag slugs, sorted.
     pub fn tags(&self) -> Vec<String> {
-        let mut slugs: Vec<String> = self
-            .raw
-            .get("tags")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|tag| tag.get("slug").and_then(Value::as_str))
-            .map(str::to_owned)
-            .collect();
-        slugs.sort();
-        slugs.dedup();
-        slugs
+        self.record.tags.clone()
     }
 
     pub fn has_tag(&self, slug: &str) -> bool {
-        self.raw
-            .get("tags")
-            .and_then(Value::as_array)
-            .is_some_and(|tags| tags.iter().any(|t| t.get("slug").and_then(Value::as_str) == Some(slug)))
+        self.record.tags.iter().any(|t| t == slug)
     }
 }
 
@@ -114,17 +510,78 @@ pub enum Collection<'a> {
     Failed(String),
 }
 
+/// What the host put under `$.netbox`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum NetboxDoc {
+    Collections(BTreeMap<String, CollectionDoc>),
+    Invalid(&'static str),
+    #[default]
+    Absent,
+}
+
+impl<'de> Deserialize<'de> for NetboxDoc {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct DocVisitor;
+        impl<'de> Visitor<'de> for DocVisitor {
+            type Value = NetboxDoc;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of NetBox collections")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<NetboxDoc, A::Error> {
+                let mut collections = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value = map.next_value::<CollectionDoc>()?;
+                    collections.insert(key, value);
+                }
+                Ok(NetboxDoc::Collections(collections))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<NetboxDoc, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(NetboxDoc::Invalid("an array"))
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<NetboxDoc, E> {
+                Ok(NetboxDoc::Absent)
+            }
+            fn visit_none<E: de::Error>(self) -> std::result::Result<NetboxDoc, E> {
+                Ok(NetboxDoc::Absent)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<NetboxDoc, E> {
+                Ok(NetboxDoc::Invalid("a boolean"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<NetboxDoc, E> {
+                Ok(NetboxDoc::Invalid("a number"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<NetboxDoc, E> {
+                Ok(NetboxDoc::Invalid("a number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<NetboxDoc, E> {
+                Ok(NetboxDoc::Invalid("a number"))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<NetboxDoc, E> {
+                Ok(NetboxDoc::Invalid("a string"))
+            }
+        }
+        deserializer.deserialize_any(DocVisitor)
+    }
+}
+
 pub struct NetboxState<'a> {
-    collections: Option<&'a Map<String, Value>>,
+    collections: Option<&'a BTreeMap<String, CollectionDoc>>,
 }
 
 impl<'a> NetboxState<'a> {
-    pub fn read(value: Option<&'a Value>) -> Result<Self> {
-        let collections = match value {
-            None | Some(Value::Null) => None,
-            Some(value) => Some(as_object(value, &Path::ROOT.key("netbox"))?),
-        };
-        Ok(NetboxState { collections })
+    pub fn read(doc: &'a NetboxDoc) -> Result<Self> {
+        match doc {
+            NetboxDoc::Collections(collections) => Ok(NetboxState {
+                collections: Some(collections),
+            }),
+            NetboxDoc::Absent => Ok(NetboxState { collections: None }),
+            NetboxDoc::Invalid(found) => Err(PlanError::new(
+                ErrorCode::WrongType,
+                Path::ROOT.key("netbox"),
+                format!("expected an object of NetBox collections, found {found}"),
+            )),
+        }
     }
 
     pub fn has(&self, model: Model) -> bool {
@@ -136,7 +593,7 @@ impl<'a> NetboxState<'a> {
     pub fn collection(&self, model: Model) -> Result<Collection<'a>> {
         let root = Path::ROOT.key("netbox");
         let path = root.key(model.collection);
-        let Some(value) = self.collections.and_then(|c| c.get(model.collection)) else {
+        let Some(doc) = self.collections.and_then(|c| c.get(model.collection)) else {
             return Err(PlanError::new(
                 ErrorCode::MissingField,
                 path,
@@ -146,33 +603,104 @@ impl<'a> NetboxState<'a> {
                 ),
             ));
         };
-        if let Some(error) = value.as_object().and_then(|obj| obj.get("error")) {
-            let message = error.get("message").and_then(Value::as_str).unwrap_or("fetch failed");
-            return Ok(Collection::Failed(format!(
-                "{} could not be read: {message}",
-                model.collection
-            )));
-        }
-        let items = as_array(value, &path)?;
+        let items = match doc {
+            CollectionDoc::Items(items) => items,
+            CollectionDoc::Failed(message) => {
+                return Ok(Collection::Failed(format!(
+                    "{} could not be read: {message}",
+                    model.collection
+                )))
+            }
+            CollectionDoc::Invalid(found) => {
+                return Err(PlanError::new(
+                    ErrorCode::WrongType,
+                    path,
+                    format!("expected an array, found {found}"),
+                ))
+            }
+        };
         let mut objects = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
             let item_path = path.index(index);
-            let raw = as_object(item, &item_path)?;
-            let id = match raw.get("id") {
-                Some(id) => id
-                    .as_u64()
-                    .ok_or_else(|| crate::json::wrong_type(&item_path.key("id"), "an integer id", id))?,
-                None => {
+            match item {
+                Entry::Record(record) => objects.push(Object { id: record.id, record }),
+                Entry::NotAnObject(found) => {
+                    return Err(PlanError::new(
+                        ErrorCode::WrongType,
+                        item_path,
+                        format!("expected a NetBox object, found {found}"),
+                    ))
+                }
+                Entry::MissingId => {
                     return Err(PlanError::new(
                         ErrorCode::MissingField,
                         item_path.key("id"),
                         "a NetBox object without an id; pass the full (non-brief) REST objects",
                     ))
                 }
-            };
-            objects.push(Object { id, raw });
+                Entry::BadId(found) => {
+                    return Err(PlanError::new(
+                        ErrorCode::WrongType,
+                        item_path.key("id"),
+                        format!("expected an integer id, found {found}"),
+                    ))
+                }
+            }
         }
         objects.sort_by_key(|o| o.id);
         Ok(Collection::Objects(objects))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fields_are_sorted_for_binary_search() {
+        assert!(FIELDS.windows(2).all(|pair| pair[0] < pair[1]));
+    }
+
+    #[test]
+    fn records_keep_ids_of_references_values_of_choices_and_tag_slugs() {
+        let text = json!([{
+            "id": 7, "url": "https://x/api/virtualization/virtual-machines/7/", "display": "web01", "name": "web01",
+            "status": {"value": "active", "label": "Active"}, "cluster": {"id": 3, "url": "u", "display": "lab", "name": "lab"},
+            "primary_ip4": null, "vcpus": 2.0, "tags": [{"id": 1, "url": "u", "name": "Proxbox", "slug": "proxbox", "color": "4caf50"}],
+            "custom_fields": {"proxmox_vmid": 101, "proxmox_node": null}, "config_context": {"big": [1, 2, 3]},
+        }])
+        .to_string();
+        let doc: CollectionDoc = serde_json::from_str(&text).unwrap();
+        let CollectionDoc::Items(items) = doc else {
+            panic!("{doc:?}")
+        };
+        let Entry::Record(record) = &items[0] else {
+            panic!("{items:?}")
+        };
+        let object = Object { id: record.id, record };
+        assert_eq!(object.str("name"), Some("web01"));
+        assert_eq!(object.choice("status"), Some("active"));
+        assert_eq!(object.fk("cluster"), Some(3));
+        assert_eq!(object.get("primary_ip4"), Some(&Value::Null));
+        assert_eq!(object.get("config_context"), None, "unlisted fields are skipped");
+        assert_eq!(object.tags(), ["proxbox"]);
+        assert_eq!(object.custom_field("proxmox_vmid"), Some(&json!(101)));
+        assert_eq!(object.custom_field("proxmox_node"), None);
+    }
+
+    #[test]
+    fn bad_entries_are_reported_not_dropped() {
+        let doc: CollectionDoc = serde_json::from_str(r#"[{"name": "x"}, 3, {"id": "7"}]"#).unwrap();
+        assert_eq!(
+            doc,
+            CollectionDoc::Items(vec![
+                Entry::MissingId,
+                Entry::NotAnObject("a number"),
+                Entry::BadId("a string")
+            ])
+        );
+        let failed: CollectionDoc = serde_json::from_str(r#"{"error": {"status": 503, "message": "down"}}"#).unwrap();
+        assert_eq!(failed, CollectionDoc::Failed("down".into()));
     }
 }

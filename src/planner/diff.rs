@@ -51,7 +51,7 @@ pub fn create_payload(fields: &[Field]) -> Map<String, Value> {
 
 fn current(object: &Object, field: &Field) -> Value {
     match field.kind {
-        Kind::Scalar => object.raw.get(field.name).cloned().unwrap_or(Value::Null),
+        Kind::Scalar => object.get(field.name).cloned().unwrap_or(Value::Null),
         Kind::Choice => object.choice(field.name).map(Value::from).unwrap_or(Value::Null),
         Kind::ForeignKey => object.fk(field.name).map(Value::from).unwrap_or(Value::Null),
         Kind::Tags => tag_list(&object.tags()),

@@ -13,7 +13,8 @@ mod node;
 mod vm;
 
 use crate::error::Result;
-use crate::json::{as_object, Path};
+use crate::input::InputDoc;
+use crate::json::Path;
 use crate::modes::{parse_sync_types, ResolvedModes, ResourceType, Stage, SyncMode};
 use crate::netbox::{self, Collection, Model, NetboxState, Object};
 use crate::plan::{Change, EndpointInfo, OpHead, Plan, PlanBuilder, Reason, Target, Warning, FORMAT_VERSION};
@@ -270,13 +271,12 @@ fn endpoint_info(settings: &Settings, inventory: Option<&Inventory>) -> Endpoint
 }
 
 /// The whole planner: `$` is the input document of the README.
-pub fn plan(input: &Value) -> Result<Plan> {
-    let root = as_object(input, &Path::ROOT)?;
-    let settings = read_settings(root.get("settings"), root.get("endpoint"))?;
-    let stages = parse_sync_types(root.get("sync_types"), &Path::ROOT.key("sync_types"))?;
+pub fn plan(input: &InputDoc) -> Result<Plan> {
+    let settings = read_settings(input.settings.as_ref(), input.endpoint.as_ref())?;
+    let stages = parse_sync_types(input.sync_types.as_ref(), &Path::ROOT.key("sync_types"))?;
     let report = crate::mode_report(&settings, &stages);
-    let snapshot = ProxmoxSnapshot::read(root.get("proxmox"))?;
-    let netbox_state = NetboxState::read(root.get("netbox"))?;
+    let snapshot = ProxmoxSnapshot::read(input.proxmox.as_ref())?;
+    let netbox_state = NetboxState::read(&input.netbox)?;
 
     let running: Vec<Stage> = report.stages.iter().filter(|s| s.run).map(|s| s.stage).collect();
     let mut builder = PlanBuilder::default();

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// The benchmark (figures printed, never asserted): for each size, a
+// deterministic synthetic endpoint (10% drifted from a synced NetBox) is
+// planned natively and in wasm under Node, side by side in one run.
+//   node host/bench/bench.js [GUESTS ...]      (default: 1000 10000 50000)
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const cache = `${root}.cache/bench`;
+const sizes = process.argv.slice(2).map(Number).filter(Boolean);
+const guests = sizes.length ? sizes : [1000, 10000, 50000];
+const state = process.env.BENCH_STATE ?? 'drift';
+
+mkdirSync(cache, { recursive: true });
+execFileSync('cargo', ['build', '--quiet', '--release', '--examples'], { cwd: root, stdio: 'inherit' });
+const bin = (name) => `${root}target/release/examples/${name}`;
+const runsFor = (n) => (n >= 50000 ? 3 : 5);
+
+const wasm = readFileSync(`${root}pkg/nodejs/proxbox_planner_bg.wasm`);
+console.log(`wasm: ${(wasm.length / 1024).toFixed(0)} KiB raw, ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB gzip`);
+console.log(`input: synthetic endpoint, NetBox state "${state}"; medians of ${runsFor(1000)} runs (3 at 50,000)\n`);
+
+const rows = [];
+for (const n of guests) {
+  const file = `${cache}/g${n}-${state}.json`;
+  if (!existsSync(file)) writeFileSync(file, execFileSync(bin('synth'), [String(n), state], { maxBuffer: 2 ** 31 }));
+  const native = JSON.parse(execFileSync(bin('bench_native'), [file, String(runsFor(n))], { encoding: 'utf8' }));
+  const js = JSON.parse(execFileSync(process.execPath, ['--max-old-space-size=8192', `${root}host/bench/measure.js`, file, String(runsFor(n))], {
+    encoding: 'utf8', cwd: root,
+  }));
+  rows.push({ n, native, js });
+  console.log(`${n} guests: input ${(js.input_bytes / 2 ** 20).toFixed(1)} MiB, ${js.operations} operations, plan ${(js.plan_bytes / 2 ** 20).toFixed(2)} MiB`);
+  console.log(`  JSON.parse (the floor)   ${js.parse_ms.toFixed(1)} ms`);
+  console.log(`  wasm plan(object)        ${js.plan_ms.toFixed(1)} ms   (${(js.plan_ms / js.parse_ms).toFixed(2)}x JSON.parse)`);
+  console.log(`  wasm planJson(text)      ${js.plan_json_ms.toFixed(1)} ms   (${(js.plan_json_ms / js.parse_ms).toFixed(2)}x JSON.parse)`);
+  console.log(`  native plan_json(text)   ${native.plan_json_ms.toFixed(1)} ms   (wasm/native ${(js.plan_json_ms / native.plan_json_ms).toFixed(2)}x)`);
+  console.log(`  native plan(Value)       ${native.plan_ms.toFixed(1)} ms   (+ ${native.parse_ms.toFixed(1)} ms serde_json parse)`);
+  console.log(`  peak RSS (Node process)  ${js.peak_rss_mb.toFixed(0)} MiB`);
+}
+if (rows.length > 1) {
+  console.log('\nLinearity: wasm planJson time per 1,000 guests');
+  for (const { n, js } of rows) console.log(`  ${String(n).padStart(6)} guests: ${((js.plan_json_ms / n) * 1000).toFixed(1)} ms`);
+}
