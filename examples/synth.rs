@@ -25,7 +25,7 @@ impl Rng {
     }
 }
 
-const NETBOX_COLLECTIONS: [&str; 14] = [
+const NETBOX_COLLECTIONS: [&str; 17] = [
     "/api/extras/tags/",
     "/api/extras/custom-fields/",
     "/api/dcim/sites/",
@@ -37,6 +37,9 @@ const NETBOX_COLLECTIONS: [&str; 14] = [
     "/api/dcim/devices/",
     "/api/virtualization/virtual-machines/",
     "/api/virtualization/interfaces/",
+    "/api/plugins/proxbox/vm-templates/",
+    "/api/plugins/proxbox/storage/",
+    "/api/plugins/proxbox/replications/",
     "/api/dcim/mac-addresses/",
     "/api/ipam/ip-addresses/",
     "/api/ipam/vlans/",

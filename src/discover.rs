@@ -38,25 +38,36 @@ pub fn discover(input: &Value) -> Result<Discovery> {
     let netbox = NetboxState::read(&input.netbox)?;
 
     let mut proxmox = Vec::new();
-    if !running.is_empty() {
-        for path in ["/cluster/status", "/cluster/resources"] {
-            if !snapshot.has(path) {
-                proxmox.push(path.to_owned());
-            }
+    let mut want = |path: &str| {
+        if !snapshot.has(path) {
+            proxmox.push(path.to_owned());
         }
+    };
+    if !running.is_empty() {
+        want("/cluster/status");
+        want("/cluster/resources");
     }
-    if proxmox.is_empty() && !running.is_empty() {
-        if let Ok(Ok(found)) = inventory(&snapshot) {
-            let wants_vms = running
-                .iter()
-                .any(|s| matches!(s, Stage::VirtualMachines | Stage::VmInterfaces | Stage::IpAddresses));
-            let wants_agent = running.contains(&Stage::IpAddresses);
-            for guest in found.guests.iter().filter(|g| !g.template && wants_vms) {
-                if !snapshot.has(&guest.config_path) {
-                    proxmox.push(guest.config_path.clone());
-                } else if wants_agent && guest.agent_expected() && !snapshot.has(&guest.agent_path()) {
-                    proxmox.push(guest.agent_path());
-                }
+    if running.contains(&Stage::Storage) {
+        want("/storage");
+    }
+    if running.contains(&Stage::Replications) {
+        want("/cluster/replication");
+    }
+    if let Ok(Ok(found)) = inventory(&snapshot) {
+        let wants_vms = running
+            .iter()
+            .any(|s| matches!(s, Stage::VirtualMachines | Stage::VmInterfaces | Stage::IpAddresses));
+        let wants_templates = running.contains(&Stage::VmTemplates);
+        let wants_agent = running.contains(&Stage::IpAddresses);
+        for guest in found
+            .guests
+            .iter()
+            .filter(|g| if g.template { wants_templates } else { wants_vms })
+        {
+            if !snapshot.has(&guest.config_path) {
+                want(&guest.config_path);
+            } else if wants_agent && !guest.template && guest.agent_expected() {
+                want(&guest.agent_path());
             }
         }
     }

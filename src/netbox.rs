@@ -38,6 +38,17 @@ models! {
     MAC_ADDRESS = "dcim.macaddress" at "/api/dcim/mac-addresses/";
     IP_ADDRESS = "ipam.ipaddress" at "/api/ipam/ip-addresses/";
     VLAN = "ipam.vlan" at "/api/ipam/vlans/";
+    VM_TEMPLATE = "netbox_proxbox.proxmoxvmtemplate" at "/api/plugins/proxbox/vm-templates/";
+    STORAGE = "netbox_proxbox.proxmoxstorage" at "/api/plugins/proxbox/storage/";
+    REPLICATION = "netbox_proxbox.replication" at "/api/plugins/proxbox/replications/";
+    SDN_ZONE = "netbox_proxbox.proxmoxsdnzone" at "/api/plugins/proxbox/sdn-zones/";
+}
+
+impl Model {
+    /// Collections the Proxbox plugin provides: absent when it is not installed.
+    pub fn is_plugin(self) -> bool {
+        self.collection.starts_with("/api/plugins/")
+    }
 }
 
 /// One NetBox object, reduced while parsing to what the planners read: the
@@ -55,49 +66,22 @@ pub struct Record {
 
 /// The fields any planner reads or compares, sorted (they are binary-searched). A field missing here reads as
 /// null, which the convergence tests would catch as a never-ending update.
+#[rustfmt::skip]
 const FIELDS: &[&str] = &[
-    "address",
-    "assigned_object_id",
-    "assigned_object_type",
-    "cluster",
-    "color",
-    "comments",
-    "description",
-    "device",
-    "device_type",
-    "disk",
-    "dns_name",
-    "enabled",
-    "group",
-    "group_name",
-    "label",
-    "last_updated",
-    "mac_address",
-    "manufacturer",
-    "memory",
-    "mode",
-    "model",
-    "mtu",
-    "name",
-    "object_types",
-    "primary_ip4",
-    "primary_ip6",
-    "primary_mac_address",
-    "required",
-    "role",
-    "scope_id",
-    "scope_type",
-    "site",
-    "slug",
-    "status",
-    "type",
-    "u_height",
-    "untagged_vlan",
-    "vcpus",
-    "vid",
-    "virtual_machine",
-    "vm_role",
+    "address", "assigned_object_id", "assigned_object_type", "cloud_init_enabled", "cluster", "color", "comment",
+    "comments", "content", "datastore", "description", "device", "device_type", "disable", "disk", "dns_name",
+    "enabled", "endpoint", "export", "format", "group", "group_name", "guest", "is_mountpoint", "job_type", "jobnum",
+    "label", "last_updated", "mac_address", "manufacturer", "max_protected_backups", "memory", "mode", "model",
+    "monhost", "mountpoint", "mtu", "name", "namespace", "node_name", "nodes", "object_types", "os_type", "path",
+    "pool", "port", "preallocation", "primary_ip4", "primary_ip6", "primary_mac_address", "proxmox_endpoint",
+    "proxmox_type", "prune_backups", "rate", "remove_job", "replication_id", "required", "role", "schedule",
+    "scope_id", "scope_type", "server", "share", "shared", "site", "slug", "source", "status", "storage_type",
+    "subdir", "target", "type", "u_height", "untagged_vlan", "username", "vcpus", "vid", "virtual_machine",
+    "vm_role", "vmid",
 ];
+
+/// JSON blobs (Proxmox payloads) kept exactly as they are, never reduced.
+const JSON_FIELDS: &[&str] = &["disk_config", "net_config", "raw_config"];
 
 /// One element of a NetBox collection: a record, or what is wrong with it.
 #[derive(Clone, Debug, PartialEq)]
@@ -115,6 +99,7 @@ enum Key {
     Tags,
     CustomFields,
     Field(&'static str),
+    Json(&'static str),
     Other,
 }
 
@@ -132,6 +117,10 @@ impl<'de> Deserialize<'de> for Key {
                     "value" => Key::Value,
                     "tags" => Key::Tags,
                     "custom_fields" => Key::CustomFields,
+                    other if JSON_FIELDS.contains(&other) => JSON_FIELDS
+                        .iter()
+                        .find(|f| **f == other)
+                        .map_or(Key::Other, |f| Key::Json(f)),
                     other => FIELDS
                         .binary_search(&other)
                         .ok()
@@ -338,6 +327,10 @@ impl<'de> Visitor<'de> for EntryVisitor {
                     let value = map.next_value::<Reduced>()?.0;
                     record.fields.push((name, value));
                 }
+                Key::Json(name) => {
+                    let value = map.next_value::<Value>()?;
+                    record.fields.push((name, value));
+                }
                 Key::Value | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -391,7 +384,10 @@ impl<'de> Deserialize<'de> for Entry {
 pub enum CollectionDoc {
     Items(Vec<Entry>),
     /// `{"error": {"status": ..., "message": ...}}`: the host could not fetch it.
-    Failed(String),
+    Failed {
+        status: Option<u64>,
+        message: String,
+    },
     Invalid(&'static str),
 }
 
@@ -416,10 +412,14 @@ impl<'de> Deserialize<'de> for CollectionDoc {
                     let value = map.next_value::<Value>()?;
                     if key == "error" {
                         let message = value.get("message").and_then(Value::as_str).unwrap_or("fetch failed");
-                        failure = Some(message.to_owned());
+                        let status = value.get("status").and_then(loose_u64);
+                        failure = Some(CollectionDoc::Failed {
+                            status,
+                            message: message.to_owned(),
+                        });
                     }
                 }
-                Ok(failure.map_or(CollectionDoc::Invalid("an object"), CollectionDoc::Failed))
+                Ok(failure.unwrap_or(CollectionDoc::Invalid("an object")))
             }
             fn visit_unit<E: de::Error>(self) -> std::result::Result<CollectionDoc, E> {
                 Ok(CollectionDoc::Invalid("null"))
@@ -507,7 +507,7 @@ pub fn fk_id(value: &Value) -> Option<u64> {
 /// One collection: its objects, or why it could not be fetched.
 pub enum Collection<'a> {
     Objects(Vec<Object<'a>>),
-    Failed(String),
+    Failed { status: Option<u64>, message: String },
 }
 
 /// What the host put under `$.netbox`.
@@ -605,11 +605,12 @@ impl<'a> NetboxState<'a> {
         };
         let items = match doc {
             CollectionDoc::Items(items) => items,
-            CollectionDoc::Failed(message) => {
-                return Ok(Collection::Failed(format!(
-                    "{} could not be read: {message}",
-                    model.collection
-                )))
+            CollectionDoc::Failed { status, message } => {
+                let message = format!("{} could not be read: {message}", model.collection);
+                return Ok(Collection::Failed {
+                    status: *status,
+                    message,
+                });
             }
             CollectionDoc::Invalid(found) => {
                 return Err(PlanError::new(
@@ -701,6 +702,12 @@ mod tests {
             ])
         );
         let failed: CollectionDoc = serde_json::from_str(r#"{"error": {"status": 503, "message": "down"}}"#).unwrap();
-        assert_eq!(failed, CollectionDoc::Failed("down".into()));
+        assert_eq!(
+            failed,
+            CollectionDoc::Failed {
+                status: Some(503),
+                message: "down".into()
+            }
+        );
     }
 }

@@ -59,6 +59,8 @@ pub enum Reason {
     HasManualObjects,
     /// A NetBox VM row for what is now a Proxmox template.
     IsTemplate,
+    /// A replication job whose guest has no VM in NetBox.
+    UnknownVm,
     SdnConflict,
 }
 

@@ -10,25 +10,23 @@ use crate::json::{as_object, opt_bool, opt_str, opt_u64, wrong_type, Path};
 use crate::modes::{ModeSettings, PerType, ResourceType, SyncMode};
 use serde_json::{Map, Value};
 
-/// SPEC §3.3: global booleans, per-endpoint tri-state overrides.
-pub const OVERWRITE_FLAGS: [(&str, bool); 18] = [
-    ("overwrite_device_role", true),
-    ("overwrite_device_type", true),
-    ("overwrite_device_tags", true),
-    ("overwrite_device_status", true),
-    ("overwrite_device_description", true),
-    ("overwrite_vm_role", true),
-    ("overwrite_vm_type", true),
-    ("overwrite_vm_platform", false),
-    ("overwrite_vm_tags", true),
-    ("overwrite_vm_proxmox_tags", true),
-    ("overwrite_vm_description", true),
-    ("overwrite_cluster_tags", true),
-    ("overwrite_cluster_description", true),
+/// SPEC §3.3: global booleans, per-endpoint tri-state overrides. The
+/// plugin (0.0.29) has these 26; all default to true but `overwrite_vm_platform`.
+/// The planner honours the SPEC's 18 and passes all 26 on as query flags.
+#[rustfmt::skip]
+pub const OVERWRITE_FLAGS: [(&str, bool); 26] = [
+    ("overwrite_device_role", true), ("overwrite_device_type", true), ("overwrite_device_tags", true),
+    ("overwrite_device_status", true), ("overwrite_device_description", true),
+    ("overwrite_device_custom_fields", true),
+    ("overwrite_vm_role", true), ("overwrite_vm_type", true), ("overwrite_vm_platform", false),
+    ("overwrite_vm_tags", true), ("overwrite_vm_proxmox_tags", true), ("overwrite_vm_description", true),
+    ("overwrite_vm_custom_fields", true), ("overwrite_vm_cloudinit", true),
+    ("overwrite_cluster_tags", true), ("overwrite_cluster_description", true),
+    ("overwrite_cluster_custom_fields", true),
+    ("overwrite_node_interface_tags", true), ("overwrite_node_interface_custom_fields", true),
     ("overwrite_storage_tags", true),
-    ("overwrite_vm_interface_tags", true),
-    ("overwrite_ip_status", true),
-    ("overwrite_ip_tags", true),
+    ("overwrite_vm_interface_tags", true), ("overwrite_vm_interface_custom_fields", true),
+    ("overwrite_ip_status", true), ("overwrite_ip_tags", true), ("overwrite_ip_custom_fields", true),
     ("overwrite_ip_address_dns_name", true),
 ];
 

@@ -292,9 +292,12 @@ fn guest_row<'a>(
     let config_obj = config.data().and_then(Value::as_object);
     let name = loose_string(row.get("name"))
         .or_else(|| config_obj.and_then(|c| loose_string(c.get("name").or_else(|| c.get("hostname")))))
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| format!("{}-{vmid}", kind.as_str()));
+        .filter(|n| !n.trim().is_empty());
     let template = loose_flag(row.get("template")) || loose_flag(config_obj.and_then(|c| c.get("template")));
+    let name = name.unwrap_or_else(|| match template {
+        true => format!("template-{vmid}"),
+        false => format!("{}-{vmid}", kind.as_str()),
+    });
     let tags = row
         .get("tags")
         .or_else(|| config_obj.and_then(|c| c.get("tags")))
@@ -410,7 +413,7 @@ fn static_addresses(pairs: &[(&str, &str)]) -> Vec<Cidr> {
 }
 
 /// The disk keys that count towards a guest's size (SPEC §3.2).
-fn is_disk_key(key: &str) -> bool {
+pub fn is_disk_key(key: &str) -> bool {
     if key == "rootfs" {
         return true;
     }

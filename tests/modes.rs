@@ -398,7 +398,7 @@ fn common_flags_carry_effective_modes_and_overwrite_flags() {
     assert_eq!(common["overwrite_ip_tags"], "false", "endpoint wins");
     assert_eq!(common["overwrite_vm_platform"], "false", "the one default-false flag");
     assert_eq!(common["overwrite_device_role"], "true");
-    assert_eq!(common.as_object().unwrap().len(), 10 + 18);
+    assert_eq!(common.as_object().unwrap().len(), 10 + 26);
 }
 
 #[test]

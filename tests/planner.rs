@@ -371,18 +371,33 @@ fn discover_asks_in_rounds_and_skips_disabled_work() {
     let full = sample();
     let mut input = json!({"settings": full["settings"], "endpoint": full["endpoint"], "proxmox": {}, "netbox": {}});
     let round1 = proxbox_planner::discover(&input).unwrap();
-    assert_eq!(round1.proxmox, ["/cluster/resources", "/cluster/status"]);
+    assert_eq!(
+        round1.proxmox,
+        [
+            "/cluster/replication",
+            "/cluster/resources",
+            "/cluster/status",
+            "/storage"
+        ]
+    );
     assert!(round1
         .netbox
         .contains(&"/api/virtualization/virtual-machines/".to_owned()));
-    for path in ["/cluster/status", "/cluster/resources"] {
+    for path in &round1.proxmox {
         input["proxmox"][path] = full["proxmox"][path].clone();
     }
     let round2 = proxbox_planner::discover(&input).unwrap();
     assert!(round2.proxmox.contains(&"/nodes/pve1/qemu/101/config".to_owned()));
     assert!(
-        !round2.proxmox.iter().any(|p| p.contains("9000")),
-        "templates stage not planned by this stage set"
+        round2.proxmox.contains(&"/nodes/pve1/qemu/9000/config".to_owned()),
+        "the template's config"
+    );
+    let mut no_templates = input.clone();
+    no_templates["settings"]["sync_mode_vm_template"] = json!("disabled");
+    let without = proxbox_planner::discover(&no_templates).unwrap();
+    assert!(
+        !without.proxmox.iter().any(|p| p.contains("9000")),
+        "disabled templates cause no fetch"
     );
     for path in &round2.proxmox {
         input["proxmox"][path] = full["proxmox"][path].clone();

@@ -137,7 +137,11 @@ pub fn changes(object: &Object, fields: &[Field]) -> BTreeMap<String, Change> {
     changes
 }
 
-/// Deletes and soft-deletes: what `max_deletes` counts.
+/// Deletes and VM soft-deletes: what `max_deletes` counts. (Marking a
+/// replication record stale removes nothing.)
 pub fn is_removal(op: &Operation) -> bool {
-    op.action == Action::Delete || (op.action == Action::Update && op.reason == Reason::GoneFromProxmox)
+    let soft_delete = op.action == Action::Update
+        && op.reason == Reason::GoneFromProxmox
+        && op.model == crate::netbox::VIRTUAL_MACHINE.name;
+    op.action == Action::Delete || soft_delete
 }

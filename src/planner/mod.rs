@@ -10,6 +10,9 @@ mod interface;
 mod ip;
 mod mac;
 mod node;
+mod replication;
+mod storage;
+mod template;
 mod vm;
 
 use crate::error::Result;
@@ -43,7 +46,9 @@ pub fn collections_for(stage: Stage) -> &'static [Model] {
             DEVICE_TYPE,
             DEVICE_ROLE,
         ],
+        Stage::Storage => &[CLUSTER, STORAGE],
         Stage::VirtualMachines => &[CLUSTER, DEVICE, VIRTUAL_MACHINE, CUSTOM_FIELD],
+        Stage::VmTemplates => &[VM_TEMPLATE],
         Stage::VmInterfaces => &[CLUSTER, VIRTUAL_MACHINE, VM_INTERFACE, VLAN, SITE, CUSTOM_FIELD],
         Stage::IpAddresses => &[
             CLUSTER,
@@ -53,7 +58,44 @@ pub fn collections_for(stage: Stage) -> &'static [Model] {
             IP_ADDRESS,
             CUSTOM_FIELD,
         ],
-        Stage::Storage | Stage::VmTemplates | Stage::Sdn | Stage::Replications => &[],
+        Stage::Replications => &[CLUSTER, VIRTUAL_MACHINE, CUSTOM_FIELD, REPLICATION],
+        Stage::Sdn => &[],
+    }
+}
+
+/// The model a stage is mostly about, for its one skip when it does not run.
+fn stage_model(stage: Stage) -> Model {
+    use netbox::*;
+    match stage {
+        Stage::Devices => CLUSTER,
+        Stage::Storage => STORAGE,
+        Stage::VirtualMachines => VIRTUAL_MACHINE,
+        Stage::VmTemplates => VM_TEMPLATE,
+        Stage::VmInterfaces => VM_INTERFACE,
+        Stage::IpAddresses => IP_ADDRESS,
+        Stage::Sdn => SDN_ZONE,
+        Stage::Replications => REPLICATION,
+    }
+}
+
+/// SPEC §2: a disabled stage plans one skip (not one per object).
+fn skip_stages(plan: &mut PlanBuilder, statuses: &[crate::modes::StageStatus]) {
+    for status in statuses.iter().filter(|s| !s.run) {
+        let stage = status.stage;
+        let resource = stage.spec().gated_by.first().copied();
+        let head = OpHead {
+            stage: stage.name(),
+            resource,
+            model: stage_model(stage),
+            identity: "*",
+            key: format!("stage {}", stage.name()),
+        };
+        plan.skip(
+            head,
+            None,
+            Reason::ModeDisabled,
+            status.reason.clone().unwrap_or_default(),
+        );
     }
 }
 
@@ -68,7 +110,7 @@ pub fn implemented(stage: Stage) -> bool {
 /// The NetBox objects the plan reads, per model.
 pub struct Loaded<'a> {
     objects: BTreeMap<&'static str, Vec<Object<'a>>>,
-    failed: BTreeMap<&'static str, String>,
+    failed: BTreeMap<&'static str, (Option<u64>, String)>,
 }
 
 impl<'a> Loaded<'a> {
@@ -85,8 +127,8 @@ impl<'a> Loaded<'a> {
                 Collection::Objects(objects) => {
                     loaded.objects.insert(model.name, objects);
                 }
-                Collection::Failed(why) => {
-                    loaded.failed.insert(model.name, why);
+                Collection::Failed { status, message } => {
+                    loaded.failed.insert(model.name, (status, message));
                 }
             }
         }
@@ -106,8 +148,19 @@ impl<'a> Loaded<'a> {
             .and_then(|at| objects.get(at))
     }
 
-    fn unavailable(&self, models: &[Model]) -> Option<&str> {
-        models.iter().find_map(|m| self.failed.get(m.name).map(String::as_str))
+    /// Why a stage cannot read what it needs: a warning code and message.
+    fn unavailable(&self, models: &[Model]) -> Option<(&'static str, String)> {
+        models.iter().find_map(|model| {
+            let (status, message) = self.failed.get(model.name)?;
+            Some(if model.is_plugin() && *status == Some(404) {
+                (
+                    "proxbox-plugin-absent",
+                    format!("{message} (is the Proxbox plugin installed?)"),
+                )
+            } else {
+                ("netbox-unreadable", message.clone())
+            })
+        })
     }
 }
 
@@ -280,6 +333,7 @@ pub fn plan(input: &InputDoc) -> Result<Plan> {
 
     let running: Vec<Stage> = report.stages.iter().filter(|s| s.run).map(|s| s.stage).collect();
     let mut builder = PlanBuilder::default();
+    skip_stages(&mut builder, &report.stages);
     let mut inventory = None;
     if running.iter().any(|s| implemented(*s)) {
         match source::inventory(&snapshot)? {
@@ -327,20 +381,18 @@ pub fn plan(input: &InputDoc) -> Result<Plan> {
 }
 
 fn run_stages(ctx: &mut Context, running: &[Stage]) -> Result<()> {
-    if let Some(why) = ctx.loaded.unavailable(ALWAYS_READ) {
-        ctx.plan.warn(Warning::new(
-            "netbox-unreadable",
-            format!("{why}; nothing can be planned"),
-        ));
+    if let Some((code, why)) = ctx.loaded.unavailable(ALWAYS_READ) {
+        ctx.plan
+            .warn(Warning::new(code, format!("{why}; nothing can be planned")));
         return Ok(());
     }
     let runnable: Vec<Stage> = running
         .iter()
         .copied()
         .filter(|stage| match ctx.loaded.unavailable(collections_for(*stage)) {
-            Some(why) => {
-                let message = format!("stage {} skipped: {why}", stage.name());
-                ctx.plan.warn(Warning::new("netbox-unreadable", message));
+            Some((code, why)) => {
+                ctx.plan
+                    .warn(Warning::new(code, format!("stage {} skipped: {why}", stage.name())));
                 false
             }
             None => true,
@@ -350,20 +402,23 @@ fn run_stages(ctx: &mut Context, running: &[Stage]) -> Result<()> {
     cluster::resolve(ctx, runnable.contains(&Stage::Devices));
     let needs_vms = runnable
         .iter()
-        .any(|s| matches!(s, Stage::VmInterfaces | Stage::IpAddresses));
+        .any(|s| matches!(s, Stage::VmInterfaces | Stage::IpAddresses | Stage::Replications));
     if needs_vms && !runnable.contains(&Stage::VirtualMachines) {
         vm::plan(ctx, false)?;
     }
     for stage in runnable {
         match stage {
             Stage::Devices => node::plan(ctx),
+            Stage::Storage => storage::plan(ctx)?,
             Stage::VirtualMachines => vm::plan(ctx, true)?,
+            Stage::VmTemplates => template::plan(ctx)?,
             Stage::VmInterfaces => interface::plan(ctx),
             Stage::IpAddresses => {
                 mac::plan(ctx);
                 ip::plan(ctx);
             }
-            Stage::Storage | Stage::VmTemplates | Stage::Sdn | Stage::Replications => {}
+            Stage::Replications => replication::plan(ctx)?,
+            Stage::Sdn => {}
         }
         let max = ctx.settings.options.max_deletes;
         ctx.plan.guard_deletes(stage.name(), diff::is_removal, max);

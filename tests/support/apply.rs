@@ -20,11 +20,12 @@ fn fk_collection(collection: &str, field: &str) -> Option<&'static str> {
         "untagged_vlan" => "/api/ipam/vlans/",
         "primary_ip4" | "primary_ip6" => "/api/ipam/ip-addresses/",
         "primary_mac_address" => "/api/dcim/mac-addresses/",
+        "endpoint" | "proxmox_endpoint" => "/api/plugins/proxbox/endpoints/proxmox/",
         _ => return None,
     })
 }
 
-const CHOICES: [&str; 2] = ["status", "mode"];
+const CHOICES: [&str; 4] = ["status", "mode", "job_type", "remove_job"];
 const INTERFACES: &str = "/api/virtualization/interfaces/";
 
 pub struct Simulator<'s> {
@@ -145,7 +146,9 @@ impl Simulator<'_> {
         }
         if let Some(target) = fk_collection(collection, field) {
             let id = value.as_u64().ok_or_else(|| format!("{field}: not an id: {value}"))?;
-            if self.find(target, id).is_none() {
+            // Endpoints are configuration the planner is given, not NetBox state it reads.
+            let known = target.contains("/endpoints/") || self.find(target, id).is_some();
+            if !known {
                 return Err(format!("{field}: no {target} object {id}"));
             }
             return Ok(json!({ "id": id, "url": format!("http://netbox{target}{id}/") }));

@@ -199,6 +199,25 @@ pub fn snapshot(guests: &[GuestSpec], netbox: Value) -> Value {
             );
         }
     }
+    // Storage and replication jobs follow from the guests, so they change with them.
+    let storage: Vec<Value> = ["local", "local-lvm", "nfs-a"]
+        .iter()
+        .take(1 + guests.len() % 3)
+        .map(|name| {
+            json!({"storage": name, "type": if *name == "nfs-a" { "nfs" } else { "dir" }, "content": "images",
+            "server": if *name == "nfs-a" { json!("10.0.0.9") } else { Value::Null }})
+        })
+        .collect();
+    let replication: Vec<Value> = guests
+        .iter()
+        .filter(|g| g.vmid % 4 == 0)
+        .map(|g| {
+            json!({"id": format!("{}-{}", g.vmid, g.cores % 2), "guest": g.vmid, "jobnum": g.cores % 2,
+            "type": "local", "target": nodes[(g.node + 1) % 3], "schedule": "*/30"})
+        })
+        .collect();
+    proxmox.insert("/storage".into(), Value::Array(storage));
+    proxmox.insert("/cluster/replication".into(), Value::Array(replication));
     proxmox.insert("/cluster/status".into(), Value::Array(status));
     proxmox.insert("/cluster/resources".into(), Value::Array(resources));
     let netbox = if netbox.is_null() { empty_netbox() } else { netbox };
@@ -218,6 +237,9 @@ pub fn empty_netbox() -> Value {
         "/api/dcim/devices/",
         "/api/virtualization/virtual-machines/",
         "/api/virtualization/interfaces/",
+        "/api/plugins/proxbox/vm-templates/",
+        "/api/plugins/proxbox/storage/",
+        "/api/plugins/proxbox/replications/",
         "/api/dcim/mac-addresses/",
         "/api/ipam/ip-addresses/",
         "/api/ipam/vlans/",
