@@ -53,6 +53,9 @@ pub fn discover(input: &Value) -> Result<Discovery> {
     if running.contains(&Stage::Replications) {
         want("/cluster/replication");
     }
+    if running.contains(&Stage::Sdn) {
+        sdn_paths(&snapshot, &mut want);
+    }
     if let Ok(Ok(found)) = inventory(&snapshot) {
         let wants_vms = running
             .iter()
@@ -92,4 +95,49 @@ pub fn discover(input: &Value) -> Result<Discovery> {
         netbox: collections.into_iter().map(str::to_owned).collect(),
         complete,
     })
+}
+
+/// SDN paths in rounds: the cluster lists and per-node zones, then per-VNet
+/// subnets and per-node-zone rows, then MAC-VRF for EVPN VNets.
+fn sdn_paths(snapshot: &ProxmoxSnapshot, want: &mut impl FnMut(&str)) {
+    use crate::planner::sdn::{mac_vrf_path, node_zone_path, node_zones_path, subnets_path, CLUSTER_PATHS};
+    let names = |path: &str, key: &str| -> Vec<(String, Value)> {
+        let rows = snapshot
+            .get(path)
+            .data()
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        rows.into_iter()
+            .filter_map(|r| Some((r.get(key)?.as_str()?.to_owned(), r)))
+            .collect()
+    };
+    CLUSTER_PATHS.iter().for_each(|path| want(path));
+    let Ok(Ok(found)) = inventory(snapshot) else { return };
+    let zones = names("/cluster/sdn/zones", "zone");
+    let is_evpn = |zone: &str| {
+        zones
+            .iter()
+            .any(|(z, row)| z == zone && row.get("type").and_then(Value::as_str) == Some("evpn"))
+    };
+    let vnets = names("/cluster/sdn/vnets", "vnet");
+    for (vnet, _) in &vnets {
+        want(&subnets_path(vnet));
+    }
+    for node in &found.nodes {
+        let path = node_zones_path(&node.name);
+        want(&path);
+        for (zone, _) in names(&path, "zone") {
+            want(&node_zone_path(&node.name, &zone, "content"));
+            want(&node_zone_path(&node.name, &zone, "bridges"));
+            if is_evpn(&zone) {
+                want(&node_zone_path(&node.name, &zone, "ip-vrf"));
+            }
+        }
+        for (vnet, row) in &vnets {
+            if row.get("zone").and_then(Value::as_str).is_some_and(is_evpn) {
+                want(&mac_vrf_path(&node.name, vnet));
+            }
+        }
+    }
 }

@@ -41,7 +41,18 @@ models! {
     VM_TEMPLATE = "netbox_proxbox.proxmoxvmtemplate" at "/api/plugins/proxbox/vm-templates/";
     STORAGE = "netbox_proxbox.proxmoxstorage" at "/api/plugins/proxbox/storage/";
     REPLICATION = "netbox_proxbox.replication" at "/api/plugins/proxbox/replications/";
+    SDN_CONTROLLER = "netbox_proxbox.proxmoxsdncontroller" at "/api/plugins/proxbox/sdn-controllers/";
     SDN_ZONE = "netbox_proxbox.proxmoxsdnzone" at "/api/plugins/proxbox/sdn-zones/";
+    SDN_VNET = "netbox_proxbox.proxmoxsdnvnet" at "/api/plugins/proxbox/sdn-vnets/";
+    SDN_SUBNET = "netbox_proxbox.proxmoxsdnsubnet" at "/api/plugins/proxbox/sdn-subnets/";
+    SDN_FABRIC = "netbox_proxbox.proxmoxsdnfabric" at "/api/plugins/proxbox/sdn-fabrics/";
+    SDN_ROUTE_MAP = "netbox_proxbox.proxmoxsdnroutemap" at "/api/plugins/proxbox/sdn-route-maps/";
+    SDN_PREFIX_LIST = "netbox_proxbox.proxmoxsdnprefixlist" at "/api/plugins/proxbox/sdn-prefix-lists/";
+    SDN_BINDING = "netbox_proxbox.proxmoxsdnbinding" at "/api/plugins/proxbox/sdn-bindings/";
+    L2VPN = "vpn.l2vpn" at "/api/vpn/l2vpns/";
+    L2VPN_TERMINATION = "vpn.l2vpntermination" at "/api/vpn/l2vpn-terminations/";
+    ROUTE_TARGET = "ipam.routetarget" at "/api/ipam/route-targets/";
+    PREFIX = "ipam.prefix" at "/api/ipam/prefixes/";
 }
 
 impl Model {
@@ -68,16 +79,21 @@ pub struct Record {
 /// null, which the convergence tests would catch as a never-ending update.
 #[rustfmt::skip]
 const FIELDS: &[&str] = &[
-    "address", "assigned_object_id", "assigned_object_type", "cloud_init_enabled", "cluster", "color", "comment",
-    "comments", "content", "datastore", "description", "device", "device_type", "disable", "disk", "dns_name",
-    "enabled", "endpoint", "export", "format", "group", "group_name", "guest", "is_mountpoint", "job_type", "jobnum",
-    "label", "last_updated", "mac_address", "manufacturer", "max_protected_backups", "memory", "mode", "model",
-    "monhost", "mountpoint", "mtu", "name", "namespace", "node_name", "nodes", "object_types", "os_type", "path",
-    "pool", "port", "preallocation", "primary_ip4", "primary_ip6", "primary_mac_address", "proxmox_endpoint",
-    "proxmox_type", "prune_backups", "rate", "remove_job", "replication_id", "required", "role", "schedule",
-    "scope_id", "scope_type", "server", "share", "shared", "site", "slug", "source", "status", "storage_type",
-    "subdir", "target", "type", "u_height", "untagged_vlan", "username", "vcpus", "vid", "virtual_machine",
-    "vm_role", "vmid",
+    "action", "address", "advertise_subnets", "alias", "asn", "assigned_object_id", "assigned_object_type",
+    "cidr", "cloud_init_enabled", "cluster", "cluster_name", "color", "comment", "comments", "conflict_reason", "content",
+    "controller", "controller_name", "controller_type", "datastore", "description", "device", "device_type",
+    "disable", "disk", "dns", "dns_name", "enabled", "endpoint", "export", "export_targets", "fabric_name",
+    "fabric_type", "format", "gateway", "ge", "group", "group_name", "guest", "identifier", "import_targets", "ipam",
+    "is_mountpoint", "job_type", "jobnum", "l2vpn", "label", "last_updated", "le", "loopback", "mac_address",
+    "manufacturer", "match_ip", "match_peer", "max_protected_backups", "memory", "mode", "model", "monhost",
+    "mountpoint", "mtu", "name", "namespace", "node", "node_name", "nodes", "object_types", "order", "os_type",
+    "path", "peers", "pool", "port", "preallocation", "prefix", "primary_ip4", "primary_ip6", "primary_mac_address",
+    "proxmox_endpoint", "proxmox_type", "prune_backups", "rate", "remove_job", "replication_id", "required", "role",
+    "rt_import", "schedule", "scope_id", "scope_type", "server", "set_community", "share", "shared", "site", "skip_reason",
+    "slug", "snat", "source", "source_name", "source_type", "state", "status", "storage_type", "subdir", "subnet",
+    "subnet_type", "tag", "target", "target_id", "target_type", "type", "u_height", "untagged_vlan", "username",
+    "vcpus", "vid", "virtual_machine", "vlanaware", "vm_role", "vmid", "vnet_name", "vnet_type", "vrf", "vrf_vxlan",
+    "zone_name", "zone_type",
 ];
 
 /// JSON blobs (Proxmox payloads) kept exactly as they are, never reduced.

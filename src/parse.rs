@@ -192,3 +192,56 @@ mod tests {
         assert!(Cidr::parse("127.0.0.1/8").unwrap().is_loopback());
     }
 }
+
+impl Cidr {
+    /// The network of a prefix: host bits zeroed (`10.1.2.3/24` → `10.1.2.0/24`).
+    pub fn network(&self) -> Cidr {
+        let ip = match self.ip {
+            IpAddr::V4(v4) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                IpAddr::V4((u32::from(v4) & mask).into())
+            }
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+        };
+        Cidr {
+            ip,
+            prefix: self.prefix,
+        }
+    }
+}
+
+/// A Proxmox list value: `"a,b c;d"` or a JSON list, as strings.
+pub fn list(value: Option<&serde_json::Value>) -> Vec<String> {
+    match value {
+        Some(serde_json::Value::String(text)) => text
+            .split([',', ' ', ';'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Some(serde_json::Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod network_tests {
+    use super::*;
+
+    #[test]
+    fn networks_zero_host_bits() {
+        assert_eq!(Cidr::parse("10.1.2.3/24").unwrap().network().to_string(), "10.1.2.0/24");
+        assert_eq!(
+            Cidr::parse("2001:db8::77/64").unwrap().network().to_string(),
+            "2001:db8::/64"
+        );
+        assert_eq!(Cidr::parse("10.1.2.3/0").unwrap().network().to_string(), "0.0.0.0/0");
+        assert_eq!(
+            list(Some(&serde_json::json!("65000:1, 65000:2"))),
+            ["65000:1", "65000:2"]
+        );
+    }
+}

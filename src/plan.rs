@@ -157,6 +157,21 @@ impl Warning {
     }
 }
 
+/// An SDN termination the planner would not write because its target
+/// already terminates another L2VPN (SPEC §5): recorded, never overwritten.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Conflict {
+    pub source_type: String,
+    pub source_name: String,
+    pub target_type: String,
+    pub target_id: u64,
+    /// The L2VPN the planner wanted there: an id, or a `$ref` to its create.
+    pub intended_l2vpn: Value,
+    pub intended_l2vpn_slug: String,
+    pub existing_l2vpn: u64,
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NetboxRef {
     pub model: &'static str,
@@ -206,8 +221,15 @@ pub struct Plan {
     pub stages: Vec<StageStatus>,
     pub query_flags: QueryFlags,
     pub operations: Vec<Operation>,
-    pub conflicts: Vec<Value>,
+    pub conflicts: Vec<Conflict>,
     pub warnings: Vec<Warning>,
+    pub summary: Summary,
+}
+
+pub struct Finished {
+    pub operations: Vec<Operation>,
+    pub warnings: Vec<Warning>,
+    pub conflicts: Vec<Conflict>,
     pub summary: Summary,
 }
 
@@ -216,6 +238,7 @@ pub struct Plan {
 pub struct PlanBuilder {
     operations: Vec<Operation>,
     warnings: Vec<Warning>,
+    conflicts: Vec<Conflict>,
     unchanged: BTreeMap<&'static str, u64>,
 }
 
@@ -330,6 +353,10 @@ impl PlanBuilder {
         self.warnings.push(warning);
     }
 
+    pub fn conflict(&mut self, conflict: Conflict) {
+        self.conflicts.push(conflict);
+    }
+
     pub fn operations(&self) -> &[Operation] {
         &self.operations
     }
@@ -370,7 +397,7 @@ impl PlanBuilder {
     }
 
     /// Creates and updates in dependency order, then deletes children-first.
-    pub fn finish(self) -> (Vec<Operation>, Vec<Warning>, Summary) {
+    pub fn finish(self) -> Finished {
         let (deletes, mut operations): (Vec<Operation>, Vec<Operation>) =
             self.operations.into_iter().partition(|op| op.action == Action::Delete);
         operations.extend(deletes.into_iter().rev());
@@ -383,6 +410,11 @@ impl PlanBuilder {
             summary.total.unchanged += count;
             summary.stages.entry(stage).or_default().unchanged += count;
         }
-        (operations, self.warnings, summary)
+        Finished {
+            operations,
+            warnings: self.warnings,
+            conflicts: self.conflicts,
+            summary,
+        }
     }
 }

@@ -370,12 +370,12 @@ test('the download button saves the plan JSON the core gives (overrides included
   const first = await save('plan.json');
   assert.equal(first, `${planner.planJson(sampleText)}\n`, 'what `proxbox-planner plan --json` prints');
   assert.deepEqual(JSON.parse(first), planner.plan(sample()));
-  await page.selectOption('select[name="sync_mode_sdn"]', 'always');
+  await page.selectOption('select[name="sync_mode_storage"]', 'disabled');
   const input = sample();
-  input.endpoint.sync_mode_sdn = 'always';
-  const second = await save('plan-sdn.json');
+  input.endpoint.sync_mode_storage = 'disabled';
+  const second = await save('plan-storage.json');
   assert.deepEqual(JSON.parse(second), planner.plan(input));
-  assert.equal(JSON.parse(second).stages.find((s) => s.stage === 'sdn').run, true);
+  assert.equal(JSON.parse(second).stages.find((s) => s.stage === 'storage').run, false);
   await closePage(page);
 });
 

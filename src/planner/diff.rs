@@ -19,8 +19,11 @@ pub enum Kind {
     Tags,
     /// Only the keys we write are compared; NetBox merges a PATCH of them.
     CustomFields,
+    /// A list of references, compared as a set of ids.
+    ForeignKeys,
 }
 
+#[derive(Clone)]
 pub struct Field {
     pub name: &'static str,
     pub kind: Kind,
@@ -55,6 +58,7 @@ fn current(object: &Object, field: &Field) -> Value {
         Kind::Choice => object.choice(field.name).map(Value::from).unwrap_or(Value::Null),
         Kind::ForeignKey => object.fk(field.name).map(Value::from).unwrap_or(Value::Null),
         Kind::Tags => tag_list(&object.tags()),
+        Kind::ForeignKeys => sorted_references(object.get(field.name).unwrap_or(&Value::Null)),
         Kind::CustomFields => {
             let ours = field.value.as_object().into_iter().flatten();
             let values = ours.map(|(key, _)| (key.clone(), object.custom_field(key).cloned().unwrap_or(Value::Null)));
@@ -69,6 +73,13 @@ pub fn tag_list(slugs: &[String]) -> Value {
     slugs.sort();
     slugs.dedup();
     Value::Array(slugs.into_iter().map(|s| serde_json::json!({ "slug": s })).collect())
+}
+
+/// Ids in ascending order, then `$ref`s by op id: a stable form of a set.
+pub fn sorted_references(value: &Value) -> Value {
+    let mut items: Vec<Value> = value.as_array().cloned().unwrap_or_default();
+    items.sort_by_key(|v| (v.as_u64().is_none(), v.as_u64().unwrap_or(0), v.to_string()));
+    Value::Array(items)
 }
 
 /// Our tags added to the operator's: tags are merged, never replaced.
@@ -123,6 +134,11 @@ pub fn changes(object: &Object, fields: &[Field]) -> BTreeMap<String, Change> {
                         after: pick(after),
                     },
                 );
+            }
+        } else if field.kind == Kind::ForeignKeys {
+            let after = sorted_references(&field.value);
+            if !same(&before, &after) {
+                changes.insert(field.name.to_owned(), Change { before, after });
             }
         } else if !same(&before, &field.value) {
             changes.insert(

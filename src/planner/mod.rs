@@ -11,6 +11,7 @@ mod ip;
 mod mac;
 mod node;
 mod replication;
+pub(crate) mod sdn;
 mod storage;
 mod template;
 mod vm;
@@ -59,7 +60,21 @@ pub fn collections_for(stage: Stage) -> &'static [Model] {
             CUSTOM_FIELD,
         ],
         Stage::Replications => &[CLUSTER, VIRTUAL_MACHINE, CUSTOM_FIELD, REPLICATION],
-        Stage::Sdn => &[],
+        Stage::Sdn => &[
+            VLAN,
+            L2VPN,
+            L2VPN_TERMINATION,
+            ROUTE_TARGET,
+            PREFIX,
+            SDN_CONTROLLER,
+            SDN_ZONE,
+            SDN_VNET,
+            SDN_SUBNET,
+            SDN_FABRIC,
+            SDN_ROUTE_MAP,
+            SDN_PREFIX_LIST,
+            SDN_BINDING,
+        ],
     }
 }
 
@@ -365,7 +380,7 @@ pub fn plan(input: &InputDoc) -> Result<Plan> {
         }
         None => builder,
     };
-    let (operations, warnings, summary) = builder.finish();
+    let finished = builder.finish();
     Ok(Plan {
         format_version: FORMAT_VERSION,
         planner_version: crate::VERSION,
@@ -373,10 +388,10 @@ pub fn plan(input: &InputDoc) -> Result<Plan> {
         modes: report.modes,
         stages: report.stages,
         query_flags: report.query_flags,
-        operations,
-        conflicts: Vec::new(),
-        warnings,
-        summary,
+        operations: finished.operations,
+        conflicts: finished.conflicts,
+        warnings: finished.warnings,
+        summary: finished.summary,
     })
 }
 
@@ -418,7 +433,7 @@ fn run_stages(ctx: &mut Context, running: &[Stage]) -> Result<()> {
                 ip::plan(ctx);
             }
             Stage::Replications => replication::plan(ctx)?,
-            Stage::Sdn => {}
+            Stage::Sdn => sdn::plan(ctx),
         }
         let max = ctx.settings.options.max_deletes;
         ctx.plan.guard_deletes(stage.name(), diff::is_removal, max);

@@ -21,6 +21,10 @@ fn fk_collection(collection: &str, field: &str) -> Option<&'static str> {
         "primary_ip4" | "primary_ip6" => "/api/ipam/ip-addresses/",
         "primary_mac_address" => "/api/dcim/mac-addresses/",
         "endpoint" | "proxmox_endpoint" => "/api/plugins/proxbox/endpoints/proxmox/",
+        "l2vpn" => "/api/vpn/l2vpns/",
+        "prefix" if collection != "/api/ipam/prefixes/" => "/api/ipam/prefixes/",
+        "vrf" => "/api/ipam/vrfs/",
+        "import_targets" | "export_targets" => "/api/ipam/route-targets/",
         _ => return None,
     })
 }
@@ -144,6 +148,14 @@ impl Simulator<'_> {
         if value.is_null() {
             return Ok(Value::Null);
         }
+        if let (Some(target), Value::Array(items)) = (fk_collection(collection, field), &value) {
+            let mut shaped = Vec::new();
+            for item in items {
+                shaped.push(self.read_shape(collection, field, item.clone())?);
+            }
+            let _ = target;
+            return Ok(Value::Array(shaped));
+        }
         if let Some(target) = fk_collection(collection, field) {
             let id = value.as_u64().ok_or_else(|| format!("{field}: not an id: {value}"))?;
             // Endpoints are configuration the planner is given, not NetBox state it reads.
@@ -173,9 +185,8 @@ impl Simulator<'_> {
         }
         if field == "assigned_object_id" {
             let id = value.as_u64().ok_or("assigned_object_id: not an id")?;
-            if self.find(INTERFACES, id).is_none() {
-                return Err(format!("assigned_object_id: no interface {id}"));
-            }
+            // Checked against the assigned type in `create`, where both are known.
+            let _ = id;
         }
         Ok(value)
     }
@@ -205,6 +216,20 @@ impl Simulator<'_> {
         for (field, value) in fields.as_object().ok_or("fields must be an object")? {
             let shaped = self.read_shape(collection, field, value.clone())?;
             object.insert(field.clone(), shaped);
+        }
+        if let (Some(kind), Some(id)) = (
+            object.get("assigned_object_type").cloned(),
+            object.get("assigned_object_id").cloned(),
+        ) {
+            let target = match kind.as_str() {
+                Some("virtualization.vminterface") => INTERFACES,
+                Some("ipam.vlan") => "/api/ipam/vlans/",
+                Some("dcim.interface") => "/api/dcim/interfaces/",
+                other => return Err(format!("unknown assigned_object_type {other:?}")),
+            };
+            if self.find(target, id.as_u64().unwrap_or(0)).is_none() {
+                return Err(format!("assigned_object_id: no {target} object {id}"));
+            }
         }
         object.entry("tags").or_insert_with(|| json!([]));
         object.entry("custom_fields").or_insert_with(|| json!({}));
