@@ -25,26 +25,6 @@ impl Rng {
     }
 }
 
-const NETBOX_COLLECTIONS: [&str; 17] = [
-    "/api/extras/tags/",
-    "/api/extras/custom-fields/",
-    "/api/dcim/sites/",
-    "/api/virtualization/cluster-types/",
-    "/api/virtualization/clusters/",
-    "/api/dcim/manufacturers/",
-    "/api/dcim/device-types/",
-    "/api/dcim/device-roles/",
-    "/api/dcim/devices/",
-    "/api/virtualization/virtual-machines/",
-    "/api/virtualization/interfaces/",
-    "/api/plugins/proxbox/vm-templates/",
-    "/api/plugins/proxbox/storage/",
-    "/api/plugins/proxbox/replications/",
-    "/api/dcim/mac-addresses/",
-    "/api/ipam/ip-addresses/",
-    "/api/ipam/vlans/",
-];
-
 const TAGS: [&str; 6] = ["prod", "staging", "web", "db", "backup", "team-a"];
 
 fn guest(rng: &mut Rng, index: u64, nodes: &[String], proxmox: &mut Map<String, Value>) -> Value {
@@ -190,10 +170,8 @@ fn endpoint(guests: u64) -> Value {
         "/cluster/sdn/vnets".into(),
         json!([{"vnet": "vnet1", "zone": "evpn1", "tag": 10001}]),
     );
-    let netbox: Map<String, Value> = NETBOX_COLLECTIONS
-        .iter()
-        .map(|c| ((*c).to_owned(), json!([])))
-        .collect();
+    let models = proxbox_planner::netbox::ALL_MODELS.iter();
+    let netbox: Map<String, Value> = models.map(|m| (m.collection.to_owned(), json!([]))).collect();
     json!({"settings": {"max_deletes": 100000}, "endpoint": {"id": 1, "name": "synth"}, "sync_types": ["all"],
         "proxmox": proxmox, "netbox": netbox})
 }

@@ -75,29 +75,53 @@ pub struct Record {
     custom_fields: Map<String, Value>,
 }
 
-/// The fields any planner reads or compares, sorted (they are binary-searched). A field missing here reads as
-/// null, which the convergence tests would catch as a never-ending update.
+/// Declares the fields planners read: `FIELDS` (for tests and docs) and
+/// `field_key`, a `match` the compiler turns into a length-and-bytes switch,
+/// because classifying every key of every NetBox object is the parser's
+/// hottest path.
+macro_rules! fields {
+    (json: [$($json:literal),* $(,)?], reduced: [$($name:literal),* $(,)?] $(,)?) => {
+        #[cfg(test)]
+        const FIELDS: &[&str] = &[$($name),*];
+
+        fn field_key(key: &str) -> Key {
+            match key {
+                "id" => Key::Id,
+                "value" => Key::Value,
+                "tags" => Key::Tags,
+                "custom_fields" => Key::CustomFields,
+                $($json => Key::Json($json),)*
+                $($name => Key::Field($name),)*
+                _ => Key::Other,
+            }
+        }
+    };
+}
+
+// A field missing here reads as null, which the convergence tests catch as a
+// never-ending update. JSON blobs (Proxmox payloads) are kept exactly as they
+// are; the other fields have nested objects reduced to their id or value.
 #[rustfmt::skip]
-const FIELDS: &[&str] = &[
-    "action", "address", "advertise_subnets", "alias", "asn", "assigned_object_id", "assigned_object_type",
-    "cidr", "cloud_init_enabled", "cluster", "cluster_name", "color", "comment", "comments", "conflict_reason", "content",
+fields! {
+    json: ["disk_config", "net_config", "raw_config"],
+    reduced: [
+    "action", "address", "advertise_subnets", "alias", "asn", "assigned_object_id", "assigned_object_type", "cidr",
+    "cloud_init_enabled", "cluster", "cluster_name", "color", "comment", "comments", "conflict_reason", "content",
     "controller", "controller_name", "controller_type", "datastore", "description", "device", "device_type",
     "disable", "disk", "dns", "dns_name", "enabled", "endpoint", "export", "export_targets", "fabric_name",
-    "fabric_type", "format", "gateway", "ge", "group", "group_name", "guest", "identifier", "import_targets", "ipam",
-    "is_mountpoint", "job_type", "jobnum", "l2vpn", "label", "last_updated", "le", "loopback", "mac_address",
-    "manufacturer", "match_ip", "match_peer", "max_protected_backups", "memory", "mode", "model", "monhost",
-    "mountpoint", "mtu", "name", "namespace", "node", "node_name", "nodes", "object_types", "order", "os_type",
-    "path", "peers", "pool", "port", "preallocation", "prefix", "primary_ip4", "primary_ip6", "primary_mac_address",
-    "proxmox_endpoint", "proxmox_type", "prune_backups", "rate", "remove_job", "replication_id", "required", "role",
-    "rt_import", "schedule", "scope_id", "scope_type", "server", "set_community", "share", "shared", "site", "skip_reason",
-    "slug", "snat", "source", "source_name", "source_type", "state", "status", "storage_type", "subdir", "subnet",
-    "subnet_type", "tag", "target", "target_id", "target_type", "type", "u_height", "untagged_vlan", "username",
-    "vcpus", "vid", "virtual_machine", "vlanaware", "vm_role", "vmid", "vnet_name", "vnet_type", "vrf", "vrf_vxlan",
-    "zone_name", "zone_type",
-];
-
-/// JSON blobs (Proxmox payloads) kept exactly as they are, never reduced.
-const JSON_FIELDS: &[&str] = &["disk_config", "net_config", "raw_config"];
+    "fabric_type", "format", "gateway", "ge", "group", "group_name", "guest", "identifier", "import_targets",
+    "ipam", "is_mountpoint", "job_type", "jobnum", "l2vpn", "label", "last_updated", "le", "loopback",
+    "mac_address", "manufacturer", "match_ip", "match_peer", "max_protected_backups", "memory", "mode", "model",
+    "monhost", "mountpoint", "mtu", "name", "namespace", "node", "node_name", "nodes", "object_types", "order",
+    "os_type", "path", "peers", "pool", "port", "preallocation", "prefix", "primary_ip4", "primary_ip6",
+    "primary_mac_address", "proxmox_endpoint", "proxmox_type", "prune_backups", "rate", "remove_job",
+    "replication_id", "required", "role", "rt_import", "schedule", "scope_id", "scope_type", "server",
+    "set_community", "share", "shared", "site", "skip_reason", "slug", "snat", "source", "source_name",
+    "source_type", "state", "status", "storage_type", "subdir", "subnet", "subnet_type", "tag", "target",
+    "target_id", "target_type", "type", "u_height", "untagged_vlan", "username", "vcpus", "vid", "virtual_machine",
+    "vlanaware", "vm_role", "vmid", "vnet_name", "vnet_type", "vrf", "vrf_vxlan", "zone_name", "zone_type",
+    ],
+}
 
 /// One element of a NetBox collection: a record, or what is wrong with it.
 #[derive(Clone, Debug, PartialEq)]
@@ -128,21 +152,7 @@ impl<'de> Deserialize<'de> for Key {
                 f.write_str("a field name")
             }
             fn visit_str<E: de::Error>(self, key: &str) -> std::result::Result<Key, E> {
-                Ok(match key {
-                    "id" => Key::Id,
-                    "value" => Key::Value,
-                    "tags" => Key::Tags,
-                    "custom_fields" => Key::CustomFields,
-                    other if JSON_FIELDS.contains(&other) => JSON_FIELDS
-                        .iter()
-                        .find(|f| **f == other)
-                        .map_or(Key::Other, |f| Key::Json(f)),
-                    other => FIELDS
-                        .binary_search(&other)
-                        .ok()
-                        .and_then(|at| FIELDS.get(at))
-                        .map_or(Key::Other, |f| Key::Field(f)),
-                })
+                Ok(field_key(key))
             }
         }
         deserializer.deserialize_identifier(KeyVisitor)
@@ -510,6 +520,11 @@ impl<'a> Object<'a> {
 
     pub fn has_tag(&self, slug: &str) -> bool {
         self.record.tags.iter().any(|t| t == slug)
+    }
+
+    /// Tag slugs, sorted, without copying them.
+    pub fn tag_slugs(&self) -> &'a [String] {
+        &self.record.tags
     }
 }
 

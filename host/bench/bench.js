@@ -4,7 +4,7 @@
 // planned natively and in wasm under Node, side by side in one run.
 //   node host/bench/bench.js [GUESTS ...]      (default: 1000 10000 50000)
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
@@ -26,7 +26,9 @@ console.log(`input: synthetic endpoint, NetBox state "${state}"; medians of ${ru
 const rows = [];
 for (const n of guests) {
   const file = `${cache}/g${n}-${state}.json`;
-  if (!existsSync(file)) writeFileSync(file, execFileSync(bin('synth'), [String(n), state], { maxBuffer: 2 ** 31 }));
+  // Regenerate when the generator was rebuilt since (its output may have changed).
+  const stale = !existsSync(file) || statSync(file).mtimeMs < statSync(bin('synth')).mtimeMs;
+  if (stale) writeFileSync(file, execFileSync(bin('synth'), [String(n), state], { maxBuffer: 2 ** 31 }));
   const native = JSON.parse(execFileSync(bin('bench_native'), [file, String(runsFor(n))], { encoding: 'utf8' }));
   const js = JSON.parse(execFileSync(process.execPath, ['--max-old-space-size=8192', `${root}host/bench/measure.js`, file, String(runsFor(n))], {
     encoding: 'utf8', cwd: root,

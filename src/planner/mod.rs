@@ -244,6 +244,26 @@ impl Refs {
     }
 }
 
+/// A Proxmox list a stage needs: missing is an input error (the host skipped
+/// what `discover` listed); failed or not a list is a warning, and the stage
+/// leaves its objects as they are.
+pub fn required_list<'a>(ctx: &mut Context<'a>, path: &str, what: &str) -> Result<Option<&'a Vec<Value>>> {
+    match ctx.snapshot.required(path)? {
+        source::Fetched::Data(Value::Array(rows)) => Ok(Some(rows)),
+        other => {
+            let why = if other.data().is_some() {
+                "not a list".to_owned()
+            } else {
+                other.failure()
+            };
+            let message = format!("{path} could not be read ({why}); {what} left as they are");
+            ctx.plan
+                .warn(Warning::new("incomplete-snapshot", message).at_path(path));
+            Ok(None)
+        }
+    }
+}
+
 /// A `bootstrap-only` tagged object under `bootstrap_only`: never patched.
 pub fn bootstrap_protected(ctx: &Context, resource: ResourceType, object: &Object) -> bool {
     ctx.mode(resource) == SyncMode::BootstrapOnly && object.has_tag(TAG_BOOTSTRAP_ONLY)

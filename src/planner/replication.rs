@@ -10,8 +10,7 @@ use crate::error::Result;
 use crate::json::{loose_flag, loose_string, loose_u64};
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
-use crate::plan::{Change, OpHead, Reason, Target, Warning};
-use crate::source::Fetched;
+use crate::plan::{Change, OpHead, Reason, Target};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -86,19 +85,8 @@ pub fn plan(ctx: &mut Context) -> Result<()> {
         ctx.skip_disabled(STAGE, ResourceType::Vm, netbox::REPLICATION);
         return Ok(());
     }
-    let rows = match ctx.snapshot.required("/cluster/replication")? {
-        Fetched::Data(Value::Array(rows)) => rows,
-        other => {
-            let why = if other.data().is_some() {
-                "not a list".to_owned()
-            } else {
-                other.failure()
-            };
-            let message = format!("/cluster/replication could not be read ({why}); replications are left as they are");
-            ctx.plan
-                .warn(Warning::new("incomplete-snapshot", message).at_path("/cluster/replication"));
-            return Ok(());
-        }
+    let Some(rows) = super::required_list(ctx, "/cluster/replication", "replication records are")? else {
+        return Ok(());
     };
     let endpoint = ctx.endpoint_id();
     let loaded = ctx.loaded;

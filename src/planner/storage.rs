@@ -9,7 +9,6 @@ use crate::json::{loose_flag, loose_string, loose_u64, Path};
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
 use crate::plan::{OpHead, Reason, Warning};
-use crate::source::Fetched;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -121,19 +120,8 @@ pub fn plan(ctx: &mut Context) -> Result<()> {
         ctx.skip_disabled(STAGE, ResourceType::Storage, netbox::STORAGE);
         return Ok(());
     }
-    let rows = match ctx.snapshot.required("/storage")? {
-        Fetched::Data(Value::Array(rows)) => rows,
-        other => {
-            let why = if other.data().is_some() {
-                "not a list".to_owned()
-            } else {
-                other.failure()
-            };
-            let message = format!("/storage could not be read ({why}); storage is left as it is");
-            ctx.plan
-                .warn(Warning::new("incomplete-snapshot", message).at_path("/storage"));
-            return Ok(());
-        }
+    let Some(rows) = super::required_list(ctx, "/storage", "storage records are")? else {
+        return Ok(());
     };
     let Some(cluster) = ctx.refs.cluster.clone() else {
         ctx.plan.skip(

@@ -204,15 +204,7 @@ impl Simulator<'_> {
 
     fn create(&mut self, op: &Value, collection: &str) -> Result<(), String> {
         let fields = self.resolve(&op["fields"])?;
-        let id = self
-            .objects(collection)
-            .iter()
-            .filter_map(|o| o["id"].as_u64())
-            .max()
-            .unwrap_or(0)
-            + 1;
         let mut object = Map::new();
-        object.insert("id".into(), id.into());
         for (field, value) in fields.as_object().ok_or("fields must be an object")? {
             let shaped = self.read_shape(collection, field, value.clone())?;
             object.insert(field.clone(), shaped);

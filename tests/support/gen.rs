@@ -224,25 +224,8 @@ pub fn snapshot(guests: &[GuestSpec], netbox: Value) -> Value {
     json!({"settings": {}, "endpoint": {"id": 7, "name": "gen"}, "proxmox": proxmox, "netbox": netbox})
 }
 
+/// Every collection the planner knows, empty: a NetBox nobody synced yet.
 pub fn empty_netbox() -> Value {
-    let collections = [
-        "/api/extras/tags/",
-        "/api/extras/custom-fields/",
-        "/api/dcim/sites/",
-        "/api/virtualization/cluster-types/",
-        "/api/virtualization/clusters/",
-        "/api/dcim/manufacturers/",
-        "/api/dcim/device-types/",
-        "/api/dcim/device-roles/",
-        "/api/dcim/devices/",
-        "/api/virtualization/virtual-machines/",
-        "/api/virtualization/interfaces/",
-        "/api/plugins/proxbox/vm-templates/",
-        "/api/plugins/proxbox/storage/",
-        "/api/plugins/proxbox/replications/",
-        "/api/dcim/mac-addresses/",
-        "/api/ipam/ip-addresses/",
-        "/api/ipam/vlans/",
-    ];
-    Value::Object(collections.iter().map(|c| ((*c).to_owned(), json!([]))).collect())
+    let models = proxbox_planner::netbox::ALL_MODELS.iter();
+    Value::Object(models.map(|m| (m.collection.to_owned(), json!([]))).collect())
 }
