@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 pub const FORMAT_VERSION: u32 = 1;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Create,
@@ -237,6 +237,7 @@ pub struct Finished {
 #[derive(Default)]
 pub struct PlanBuilder {
     operations: Vec<Operation>,
+    ids: std::collections::HashSet<String>,
     warnings: Vec<Warning>,
     conflicts: Vec<Conflict>,
     unchanged: BTreeMap<&'static str, u64>,
@@ -282,6 +283,17 @@ fn sorted_unique(mut ids: Vec<String>) -> Vec<String> {
 }
 
 impl PlanBuilder {
+    /// Operation ids are identities: two Proxmox rows that map to the same
+    /// object (a duplicated job id, say) must not plan it twice. The first wins.
+    fn push(&mut self, op: Operation) {
+        if self.ids.insert(op.id.clone()) {
+            self.operations.push(op);
+        } else {
+            let message = format!("{} is planned once; another Proxmox row maps to the same object", op.id);
+            self.warnings.push(Warning::new("duplicate-identity", message));
+        }
+    }
+
     /// Returns the new operation's id, for `$ref`s and `depends_on`.
     pub fn create(
         &mut self,
@@ -294,7 +306,7 @@ impl PlanBuilder {
         op.fields = fields;
         op.depends_on = sorted_unique(depends_on);
         let id = op.id.clone();
-        self.operations.push(op);
+        self.push(op);
         id
     }
 
@@ -315,7 +327,7 @@ impl PlanBuilder {
         op.changes = changes;
         op.depends_on = sorted_unique(depends_on);
         let id = op.id.clone();
-        self.operations.push(op);
+        self.push(op);
         Some(id)
     }
 
@@ -333,20 +345,20 @@ impl PlanBuilder {
         op.target = Some(target);
         op.changes = changes;
         op.depends_on = sorted_unique(depends_on);
-        self.operations.push(op);
+        self.push(op);
     }
 
     pub fn delete(&mut self, head: OpHead, object: &Object, reason: Reason) {
         let mut op = head.operation(Action::Delete, reason);
         op.target = Some(Target::of(object));
-        self.operations.push(op);
+        self.push(op);
     }
 
     pub fn skip(&mut self, head: OpHead, object: Option<&Object>, reason: Reason, detail: impl Into<String>) {
         let mut op = head.operation(Action::Skip, reason);
         op.target = object.map(Target::of);
         op.detail = Some(detail.into());
-        self.operations.push(op);
+        self.push(op);
     }
 
     pub fn warn(&mut self, warning: Warning) {
@@ -398,8 +410,18 @@ impl PlanBuilder {
 
     /// Creates and updates in dependency order, then deletes children-first.
     pub fn finish(self) -> Finished {
-        let (deletes, mut operations): (Vec<Operation>, Vec<Operation>) =
+        let (deletes, writes): (Vec<Operation>, Vec<Operation>) =
             self.operations.into_iter().partition(|op| op.action == Action::Delete);
+        let mut operations = Vec::with_capacity(writes.len() + deletes.len());
+        let mut rest = writes.into_iter().peekable();
+        while let Some(first) = rest.next() {
+            let stage = first.stage;
+            let mut segment = vec![first];
+            while let Some(op) = rest.next_if(|op| op.stage == stage) {
+                segment.push(op);
+            }
+            operations.extend(group_runs(segment));
+        }
         operations.extend(deletes.into_iter().rev());
         let mut summary = Summary::default();
         for op in &operations {
@@ -417,4 +439,65 @@ impl PlanBuilder {
             summary,
         }
     }
+}
+
+/// Reorders one stage's operations so that operations on the same collection
+/// with the same action stand together (an executor sends each run as one
+/// bulk request), without ever putting an operation before what it depends
+/// on. Kahn's algorithm, preferring to continue the current run, else the
+/// earliest ready operation: deterministic, and the identity when nothing can
+/// be grouped.
+fn group_runs(segment: Vec<Operation>) -> Vec<Operation> {
+    use std::collections::{BTreeSet, HashMap};
+    let position: HashMap<&str, usize> = segment.iter().enumerate().map(|(i, op)| (op.id.as_str(), i)).collect();
+    let mut waiting_on = vec![0usize; segment.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); segment.len()];
+    for (i, op) in segment.iter().enumerate() {
+        for dep in op.depends_on.iter().filter_map(|d| position.get(d.as_str())) {
+            if let (Some(count), Some(list)) = (waiting_on.get_mut(i), dependents.get_mut(*dep)) {
+                *count += 1;
+                list.push(i);
+            }
+        }
+    }
+    let run_of = |i: usize| segment.get(i).map(|op| (op.collection, op.action));
+    let mut ready: BTreeSet<usize> = BTreeSet::new();
+    let mut ready_by_run: HashMap<(&str, Action), BTreeSet<usize>> = HashMap::new();
+    let make_ready = |i: usize, ready: &mut BTreeSet<usize>, by_run: &mut HashMap<(&str, Action), BTreeSet<usize>>| {
+        ready.insert(i);
+        if let Some(run) = run_of(i) {
+            by_run.entry(run).or_default().insert(i);
+        }
+    };
+    for i in (0..segment.len()).filter(|i| waiting_on.get(*i) == Some(&0)) {
+        make_ready(i, &mut ready, &mut ready_by_run);
+    }
+    let mut order = Vec::with_capacity(segment.len());
+    let mut current = None;
+    while let Some(first) = ready.first().copied() {
+        let same_run = current.and_then(|run| ready_by_run.get(&run).and_then(|set| set.first().copied()));
+        let next = same_run.unwrap_or(first);
+        ready.remove(&next);
+        current = run_of(next);
+        if let Some(set) = current.and_then(|run| ready_by_run.get_mut(&run)) {
+            set.remove(&next);
+        }
+        order.push(next);
+        for dependent in dependents.get(next).into_iter().flatten() {
+            if let Some(count) = waiting_on.get_mut(*dependent) {
+                *count -= 1;
+                if *count == 0 {
+                    make_ready(*dependent, &mut ready, &mut ready_by_run);
+                }
+            }
+        }
+    }
+    let mut slots: Vec<Option<Operation>> = segment.into_iter().map(Some).collect();
+    let mut grouped: Vec<Operation> = order
+        .iter()
+        .filter_map(|i| slots.get_mut(*i).and_then(Option::take))
+        .collect();
+    // A dependency cycle cannot come out of the planners; keep anything left, in order.
+    grouped.extend(slots.into_iter().flatten());
+    grouped
 }

@@ -495,3 +495,37 @@ fn a_stopped_guest_keeps_the_addresses_its_agent_reported() {
         "offline"
     );
 }
+
+#[test]
+fn operations_of_one_collection_and_action_stand_together_within_a_stage() {
+    let first = plan(&sample());
+    let planned: Vec<&Value> = first["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["action"] != "skip")
+        .collect();
+    let mut runs = Vec::new();
+    for op in &planned {
+        let run = (
+            op["stage"].as_str().unwrap(),
+            op["collection"].as_str().unwrap(),
+            op["action"].as_str().unwrap(),
+        );
+        if runs.last() != Some(&run) {
+            runs.push(run);
+        }
+    }
+    // Each run is one bulk request. Without grouping the sample took 60.
+    let mut distinct = runs.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        runs.len(),
+        distinct.len(),
+        "a (stage, collection, action) appears as one run: {runs:?}"
+    );
+    // Grouping never breaks dependencies: the apply simulator checks them.
+    let (_, synced) = sync(&sample());
+    assert_eq!(writes(&plan(&synced)), Vec::<String>::new());
+}

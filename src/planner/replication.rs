@@ -101,11 +101,19 @@ pub fn plan(ctx: &mut Context) -> Result<()> {
         }
     }
     let mut present = BTreeSet::new();
-    for row in rows.iter().filter_map(Value::as_object) {
+    // Sorted, so that which of two rows with one id wins does not depend on order.
+    let mut rows: Vec<&Map<String, Value>> = rows.iter().filter_map(Value::as_object).collect();
+    rows.sort_by_cached_key(|row| (loose_string(row.get("id")), Value::Object((*row).clone()).to_string()));
+    for row in rows {
         let Some(id) = loose_string(row.get("id")) else {
             continue;
         };
-        present.insert(id.clone());
+        if !present.insert(id.clone()) {
+            let message = format!("/cluster/replication lists job {id} twice; the first row is used");
+            ctx.plan
+                .warn(crate::plan::Warning::new("duplicate-identity", message).at_path("/cluster/replication"));
+            continue;
+        }
         plan_job(
             ctx,
             row,

@@ -145,7 +145,10 @@ pub fn plan(ctx: &mut Context) -> Result<()> {
     let mut names = BTreeSet::new();
     let proxmox = Path::ROOT.key("proxmox");
     let path = proxmox.key("/storage");
-    for (index, row) in rows.iter().enumerate() {
+    // Sorted by name, so duplicates resolve the same way whatever the order.
+    let mut rows: Vec<(usize, &Value)> = rows.iter().enumerate().collect();
+    rows.sort_by_cached_key(|(_, row)| (loose_string(row.get("storage")), row.to_string()));
+    for (index, row) in rows {
         let Some(row) = row.as_object() else {
             let message = format!("{} is not an object; skipped", path.index(index));
             ctx.plan
@@ -155,7 +158,12 @@ pub fn plan(ctx: &mut Context) -> Result<()> {
         let Some(name) = row.get("storage").and_then(Value::as_str) else {
             continue;
         };
-        names.insert(name.to_owned());
+        if !names.insert(name.to_owned()) {
+            let message = format!("/storage lists {name} twice; the first row is used");
+            ctx.plan
+                .warn(Warning::new("duplicate-identity", message).at_path("/storage"));
+            continue;
+        }
         let existing: Vec<&Object> = ours.iter().copied().filter(|r| r.str("name") == Some(name)).collect();
         match existing.as_slice() {
             [] => {
