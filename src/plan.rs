@@ -62,6 +62,8 @@ pub enum Reason {
     /// A replication job whose guest has no VM in NetBox.
     UnknownVm,
     SdnConflict,
+    /// Proxmox has it, but NetBox (or the plugin) has no way to store it.
+    UnsupportedByNetbox,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

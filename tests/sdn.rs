@@ -318,3 +318,27 @@ fn a_failed_vnet_list_retires_nothing() {
         "no stale, no decommissioning"
     );
 }
+
+#[test]
+fn fabrics_the_plugin_cannot_store_are_skipped_not_planned() {
+    let mut input = fixture("evpn");
+    input["proxmox"]["/cluster/sdn/fabrics/fabric"] =
+        json!([{"id": "fabric1", "protocol": "openfabric"}, {"id": "underlay", "protocol": "ospf"}]);
+    let first = plan(&input);
+    let skip = op(&first, "sdn:netbox_proxbox.proxmoxsdnfabric:fabric/fabric1");
+    assert_eq!(
+        (skip["action"].as_str(), skip["reason"].as_str()),
+        (Some("skip"), Some("unsupported-by-netbox"))
+    );
+    assert!(first["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w["code"] == "sdn-unsupported"));
+    assert_eq!(
+        op(&first, "sdn:netbox_proxbox.proxmoxsdnfabric:fabric/underlay")["fields"]["fabric_type"],
+        "ospf"
+    );
+    let (_, synced) = sync(&input);
+    assert_eq!(writes(&plan(&synced)), Vec::<String>::new());
+}

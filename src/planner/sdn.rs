@@ -17,6 +17,8 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 const STAGE: Stage = Stage::Sdn;
+/// The `fabric_type` choices of the plugin's sdn-fabrics model.
+const FABRIC_TYPES: [&str; 4] = ["wireguard", "bgp", "vxlan", "ospf"];
 const R: ResourceType = ResourceType::Sdn;
 
 /// The cluster-level lists, and what each feeds.
@@ -571,27 +573,44 @@ fn plan_prefix(ctx: &mut Context, network: &Cidr, vnet: &str, zone: &str) -> Val
 /// Route maps, prefix lists and fabrics: inventory only.
 fn plan_simple_lists(ctx: &mut Context) {
     if let Some(rows) = list(ctx, "/cluster/sdn/fabrics/fabric") {
-        let rows = rows
-            .iter()
-            .filter_map(Value::as_object)
-            .filter_map(|f| {
-                let name = loose_string(f.get("id").or_else(|| f.get("fabric")).or_else(|| f.get("name")))?;
-                let protocol = loose_string(f.get("protocol").or_else(|| f.get("type"))).unwrap_or_default();
-                let fabric_type = ["wireguard", "bgp", "vxlan", "ospf"]
-                    .contains(&protocol.as_str())
-                    .then_some(protocol);
-                let mut fields = vec![
-                    Field::new("fabric_type", Kind::Choice, fabric_type),
-                    Field::new("asn", Kind::Scalar, int(f, "asn")),
-                ];
-                fields.extend(common(f));
-                Some(Row::new(
-                    format!("fabric/{name}"),
-                    vec![("fabric_name", name.into())],
-                    fields,
-                ))
-            })
-            .collect();
+        let mut planned = Vec::new();
+        for f in rows.iter().filter_map(Value::as_object) {
+            let Some(name) = loose_string(f.get("id").or_else(|| f.get("fabric")).or_else(|| f.get("name"))) else {
+                continue;
+            };
+            let protocol = loose_string(f.get("protocol").or_else(|| f.get("type"))).unwrap_or_default();
+            // The plugin requires one of its four fabric types (an openfabric
+            // fabric cannot be stored): say so rather than plan a write NetBox refuses.
+            if !FABRIC_TYPES.contains(&protocol.as_str()) {
+                let identity = format!("fabric/{name}");
+                let detail = format!(
+                    "the plugin stores only {} fabrics, not {protocol:?}",
+                    FABRIC_TYPES.join("/")
+                );
+                ctx.plan.skip(
+                    head(netbox::SDN_FABRIC, &identity),
+                    None,
+                    Reason::UnsupportedByNetbox,
+                    detail.clone(),
+                );
+                ctx.plan.warn(
+                    Warning::new("sdn-unsupported", format!("fabric {name}: {detail}"))
+                        .at_path("/cluster/sdn/fabrics/fabric"),
+                );
+                continue;
+            }
+            let mut fields = vec![
+                Field::new("fabric_type", Kind::Choice, protocol),
+                Field::new("asn", Kind::Scalar, int(f, "asn")),
+            ];
+            fields.extend(common(f));
+            planned.push(Row::new(
+                format!("fabric/{name}"),
+                vec![("fabric_name", name.into())],
+                fields,
+            ));
+        }
+        let rows = planned;
         plan_rows(ctx, netbox::SDN_FABRIC, rows, true);
     }
     if let Some(rows) = list(ctx, "/cluster/sdn/route-maps") {
