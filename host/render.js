@@ -22,7 +22,7 @@ const SYMBOLS = { create: ['+', '32'], update: ['~', '33'], delete: ['-', '31'],
 const show = (value) => (typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value ?? null));
 
 /** A `terraform plan`-like listing of a plan, grouped by stage. */
-export function renderPlan(plan, { color = false } = {}) {
+export function renderPlan(plan, { color = false, fields = false } = {}) {
   const { endpoint, summary } = plan;
   const lines = [`Plan for endpoint ${endpoint.name ?? '?'} (id ${endpoint.id ?? '?'}), cluster ${endpoint.cluster ?? '?'}`, ''];
   let stage = null;
@@ -37,6 +37,11 @@ export function renderPlan(plan, { color = false } = {}) {
     for (const [field, change] of Object.entries(op.changes ?? {})) {
       lines.push(`        ${field}: ${show(change.before)} → ${show(change.after)}`);
     }
+    if (fields && op.action === 'create') {
+      for (const [field, value] of Object.entries(op.fields ?? {})) {
+        lines.push(paint(color, '32', `        + ${field}: ${show(value)}`));
+      }
+    }
     if (op.detail) lines.push(`        ${paint(color, '2', op.detail)}`);
   }
   if (plan.warnings.length) {
@@ -50,5 +55,43 @@ export function renderPlan(plan, { color = false } = {}) {
     `Plan: ${summary.create} to create, ${summary.update} to update, ${summary.delete} to delete, ` +
       `${summary.skip} skipped, ${summary.unchanged} unchanged.`,
   );
+  return `${lines.join('\n')}\n`;
+}
+
+const OUTCOME_COLOR = { created: '32', updated: '33', deleted: '31', skipped: '2', failed: '31', stale: '35', 'skipped-dependency': '31' };
+
+/** One progress line (`[ 12/89  13%] created virtualization.vminterface qemu/101/net0`). */
+export function renderProgress(data, { color = false, width = 100 } = {}) {
+  const { current, total, percent } = data.progress ?? {};
+  const digits = String(total ?? 0).length;
+  const head = `[${String(current ?? 0).padStart(digits)}/${total ?? 0} ${String(Math.round(percent ?? 0)).padStart(3)}%]`;
+  const text = `${head} ${data.outcome} ${data.model ?? ''} ${data.key ?? ''}`;
+  const cut = text.length > width - 1 ? `${text.slice(0, width - 2)}…` : text;
+  return color ? cut.replace(` ${data.outcome} `, ` ${paint(true, OUTCOME_COLOR[data.outcome] ?? '0', data.outcome)} `) : cut;
+}
+
+/** The apply report: counts, then every operation that did not go through. */
+export function renderApplyReport(report, { color = false } = {}) {
+  const c = report.counts;
+  const lines = [];
+  const problems = report.operations.filter((o) => !['done', 'skipped'].includes(o.status));
+  if (problems.length) {
+    lines.push('Not applied:');
+    for (const op of problems) {
+      const code = OUTCOME_COLOR[op.status] ?? '31';
+      lines.push(`  ${paint(color, code, op.status.padEnd(18))} ${op.id}`);
+      if (op.error?.message) lines.push(`        ${op.error.message}`);
+    }
+    lines.push('');
+  }
+  const existing = report.operations.filter((o) => o.status === 'done' && o.existing).length;
+  lines.push(
+    `Apply: ${paint(color, '32', `${c.done} done`)}${existing ? ` (${existing} already in NetBox)` : ''}, ` +
+      `${paint(color, c.failed ? '31' : '2', `${c.failed} failed`)}, ${paint(color, c.stale ? '35' : '2', `${c.stale} stale`)}, ` +
+      `${c.skipped} skipped, ${c['skipped-dependency']} skipped (dependency); ` +
+      `${report.requests.total} NetBox requests in ${(report.duration_ms / 1000).toFixed(1)} s.`,
+  );
+  if (c.stale) lines.push('Stale operations were refused: someone changed those objects after planning. Re-plan and apply again.');
+  else if (!report.ok) lines.push('The plan is the unit of retry: re-plan against NetBox as it is now and apply the new plan.');
   return `${lines.join('\n')}\n`;
 }

@@ -1,0 +1,645 @@
+// The executor: applies a plan to NetBox in plan order, batching consecutive
+// operations of the same collection and action, resolving `$ref`s to the ids
+// NetBox returned, and checking every update/delete precondition
+// (`target.last_updated`) first. It makes no sync decision: what to write
+// comes from the plan; this file only decides how to get it written safely.
+//
+// The plan is the unit of retry. After a failure or a crash, re-plan against
+// fresh NetBox state and apply the new plan. Applying the SAME plan again is
+// safe too: before every create batch the executor looks for an object that
+// already has exactly the fields the plan would write (found: the operation is
+// done, with that object's id, `existing: true`); updates of objects changed
+// since planning are refused as `stale`; deletes of objects already gone are
+// done.
+import { backoffDelay, sleep } from './http.js';
+
+export const STATUSES = ['done', 'failed', 'stale', 'skipped', 'skipped-dependency'];
+const BLOCKING = new Set(['failed', 'stale', 'skipped-dependency']);
+const OUTCOME = { create: 'created', update: 'updated', delete: 'deleted' };
+
+class UnresolvedRef extends Error {
+  constructor(ref) {
+    super(`unresolved $ref ${ref}: that operation did not create an object`);
+    this.ref = ref;
+  }
+}
+
+const isRef = (value) => value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.$ref === 'string' && Object.keys(value).length === 1;
+
+/** Replaces every `{"$ref": op}` (at any depth) with the NetBox id `ids.get(op)`. */
+export function resolveRefs(value, ids) {
+  if (isRef(value)) {
+    if (!ids.has(value.$ref)) throw new UnresolvedRef(value.$ref);
+    return ids.get(value.$ref);
+  }
+  if (Array.isArray(value)) return value.map((v) => resolveRefs(v, ids));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveRefs(v, ids)]));
+  }
+  return value;
+}
+
+/**
+ * Groups plan operations into batches: consecutive operations of the same
+ * collection and action, none depending on another of the same batch, and
+ * (for updates/deletes) no target twice. Exported for tests; the executor
+ * builds the same batches as it goes.
+ */
+export function batches(operations, { batchSize = 100 } = {}) {
+  const out = [];
+  let current = null;
+  for (const op of operations) {
+    if (op.action === 'skip') {
+      current = null;
+      out.push([op]);
+      continue;
+    }
+    if (current && canJoin(current, op, batchSize)) {
+      current.push(op);
+      continue;
+    }
+    current = [op];
+    out.push(current);
+  }
+  return out;
+}
+
+function canJoin(batch, op, batchSize) {
+  const head = batch[0];
+  if (batch.length >= batchSize || head.collection !== op.collection || head.action !== op.action) return false;
+  const ids = new Set(batch.map((o) => o.id));
+  if ((op.depends_on ?? []).some((dep) => ids.has(dep))) return false;
+  if (op.action !== 'create') {
+    const key = JSON.stringify(op.target?.id);
+    if (batch.some((o) => JSON.stringify(o.target?.id) === key)) return false;
+  }
+  return true;
+}
+
+/**
+ * Applies `plan` through `client` (a NetBoxClient).
+ * @param {object} plan  the core's plan
+ * @param {import('./netbox.js').NetBoxClient} client
+ * @param {object} [options]
+ * @param {number} [options.batchSize=100]
+ * @param {'always'|'retry'|'never'} [options.verifyCreates='always'] look for identical existing
+ *   objects before every create batch ('retry': only before re-sending after an unknown outcome)
+ * @param {number} [options.writeRetries=3] re-sends of a create batch whose outcome was unknown
+ * @param {(event:string, data:object)=>void} [options.emit] progress events (see events.js)
+ * @returns {Promise<ApplyReport>}
+ */
+export async function applyPlan(plan, client, options = {}) {
+  const executor = new Executor(plan, client, options);
+  return executor.run();
+}
+
+class Executor {
+  constructor(plan, client, { batchSize = client.batchSize ?? 100, verifyCreates = 'always', writeRetries = 3, emit = () => {}, sleep: sleeper = sleep, random = Math.random } = {}) {
+    if (!plan || !Array.isArray(plan.operations)) throw new Error('not a plan: no operations list');
+    this.plan = plan;
+    this.client = client;
+    this.batchSize = batchSize;
+    this.verifyCreates = verifyCreates === true ? 'always' : verifyCreates === false ? 'never' : verifyCreates;
+    this.writeRetries = writeRetries;
+    this.emit = emit;
+    this.sleep = sleeper;
+    this.random = random;
+    this.ids = new Map(); // op id -> NetBox id (creates)
+    this.results = new Map(); // op id -> report entry
+    this.touched = new Set(); // `${collection}#${id}` written by this apply
+    this.total = plan.operations.length;
+    this.current = 0;
+    this.stageStats = new Map();
+    this.remaining = new Map(); // stage -> operations without an outcome yet
+    for (const op of plan.operations) this.remaining.set(op.stage, (this.remaining.get(op.stage) ?? 0) + 1);
+  }
+
+  async run() {
+    const started = Date.now();
+    const before = { ...this.client.stats, byMethod: { ...this.client.stats.byMethod } };
+    this.emit('step', { step: 'apply', status: 'started', message: `Applying ${this.total} operations` });
+    const ops = this.plan.operations;
+    let at = 0;
+    while (at < ops.length) {
+      const op = ops[at];
+      this.#stageStarted(op);
+      if (op.action === 'skip') {
+        this.#record(op, { status: 'skipped', detail: op.detail ?? op.reason });
+        at += 1;
+        continue;
+      }
+      const blocker = this.#blocker(op);
+      if (blocker) {
+        this.#record(op, { status: 'skipped-dependency', error: { message: `depends on ${blocker} (${this.results.get(blocker).status})`, dependency: blocker } });
+        at += 1;
+        continue;
+      }
+      // Collect the batch: consecutive, same collection and action.
+      const batch = [op];
+      let next = at + 1;
+      while (next < ops.length) {
+        const candidate = ops[next];
+        if (candidate.action === 'skip' || !canJoin(batch, candidate, this.batchSize)) break;
+        const blocked = this.#blocker(candidate);
+        if (blocked) {
+          this.#stageStarted(candidate);
+          this.#record(candidate, { status: 'skipped-dependency', error: { message: `depends on ${blocked} (${this.results.get(blocked).status})`, dependency: blocked } });
+        } else {
+          this.#stageStarted(candidate);
+          batch.push(candidate);
+        }
+        next += 1;
+      }
+      if (op.action === 'create') await this.#creates(batch);
+      else if (op.action === 'update') await this.#writes(batch, 'update');
+      else if (op.action === 'delete') await this.#writes(batch, 'delete');
+      else for (const o of batch) this.#record(o, { status: 'failed', error: { message: `unknown action ${o.action}` } });
+      at = next;
+    }
+    const report = this.#report(started, before);
+    this.emit('step', { step: 'apply', status: report.ok ? 'completed' : 'failed', message: summaryLine(report.counts) });
+    return report;
+  }
+
+  #blocker(op) {
+    for (const dep of op.depends_on ?? []) {
+      const result = this.results.get(dep);
+      if (result && BLOCKING.has(result.status)) return dep;
+    }
+    return null;
+  }
+
+  #stageStarted(op) {
+    if (this.stageStats.has(op.stage)) return;
+    this.stageStats.set(op.stage, { created: 0, updated: 0, deleted: 0, skipped: 0, failed: 0, stale: 0, skipped_dependency: 0 });
+    this.emit('step', { step: op.stage, phase: op.stage, status: 'started', message: `Stage ${op.stage}` });
+  }
+
+  #record(op, { status, netbox_id, error, existing, detail }) {
+    const entry = { id: op.id, action: op.action, status, collection: op.collection, key: op.key };
+    if (netbox_id !== undefined && netbox_id !== null) entry.netbox_id = netbox_id;
+    if (existing) entry.existing = true;
+    if (error) entry.error = error;
+    if (detail && status === 'skipped') entry.detail = detail;
+    this.results.set(op.id, entry);
+    this.current += 1;
+    const outcome = status === 'done' ? OUTCOME[op.action] : status;
+    const stats = this.stageStats.get(op.stage);
+    const key = status === 'done' ? outcome : status === 'skipped-dependency' ? 'skipped_dependency' : status;
+    if (stats && key in stats) stats[key] += 1;
+    const percent = this.total ? Math.round((this.current / this.total) * 1000) / 10 : 100;
+    const label = `${op.model} ${op.key}`;
+    const message = status === 'done'
+      ? `${outcome[0].toUpperCase()}${outcome.slice(1)} ${label}${existing ? ' (already there)' : ''}`
+      : status === 'skipped' ? `Skipped ${label}: ${op.reason}` : `${status} ${label}: ${error?.message ?? ''}`;
+    // `status` stays "progress": the Proxbox UI ends its stream on status "failed".
+    this.emit('item_progress', {
+      phase: op.stage, step: op.stage, status: 'progress', outcome, operation: op.id, action: op.action,
+      model: op.model, key: op.key, ...(entry.netbox_id !== undefined ? { netbox_id: entry.netbox_id } : {}),
+      message, progress: { current: this.current, total: this.total, percent },
+    });
+    if (BLOCKING.has(status)) {
+      this.emit('error_detail', {
+        phase: op.stage, category: status === 'stale' ? 'stale' : status === 'skipped-dependency' ? 'dependency' : 'netbox',
+        operation: op.id, message: `${label}: ${error?.message ?? status}`, ...(error?.status ? { status: error.status } : {}),
+        ...(error?.body !== undefined ? { detail: error.body } : {}),
+      });
+    }
+    const left = this.remaining.get(op.stage) - 1;
+    this.remaining.set(op.stage, left);
+    if (left === 0) this.#stageDone(op.stage);
+  }
+
+  #stageDone(stage) {
+    // Once every operation of the stage has an outcome (deletes come at the end of a plan).
+    const stats = this.stageStats.get(stage);
+    if (!stats) return;
+    const failed = stats.failed + stats.stale + stats.skipped_dependency;
+    this.emit('phase_summary', {
+      phase: stage, step: stage, status: failed ? 'completed_with_errors' : 'completed',
+      result: { ...stats },
+      message: `${stage}: ${stats.created} created, ${stats.updated} updated, ${stats.deleted} deleted, ${stats.skipped} skipped, ${failed} failed`,
+    });
+    this.emit('step', { step: stage, phase: stage, status: failed ? 'failed' : 'completed', message: `Stage ${stage} ${failed ? 'finished with errors' : 'done'}` });
+  }
+
+  // ------------------------------------------------------------------ creates
+
+  async #creates(batch) {
+    const items = [];
+    for (const op of batch) {
+      try {
+        items.push({ op, payload: resolveRefs(op.fields ?? {}, this.ids) });
+      } catch (error) {
+        this.#record(op, { status: 'failed', error: errorInfo(error) });
+      }
+    }
+    await this.#createItems(batch[0].collection, items, true);
+  }
+
+  async #createItems(collection, items, splittable) {
+    let pending = items;
+    let lookFirst = this.verifyCreates === 'always';
+    for (let attempt = 0; pending.length; ) {
+      if (lookFirst) {
+        pending = await this.#adoptExisting(collection, pending);
+        if (!pending.length) return;
+        lookFirst = false;
+      }
+      try {
+        const created = await this.client.createBatch(collection, pending.map((i) => i.payload), { idempotent: false });
+        if (!Array.isArray(created) || created.length !== pending.length) {
+          throw Object.assign(new Error(`POST ${collection}: expected a list of ${pending.length} objects back`), { status: 200 });
+        }
+        pending.forEach((item, at) => this.#created(item.op, created[at].id));
+        return;
+      } catch (error) {
+        const perItem = itemErrors(error, pending.length);
+        if (perItem) {
+          // NetBox validated every item and created nothing: fail the bad ones, re-send the rest.
+          pending = pending.filter((item, at) => {
+            if (!perItem.has(at)) return true;
+            const body = perItem.get(at);
+            this.#record(item.op, { status: 'failed', error: { status: error.status, body, message: `POST ${collection} → ${error.status}: ${JSON.stringify(body)}` } });
+            return false;
+          });
+          continue;
+        }
+        if (error.ambiguous && this.verifyCreates !== 'never' && attempt < this.writeRetries) {
+          // The batch may or may not have been created: wait, then look before re-sending.
+          await this.sleep(backoffDelay(attempt, { base: this.client.backoff ?? 500, max: this.client.maxBackoff ?? 8000, random: this.random }));
+          attempt += 1;
+          lookFirst = true;
+          continue;
+        }
+        const httpFailure = error.status >= 400 && error.status !== 429 && error.status !== 503 && !error.ambiguous;
+        if (splittable && pending.length > 1 && httpFailure) {
+          // One object broke the whole batch (a 500 IntegrityError, an unusual 400): isolate it.
+          for (const item of pending) await this.#createItems(collection, [item], false);
+          return;
+        }
+        const info = errorInfo(error);
+        if (error.ambiguous) info.message = `${info.message} (outcome unknown: re-plan to see what NetBox holds)`;
+        for (const item of pending) this.#record(item.op, { status: 'failed', error: info });
+        return;
+      }
+    }
+  }
+
+  #created(op, id) {
+    this.ids.set(op.id, id);
+    this.touched.add(`${op.collection}#${id}`);
+    this.#record(op, { status: 'done', netbox_id: id });
+  }
+
+  /**
+   * Finds objects that already hold exactly what the pending creates would
+   * write (a crash or lost answer after NetBox created them, or a second apply
+   * of the same plan): those operations are done with the existing ids.
+   */
+  async #adoptExisting(collection, pending) {
+    let candidates;
+    try {
+      candidates = await this.#lookup(collection, pending);
+    } catch (error) {
+      // The lookup is a safety net; if it fails the create still meets NetBox's own uniqueness checks.
+      this.emit('error_detail', { phase: pending[0].op.stage, category: 'lookup', message: `existing-object lookup on ${collection} failed: ${error.message}` });
+      return pending;
+    }
+    const claimed = new Set();
+    const rest = [];
+    for (const item of pending) {
+      const match = candidates.find((object) => !claimed.has(object.id) && sameObject(item.payload, object));
+      if (!match) {
+        rest.push(item);
+        continue;
+      }
+      claimed.add(match.id);
+      this.ids.set(item.op.id, match.id);
+      this.touched.add(`${collection}#${match.id}`);
+      this.#record(item.op, { status: 'done', netbox_id: match.id, existing: true });
+    }
+    return rest;
+  }
+
+  async #lookup(collection, pending) {
+    const found = new Map();
+    for (const group of lookupGroups(pending)) {
+      for (const object of await this.client.list(collection, { query: group, cursor: false })) found.set(object.id, object);
+    }
+    return [...found.values()].sort((a, b) => a.id - b.id);
+  }
+
+  // ---------------------------------------------------------- updates/deletes
+
+  async #writes(batch, action) {
+    const collection = batch[0].collection;
+    const items = [];
+    for (const op of batch) {
+      try {
+        const id = resolveRefs(op.target?.id, this.ids);
+        if (!Number.isInteger(id)) throw new Error(`target id is not an id: ${JSON.stringify(op.target?.id)}`);
+        const body = action === 'update' ? { id, ...resolveChanges(op.changes, this.ids) } : { id };
+        items.push({ op, id, body });
+      } catch (error) {
+        this.#record(op, { status: 'failed', error: errorInfo(error) });
+      }
+    }
+    const ready = await this.#preconditions(collection, items, action);
+    if (!ready.length) return;
+    if (action === 'update') await this.#updateItems(collection, ready, true);
+    else await this.#deleteItems(collection, ready, true);
+  }
+
+  /** Refuses (stale) what changed since planning, unless this apply changed it. */
+  async #preconditions(collection, items, action) {
+    const check = items.filter(({ op, id }) => op.target?.last_updated && !this.touched.has(`${collection}#${id}`));
+    if (!check.length) return items;
+    let current;
+    try {
+      current = await this.client.getMany(collection, check.map((i) => i.id), { fields: ['id', 'last_updated'] });
+    } catch (error) {
+      for (const item of items) this.#record(item.op, { status: 'failed', error: { ...errorInfo(error), message: `precondition check failed: ${error.message}` } });
+      return [];
+    }
+    const now = new Map(current.map((o) => [o.id, o.last_updated]));
+    const checked = new Set(check);
+    return items.filter((item) => {
+      if (!checked.has(item)) return true;
+      if (!now.has(item.id)) {
+        if (action === 'delete') this.#record(item.op, { status: 'done', netbox_id: item.id, existing: true });
+        else this.#record(item.op, { status: 'failed', netbox_id: item.id, error: { status: 404, message: `${collection}${item.id}/ no longer exists` } });
+        return false;
+      }
+      if (!sameInstant(now.get(item.id), item.op.target.last_updated)) {
+        this.#record(item.op, {
+          status: 'stale', netbox_id: item.id,
+          error: { message: `changed since planning: last_updated was ${item.op.target.last_updated}, now ${now.get(item.id)}`, planned: item.op.target.last_updated, current: now.get(item.id) },
+        });
+        return false;
+      }
+      return true;
+    });
+  }
+
+  async #updateItems(collection, items, splittable) {
+    let pending = items;
+    while (pending.length) {
+      try {
+        await this.client.updateBatch(collection, pending.map((i) => i.body));
+        for (const item of pending) {
+          this.touched.add(`${collection}#${item.id}`);
+          this.#record(item.op, { status: 'done', netbox_id: item.id });
+        }
+        return;
+      } catch (error) {
+        const perItem = itemErrors(error, pending.length, pending.map((i) => i.id));
+        if (perItem) {
+          pending = pending.filter((item, at) => {
+            if (!perItem.has(at)) return true;
+            const body = perItem.get(at);
+            const status = isMissing(body) ? 404 : error.status;
+            this.#record(item.op, { status: 'failed', netbox_id: item.id, error: { ...errorInfo(error), status, body, message: `PATCH ${collection} → ${status}: ${JSON.stringify(body)}` } });
+            return false;
+          });
+          continue;
+        }
+        if (splittable && pending.length > 1) {
+          for (const item of pending) await this.#updateItems(collection, [item], false);
+          return;
+        }
+        for (const item of pending) this.#record(item.op, { status: 'failed', netbox_id: item.id, error: errorInfo(error) });
+        return;
+      }
+    }
+  }
+
+  async #deleteItems(collection, items, splittable) {
+    let pending = items;
+    while (pending.length) {
+      try {
+        await this.client.deleteBatch(collection, pending.map((i) => i.id));
+        for (const item of pending) this.#record(item.op, { status: 'done', netbox_id: item.id });
+        return;
+      } catch (error) {
+        const perItem = itemErrors(error, pending.length, pending.map((i) => i.id));
+        if (perItem) {
+          // Already gone (a cascade, an earlier apply): that delete is done.
+          pending = pending.filter((item, at) => {
+            if (!perItem.has(at)) return true;
+            const body = perItem.get(at);
+            if (isMissing(body)) this.#record(item.op, { status: 'done', netbox_id: item.id, existing: true });
+            else this.#record(item.op, { status: 'failed', netbox_id: item.id, error: { ...errorInfo(error), body } });
+            return false;
+          });
+          continue;
+        }
+        if (error.status === 404 && pending.length === 1) {
+          this.#record(pending[0].op, { status: 'done', netbox_id: pending[0].id, existing: true });
+          return;
+        }
+        if (splittable && pending.length > 1) {
+          for (const item of pending) await this.#deleteItems(collection, [item], false);
+          return;
+        }
+        for (const item of pending) this.#record(item.op, { status: 'failed', netbox_id: item.id, error: errorInfo(error) });
+        return;
+      }
+    }
+  }
+
+  #report(started, before) {
+    const operations = this.plan.operations.map((op) => this.results.get(op.id));
+    const counts = { total: operations.length };
+    for (const status of STATUSES) counts[status] = 0;
+    const byAction = {};
+    for (const entry of operations) {
+      counts[entry.status] += 1;
+      byAction[entry.action] ??= {};
+      byAction[entry.action][entry.status] = (byAction[entry.action][entry.status] ?? 0) + 1;
+    }
+    counts.by_action = byAction;
+    const stats = this.client.stats;
+    const byMethod = {};
+    for (const [m, n] of Object.entries(stats.byMethod)) byMethod[m] = n - (before.byMethod[m] ?? 0);
+    return {
+      ok: counts.failed + counts.stale + counts['skipped-dependency'] === 0,
+      counts,
+      operations,
+      requests: { total: stats.requests - before.requests, retries: stats.retries - before.retries, by_method: byMethod },
+      duration_ms: Date.now() - started,
+    };
+  }
+}
+
+export function summaryLine(counts) {
+  return `${counts.done} done, ${counts.failed} failed, ${counts.stale} stale, ${counts.skipped} skipped, ${counts['skipped-dependency']} skipped (dependency)`;
+}
+
+function resolveChanges(changes, ids) {
+  if (!changes || typeof changes !== 'object') throw new Error('update without changes');
+  return Object.fromEntries(Object.entries(changes).map(([field, change]) => [field, resolveRefs(change?.after ?? null, ids)]));
+}
+
+function errorInfo(error) {
+  const info = { message: error.message };
+  if (error.status != null) info.status = error.status;
+  if (error.body != null) info.body = error.body;
+  if (error.code) info.code = error.code;
+  if (error.ref) info.ref = error.ref;
+  return info;
+}
+
+/** Two ISO timestamps for the same instant (NetBox always writes microseconds and Z). */
+function sameInstant(a, b) {
+  if (a === b) return true;
+  const micro = (s) => {
+    const m = /^(.*?:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$/.exec(String(s));
+    if (!m) return NaN;
+    const base = Date.parse(`${m[1]}${m[3] ?? 'Z'}`);
+    return base * 1000 + Number((m[2] ?? '').padEnd(6, '0').slice(0, 6));
+  };
+  const x = micro(a);
+  return Number.isFinite(x) && x === micro(b);
+}
+
+const isMissing = (body) => /does not exist|not found/i.test(JSON.stringify(body ?? ''));
+
+/**
+ * NetBox's bulk error shape `{"errors": [{"index": i | "id": n, "errors": {...}}]}`
+ * as a Map position -> errors, or null when the body is not that shape.
+ */
+function itemErrors(error, count, ids) {
+  const list = error?.body?.errors;
+  if (error?.status !== 400 || !Array.isArray(list) || !list.length) return null;
+  const out = new Map();
+  for (const entry of list) {
+    let at = Number.isInteger(entry?.index) ? entry.index : -1;
+    if (at < 0 && ids && entry?.id !== undefined) at = ids.indexOf(Number(entry.id));
+    if (at < 0 || at >= count) return null;
+    out.set(at, entry.errors ?? entry);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------- identical objects
+
+/** Filters that narrow an existing-object lookup; the match itself is done locally. */
+const STRING_FILTERS = new Set(['name', 'slug', 'model', 'address', 'mac_address', 'replication_id']);
+const NUMBER_FILTERS = new Set(['vid', 'vmid']);
+const MAX_QUERY = 3000;
+
+/**
+ * Query objects covering the pending creates: operations with the same set of
+ * filter keys share a query (values OR-ed per key; NetBox ANDs the keys), so
+ * no filter can hide another operation's object. Split to keep URLs short.
+ */
+export function lookupGroups(pending) {
+  const bySignature = new Map();
+  for (const { payload, op } of pending) {
+    const filters = lookupFilters(payload, op?.fields ?? {});
+    const signature = Object.keys(filters).sort().join(',');
+    if (!bySignature.has(signature)) bySignature.set(signature, []);
+    bySignature.get(signature).push(filters);
+  }
+  const groups = [];
+  for (const list of bySignature.values()) {
+    let current = {};
+    let length = 0;
+    for (const filters of list) {
+      const cost = Object.entries(filters).reduce((n, [k, v]) => n + k.length + String(v).length + 2, 0);
+      if (length && length + cost > MAX_QUERY) {
+        groups.push(current);
+        current = {};
+        length = 0;
+      }
+      for (const [key, value] of Object.entries(filters)) {
+        const values = (current[key] ??= []);
+        if (!values.includes(value)) {
+          values.push(value);
+          length += key.length + String(value).length + 2;
+        }
+      }
+    }
+    groups.push(current);
+  }
+  return groups;
+}
+
+function lookupFilters(payload, fields) {
+  const filters = {};
+  for (const [key, value] of Object.entries(payload)) {
+    if (typeof value === 'string' && STRING_FILTERS.has(key) && value.length <= 200) filters[key] = value;
+    else if (Number.isInteger(value) && NUMBER_FILTERS.has(key)) filters[key] = value;
+    // A parent created or known by id: `<field>_id` is NetBox's filter for a foreign key.
+    else if (Number.isInteger(value) && isRef(fields[key]) && key !== 'assigned_object_id') filters[`${key}_id`] = value;
+  }
+  return filters;
+}
+
+/** Does NetBox's read shape `object` hold every value of the write shape `payload`? (tags aside: they merge) */
+export function sameObject(payload, object) {
+  for (const [key, written] of Object.entries(payload)) {
+    if (key === 'tags') continue;
+    if (!(key in object)) return false;
+    if (key === 'custom_fields') {
+      const cf = object.custom_fields ?? {};
+      for (const [name, value] of Object.entries(written ?? {})) if (!sameValue(value, cf[name])) return false;
+      continue;
+    }
+    if (!sameValue(written, object[key])) return false;
+  }
+  return true;
+}
+
+const MAC = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i;
+
+/** The comparable form of one element of a read list (nested objects by id/value). */
+const readScalar = (r) => (r && typeof r === 'object' && !Array.isArray(r) ? (r.id ?? r.value ?? r.slug ?? r) : r);
+
+function sameValue(written, read) {
+  if (written === null || written === undefined) {
+    return read === null || read === undefined || read === '' || (Array.isArray(read) && read.length === 0);
+  }
+  if (typeof written === 'number') {
+    if (typeof read === 'number') return read === written;
+    if (typeof read === 'string' && read.trim() !== '') return Number(read) === written;
+    if (read && typeof read === 'object') return read.id === written || read.value === written;
+    return false;
+  }
+  if (typeof written === 'string') {
+    if (typeof read === 'string') {
+      if (read.trim() === written.trim()) return true;
+      return MAC.test(written) && read.toLowerCase() === written.toLowerCase();
+    }
+    if (typeof read === 'number') return String(read) === written;
+    if (read && typeof read === 'object' && !Array.isArray(read)) return read.value === written;
+    return false;
+  }
+  if (typeof written === 'boolean') return read === written;
+  if (Array.isArray(written)) {
+    if (!Array.isArray(read) || read.length !== written.length) return false;
+    const scalars = written.every((w) => w === null || typeof w !== 'object');
+    const left = written.map(canonical).sort();
+    const right = read.map((r) => canonical(scalars ? readScalar(r) : r)).sort();
+    return left.every((v, at) => v === right[at]);
+  }
+  if (typeof written === 'object') {
+    if (!read || typeof read !== 'object') return false;
+    // A lookup dict written for a foreign key (`{"slug": "x"}`) against the nested read shape.
+    const keys = Object.keys(written);
+    if (keys.length && keys.every((k) => ['id', 'slug', 'name'].includes(k)) && 'id' in read && !Array.isArray(read)) {
+      return keys.every((k) => sameValue(written[k], read[k]));
+    }
+    return canonical(written) === canonical(read);
+  }
+  return false;
+}
+
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

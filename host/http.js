@@ -1,0 +1,168 @@
+// The one HTTP primitive the host uses (NetBox and Proxmox): node:http/https
+// with keep-alive, a per-request timeout, an optional CA or an explicit
+// insecure flag, and errors that never carry a secret.
+import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
+
+/** Network failures worth a retry (the request may or may not have reached the server). */
+export const TRANSIENT_CODES = new Set([
+  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND',
+  'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE', 'EREQTIMEOUT',
+]);
+
+/** Failures where the server certainly did not process the request. */
+export const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN']);
+
+/**
+ * Replaces every occurrence of each secret (and of its parts, for
+ * `id=secret` / `nbt_key.secret` shapes) with `***`.
+ */
+export function redact(text, secrets = []) {
+  if (typeof text !== 'string' || !text) return text;
+  let out = text;
+  for (const secret of expandSecrets(secrets)) out = out.split(secret).join('***');
+  return out;
+}
+
+function expandSecrets(secrets) {
+  const all = new Set();
+  for (const s of secrets) {
+    if (typeof s !== 'string' || s.length < 4) continue;
+    all.add(s);
+    // The secret half of composite tokens, so a partial echo is redacted too.
+    for (const sep of ['=', '.', ':']) {
+      const at = s.lastIndexOf(sep);
+      if (at > 0 && s.length - at - 1 >= 8) all.add(s.slice(at + 1));
+    }
+  }
+  // Longest first, so a part never breaks the replacement of the whole.
+  return [...all].sort((a, b) => b.length - a.length);
+}
+
+/** Redacts secrets everywhere in a JSON-like value (strings only). */
+export function redactValue(value, secrets) {
+  if (typeof value === 'string') return redact(value, secrets);
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, secrets));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactValue(v, secrets)]));
+  }
+  return value;
+}
+
+/** A network-level failure (no HTTP status). */
+export class TransportError extends Error {
+  constructor(message, { code, method, url } = {}) {
+    super(message);
+    this.name = 'TransportError';
+    this.code = code;
+    this.method = method;
+    this.url = url;
+  }
+}
+
+/** Reads a CA bundle option: PEM text, a Buffer, or a file path. */
+export function loadCa(ca) {
+  if (!ca) return undefined;
+  if (Buffer.isBuffer(ca)) return ca;
+  if (typeof ca === 'string' && ca.includes('-----BEGIN')) return ca;
+  return readFileSync(ca);
+}
+
+/**
+ * Makes a transport: `request({method, url, headers, body, timeout})` →
+ * `{status, headers, text}`. Keeps connections alive (bounded sockets).
+ */
+export function createTransport({ ca, insecure = false, maxSockets = 16 } = {}) {
+  const caData = loadCa(ca);
+  const agents = {
+    'http:': new http.Agent({ keepAlive: true, maxSockets }),
+    'https:': new https.Agent({
+      keepAlive: true,
+      maxSockets,
+      // Like NODE_EXTRA_CA_CERTS: the given CA in addition to the usual roots.
+      ...(caData ? { ca: [...tls.rootCertificates, caData] } : {}),
+      ...(insecure ? { rejectUnauthorized: false } : {}),
+    }),
+  };
+  function request({ method = 'GET', url, headers = {}, body, timeout = 30000 }) {
+    const target = new URL(url);
+    const lib = target.protocol === 'https:' ? https : http;
+    const agent = agents[target.protocol];
+    if (!agent) return Promise.reject(new TransportError(`unsupported protocol ${target.protocol}`, { code: 'EPROTO', method, url }));
+    const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const code = error.code ?? 'ECONNRESET';
+        reject(new TransportError(error.message, { code, method, url: target.pathname + target.search }));
+      };
+      const req = lib.request(
+        target,
+        {
+          method,
+          agent,
+          headers: {
+            Accept: 'application/json',
+            ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {}),
+            ...headers,
+          },
+        },
+        (res) => {
+          const chunks = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('error', fail);
+          res.on('aborted', () => fail(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' })));
+          res.on('end', () => {
+            if (settled) return;
+            if (!res.complete) {
+              fail(Object.assign(new Error('response ended early'), { code: 'ECONNRESET' }));
+              return;
+            }
+            settled = true;
+            clearTimeout(timer);
+            resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') });
+          });
+        },
+      );
+      const timer = setTimeout(() => {
+        const error = Object.assign(new Error(`timed out after ${timeout} ms`), { code: 'EREQTIMEOUT' });
+        fail(error);
+        req.destroy(error);
+      }, timeout);
+      req.on('error', fail);
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+  function close() {
+    for (const agent of Object.values(agents)) agent.destroy();
+  }
+  return { request, close };
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Exponential back-off with full jitter: attempt 0 → ~base, 1 → ~2·base, ... capped. */
+export function backoffDelay(attempt, { base = 250, max = 8000, random = Math.random } = {}) {
+  const ceiling = Math.min(max, base * 2 ** attempt);
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** Runs `fn(item)` over items with at most `limit` in flight; results in order. */
+export async function mapLimit(items, limit, fn) {
+  const results = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (next < items.length) {
+      const at = next++;
+      results[at] = await fn(items[at], at);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}

@@ -1,0 +1,280 @@
+// NetBox REST client: token auth (v1 and v2), fully paginated reads, bulk
+// writes in batches, retries with exponential back-off, a per-request
+// timeout and an optional branch header. It makes no sync decision.
+import { backoffDelay, createTransport, NOT_SENT_CODES, redact, redactValue, sleep, TRANSIENT_CODES } from './http.js';
+
+const TRIM = 600;
+
+/** An HTTP or transport failure talking to NetBox. Never carries the token. */
+export class NetBoxError extends Error {
+  constructor(message, { status = null, body = null, method, path, code, ambiguous = false, attempts = 1 } = {}) {
+    super(message);
+    this.name = 'NetBoxError';
+    this.status = status;
+    this.body = body;
+    this.method = method;
+    this.path = path;
+    if (code) this.code = code;
+    /** True when the request may have been applied although no answer came back. */
+    this.ambiguous = ambiguous;
+    this.attempts = attempts;
+  }
+  toJSON() {
+    return { message: this.message, status: this.status, body: this.body, method: this.method, path: this.path, code: this.code, ambiguous: this.ambiguous };
+  }
+}
+
+/** `Authorization` value: v2 tokens (`nbt_<key>.<secret>`) as Bearer, v1 as Token. */
+export function authorization(token) {
+  if (!token) throw new Error('a NetBox API token is required');
+  return token.startsWith('nbt_') ? `Bearer ${token}` : `Token ${token}`;
+}
+
+/** A short, readable summary of a NetBox error body. */
+export function describeBody(body) {
+  if (body == null || body === '') return '';
+  if (typeof body === 'string') return body.slice(0, TRIM);
+  if (typeof body.detail === 'string' && !body.errors) return body.detail;
+  const text = JSON.stringify(body);
+  return text.length > TRIM ? `${text.slice(0, TRIM)}…` : text;
+}
+
+export class NetBoxClient {
+  #token;
+  #authHeader;
+  #transport;
+  #ownsTransport;
+
+  /**
+   * @param {object} o
+   * @param {string} o.url        base URL (`https://netbox.example.org`, a path prefix is kept)
+   * @param {string} o.token      v1 (40 hex) or v2 (`nbt_<key>.<secret>`)
+   * @param {string} [o.branch]   netbox-branching schema id, sent as `X-NetBox-Branch`
+   * @param {number} [o.timeout]  per request, ms (default 30000)
+   * @param {number} [o.retries]  retries after the first attempt (default 5)
+   * @param {number} [o.backoff]  first back-off delay, ms (default 500; doubles, jittered, capped at maxBackoff)
+   * @param {number} [o.pageSize] list page size (default 1000, NetBox's MAX_PAGE_SIZE)
+   * @param {number} [o.batchSize] objects per bulk write (default 100)
+   * @param {boolean} [o.cursor]  cursor pagination (`?start=`) instead of limit/offset
+   */
+  constructor({
+    url, token, branch, timeout = 30000, retries = 5, backoff = 500, maxBackoff = 8000, pageSize = 1000,
+    batchSize = 100, cursor = false, ca, insecure = false, transport, sleep: sleeper = sleep, random = Math.random,
+    onRequest, userAgent = 'proxbox-planner',
+  } = {}) {
+    if (!url) throw new Error('a NetBox URL is required');
+    this.base = new URL(url.endsWith('/') ? url.slice(0, -1) : url);
+    this.#token = token;
+    this.#authHeader = authorization(token);
+    this.branch = branch || null;
+    this.timeout = timeout;
+    this.retries = retries;
+    this.backoff = backoff;
+    this.maxBackoff = maxBackoff;
+    this.pageSize = pageSize;
+    this.batchSize = batchSize;
+    this.cursor = cursor;
+    this.sleep = sleeper;
+    this.random = random;
+    this.onRequest = onRequest;
+    this.userAgent = userAgent;
+    this.#ownsTransport = !transport;
+    this.#transport = transport ?? createTransport({ ca, insecure });
+    this.stats = { requests: 0, retries: 0, byMethod: {} };
+  }
+
+  /** Secrets to scrub from anything this client reports. */
+  get secrets() {
+    return [this.#token];
+  }
+
+  close() {
+    if (this.#ownsTransport) this.#transport.close();
+  }
+
+  /** Absolute URL for an API path (`/api/...`, with an optional query object) or a `next` link. */
+  url(path, query) {
+    let target;
+    if (/^https?:\/\//.test(path)) {
+      // `next` links: keep their path and query, but talk to our own base
+      // (behind a proxy NetBox may name another scheme or host).
+      const link = new URL(path);
+      target = new URL(this.base.origin + link.pathname + link.search);
+    } else {
+      const prefix = this.base.pathname.replace(/\/$/, '');
+      target = new URL(this.base.origin + prefix + path);
+    }
+    for (const [key, value] of Object.entries(query ?? {})) {
+      for (const v of Array.isArray(value) ? value : [value]) {
+        if (v !== undefined && v !== null) target.searchParams.append(key, String(v));
+      }
+    }
+    return target.toString();
+  }
+
+  /**
+   * One API call with retries. Idempotent calls (GET, PATCH, DELETE, PUT) are
+   * retried on 429, 5xx, timeouts and connection failures. A POST is retried
+   * only where it certainly was not applied (429, 503, connection refused);
+   * otherwise it fails with `ambiguous: true` and the caller decides.
+   * @returns {Promise<{status:number, data:any, headers:object}>}
+   */
+  async request(method, path, { query, body, idempotent = method !== 'POST', retries = this.retries, timeout = this.timeout } = {}) {
+    const url = this.url(path, query);
+    const shown = redact(new URL(url).pathname + new URL(url).search, this.secrets);
+    const headers = { Authorization: this.#authHeader, 'User-Agent': this.userAgent };
+    if (this.branch) headers['X-NetBox-Branch'] = this.branch;
+    // A retried write whose earlier attempt got no answer may have been applied already.
+    let maybeApplied = false;
+    const note = () => (maybeApplied ? ' (an earlier attempt got no answer and may have been applied)' : '');
+    for (let attempt = 0; ; attempt++) {
+      this.stats.requests += 1;
+      this.stats.byMethod[method] = (this.stats.byMethod[method] ?? 0) + 1;
+      const started = Date.now();
+      let response;
+      let failure;
+      try {
+        response = await this.#transport.request({ method, url, headers, body, timeout });
+      } catch (error) {
+        failure = error;
+      }
+      this.onRequest?.({ method, path: shown, status: response?.status ?? null, error: failure ? failure.code : undefined, ms: Date.now() - started, attempt });
+      if (failure) {
+        const code = failure.code ?? 'ECONNRESET';
+        const retryable = idempotent ? TRANSIENT_CODES.has(code) : NOT_SENT_CODES.has(code);
+        if (retryable && attempt < retries) {
+          if (!NOT_SENT_CODES.has(code) && method !== 'GET') maybeApplied = true;
+          await this.#wait(attempt);
+          continue;
+        }
+        throw new NetBoxError(redact(`${method} ${shown}: ${failure.message}${note()}`, this.secrets), {
+          method, path: shown, code, ambiguous: !NOT_SENT_CODES.has(code), attempts: attempt + 1,
+        });
+      }
+      const { status } = response;
+      const data = parseBody(response.text);
+      if (status >= 200 && status < 300) return { status, data, headers: response.headers };
+      const retryable = status === 429 || status === 503 || (idempotent && status >= 500);
+      if (retryable && attempt < retries) {
+        if (status >= 500 && status !== 503 && method !== 'GET') maybeApplied = true;
+        await this.#wait(attempt, response.headers['retry-after']);
+        continue;
+      }
+      const cleanBody = redactValue(data, this.secrets);
+      throw new NetBoxError(redact(`${method} ${shown} → ${status}: ${describeBody(cleanBody)}${note()}`, this.secrets), {
+        status, body: cleanBody, method, path: shown, ambiguous: !idempotent && status >= 500 && status !== 503 && !isNetBoxError(data), attempts: attempt + 1,
+      });
+    }
+  }
+
+  async #wait(attempt, retryAfter) {
+    this.stats.retries += 1;
+    let delay = backoffDelay(attempt, { base: this.backoff, max: this.maxBackoff, random: this.random });
+    const seconds = Number(retryAfter);
+    if (Number.isFinite(seconds) && seconds > 0) delay = Math.max(delay, Math.min(seconds * 1000, this.maxBackoff * 4));
+    await this.sleep(delay);
+  }
+
+  /** GET one object; resolves to null on 404. */
+  async get(collection, id, query) {
+    try {
+      return (await this.request('GET', `${collection}${id}/`, { query })).data;
+    } catch (error) {
+      if (error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * Every object of a collection: limit=pageSize and `next` links (or cursor
+   * mode, `?start=<id>`, ordered by id). Objects seen twice (a write between
+   * two pages shifts offsets) are kept once.
+   */
+  async list(collection, { query = {}, cursor = this.cursor } = {}) {
+    const results = [];
+    const seen = new Set();
+    let next = cursor
+      ? this.url(collection, { ...query, start: 0, limit: this.pageSize })
+      : this.url(collection, { ...query, limit: this.pageSize });
+    for (let page = 0; next; page++) {
+      const { data } = await this.request('GET', next);
+      if (!data || !Array.isArray(data.results)) {
+        throw new NetBoxError(`GET ${collection}: not a paginated list`, { status: 200, body: null, method: 'GET', path: collection });
+      }
+      for (const object of data.results) {
+        const key = object?.id ?? `#${results.length}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        results.push(object);
+      }
+      next = data.next || null;
+      if (page > 100000) throw new Error(`GET ${collection}: pagination does not end`);
+    }
+    return results;
+  }
+
+  /** Objects by id (`?id=1&id=2...`), in chunks; only the fields asked for when given. */
+  async getMany(collection, ids, { fields, chunk = 100 } = {}) {
+    const out = [];
+    for (let at = 0; at < ids.length; at += chunk) {
+      const query = { id: ids.slice(at, at + chunk) };
+      if (fields) query.fields = fields.join(',');
+      out.push(...(await this.list(collection, { query, cursor: false })));
+    }
+    return out;
+  }
+
+  /** One bulk POST (a JSON list); all-or-nothing on NetBox's side. */
+  async createBatch(collection, items, options) {
+    return (await this.request('POST', collection, { body: items, ...options })).data;
+  }
+
+  /** One bulk PATCH (`[{id, ...fields}]`). */
+  async updateBatch(collection, items, options) {
+    return (await this.request('PATCH', collection, { body: items, ...options })).data;
+  }
+
+  /** One bulk DELETE (`[{id}]`). */
+  async deleteBatch(collection, ids, options) {
+    await this.request('DELETE', collection, { body: ids.map((id) => ({ id })), ...options });
+  }
+
+  /** Bulk POST in batches of batchSize; returns the created objects in order. */
+  async create(collection, items) {
+    const out = [];
+    for (const batch of chunks(items, this.batchSize)) out.push(...(await this.createBatch(collection, batch)));
+    return out;
+  }
+
+  /** Bulk PATCH in batches. */
+  async update(collection, items) {
+    const out = [];
+    for (const batch of chunks(items, this.batchSize)) out.push(...(await this.updateBatch(collection, batch)));
+    return out;
+  }
+
+  /** Bulk DELETE in batches. */
+  async delete(collection, ids) {
+    for (const batch of chunks(ids, this.batchSize)) await this.deleteBatch(collection, batch);
+  }
+}
+
+export function chunks(items, size) {
+  const out = [];
+  for (let at = 0; at < items.length; at += size) out.push(items.slice(at, at + size));
+  return out;
+}
+
+/** NetBox's own 500 page (`{"error", "exception", "netbox_version"}`): the request ran and was rolled back. */
+function isNetBoxError(data) {
+  return Boolean(data && typeof data === 'object' && 'exception' in data && 'netbox_version' in data);
+}
+
+function parseBody(text) {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text.length > TRIM ? `${text.slice(0, TRIM)}…` : text;
+  }
+}

@@ -1,0 +1,123 @@
+// Proxmox VE API client (read-only): GET https://host:8006/api2/json<path>
+// with an API token, a CA file or an explicit insecure flag, bounded
+// concurrency and a per-request timeout. A failed path is recorded as
+// `{"error": {"status": N, "message": "..."}}` (the planner's convention for
+// an incomplete snapshot) instead of aborting the whole fetch.
+import { backoffDelay, createTransport, mapLimit, redact, sleep } from './http.js';
+
+/** `PVEAPIToken=user@realm!tokenid=secret` from its parts or a full token string. */
+export function pveAuthorization(token) {
+  if (!token) throw new Error('a Proxmox API token is required (user@realm!tokenid=secret)');
+  const value = token.startsWith('PVEAPIToken=') ? token.slice('PVEAPIToken='.length) : token;
+  if (!/^[^!=\s]+![^=\s]+=\S+$/.test(value)) {
+    throw new Error('the Proxmox token must look like user@realm!tokenid=secret');
+  }
+  return `PVEAPIToken=${value}`;
+}
+
+export class ProxmoxError extends Error {
+  constructor(message, { status = null, path, code } = {}) {
+    super(message);
+    this.name = 'ProxmoxError';
+    this.status = status;
+    this.path = path;
+    if (code) this.code = code;
+  }
+}
+
+export class ProxmoxClient {
+  #token;
+  #authHeader;
+  #transport;
+  #ownsTransport;
+
+  /**
+   * @param {object} o
+   * @param {string} o.url  `https://pve1.example.org:8006` (`/api2/json` is added when missing)
+   * @param {string} o.token `user@realm!tokenid=secret`
+   * @param {string|Buffer} [o.ca]  CA bundle (PEM text or file path) to verify the server with
+   * @param {boolean} [o.insecure]  skip certificate verification (explicit opt-in)
+   * @param {number} [o.concurrency=8]
+   * @param {number} [o.timeout=15000] per request, ms
+   * @param {number} [o.retries=2]     retries on 5xx (not 500: PVE answers 500 for real errors), timeouts, resets
+   */
+  constructor({ url, token, ca, insecure = false, concurrency = 8, timeout = 15000, retries = 2, backoff = 300, transport, sleep: sleeper = sleep, onRequest } = {}) {
+    if (!url) throw new Error('a Proxmox URL is required');
+    const base = url.replace(/\/+$/, '');
+    this.base = /\/api2\/json$/.test(base) ? base : `${base}/api2/json`;
+    this.#token = token;
+    this.#authHeader = pveAuthorization(token);
+    this.concurrency = concurrency;
+    this.timeout = timeout;
+    this.retries = retries;
+    this.backoff = backoff;
+    this.sleep = sleeper;
+    this.onRequest = onRequest;
+    this.#ownsTransport = !transport;
+    this.#transport = transport ?? createTransport({ ca, insecure, maxSockets: concurrency });
+    this.stats = { requests: 0, retries: 0, failed: 0 };
+  }
+
+  get secrets() {
+    const value = this.#token?.replace(/^PVEAPIToken=/, '');
+    return [value, value?.split('=').slice(1).join('=')].filter(Boolean);
+  }
+
+  close() {
+    if (this.#ownsTransport) this.#transport.close();
+  }
+
+  /** The `data` of one GET; throws ProxmoxError. */
+  async get(path) {
+    const url = `${this.base}${path}`;
+    for (let attempt = 0; ; attempt++) {
+      this.stats.requests += 1;
+      const started = Date.now();
+      let response;
+      let failure;
+      try {
+        response = await this.#transport.request({ method: 'GET', url, headers: { Authorization: this.#authHeader }, timeout: this.timeout });
+      } catch (error) {
+        failure = error;
+      }
+      this.onRequest?.({ method: 'GET', path, status: response?.status ?? null, error: failure?.code, ms: Date.now() - started, attempt });
+      const transient = failure ? true : [502, 503, 504, 429].includes(response.status);
+      if (transient && attempt < this.retries) {
+        this.stats.retries += 1;
+        await this.sleep(backoffDelay(attempt, { base: this.backoff, max: 4000 }));
+        continue;
+      }
+      if (failure) {
+        throw new ProxmoxError(redact(`GET ${path}: ${failure.message}`, this.secrets), { path, code: failure.code });
+      }
+      let body = null;
+      try {
+        body = response.text ? JSON.parse(response.text) : null;
+      } catch {
+        body = null;
+      }
+      if (response.status >= 200 && response.status < 300) return body?.data ?? null;
+      const message = (body?.message ?? response.text ?? '').toString().trim() || `HTTP ${response.status}`;
+      throw new ProxmoxError(redact(message, this.secrets), { status: response.status, path });
+    }
+  }
+
+  /**
+   * Fetches many paths (at most `concurrency` at once). Returns
+   * `{path: data}`; a failed path maps to `{error: {status, message}}`.
+   */
+  async fetchAll(paths, { onResult } = {}) {
+    const out = {};
+    await mapLimit(paths, this.concurrency, async (path) => {
+      try {
+        out[path] = await this.get(path);
+      } catch (error) {
+        this.stats.failed += 1;
+        out[path] = { error: { status: error.status ?? 0, message: error.message } };
+      }
+      onResult?.(path, out[path]);
+    });
+    // Stable key order (the order asked for), whatever finished first.
+    return Object.fromEntries(paths.map((p) => [p, out[p]]));
+  }
+}

@@ -1,0 +1,206 @@
+// The sync loop: read the plugin's settings and endpoint from NetBox (flags
+// override them, or stand in when the plugin is absent), then ask the core
+// what to fetch (`discover`) until it has everything, then `plan`. The
+// planner input ("snapshot") can be saved and loaded; it never holds a token.
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import * as planner from 'proxbox-planner';
+import { applyPlan } from './apply.js';
+import { mapLimit } from './http.js';
+
+export const SETTINGS_PATH = '/api/plugins/proxbox/settings/';
+export const ENDPOINTS_PATH = '/api/plugins/proxbox/endpoints/proxmox/';
+
+/** Keys that hold secrets in plugin objects (write-only there, but never trusted to stay so). */
+const SECRET_KEY = /(password|secret|token_value|private_key|encryption_key|api_key|^token$)/i;
+
+/** A copy without secret-looking keys, at any depth. */
+export function scrubSecrets(value) {
+  if (Array.isArray(value)) return value.map(scrubSecrets);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).filter(([k]) => !SECRET_KEY.test(k)).map(([k, v]) => [k, scrubSecrets(v)]));
+  }
+  return value;
+}
+
+/**
+ * Settings and endpoint for the planner input.
+ * @param {import('./netbox.js').NetBoxClient} netbox
+ * @param {object} [o]
+ * @param {number|string} [o.endpoint]  the plugin endpoint to sync: id or name
+ * @param {object} [o.settings]         values over the plugin's settings (or the whole settings without the plugin)
+ * @param {object} [o.endpointOverrides] values over the endpoint (or the endpoint without the plugin: {id, name, ...})
+ * @returns {Promise<{plugin: boolean, settings: object, endpoint: object}>}
+ */
+export async function readContext(netbox, { endpoint: wanted, settings: overrides = {}, endpointOverrides = {} } = {}) {
+  let plugin = true;
+  let settings = {};
+  try {
+    settings = (await netbox.list(SETTINGS_PATH))[0] ?? {};
+  } catch (error) {
+    if (error.status !== 404) throw error;
+    plugin = false;
+  }
+  let endpoint = {};
+  if (plugin) {
+    const endpoints = await netbox.list(ENDPOINTS_PATH);
+    const given = (v) => v !== undefined && v !== null && v !== '';
+    if (given(wanted)) endpoint = pickEndpoint(endpoints, wanted);
+    else if (given(endpointOverrides.id) || given(endpointOverrides.name)) {
+      // Overrides name the endpoint: use the plugin's row when there is one, else they stand in.
+      endpoint = endpoints.find((e) => (given(endpointOverrides.id) ? e.id === Number(endpointOverrides.id) : e.name === endpointOverrides.name)) ?? {};
+    } else endpoint = pickEndpoint(endpoints, undefined) ?? {};
+  }
+  if (!plugin && wanted !== undefined && wanted !== null && endpointOverrides.id === undefined && endpointOverrides.name === undefined) {
+    endpointOverrides = /^\d+$/.test(String(wanted)) ? { id: Number(wanted), ...endpointOverrides } : { name: String(wanted), ...endpointOverrides };
+  }
+  if (plugin && endpoint.id === undefined && endpointOverrides.id === undefined) {
+    throw new Error('the Proxbox plugin has no Proxmox endpoint in NetBox: create one (Plugins → Proxbox → Endpoints) or pass --endpoint-set id=N --endpoint-set name=NAME');
+  }
+  return {
+    plugin,
+    settings: scrubSecrets({ ...settings, ...overrides }),
+    endpoint: scrubSecrets({ ...endpoint, ...endpointOverrides }),
+  };
+}
+
+/** The endpoint by id or name; the only one when none is asked for. */
+export function pickEndpoint(endpoints, wanted) {
+  if (wanted === undefined || wanted === null || wanted === '') {
+    if (endpoints.length === 1) return endpoints[0];
+    if (!endpoints.length) return null;
+    throw new Error(`NetBox has ${endpoints.length} Proxmox endpoints (${endpoints.map((e) => `${e.id} ${e.name}`).join(', ')}): choose one with --endpoint ID|NAME`);
+  }
+  const byId = /^\d+$/.test(String(wanted)) ? endpoints.find((e) => e.id === Number(wanted)) : null;
+  const found = byId ?? endpoints.filter((e) => e.name === String(wanted));
+  if (byId) return byId;
+  if (found.length === 1) return found[0];
+  if (found.length > 1) throw new Error(`several Proxmox endpoints are named ${JSON.stringify(wanted)}: choose one by id`);
+  throw new Error(`no Proxmox endpoint ${JSON.stringify(wanted)} in NetBox (have: ${endpoints.map((e) => `${e.id} ${e.name}`).join(', ') || 'none'})`);
+}
+
+/** `https://host:port` of a plugin endpoint (domain, else its IP address), or null. */
+export function endpointUrl(endpoint) {
+  const host = endpoint?.domain || endpoint?.ip_address?.address?.split('/')[0];
+  if (!host) return null;
+  const bracketed = host.includes(':') ? `[${host}]` : host;
+  return `https://${bracketed}:${endpoint.port ?? 8006}`;
+}
+
+/** Reads NetBox collections; a 404 (a plugin that is not installed) becomes `{error}` for the core. */
+export async function fetchCollections(netbox, collections, { concurrency = 4 } = {}) {
+  const out = {};
+  await mapLimit(collections, concurrency, async (collection) => {
+    try {
+      out[collection] = await netbox.list(collection);
+    } catch (error) {
+      if (error.status !== 404) throw error;
+      out[collection] = { error: { status: 404, message: error.message } };
+    }
+  });
+  return Object.fromEntries(collections.map((c) => [c, out[c]]));
+}
+
+/**
+ * Builds the complete planner input: discover → fetch → repeat until the
+ * core says `complete`.
+ */
+export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], emit = () => {}, maxRounds = 12 }) {
+  const input = { settings, endpoint, sync_types: syncTypes, proxmox: {}, netbox: {} };
+  emit('step', { step: 'discovery', status: 'started', message: 'Discovering what to read from Proxmox and NetBox' });
+  let round = 0;
+  for (;;) {
+    const next = planner.discover(input);
+    if (next.complete) break;
+    round += 1;
+    const repeated = [...next.proxmox.filter((p) => p in input.proxmox), ...next.netbox.filter((c) => c in input.netbox)];
+    if (round > maxRounds || repeated.length) {
+      throw new Error(`discovery does not converge (round ${round}${repeated.length ? `, asked again for ${repeated.join(', ')}` : ''})`);
+    }
+    emit('discovery', {
+      phase: 'discovery', step: 'discovery', round, count: next.proxmox.length + next.netbox.length,
+      proxmox: next.proxmox.length, netbox: next.netbox.length,
+      message: `Round ${round}: ${next.proxmox.length} Proxmox paths, ${next.netbox.length} NetBox collections`,
+    });
+    const [fromProxmox, fromNetbox] = await Promise.all([
+      next.proxmox.length ? proxmox.fetchAll(next.proxmox) : {},
+      next.netbox.length ? fetchCollections(netbox, next.netbox) : {},
+    ]);
+    for (const [path, data] of Object.entries(fromProxmox)) {
+      input.proxmox[path] = data;
+      if (data && typeof data === 'object' && !Array.isArray(data) && data.error) {
+        emit('error_detail', { phase: 'discovery', category: 'proxmox', message: `GET ${path}: ${data.error.message}`, status: data.error.status });
+      }
+    }
+    Object.assign(input.netbox, fromNetbox);
+  }
+  emit('step', { step: 'discovery', status: 'completed', message: `Read ${Object.keys(input.proxmox).length} Proxmox paths and ${Object.keys(input.netbox).length} NetBox collections in ${round} rounds` });
+  return input;
+}
+
+/** Settings + endpoint from NetBox, then the full input, then the plan. */
+export async function planLive({ netbox, proxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], emit = () => {} }) {
+  const context = await readContext(netbox, { endpoint, settings, endpointOverrides });
+  if (!context.plugin) {
+    emit('error_detail', { phase: 'discovery', category: 'plugin', message: 'the Proxbox plugin is not installed in NetBox: using the settings and endpoint given on the command line' });
+  }
+  const input = await collectInput({ netbox, proxmox, settings: context.settings, endpoint: context.endpoint, syncTypes, emit });
+  const plan = makePlan(input, emit);
+  return { context, input, plan };
+}
+
+/** The core's plan, with `step` events around it. */
+export function makePlan(input, emit = () => {}) {
+  emit('step', { step: 'plan', status: 'started', message: 'Planning' });
+  const plan = planner.plan(input);
+  const s = plan.summary;
+  emit('step', { step: 'plan', status: 'completed', message: `Plan: ${s.create} to create, ${s.update} to update, ${s.delete} to delete, ${s.skip} skipped, ${s.unchanged} unchanged`, summary: s });
+  for (const warning of plan.warnings ?? []) emit('error_detail', { phase: 'plan', category: 'warning', message: `${warning.code}: ${warning.message}` });
+  return plan;
+}
+
+/** Writes a planner input (atomically) after checking it carries no secret-looking key. */
+export function saveSnapshot(file, input, { secrets = [] } = {}) {
+  const clean = { ...input, settings: scrubSecrets(input.settings ?? {}), endpoint: scrubSecrets(input.endpoint ?? {}) };
+  const text = `${JSON.stringify(clean, null, 1)}\n`;
+  for (const secret of secrets) {
+    if (secret && secret.length >= 8 && text.includes(secret)) throw new Error('refusing to write a snapshot that contains a token');
+  }
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+export function loadSnapshot(file) {
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+/**
+ * One sync: context → Proxmox client (its URL defaults to the endpoint's) →
+ * discovery → plan → (optionally) apply. Returns the plan, the input and the
+ * apply report; `result` is the compact summary the `complete` event carries.
+ */
+export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], apply = false, applyOptions = {}, emit = () => {}, onPlan }) {
+  const started = Date.now();
+  const requestsBefore = netbox.stats.requests;
+  const context = await readContext(netbox, { endpoint, settings, endpointOverrides });
+  if (!context.plugin) {
+    emit('error_detail', { phase: 'discovery', category: 'plugin', message: 'the Proxbox plugin is not installed in NetBox: using the settings and endpoint given on the command line' });
+  }
+  const pve = proxmox ?? makeProxmox(endpointUrl(context.endpoint));
+  try {
+    const input = await collectInput({ netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, syncTypes, emit });
+    const plan = makePlan(input, emit);
+    const planned = { requests: netbox.stats.requests - requestsBefore, proxmox_requests: pve.stats.requests, ms: Date.now() - started };
+    if (onPlan) await onPlan(plan, input);
+    const result = { ok: true, endpoint: plan.endpoint, summary: plan.summary, warnings: plan.warnings.length, planning: planned };
+    if (!apply) return { result, plan, input, report: null };
+    const report = await applyPlan(plan, netbox, { ...applyOptions, emit });
+    result.ok = report.ok;
+    result.applied = { counts: report.counts, requests: report.requests, ms: report.duration_ms };
+    result.failures = report.operations.filter((o) => !['done', 'skipped'].includes(o.status)).map(({ id, status, error }) => ({ id, status, error: error?.message }));
+    result.ms = Date.now() - started;
+    return { result, plan, input, report };
+  } finally {
+    if (!proxmox) pve.close();
+  }
+}

@@ -1,0 +1,69 @@
+// Starts and stops the real test servers (host/test/servers/*.sh) for the
+// end-to-end tests, and parses the env files they write.
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SERVERS = fileURLToPath(new URL('../test/servers/', import.meta.url));
+export const NETBOX_SH = `${SERVERS}netbox.sh`;
+export const FAKEPVE_SH = `${SERVERS}fakepve.sh`;
+export const SAMPLE_SEED = `${SERVERS}sample-cluster.seed.json`;
+
+/** Runs a script; resolves to its stdout (trimmed). stderr goes to ours, prefixed. */
+export function sh(script, args, { env = {}, quiet = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => {
+      err += d;
+      if (!quiet) process.stderr.write(d);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve(out.trim());
+      else reject(new Error(`${script} ${args.join(' ')} exited ${code}\n${err.split('\n').slice(-30).join('\n')}`));
+    });
+  });
+}
+
+/** KEY=value lines → object. */
+export function readEnvFile(file) {
+  const env = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const at = line.indexOf('=');
+    if (at > 0 && !line.startsWith('#')) env[line.slice(0, at).trim()] = line.slice(at + 1).trim().replace(/^['"]|['"]$/g, '');
+  }
+  return env;
+}
+
+export async function installNetbox() {
+  return sh(NETBOX_SH, ['install']);
+}
+
+export async function startNetbox() {
+  const file = (await sh(NETBOX_SH, ['start'], { quiet: true })).split('\n').at(-1);
+  return { ...readEnvFile(file), ENV_FILE: file };
+}
+
+export async function stopNetbox(env) {
+  if (env?.RUN_DIR) await sh(NETBOX_SH, ['stop', env.RUN_DIR], { quiet: true });
+}
+
+export async function installFakepve() {
+  return sh(FAKEPVE_SH, ['install']);
+}
+
+export async function startFakepve(seed = SAMPLE_SEED, env = {}) {
+  const file = (await sh(FAKEPVE_SH, ['start', seed], { env, quiet: true })).split('\n').at(-1);
+  return { ...readEnvFile(file), ENV_FILE: file };
+}
+
+export async function stopFakepve(env) {
+  if (!env?.RUN_DIR) return;
+  await sh(FAKEPVE_SH, ['stop', env.RUN_DIR], { quiet: true });
+  // fakepve.sh keeps its log and certificate; the tests have no use for them afterwards.
+  if (/^fakepve\./.test(basename(env.RUN_DIR))) rmSync(env.RUN_DIR, { recursive: true, force: true });
+}

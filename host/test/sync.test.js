@@ -1,0 +1,121 @@
+// The sync loop offline: plugin settings and endpoint read from NetBox (or
+// stood in for without the plugin), discover → fetch → repeat until
+// complete, snapshots without secrets. In-process fake transports stand in
+// for NetBox and Proxmox; e2e.test.js runs the loop against real servers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as planner from 'proxbox-planner';
+import { NetBoxClient } from '../netbox.js';
+import { ProxmoxClient } from '../proxmox.js';
+import { collectInput, loadSnapshot, readContext, saveSnapshot, syncOnce, ENDPOINTS_PATH, SETTINGS_PATH } from '../sync.js';
+import { FakeNetBox, FAKE_URL } from '../test-support/fake-netbox.js';
+
+const sample = JSON.parse(readFileSync(new URL('../../fixtures/sample/snapshot.json', import.meta.url), 'utf8'));
+const NB_TOKEN = 'nbt_syncTestKey1.SyncTestSecret0123456789abcdefgh';
+const PVE_TOKEN = 'root@pam!planner=5e1f3c7a-0000-4000-8000-00000000abcd';
+
+function fakeProxmox(data = sample.proxmox) {
+  const asked = [];
+  const transport = {
+    async request({ url }) {
+      const path = url.replace(/^.*\/api2\/json/, '');
+      asked.push(path);
+      if (!(path in data)) return { status: 500, headers: {}, text: JSON.stringify({ data: null, message: `no such path ${path}\n` }) };
+      return { status: 200, headers: {}, text: JSON.stringify({ data: data[path] }) };
+    },
+    close() {},
+  };
+  const client = new ProxmoxClient({ url: 'https://pve.test:8006', token: PVE_TOKEN, transport, sleep: async () => {} });
+  client.asked = asked;
+  return client;
+}
+
+function fakeNetBox({ plugin = true } = {}) {
+  const fake = new FakeNetBox();
+  for (const [collection, rows] of Object.entries(sample.netbox)) {
+    if (!plugin && collection.startsWith('/api/plugins/')) continue;
+    fake.objects(collection);
+    for (const row of rows) fake.seed(collection, row);
+  }
+  if (plugin) {
+    fake.seed(SETTINGS_PATH, { id: 1, ...sample.settings, encryption_key: 'never-in-a-snapshot' });
+    fake.seed(ENDPOINTS_PATH, { ...sample.endpoint, domain: 'pve.test', port: 8006, token_name: 'planner', token_value: 'endpoint-secret-value', password: 'pw' });
+    fake.seed(ENDPOINTS_PATH, { id: 2, name: 'other', domain: 'other.test', port: 8006 });
+  }
+  const client = new NetBoxClient({ url: FAKE_URL, token: NB_TOKEN, transport: fake.transport, sleep: async () => {} });
+  return { fake, client };
+}
+
+test('readContext: plugin settings and the chosen endpoint, flags over them, secrets dropped', async () => {
+  const { client } = fakeNetBox();
+  const context = await readContext(client, { endpoint: 'lab', settings: { delete_orphans: true } });
+  assert.equal(context.plugin, true);
+  assert.equal(context.endpoint.id, sample.endpoint.id);
+  assert.equal(context.settings.delete_orphans, true);
+  assert.equal(context.settings.sync_mode_vm, sample.settings.sync_mode_vm);
+  const text = JSON.stringify(context);
+  for (const secret of ['never-in-a-snapshot', 'endpoint-secret-value', '"pw"']) assert.ok(!text.includes(secret), secret);
+  await assert.rejects(readContext(client), /2 Proxmox endpoints .*choose one with --endpoint/);
+  assert.equal((await readContext(client, { endpoint: 2 })).endpoint.name, 'other');
+  const empty = fakeNetBox();
+  empty.fake.collections.set(ENDPOINTS_PATH, []);
+  await assert.rejects(readContext(empty.client), /no Proxmox endpoint in NetBox.*--endpoint-set id=N/);
+  assert.equal((await readContext(empty.client, { endpointOverrides: { id: 1, name: 'lab' } })).endpoint.id, 1);
+});
+
+test('without the plugin, flags stand in for settings and endpoint', async () => {
+  const { client } = fakeNetBox({ plugin: false });
+  const context = await readContext(client, { endpoint: 'lab', settings: { sync_mode_vm: 'disabled' }, endpointOverrides: { id: 7 } });
+  assert.deepEqual(context, { plugin: false, settings: { sync_mode_vm: 'disabled' }, endpoint: { id: 7 } });
+  const named = await readContext(client, { endpoint: 'lab' });
+  assert.deepEqual(named.endpoint, { name: 'lab' });
+  // The plugin's collections answer 404: the core skips its stages and says why.
+  const events = [];
+  const { plan, input } = await syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: '1', emit: (e, d) => events.push({ e, d }) });
+  assert.deepEqual(input.netbox['/api/plugins/proxbox/storage/'], { error: { status: 404, message: 'GET /api/plugins/proxbox/storage/?limit=1000 → 404: Not found.' } });
+  assert.ok(plan.warnings.some((w) => w.code === 'proxbox-plugin-absent'), JSON.stringify(plan.warnings));
+  assert.ok(events.some(({ e, d }) => e === 'error_detail' && d.category === 'plugin'));
+});
+
+test('collectInput: discover → fetch → repeat until complete gives the same plan as the full sample', async () => {
+  const { client } = fakeNetBox();
+  const proxmox = fakeProxmox();
+  const events = [];
+  const context = await readContext(client, { endpoint: 1 });
+  const input = await collectInput({ netbox: client, proxmox, settings: context.settings, endpoint: context.endpoint, emit: (event, data) => events.push({ event, data }) });
+  assert.deepEqual(planner.plan(input).summary, planner.plan(sample).summary);
+  assert.ok(Object.keys(input.proxmox).every((p) => p in sample.proxmox), 'only paths the core asked for');
+  assert.deepEqual([...proxmox.asked].sort(), Object.keys(input.proxmox).sort(), 'each fetched once');
+  assert.deepEqual(events.filter((e) => e.event === 'discovery').map((e) => e.data.round), [1, 2, 3]);
+  assert.deepEqual(events.at(-1), { event: 'step', data: { step: 'discovery', status: 'completed', message: `Read ${Object.keys(input.proxmox).length} Proxmox paths and ${Object.keys(sample.netbox).length} NetBox collections in 3 rounds` } });
+});
+
+test('a failed Proxmox path is recorded for the core, which plans around it and warns', async () => {
+  const { client } = fakeNetBox();
+  const data = { ...sample.proxmox };
+  delete data['/nodes/pve1/qemu/101/agent/network-get-interfaces'];
+  const events = [];
+  const { plan, input } = await syncOnce({ netbox: client, proxmox: fakeProxmox(data), endpoint: 1, emit: (e, d) => events.push({ e, d }) });
+  assert.deepEqual(input.proxmox['/nodes/pve1/qemu/101/agent/network-get-interfaces'], { error: { status: 500, message: 'no such path /nodes/pve1/qemu/101/agent/network-get-interfaces' } });
+  assert.ok(plan.warnings.some((w) => w.proxmox_path === '/nodes/pve1/qemu/101/agent/network-get-interfaces'));
+  assert.ok(events.some(({ e, d }) => e === 'error_detail' && d.category === 'proxmox'));
+});
+
+test('snapshots: exactly the planner input; never written with a token in it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pbp-sync-'));
+  try {
+    const file = join(dir, 's.json');
+    saveSnapshot(file, { ...sample, endpoint: { ...sample.endpoint, token_value: 'x', password: 'y' } }, { secrets: [NB_TOKEN] });
+    const back = loadSnapshot(file);
+    assert.deepEqual(back, sample);
+    assert.throws(() => saveSnapshot(file, { ...sample, settings: { ...sample.settings, note: `copied ${NB_TOKEN}` } }, { secrets: [NB_TOKEN] }), /contains a token/);
+    assert.deepEqual(loadSnapshot(file), sample, 'the refused write left the old file');
+    writeFileSync(file, '{');
+    assert.throws(() => loadSnapshot(file), SyntaxError);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
