@@ -75,6 +75,33 @@ pub struct Record {
     custom_fields: Map<String, Value>,
 }
 
+/// The `visit_*` methods for JSON scalars of a visitor that answers each of
+/// them the same way, given the scalar's kind ("a boolean", "a number", ...).
+macro_rules! scalars_become {
+    ($value:ty, |$found:ident| $make:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<$value, E> {
+            let $found = "a boolean";
+            Ok($make)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<$value, E> {
+            let $found = "a number";
+            Ok($make)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<$value, E> {
+            let $found = "a number";
+            Ok($make)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<$value, E> {
+            let $found = "a number";
+            Ok($make)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<$value, E> {
+            let $found = "a string";
+            Ok($make)
+        }
+    };
+}
+
 /// Declares the fields planners read: `FIELDS` (for tests and docs) and
 /// `field_key`, a `match` the compiler turns into a length-and-bytes switch,
 /// because classifying every key of every NetBox object is the parser's
@@ -250,21 +277,7 @@ impl<'de> Deserialize<'de> for TagSlug {
             fn visit_unit<E: de::Error>(self) -> std::result::Result<TagSlug, E> {
                 Ok(TagSlug(None))
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<TagSlug, E> {
-                Ok(TagSlug(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<TagSlug, E> {
-                Ok(TagSlug(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<TagSlug, E> {
-                Ok(TagSlug(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<TagSlug, E> {
-                Ok(TagSlug(None))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<TagSlug, E> {
-                Ok(TagSlug(None))
-            }
+            scalars_become!(TagSlug, |_found| TagSlug(None));
         }
         deserializer.deserialize_any(SlugVisitor)
     }
@@ -299,21 +312,7 @@ impl Reduced {
             fn visit_unit<E: de::Error>(self) -> std::result::Result<Vec<String>, E> {
                 Ok(Vec::new())
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Vec<String>, E> {
-                Ok(Vec::new())
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Vec<String>, E> {
-                Ok(Vec::new())
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Vec<String>, E> {
-                Ok(Vec::new())
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Vec<String>, E> {
-                Ok(Vec::new())
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Vec<String>, E> {
-                Ok(Vec::new())
-            }
+            scalars_become!(Vec<String>, |_found| Vec::new());
         }
         deserializer.deserialize_any(TagsVisitor)
     }
@@ -382,21 +381,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
     fn visit_none<E: de::Error>(self) -> std::result::Result<Entry, E> {
         Ok(Entry::NotAnObject("null"))
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Entry, E> {
-        Ok(Entry::NotAnObject("a boolean"))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Entry, E> {
-        Ok(Entry::NotAnObject("a number"))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Entry, E> {
-        Ok(Entry::NotAnObject("a number"))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Entry, E> {
-        Ok(Entry::NotAnObject("a number"))
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Entry, E> {
-        Ok(Entry::NotAnObject("a string"))
-    }
+    scalars_become!(Entry, |found| Entry::NotAnObject(found));
 }
 
 impl<'de> Deserialize<'de> for Entry {
@@ -450,21 +435,7 @@ impl<'de> Deserialize<'de> for CollectionDoc {
             fn visit_unit<E: de::Error>(self) -> std::result::Result<CollectionDoc, E> {
                 Ok(CollectionDoc::Invalid("null"))
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<CollectionDoc, E> {
-                Ok(CollectionDoc::Invalid("a boolean"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<CollectionDoc, E> {
-                Ok(CollectionDoc::Invalid("a number"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<CollectionDoc, E> {
-                Ok(CollectionDoc::Invalid("a number"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<CollectionDoc, E> {
-                Ok(CollectionDoc::Invalid("a number"))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<CollectionDoc, E> {
-                Ok(CollectionDoc::Invalid("a string"))
-            }
+            scalars_become!(CollectionDoc, |found| CollectionDoc::Invalid(found));
         }
         deserializer.deserialize_any(DocVisitor)
     }
@@ -576,21 +547,7 @@ impl<'de> Deserialize<'de> for NetboxDoc {
             fn visit_none<E: de::Error>(self) -> std::result::Result<NetboxDoc, E> {
                 Ok(NetboxDoc::Absent)
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<NetboxDoc, E> {
-                Ok(NetboxDoc::Invalid("a boolean"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<NetboxDoc, E> {
-                Ok(NetboxDoc::Invalid("a number"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<NetboxDoc, E> {
-                Ok(NetboxDoc::Invalid("a number"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<NetboxDoc, E> {
-                Ok(NetboxDoc::Invalid("a number"))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<NetboxDoc, E> {
-                Ok(NetboxDoc::Invalid("a string"))
-            }
+            scalars_become!(NetboxDoc, |found| NetboxDoc::Invalid(found));
         }
         deserializer.deserialize_any(DocVisitor)
     }
