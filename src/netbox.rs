@@ -70,7 +70,8 @@ impl Model {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Record {
     pub id: u64,
-    fields: Vec<(&'static str, Value)>,
+    /// Sorted by field id.
+    fields: Vec<(FieldId, Value)>,
     tags: Vec<String>,
     custom_fields: Map<String, Value>,
 }
@@ -103,25 +104,21 @@ macro_rules! scalars_become {
 }
 
 /// Declares the fields planners read: `FIELDS` (for tests and docs) and
-/// `field_key`, a `match` the compiler turns into a length-and-bytes switch,
-/// because classifying every key of every NetBox object is the parser's
-/// hottest path.
+/// `KEYS`, every key the parser tells apart, looked up through `SLOTS`.
 macro_rules! fields {
     (json: [$($json:literal),* $(,)?], reduced: [$($name:literal),* $(,)?] $(,)?) => {
         #[cfg(test)]
         const FIELDS: &[&str] = &[$($name),*];
 
-        fn field_key(key: &str) -> Key {
-            match key {
-                "id" => Key::Id,
-                "value" => Key::Value,
-                "tags" => Key::Tags,
-                "custom_fields" => Key::CustomFields,
-                $($json => Key::Json($json),)*
-                $($name => Key::Field($name),)*
-                _ => Key::Other,
-            }
-        }
+        /// A field's index here is its id in a `Record`.
+        const KEYS: &[(&str, KeyKind)] = &[
+            ("id", KeyKind::Id),
+            ("value", KeyKind::Value),
+            ("tags", KeyKind::Tags),
+            ("custom_fields", KeyKind::CustomFields),
+            $(($json, KeyKind::Json),)*
+            $(($name, KeyKind::Field),)*
+        ];
     };
 }
 
@@ -159,16 +156,121 @@ pub enum Entry {
     BadId(&'static str),
 }
 
-enum Key {
+#[derive(Clone, Copy)]
+enum KeyKind {
     Id,
     /// A choice's `value`, inside a nested object.
     Value,
     Tags,
     CustomFields,
-    Field(&'static str),
-    Json(&'static str),
+    /// Kept as JSON, exactly as it is.
+    Json,
+    /// Kept with nested objects reduced to their id or value.
+    Field,
+}
+
+enum Key {
+    Id,
+    Value,
+    Tags,
+    CustomFields,
+    Field(FieldId),
+    Json(FieldId),
     Other,
 }
+
+/// A field's index in `KEYS`: records store and search these, not names.
+type FieldId = u16;
+
+/// An open-addressing table of `KEYS` indexes by FNV-1a hash, built at
+/// compile time. Classifying every key of every NetBox object is the
+/// parser's hottest path; a `match` on strings compares them one by one.
+const SLOTS: [FieldId; 512] = build_slots();
+const EMPTY: FieldId = FieldId::MAX;
+const _: () = assert!(KEYS.len() * 2 < SLOTS.len(), "keep the key table at most half full");
+
+const fn fnv1a(bytes: &[u8]) -> usize {
+    let mut hash: u32 = 0x811c_9dc5;
+    let mut at = 0;
+    while at < bytes.len() {
+        #[allow(clippy::indexing_slicing)] // `at < len`, checked on the line above
+        let byte = bytes[at];
+        hash = (hash ^ byte as u32).wrapping_mul(0x0100_0193);
+        at += 1;
+    }
+    hash as usize
+}
+
+// Indexing in a const initialiser cannot panic at run time: out of bounds is
+// a compile error.
+#[allow(clippy::indexing_slicing)]
+const fn build_slots() -> [FieldId; 512] {
+    let mut slots = [EMPTY; 512];
+    let mut key = 0;
+    while key < KEYS.len() {
+        let mut at = fnv1a(KEYS[key].0.as_bytes()) % slots.len();
+        while slots[at] != EMPTY {
+            at = (at + 1) % slots.len();
+        }
+        slots[at] = key as FieldId;
+        key += 1;
+    }
+    slots
+}
+
+const fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut at = 0;
+    while at < a.len() {
+        #[allow(clippy::indexing_slicing)] // both have length `a.len()`
+        if a[at] != b[at] {
+            return false;
+        }
+        at += 1;
+    }
+    true
+}
+
+/// The index of `key` in `KEYS`; the probe ends at an empty slot, and the
+/// table is at most half full.
+const fn key_index(key: &[u8]) -> Option<FieldId> {
+    let mut at = fnv1a(key) % SLOTS.len();
+    loop {
+        #[allow(clippy::indexing_slicing)] // `at` is reduced modulo the table's length
+        let slot = SLOTS[at];
+        if slot == EMPTY {
+            return None;
+        }
+        #[allow(clippy::indexing_slicing)] // slots only hold indexes of `KEYS`
+        if same_bytes(KEYS[slot as usize].0.as_bytes(), key) {
+            return Some(slot);
+        }
+        at = (at + 1) % SLOTS.len();
+    }
+}
+
+fn field_key(key: &str) -> Key {
+    let Some(index) = key_index(key.as_bytes()) else {
+        return Key::Other;
+    };
+    match KEYS.get(index as usize).map(|(_, kind)| *kind) {
+        Some(KeyKind::Id) => Key::Id,
+        Some(KeyKind::Value) => Key::Value,
+        Some(KeyKind::Tags) => Key::Tags,
+        Some(KeyKind::CustomFields) => Key::CustomFields,
+        Some(KeyKind::Json) => Key::Json(index),
+        Some(KeyKind::Field) => Key::Field(index),
+        None => Key::Other,
+    }
+}
+
+#[allow(clippy::panic)] // evaluated at compile time: a build error, never a run-time panic
+const SLUG: FieldId = match key_index(b"slug") {
+    Some(index) => index,
+    None => panic!("`slug` must be one of the reduced fields"),
+};
 
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Key, D::Error> {
@@ -262,7 +364,7 @@ impl<'de> Deserialize<'de> for TagSlug {
                 let mut slug = None;
                 while let Some(key) = map.next_key::<Key>()? {
                     match key {
-                        Key::Field("slug") => slug = map.next_value::<Value>()?.as_str().map(str::to_owned),
+                        Key::Field(SLUG) => slug = map.next_value::<Value>()?.as_str().map(str::to_owned),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -322,9 +424,13 @@ fn kind_of(value: &Value) -> &'static str {
     crate::json::type_name(value)
 }
 
-struct EntryVisitor;
+/// Reads one entry, collecting its fields in `scratch` (reused from entry to
+/// entry) so each record allocates its field list once, at its final size.
+struct EntryVisitor<'s> {
+    scratch: &'s mut Vec<(FieldId, Value)>,
+}
 
-impl<'de> Visitor<'de> for EntryVisitor {
+impl<'de> Visitor<'de> for EntryVisitor<'_> {
     type Value = Entry;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -334,6 +440,8 @@ impl<'de> Visitor<'de> for EntryVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Entry, A::Error> {
         let mut record = Record::default();
         let mut id = None;
+        let fields = self.scratch;
+        fields.clear();
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::Id => id = Some(map.next_value::<Value>()?),
@@ -348,20 +456,24 @@ impl<'de> Visitor<'de> for EntryVisitor {
                         record.custom_fields = fields;
                     }
                 }
-                Key::Field(name) => {
+                Key::Field(field) => {
                     let value = map.next_value::<Reduced>()?.0;
-                    record.fields.push((name, value));
+                    fields.push((field, value));
                 }
-                Key::Json(name) => {
+                Key::Json(field) => {
                     let value = map.next_value::<Value>()?;
-                    record.fields.push((name, value));
+                    fields.push((field, value));
                 }
                 Key::Value | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        record.fields.sort_by_key(|(name, _)| *name);
+        fields.sort_by_key(|(field, _)| *field);
+        // `append` leaves the scratch its capacity for the next entry.
+        let mut kept = Vec::with_capacity(fields.len());
+        kept.append(fields);
+        record.fields = kept;
         Ok(match id {
             None => Entry::MissingId,
             Some(id) => match id.as_u64() {
@@ -384,9 +496,14 @@ impl<'de> Visitor<'de> for EntryVisitor {
     scalars_become!(Entry, |found| Entry::NotAnObject(found));
 }
 
-impl<'de> Deserialize<'de> for Entry {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Entry, D::Error> {
-        deserializer.deserialize_any(EntryVisitor)
+struct EntrySeed<'s> {
+    scratch: &'s mut Vec<(FieldId, Value)>,
+}
+
+impl<'de> de::DeserializeSeed<'de> for EntrySeed<'_> {
+    type Value = Entry;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> std::result::Result<Entry, D::Error> {
+        deserializer.deserialize_any(EntryVisitor { scratch: self.scratch })
     }
 }
 
@@ -412,7 +529,8 @@ impl<'de> Deserialize<'de> for CollectionDoc {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<CollectionDoc, A::Error> {
                 let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(entry) = seq.next_element::<Entry>()? {
+                let mut scratch = Vec::new();
+                while let Some(entry) = seq.next_element_seed(EntrySeed { scratch: &mut scratch })? {
                     items.push(entry);
                 }
                 Ok(CollectionDoc::Items(items))
@@ -450,9 +568,10 @@ pub struct Object<'a> {
 
 impl<'a> Object<'a> {
     pub fn get(&self, field: &str) -> Option<&'a Value> {
+        let field = key_index(field.as_bytes())?;
         let fields = &self.record.fields;
         fields
-            .binary_search_by_key(&field, |(name, _)| name)
+            .binary_search_by_key(&field, |(id, _)| *id)
             .ok()
             .and_then(|at| fields.get(at))
             .map(|(_, v)| v)
@@ -647,8 +766,15 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn fields_are_sorted_for_binary_search() {
+    fn fields_are_sorted_and_every_key_is_found() {
         assert!(FIELDS.windows(2).all(|pair| pair[0] < pair[1]));
+        for (index, (name, _)) in KEYS.iter().enumerate() {
+            assert_eq!(key_index(name.as_bytes()), Some(index as FieldId), "{name}");
+        }
+        assert_eq!(KEYS[SLUG as usize].0, "slug");
+        for unknown in ["", "url", "display", "created", "slugs", "i", "tagz"] {
+            assert_eq!(key_index(unknown.as_bytes()), None, "{unknown}");
+        }
     }
 
     #[test]
