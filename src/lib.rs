@@ -11,6 +11,8 @@
 
 pub mod discover;
 pub mod error;
+#[cfg(target_arch = "wasm32")]
+mod heap;
 pub mod input;
 pub mod json;
 pub mod modes;
@@ -88,6 +90,18 @@ pub fn plan_json(input: &str) -> Result<String> {
     let plan = planner::plan(&input::InputDoc::from_json(input)?)?;
     serde_json::to_string(&plan)
         .map_err(|e| PlanError::new(ErrorCode::InvalidValue, "$", format!("cannot serialize the plan: {e}")))
+}
+
+/// `plan_json` for JSON text as UTF-8 bytes (what a file or a socket holds).
+pub fn plan_json_bytes(input: &[u8]) -> Result<String> {
+    let text = std::str::from_utf8(input).map_err(|e| {
+        PlanError::new(
+            ErrorCode::InvalidJson,
+            format!("$ (byte {})", e.valid_up_to()),
+            "the input is not UTF-8",
+        )
+    })?;
+    plan_json(text)
 }
 
 pub(crate) fn mode_report(settings: &settings::Settings, stages: &[Stage]) -> ModeReport {

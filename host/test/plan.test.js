@@ -34,6 +34,36 @@ test('planJson gives the same plan as plan, byte for byte deterministic', () => 
   assert.equal(planner.planJson(sampleText), text);
 });
 
+test('planJson takes UTF-8 bytes as well as text, and non-ASCII text arrives intact', () => {
+  const text = planner.planJson(sampleText);
+  assert.equal(planner.planJson(readFileSync(new URL('../../fixtures/sample/snapshot.json', import.meta.url))), text, 'a Buffer');
+  assert.equal(planner.planJson(new TextEncoder().encode(sampleText)), text, 'a Uint8Array');
+
+  // Two-, three- and four-byte UTF-8 (and an escaped one), early in the text and at its end.
+  const note = 'Café ☃ 😀 \u00e9 — naïve';
+  const input = sample();
+  input.proxmox['/nodes/pve1/qemu/101/config'].description = note;
+  const description = (plan) => plan.operations.find((op) => op.id === 'virtual-machines:virtualization.virtualmachine:qemu/101').fields.description;
+  const ordered = JSON.stringify({ comment: note, ...input }); // an unknown key, read first
+  assert.equal(description(JSON.parse(planner.planJson(ordered))), note);
+  assert.equal(description(JSON.parse(planner.planJson(new TextEncoder().encode(ordered)))), note);
+  assert.equal(description(planner.plan(input)), note);
+});
+
+test('planJson refuses what is not JSON text, with code and path', () => {
+  assert.throws(() => planner.planJson(42), { code: 'wrong-type', path: '$' });
+  assert.throws(() => planner.planJson({ proxmox: {} }), { code: 'wrong-type', path: '$' });
+  assert.throws(() => planner.planJson(new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x7d])), { code: 'invalid-json', path: '$ (byte 2)' });
+  assert.throws(() => planner.planJson(''), { code: 'invalid-json' });
+});
+
+test('memoryBytes reports the module\'s linear memory in whole pages, never shrinking', () => {
+  const before = planner.memoryBytes();
+  assert.ok(before >= 64 * 1024 && before % (64 * 1024) === 0, String(before));
+  planner.planJson(sampleText);
+  assert.ok(planner.memoryBytes() >= before);
+});
+
 test('plan errors carry code and path', () => {
   const input = sample();
   delete input.proxmox['/cluster/status'];
