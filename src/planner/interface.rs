@@ -9,6 +9,7 @@ use crate::plan::{reference, OpHead, Reason, Warning};
 use crate::source::{nics, Fetched, Guest, Nic};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 const STAGE: Stage = Stage::VmInterfaces;
 
@@ -93,7 +94,9 @@ pub fn plan(ctx: &mut Context) {
                 }
                 None => continue,
             };
-            ctx.refs.interfaces.insert((key.clone(), nic.name.clone()), interface);
+            ctx.refs
+                .interfaces
+                .insert((key.clone(), nic.name.clone()), Rc::new(interface));
         }
         if planning {
             plan_gone(ctx, &key, guest, &guest_nics, &existing);

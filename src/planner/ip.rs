@@ -11,6 +11,7 @@ use crate::plan::{reference, Change, OpHead, Reason, Target, Warning};
 use crate::source::{agent_addresses, AgentAddresses, Fetched, Guest};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 const STAGE: Stage = Stage::IpAddresses;
 
@@ -76,14 +77,14 @@ pub fn plan(ctx: &mut Context) {
     }
     let loaded = ctx.loaded;
     let mut assigned = by_interface(loaded.get(netbox::IP_ADDRESS));
-    let mut elsewhere: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut elsewhere: BTreeMap<Cidr, Vec<u64>> = BTreeMap::new();
     for ip in loaded.get(netbox::IP_ADDRESS) {
         if let Some(address) = ip.str("address").and_then(Cidr::parse) {
-            elsewhere.entry(address.to_string()).or_default().push(ip.id);
+            elsewhere.entry(address).or_default().push(ip.id);
         }
     }
     let inventory = ctx.inventory;
-    let mut by_guest: BTreeMap<usize, Vec<InterfaceSlot>> = BTreeMap::new();
+    let mut by_guest: BTreeMap<usize, Vec<Rc<InterfaceSlot>>> = BTreeMap::new();
     for slot in ctx.refs.interfaces.values() {
         by_guest.entry(slot.guest_index).or_default().push(slot.clone());
     }
@@ -117,7 +118,7 @@ fn plan_address(
     slot: &InterfaceSlot,
     address: &Cidr,
     existing: &[&Object],
-    elsewhere: &BTreeMap<String, Vec<u64>>,
+    elsewhere: &BTreeMap<Cidr, Vec<u64>>,
 ) -> Value {
     let text = address.to_string();
     let identity = format!("{}/{text}", slot.label);
@@ -139,7 +140,7 @@ fn plan_address(
             Value::from(ip.id)
         }
         None => {
-            if let Some(ids) = elsewhere.get(&text) {
+            if let Some(ids) = elsewhere.get(address) {
                 let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
                 let message = format!(
                     "{identity}: {text} also exists in NetBox elsewhere (ids {})",

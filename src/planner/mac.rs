@@ -9,6 +9,7 @@ use crate::parse;
 use crate::plan::{reference, Change, OpHead, Reason, Target};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 const STAGE: Stage = Stage::IpAddresses;
 
@@ -42,7 +43,7 @@ pub fn plan(ctx: &mut Context) {
     }
     let loaded = ctx.loaded;
     let mut assigned = by_interface(loaded.get(netbox::MAC_ADDRESS));
-    let slots: Vec<InterfaceSlot> = ctx.refs.interfaces.values().cloned().collect();
+    let slots: Vec<Rc<InterfaceSlot>> = ctx.refs.interfaces.values().cloned().collect();
     for slot in slots {
         let existing = slot.existing_id.and_then(|id| assigned.remove(&id)).unwrap_or_default();
         let Some(mac) = slot.nic.mac.clone() else {

@@ -26,6 +26,7 @@ use crate::settings::{read_settings, Settings};
 use crate::source::{self, Inventory, ProxmoxSnapshot};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 pub use vm::VmSlot;
 
@@ -190,8 +191,9 @@ pub struct Refs {
     pub device_type: Option<Value>,
     pub devices: BTreeMap<String, Value>,
     pub vms: BTreeMap<String, VmSlot>,
-    /// (guest key, interface name) → interface reference.
-    pub interfaces: BTreeMap<(String, String), InterfaceSlot>,
+    /// (guest key, interface name) → interface reference. Shared: the MAC and
+    /// IP planners walk them while they add operations.
+    pub interfaces: BTreeMap<(String, String), Rc<InterfaceSlot>>,
     /// Tags created in this plan: slug → op id (for `depends_on`).
     pub created_tags: BTreeMap<String, String>,
     /// Tag slugs NetBox has or this plan creates.
