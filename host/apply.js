@@ -347,8 +347,8 @@ class Executor {
     }
     const ready = await this.#preconditions(collection, items, action);
     if (!ready.length) return;
-    if (action === 'update') await this.#updateItems(collection, ready, true);
-    else await this.#deleteItems(collection, ready, true);
+    if (action === 'update') await this.#updateItems(collection, ready);
+    else await this.#deleteItems(collection, ready);
   }
 
   /** Refuses (stale) what changed since planning, unless this apply changed it. */
@@ -382,30 +382,31 @@ class Executor {
     });
   }
 
-  async #updateItems(collection, items, splittable) {
+  /**
+   * PATCHes or DELETEs a list. NetBox refuses a whole list for one bad item:
+   * the items its answer names are settled by `how.itemError` and the rest
+   * re-sent; any other failure of a list is retried item by item.
+   */
+  async #writeItems(collection, items, splittable, how) {
     let pending = items;
     while (pending.length) {
       try {
-        await this.client.updateBatch(collection, pending.map((i) => i.body));
-        for (const item of pending) {
-          this.touched.add(`${collection}#${item.id}`);
-          this.#record(item.op, { status: 'done', netbox_id: item.id });
-        }
+        await how.send(pending);
+        for (const item of pending) how.done(item);
         return;
       } catch (error) {
         const perItem = itemErrors(error, pending.length, pending.map((i) => i.id));
         if (perItem) {
           pending = pending.filter((item, at) => {
             if (!perItem.has(at)) return true;
-            const body = perItem.get(at);
-            const status = isMissing(body) ? 404 : error.status;
-            this.#record(item.op, { status: 'failed', netbox_id: item.id, error: { ...errorInfo(error), status, body, message: `PATCH ${collection} → ${status}: ${JSON.stringify(body)}` } });
+            how.itemError(item, perItem.get(at), error);
             return false;
           });
           continue;
         }
+        if (how.settled?.(error, pending)) return;
         if (splittable && pending.length > 1) {
-          for (const item of pending) await this.#updateItems(collection, [item], false);
+          for (const item of pending) await this.#writeItems(collection, [item], false, how);
           return;
         }
         for (const item of pending) this.#record(item.op, { status: 'failed', netbox_id: item.id, error: errorInfo(error) });
@@ -414,38 +415,35 @@ class Executor {
     }
   }
 
-  async #deleteItems(collection, items, splittable) {
-    let pending = items;
-    while (pending.length) {
-      try {
-        await this.client.deleteBatch(collection, pending.map((i) => i.id));
-        for (const item of pending) this.#record(item.op, { status: 'done', netbox_id: item.id });
-        return;
-      } catch (error) {
-        const perItem = itemErrors(error, pending.length, pending.map((i) => i.id));
-        if (perItem) {
-          // Already gone (a cascade, an earlier apply): that delete is done.
-          pending = pending.filter((item, at) => {
-            if (!perItem.has(at)) return true;
-            const body = perItem.get(at);
-            if (isMissing(body)) this.#record(item.op, { status: 'done', netbox_id: item.id, existing: true });
-            else this.#record(item.op, { status: 'failed', netbox_id: item.id, error: { ...errorInfo(error), body } });
-            return false;
-          });
-          continue;
-        }
-        if (error.status === 404 && pending.length === 1) {
-          this.#record(pending[0].op, { status: 'done', netbox_id: pending[0].id, existing: true });
-          return;
-        }
-        if (splittable && pending.length > 1) {
-          for (const item of pending) await this.#deleteItems(collection, [item], false);
-          return;
-        }
-        for (const item of pending) this.#record(item.op, { status: 'failed', netbox_id: item.id, error: errorInfo(error) });
-        return;
-      }
-    }
+  #updateItems(collection, items) {
+    return this.#writeItems(collection, items, true, {
+      send: (pending) => this.client.updateBatch(collection, pending.map((i) => i.body)),
+      done: (item) => {
+        this.touched.add(`${collection}#${item.id}`);
+        this.#record(item.op, { status: 'done', netbox_id: item.id });
+      },
+      itemError: (item, body, error) => {
+        const status = isMissing(body) ? 404 : error.status;
+        this.#record(item.op, { status: 'failed', netbox_id: item.id, error: { ...errorInfo(error), status, body, message: `PATCH ${collection} → ${status}: ${JSON.stringify(body)}` } });
+      },
+    });
+  }
+
+  #deleteItems(collection, items) {
+    return this.#writeItems(collection, items, true, {
+      send: (pending) => this.client.deleteBatch(collection, pending.map((i) => i.id)),
+      done: (item) => this.#record(item.op, { status: 'done', netbox_id: item.id }),
+      // Already gone (a cascade, an earlier apply): that delete is done.
+      itemError: (item, body, error) => {
+        if (isMissing(body)) this.#record(item.op, { status: 'done', netbox_id: item.id, existing: true });
+        else this.#record(item.op, { status: 'failed', netbox_id: item.id, error: { ...errorInfo(error), body } });
+      },
+      settled: (error, pending) => {
+        if (error.status !== 404 || pending.length !== 1) return false;
+        this.#record(pending[0].op, { status: 'done', netbox_id: pending[0].id, existing: true });
+        return true;
+      },
+    });
   }
 
   #report(started, before) {
