@@ -367,6 +367,13 @@ impl PlanBuilder {
         self.warnings.push(warning);
     }
 
+    /// Several NetBox objects claim one Proxmox object: none of them is
+    /// touched, and the plan says so twice, as a skip and as a warning.
+    pub fn ambiguous(&mut self, head: OpHead, label: &str, detail: String) {
+        self.warn(Warning::new("ambiguous-identity", format!("{label}: {detail}")));
+        self.skip(head, None, Reason::AmbiguousIdentity, detail);
+    }
+
     pub fn conflict(&mut self, conflict: Conflict) {
         self.conflicts.push(conflict);
     }

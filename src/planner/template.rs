@@ -142,14 +142,7 @@ pub fn plan(ctx: &mut Context) -> Result<()> {
             }
             several => {
                 let detail = format!("{} vm-templates records carry vmid {}", several.len(), guest.vmid);
-                ctx.plan.skip(
-                    head(&key, label.clone()),
-                    None,
-                    Reason::AmbiguousIdentity,
-                    detail.clone(),
-                );
-                ctx.plan
-                    .warn(Warning::new("ambiguous-identity", format!("{label}: {detail}")));
+                ctx.plan.ambiguous(head(&key, label.clone()), &label, detail);
             }
         }
     }

@@ -137,15 +137,11 @@ pub fn plan(ctx: &mut Context, planning: bool) -> Result<()> {
                     )
                 };
                 if planning {
-                    ctx.plan.skip(
-                        head(&key, label.clone()),
-                        None,
-                        Reason::AmbiguousIdentity,
-                        detail.clone(),
-                    );
+                    ctx.plan.ambiguous(head(&key, label.clone()), &label, detail);
+                } else {
+                    ctx.plan
+                        .warn(Warning::new("ambiguous-identity", format!("{label}: {detail}")));
                 }
-                ctx.plan
-                    .warn(Warning::new("ambiguous-identity", format!("{label}: {detail}")));
             }
         }
     }
