@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{apply::apply, plan, sample, sync, writes};
+use support::{apply::apply, plan, records, records_of, sample, sync, writes};
 
 /// Each resource and the collection its own objects live in.
 const RESOURCES: [(&str, &str, &str); 8] = [
@@ -38,17 +38,11 @@ const RESOURCES: [(&str, &str, &str); 8] = [
 const MANUAL_IDS: [u64; 6] = [9001, 9002, 9003, 9004, 9005, 9006];
 
 fn push(state: &mut Value, collection: &str, object: Value) {
-    state["netbox"][collection].as_array_mut().unwrap().push(object);
+    records(state, collection).push(object);
 }
 
 fn id_of(state: &Value, collection: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    state["netbox"][collection]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| pred(o))
-        .unwrap()["id"]
-        .clone()
+    records_of(state, collection).iter().find(|o| pred(o)).unwrap()["id"].clone()
 }
 
 /// A synced sample, plus objects an operator made by hand.
@@ -120,7 +114,7 @@ fn change_proxmox(world: &mut Value) {
     world["proxmox"]["/storage"][0]["content"] = json!("iso");
     world["proxmox"]["/cluster/replication"][0]["schedule"] = json!("*/5");
     // NetBox drift the planner owns: a node's status and the cluster's tag.
-    for device in world["netbox"]["/api/dcim/devices/"].as_array_mut().unwrap() {
+    for device in records(world, "/api/dcim/devices/") {
         if device["name"] == "pve1" {
             device["status"] = json!({"value": "offline", "label": "Offline"});
         }
@@ -136,7 +130,7 @@ fn tag_everything(world: &mut Value, collection: &str) {
         .find(|t| t["slug"] == "bootstrap-only")
         .unwrap()
         .clone();
-    for object in world["netbox"][collection].as_array_mut().unwrap() {
+    for object in records(world, collection) {
         if !MANUAL_IDS.contains(&object["id"].as_u64().unwrap()) {
             object["tags"]
                 .as_array_mut()

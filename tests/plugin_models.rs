@@ -3,13 +3,9 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{op, ops, plan, sample, sync, writes};
+use support::{op, ops, plan, records, sample, sync, writes};
 
 const TEMPLATE: &str = "vm-templates:netbox_proxbox.proxmoxvmtemplate:qemu/9000";
-
-fn records<'a>(state: &'a mut Value, collection: &str) -> &'a mut Vec<Value> {
-    state["netbox"][collection].as_array_mut().unwrap()
-}
 
 #[test]
 fn a_cloud_init_template_becomes_a_vm_templates_record() {

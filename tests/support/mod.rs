@@ -12,6 +12,16 @@ pub fn sample() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The objects of one NetBox collection in a planner input or state, to edit.
+pub fn records<'a>(state: &'a mut Value, collection: &str) -> &'a mut Vec<Value> {
+    state["netbox"][collection].as_array_mut().unwrap()
+}
+
+/// The objects of one NetBox collection in a planner input or state.
+pub fn records_of<'a>(state: &'a Value, collection: &str) -> &'a [Value] {
+    state["netbox"][collection].as_array().unwrap()
+}
+
 pub fn plan(input: &Value) -> Value {
     serde_json::to_value(proxbox_planner::plan(input).unwrap()).unwrap()
 }
