@@ -21,7 +21,7 @@ const runsFor = (n) => (n >= 50000 ? 3 : 5);
 
 const wasm = readFileSync(`${root}pkg/nodejs/proxbox_planner_bg.wasm`);
 console.log(`wasm: ${(wasm.length / 1024).toFixed(0)} KiB raw, ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB gzip`);
-console.log(`input: synthetic endpoint, NetBox state "${state}"; medians of ${runsFor(1000)} runs (3 at 50,000)\n`);
+console.log(`input: synthetic endpoint, NetBox state "${state}"; medians of ${runsFor(1000)} runs (3 at 50,000) after 2 untimed ones\n`);
 
 const rows = [];
 for (const n of guests) {
