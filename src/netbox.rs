@@ -182,33 +182,36 @@ enum Key {
 /// A field's index in `KEYS`: records store and search these, not names.
 type FieldId = u16;
 
-/// An open-addressing table of `KEYS` indexes by FNV-1a hash, built at
+/// An open-addressing table of `KEYS` indexes by `key_hash`, built at
 /// compile time. Classifying every key of every NetBox object is the
 /// parser's hottest path; a `match` on strings compares them one by one.
-const SLOTS: [FieldId; 512] = build_slots();
+// A reference, so that run-time lookups read one table instead of copying it.
+const SLOTS: &[FieldId; 1 << SLOT_BITS] = &build_slots();
+const SLOT_BITS: u32 = 9;
 const EMPTY: FieldId = FieldId::MAX;
 const _: () = assert!(KEYS.len() * 2 < SLOTS.len(), "keep the key table at most half full");
 
-const fn fnv1a(bytes: &[u8]) -> usize {
-    let mut hash: u32 = 0x811c_9dc5;
-    let mut at = 0;
-    while at < bytes.len() {
-        #[allow(clippy::indexing_slicing)] // `at < len`, checked on the line above
-        let byte = bytes[at];
-        hash = (hash ^ byte as u32).wrapping_mul(0x0100_0193);
-        at += 1;
-    }
-    hash as usize
+/// The length and three bytes (first, middle, last), Fibonacci-hashed to a
+/// slot: cheaper than hashing every byte, and enough to spread the names
+/// (a collision only costs one more probe).
+const fn key_hash(bytes: &[u8]) -> usize {
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+        return 0;
+    };
+    let middle = bytes.len() / 2;
+    #[allow(clippy::indexing_slicing)] // `middle < len`: the slice is not empty
+    let packed = (bytes.len() as u32) << 24 | (first as u32) << 16 | (bytes[middle] as u32) << 8 | last as u32;
+    (packed.wrapping_mul(0x9E37_79B1) >> (32 - SLOT_BITS)) as usize
 }
 
 // Indexing in a const initialiser cannot panic at run time: out of bounds is
 // a compile error.
 #[allow(clippy::indexing_slicing)]
-const fn build_slots() -> [FieldId; 512] {
-    let mut slots = [EMPTY; 512];
+const fn build_slots() -> [FieldId; 1 << SLOT_BITS] {
+    let mut slots = [EMPTY; 1 << SLOT_BITS];
     let mut key = 0;
     while key < KEYS.len() {
-        let mut at = fnv1a(KEYS[key].0.as_bytes()) % slots.len();
+        let mut at = key_hash(KEYS[key].0.as_bytes());
         while slots[at] != EMPTY {
             at = (at + 1) % slots.len();
         }
@@ -236,7 +239,7 @@ const fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// The index of `key` in `KEYS`; the probe ends at an empty slot, and the
 /// table is at most half full.
 const fn key_index(key: &[u8]) -> Option<FieldId> {
-    let mut at = fnv1a(key) % SLOTS.len();
+    let mut at = key_hash(key);
     loop {
         #[allow(clippy::indexing_slicing)] // `at` is reduced modulo the table's length
         let slot = SLOTS[at];
