@@ -529,3 +529,75 @@ fn operations_of_one_collection_and_action_stand_together_within_a_stage() {
     let (_, synced) = sync(&sample());
     assert_eq!(writes(&plan(&synced)), Vec::<String>::new());
 }
+
+fn warnings_with_code<'p>(plan: &'p Value, code: &str) -> Vec<&'p str> {
+    plan["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == code)
+        .map(|w| w["message"].as_str().unwrap())
+        .collect()
+}
+
+/// NetBox refuses a second copy of a host address in its global table: the
+/// planner creates the first and skips the others, run after run.
+#[test]
+fn a_host_address_reported_twice_is_created_once() {
+    let mut input = sample();
+    // qemu/103's static address becomes qemu/101's agent address, with another prefix length.
+    guest_config(&mut input, "/nodes/pve2/qemu/103/config")["ipconfig0"] = json!("ip=10.0.20.11/16,gw=10.0.0.1");
+    let first = plan(&input);
+    assert_eq!(
+        op(&first, "ip-addresses:ipam.ipaddress:qemu/101/net0/10.0.20.11/24")["action"],
+        "create"
+    );
+    let second = op(&first, "ip-addresses:ipam.ipaddress:qemu/103/net0/10.0.20.11/16");
+    assert_eq!(
+        (second["action"].as_str(), second["reason"].as_str()),
+        (Some("skip"), Some("ambiguous-identity"))
+    );
+    assert_eq!(
+        warnings_with_code(&first, "duplicate-ip"),
+        [
+            "qemu/103/net0/10.0.20.11/16: 10.0.20.11 is also reported for qemu/101/net0/10.0.20.11/24; \
+          NetBox keeps host addresses unique, so it is not created"
+        ]
+    );
+    let primary = "ip-addresses:virtualization.virtualmachine:qemu/103/primary-ip";
+    assert!(
+        first["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["id"] != primary),
+        "no primary IP from a skipped address"
+    );
+
+    let (_, synced) = sync(&input);
+    let again = plan(&synced);
+    assert_eq!(writes(&again), Vec::<String>::new());
+    let skipped = op(&again, "ip-addresses:ipam.ipaddress:qemu/103/net0/10.0.20.11/16");
+    assert_eq!(skipped["reason"], "not-owned");
+    assert_eq!(warnings_with_code(&again, "duplicate-ip").len(), 1);
+}
+
+/// Addresses in a VRF, or with a role meant to be shared, do not block one in
+/// the global table.
+#[test]
+fn vrf_and_anycast_addresses_do_not_block_a_global_one() {
+    let mut input = sample();
+    let ips = input["netbox"]["/api/ipam/ip-addresses/"].as_array_mut().unwrap();
+    ips.push(json!({"id": 801, "address": "10.0.30.15/24", "vrf": {"id": 4, "name": "tenant-a"}, "tags": []}));
+    ips.push(
+        json!({"id": 802, "address": "10.0.20.11/32", "role": {"value": "anycast", "label": "Anycast"}, "tags": []}),
+    );
+    let first = plan(&input);
+    for id in [
+        "ip-addresses:ipam.ipaddress:qemu/103/net0/10.0.30.15/24",
+        "ip-addresses:ipam.ipaddress:qemu/101/net0/10.0.20.11/24",
+    ] {
+        assert_eq!(op(&first, id)["action"], "create", "{id}");
+    }
+    assert_eq!(warnings_with_code(&first, "duplicate-ip"), Vec::<&str>::new());
+}

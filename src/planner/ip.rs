@@ -11,6 +11,7 @@ use crate::plan::{reference, Change, OpHead, Reason, Target, Warning};
 use crate::source::{agent_addresses, AgentAddresses, Fetched, Guest};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::rc::Rc;
 
 const STAGE: Stage = Stage::IpAddresses;
@@ -77,12 +78,7 @@ pub fn plan(ctx: &mut Context) {
     }
     let loaded = ctx.loaded;
     let mut assigned = by_interface(loaded.get(netbox::IP_ADDRESS));
-    let mut elsewhere: BTreeMap<Cidr, Vec<u64>> = BTreeMap::new();
-    for ip in loaded.get(netbox::IP_ADDRESS) {
-        if let Some(address) = ip.str("address").and_then(Cidr::parse) {
-            elsewhere.entry(address).or_default().push(ip.id);
-        }
-    }
+    let mut claims = Claims::of(loaded.get(netbox::IP_ADDRESS));
     let inventory = ctx.inventory;
     let mut by_guest: BTreeMap<usize, Vec<Rc<InterfaceSlot>>> = BTreeMap::new();
     for slot in ctx.refs.interfaces.values() {
@@ -97,12 +93,12 @@ pub fn plan(ctx: &mut Context) {
         let agent = agent(ctx, guest, &key);
         let complete = agent.is_ok();
         let agent = agent.unwrap_or_default();
-        let mut planned: Vec<(Cidr, Value)> = Vec::new();
+        let mut planned: Vec<(Cidr, Option<Value>)> = Vec::new();
         for slot in &slots {
             let wanted = addresses(ctx, slot, agent.as_deref());
             let existing = slot.existing_id.and_then(|id| assigned.remove(&id)).unwrap_or_default();
             for address in wanted {
-                let value = plan_address(ctx, slot, &address, &existing, &elsewhere);
+                let value = plan_address(ctx, slot, &address, &existing, &mut claims);
                 planned.push((address, value));
             }
             if complete {
@@ -113,13 +109,58 @@ pub fn plan(ctx: &mut Context) {
     }
 }
 
+/// NetBox refuses a second copy of a host address in its global table
+/// ("Duplicate IP address found in global table"), whatever the prefix
+/// length, unless the role is one meant to be shared.
+struct Claims {
+    /// Host address → the ids of global-table NetBox addresses holding it.
+    in_netbox: BTreeMap<IpAddr, Vec<u64>>,
+    /// Host address → the identity of the create in this plan that claims it.
+    planned: BTreeMap<IpAddr, String>,
+}
+
+/// NetBox's `IPADDRESS_ROLES_NONUNIQUE`.
+const SHARED_ROLES: [&str; 6] = ["anycast", "vip", "vrrp", "hsrp", "glbp", "carp"];
+
+impl Claims {
+    fn of(addresses: &[Object]) -> Claims {
+        let mut in_netbox: BTreeMap<IpAddr, Vec<u64>> = BTreeMap::new();
+        for ip in addresses {
+            let global = ip.fk("vrf").is_none();
+            let shared = ip.choice("role").is_some_and(|role| SHARED_ROLES.contains(&role));
+            if let Some(address) = ip.str("address").and_then(Cidr::parse).filter(|_| global && !shared) {
+                in_netbox.entry(address.ip).or_default().push(ip.id);
+            }
+        }
+        Claims {
+            in_netbox,
+            planned: BTreeMap::new(),
+        }
+    }
+
+    /// Why a new address cannot be created, if it cannot.
+    fn conflict(&self, address: &Cidr) -> Option<(Reason, String)> {
+        if let Some(ids) = self.in_netbox.get(&address.ip) {
+            let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+            let detail = format!("{} is already in NetBox (ids {})", address.ip, ids.join(", "));
+            return Some((Reason::NotOwned, detail));
+        }
+        let other = self.planned.get(&address.ip)?;
+        Some((
+            Reason::AmbiguousIdentity,
+            format!("{} is also reported for {other}", address.ip),
+        ))
+    }
+}
+
+/// The address's NetBox id or `$ref`, or `None` when it is not created.
 fn plan_address(
     ctx: &mut Context,
     slot: &InterfaceSlot,
     address: &Cidr,
     existing: &[&Object],
-    elsewhere: &BTreeMap<Cidr, Vec<u64>>,
-) -> Value {
+    claims: &mut Claims,
+) -> Option<Value> {
     let text = address.to_string();
     let identity = format!("{}/{text}", slot.label);
     let current = existing
@@ -137,17 +178,17 @@ fn plan_address(
                 ];
                 ctx.update(head(netbox::IP_ADDRESS, &identity), ip, changes(ip, &fields));
             }
-            Value::from(ip.id)
+            Some(Value::from(ip.id))
         }
         None => {
-            if let Some(ids) = elsewhere.get(address) {
-                let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
-                let message = format!(
-                    "{identity}: {text} also exists in NetBox elsewhere (ids {})",
-                    ids.join(", ")
-                );
-                ctx.plan.warn(Warning::new("duplicate-ip", message));
+            if let Some((reason, detail)) = claims.conflict(address) {
+                let detail = format!("{detail}; NetBox keeps host addresses unique, so it is not created");
+                ctx.plan
+                    .warn(Warning::new("duplicate-ip", format!("{identity}: {detail}")));
+                ctx.plan.skip(head(netbox::IP_ADDRESS, &identity), None, reason, detail);
+                return None;
             }
+            claims.planned.insert(address.ip, identity.clone());
             let fields = [
                 Field::new("address", Kind::Scalar, text.as_str()),
                 Field::new("status", Kind::Choice, "active"),
@@ -164,12 +205,12 @@ fn plan_address(
                 Reason::NewInProxmox,
                 create_payload(&fields),
             );
-            reference(&id)
+            Some(reference(&id))
         }
     }
 }
 
-fn plan_gone(ctx: &mut Context, slot: &InterfaceSlot, planned: &[(Cidr, Value)], existing: &[&Object]) {
+fn plan_gone(ctx: &mut Context, slot: &InterfaceSlot, planned: &[(Cidr, Option<Value>)], existing: &[&Object]) {
     for ip in existing {
         let address = ip.str("address").and_then(Cidr::parse);
         let still_there = address.as_ref().is_some_and(|a| planned.iter().any(|(p, _)| p == a));
@@ -187,7 +228,7 @@ fn plan_gone(ctx: &mut Context, slot: &InterfaceSlot, planned: &[(Cidr, Value)],
 
 /// Primary IPv4/IPv6: set only when the operator has not chosen one (or the
 /// chosen one is an address this plan deletes).
-fn plan_primary(ctx: &mut Context, key: &str, planned: &[(Cidr, Value)]) {
+fn plan_primary(ctx: &mut Context, key: &str, planned: &[(Cidr, Option<Value>)]) {
     let Some(slot) = ctx.refs.vms.get(key).cloned() else {
         return;
     };
@@ -203,7 +244,11 @@ fn plan_primary(ctx: &mut Context, key: &str, planned: &[(Cidr, Value)]) {
         if current.is_some_and(|id| !ctx.refs.is_deleted(netbox::IP_ADDRESS, id)) {
             continue;
         }
-        if let Some((_, value)) = planned.iter().find(|(a, _)| a.is_ipv4() == v4 && !a.is_link_local()) {
+        let candidate = planned
+            .iter()
+            .filter(|(a, _)| a.is_ipv4() == v4 && !a.is_link_local())
+            .find_map(|(_, value)| value.as_ref());
+        if let Some(value) = candidate {
             changes.insert(
                 field.to_owned(),
                 Change {
