@@ -454,8 +454,9 @@ impl PlanBuilder {
 /// with the same action stand together (an executor sends each run as one
 /// bulk request), without ever putting an operation before what it depends
 /// on. Kahn's algorithm, preferring to continue the current run, else the
-/// earliest ready operation: deterministic, and the identity when nothing can
-/// be grouped.
+/// earliest ready operation that others wait on (a tag first, so that the
+/// VMs before and after it stay one run), else the earliest ready one:
+/// deterministic, and the identity when nothing can be grouped.
 fn group_runs(segment: Vec<Operation>) -> Vec<Operation> {
     use std::collections::{BTreeSet, HashMap};
     let position: HashMap<&str, usize> = segment.iter().enumerate().map(|(i, op)| (op.id.as_str(), i)).collect();
@@ -485,7 +486,13 @@ fn group_runs(segment: Vec<Operation>) -> Vec<Operation> {
     let mut current = None;
     while let Some(first) = ready.first().copied() {
         let same_run = current.and_then(|run| ready_by_run.get(&run).and_then(|set| set.first().copied()));
-        let next = same_run.unwrap_or(first);
+        let awaited = || {
+            ready
+                .iter()
+                .copied()
+                .find(|i| dependents.get(*i).is_some_and(|d| !d.is_empty()))
+        };
+        let next = same_run.or_else(awaited).unwrap_or(first);
         ready.remove(&next);
         current = run_of(next);
         if let Some(set) = current.and_then(|run| ready_by_run.get_mut(&run)) {

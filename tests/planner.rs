@@ -498,36 +498,56 @@ fn a_stopped_guest_keeps_the_addresses_its_agent_reported() {
 
 #[test]
 fn operations_of_one_collection_and_action_stand_together_within_a_stage() {
-    let first = plan(&sample());
-    let planned: Vec<&Value> = first["operations"]
-        .as_array()
+    // Also when the first guests carry no Proxmox tags and a later one does: its
+    // new tag must not split the VM creates in two.
+    let mut late_tags = sample();
+    let configs: Vec<String> = late_tags["proxmox"]
+        .as_object()
         .unwrap()
-        .iter()
-        .filter(|o| o["action"] != "skip")
+        .keys()
+        .filter(|path| path.ends_with("/config"))
+        .cloned()
         .collect();
-    let mut runs = Vec::new();
-    for op in &planned {
-        let run = (
-            op["stage"].as_str().unwrap(),
-            op["collection"].as_str().unwrap(),
-            op["action"].as_str().unwrap(),
-        );
-        if runs.last() != Some(&run) {
-            runs.push(run);
-        }
+    for path in &configs {
+        guest_config(&mut late_tags, path).remove("tags");
     }
-    // Each run is one bulk request. Without grouping the sample took 60.
-    let mut distinct = runs.clone();
-    distinct.sort();
-    distinct.dedup();
-    assert_eq!(
-        runs.len(),
-        distinct.len(),
-        "a (stage, collection, action) appears as one run: {runs:?}"
-    );
-    // Grouping never breaks dependencies: the apply simulator checks them.
-    let (_, synced) = sync(&sample());
-    assert_eq!(writes(&plan(&synced)), Vec::<String>::new());
+    for row in late_tags["proxmox"]["/cluster/resources"].as_array_mut().unwrap() {
+        row.as_object_mut().unwrap().remove("tags");
+    }
+    // The guest with the highest vmid (planned last).
+    guest_config(&mut late_tags, "/nodes/pve3/qemu/106/config").insert("tags".into(), json!("late-tag"));
+    for input in [sample(), late_tags] {
+        let first = plan(&input);
+        let planned: Vec<&Value> = first["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["action"] != "skip")
+            .collect();
+        let mut runs = Vec::new();
+        for op in &planned {
+            let run = (
+                op["stage"].as_str().unwrap(),
+                op["collection"].as_str().unwrap(),
+                op["action"].as_str().unwrap(),
+            );
+            if runs.last() != Some(&run) {
+                runs.push(run);
+            }
+        }
+        // Each run is one bulk request. Without grouping the sample took 60.
+        let mut distinct = runs.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(
+            runs.len(),
+            distinct.len(),
+            "a (stage, collection, action) appears as one run: {runs:?}"
+        );
+        // Grouping never breaks dependencies: the apply simulator checks them.
+        let (_, synced) = sync(&input);
+        assert_eq!(writes(&plan(&synced)), Vec::<String>::new());
+    }
 }
 
 fn warnings_with_code<'p>(plan: &'p Value, code: &str) -> Vec<&'p str> {
