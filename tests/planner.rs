@@ -3,7 +3,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{op, ops, plan, sample, sync, writes};
+use support::{op, op_ids, ops, plan, sample, sync, warnings, writes};
 
 #[test]
 fn initial_sync_of_the_sample_converges() {
@@ -454,12 +454,7 @@ fn overwrite_flags_keep_fields_out_of_updates_but_not_out_of_creates() {
     synced["settings"]["overwrite_vm_description"] = json!(false);
     synced["endpoint"]["overwrite_device_status"] = json!(false);
     let restrained = plan(&synced);
-    let ids: Vec<&str> = restrained["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["id"].as_str().unwrap())
-        .collect();
+    let ids = op_ids(&restrained);
     assert!(
         !ids.contains(&"virtual-machines:virtualization.virtualmachine:qemu/101"),
         "{ids:?}"
@@ -551,11 +546,8 @@ fn operations_of_one_collection_and_action_stand_together_within_a_stage() {
 }
 
 fn warnings_with_code<'p>(plan: &'p Value, code: &str) -> Vec<&'p str> {
-    plan["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|w| w["code"] == code)
+    warnings(plan, code)
+        .into_iter()
         .map(|w| w["message"].as_str().unwrap())
         .collect()
 }

@@ -3,7 +3,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{op, ops, plan, records, sample, sync, writes};
+use support::{op, ops, plan, records, sample, sync, warnings, writes};
 
 const TEMPLATE: &str = "vm-templates:netbox_proxbox.proxmoxvmtemplate:qemu/9000";
 
@@ -289,12 +289,7 @@ fn without_the_plugin_its_stages_are_skipped_with_a_warning() {
         input["netbox"][collection] = json!({"error": {"status": 404, "message": "Not Found"}});
     }
     let first = plan(&input);
-    let absent: Vec<&Value> = first["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|w| w["code"] == "proxbox-plugin-absent")
-        .collect();
+    let absent = warnings(&first, "proxbox-plugin-absent");
     assert_eq!(absent.len(), 3, "{absent:?}");
     let plugin_ops: Vec<&Value> = first["operations"]
         .as_array()

@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{op, ops, plan, sync, writes};
+use support::{op, op_ids, ops, plan, sync, warnings, writes};
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/fixtures/sdn/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -101,12 +101,7 @@ fn evpn_and_vxlan_vnets_become_l2vpns_with_route_targets() {
         (vx["type"].as_str(), vx["import_targets"].clone()),
         (Some("vxlan"), json!([]))
     );
-    let ids: Vec<&str> = first["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["id"].as_str().unwrap())
-        .collect();
+    let ids = op_ids(&first);
     assert!(
         !ids.iter()
             .any(|i| i.contains("l2vpn:") && (i.contains("vlan20") || i.contains("simple10"))),
@@ -254,11 +249,8 @@ fn sdn_converges() {
 #[test]
 fn proxmox_8_without_fabrics_route_maps_prefix_lists_or_bridges_warns_and_goes_on() {
     let first = plan(&fixture("pve8"));
-    let unsupported: Vec<&str> = first["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|w| w["code"] == "sdn-path-unsupported")
+    let unsupported: Vec<&str> = warnings(&first, "sdn-path-unsupported")
+        .into_iter()
         .map(|w| w["proxmox_path"].as_str().unwrap())
         .collect();
     for path in [

@@ -22,6 +22,26 @@ pub fn records_of<'a>(state: &'a Value, collection: &str) -> &'a [Value] {
     state["netbox"][collection].as_array().unwrap()
 }
 
+/// The ids of every operation of a plan, in order.
+pub fn op_ids(plan: &Value) -> Vec<&str> {
+    plan["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect()
+}
+
+/// The warnings of a plan with one code.
+pub fn warnings<'p>(plan: &'p Value, code: &str) -> Vec<&'p Value> {
+    plan["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == code)
+        .collect()
+}
+
 pub fn plan(input: &Value) -> Value {
     serde_json::to_value(proxbox_planner::plan(input).unwrap()).unwrap()
 }
