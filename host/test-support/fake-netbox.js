@@ -132,15 +132,20 @@ export class FakeNetBox {
     return respond(201, Array.isArray(body) ? created : created[0]);
   }
 
+  /** NetBox's 400 for a bulk PATCH or DELETE naming ids it does not hold, or null. */
+  #missing(collection, items) {
+    const missing = items.filter((item) => !this.find(collection, item.id));
+    if (!missing.length) return null;
+    return respond(400, {
+      detail: `${missing.length} of ${items.length} objects could not be found.`,
+      errors: missing.map((item) => ({ id: item.id, errors: { id: [`Object with ID ${item.id} does not exist`] } })),
+    });
+  }
+
   #update(collection, body) {
     const items = Array.isArray(body) ? body : [body];
-    const missing = items.filter((item) => !this.find(collection, item.id));
-    if (missing.length) {
-      return respond(400, {
-        detail: `${missing.length} of ${items.length} objects could not be found.`,
-        errors: missing.map((item) => ({ id: item.id, errors: { id: [`Object with ID ${item.id} does not exist`] } })),
-      });
-    }
+    const missing = this.#missing(collection, items);
+    if (missing) return missing;
     const errors = [];
     items.forEach((item, index) => {
       if (item.invalid) errors.push({ index, errors: { invalid: ['This field is invalid.'] } });
@@ -160,13 +165,8 @@ export class FakeNetBox {
 
   #delete(collection, body) {
     const items = Array.isArray(body) ? body : [body];
-    const missing = items.filter((item) => !this.find(collection, item.id));
-    if (missing.length) {
-      return respond(400, {
-        detail: `${missing.length} of ${items.length} objects could not be found.`,
-        errors: missing.map((item) => ({ id: item.id, errors: { id: [`Object with ID ${item.id} does not exist`] } })),
-      });
-    }
+    const missing = this.#missing(collection, items);
+    if (missing) return missing;
     const ids = new Set(items.map((i) => i.id));
     this.collections.set(collection, this.objects(collection).filter((o) => !ids.has(o.id)));
     return { status: 204, headers: {}, text: '' };
