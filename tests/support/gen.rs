@@ -247,21 +247,11 @@ pub fn empty_netbox() -> Value {
 }
 
 const MODES: [&str; 3] = ["always", "bootstrap_only", "disabled"];
-const RESOURCES: [&str; 8] = [
-    "vm",
-    "vm_template",
-    "vm_interface",
-    "mac",
-    "cluster",
-    "node",
-    "storage",
-    "ip_address",
-];
 
 /// Settings with a random mode per resource (what an operator switches).
 pub fn modes() -> impl Strategy<Value = Value> {
-    prop::collection::vec(0..MODES.len(), RESOURCES.len()).prop_map(|picks| {
-        let settings: Map<String, Value> = RESOURCES
+    prop::collection::vec(0..MODES.len(), super::SYNCED_RESOURCES.len()).prop_map(|picks| {
+        let settings: Map<String, Value> = super::SYNCED_RESOURCES
             .iter()
             .zip(picks)
             .map(|(resource, pick)| (format!("sync_mode_{resource}"), json!(MODES[pick])))
