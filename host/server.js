@@ -269,7 +269,7 @@ async function stageRun(c, { req, res, url }, found) {
   if (!request.syncTypes) return skippedStage(c, { req, res, url }, found, request);
   const target = runTarget(c, url.searchParams, request);
   const claim = c.board.begin(target.key, {
-    stage: request.stage, path: `/${found.spec.path}`, endpoint: target.label, backend_endpoint_id: target.backendId ?? null,
+    stage: request.stage, path: `/${found.spec.path}`, endpoint: target.label, backend_endpoint_id: target.backendId ?? null, sync_types: request.syncTypes, dry_run: request.dryRun,
     ...(request.subset ? { subset: request.subset } : {}), ...(request.runId ? { run_id: request.runId } : {}),
   });
   if (claim.busy) {
@@ -320,12 +320,18 @@ async function defaultRun({ stage, syncTypes, dryRun, endpoint, settings, endpoi
     emit('step', { step: stage, status: 'started', message: `Stage ${stage}: ${dryRun ? 'planning' : 'planning and applying'} ${syncTypes.join(', ')} with proxbox-planner ${planner.version()}` });
     const { result } = await syncOnce({
       netbox, makeProxmox: connections.proxmox, endpoint, settings, endpointOverrides, syncTypes, subset, apply: !dryRun, applyOptions, emit,
+      onPlan: subset ? refuseUnlessSubset : undefined,
     });
     emit('step', { step: stage, status: 'completed', message: `Stage ${stage}: ${describeResult(result)}`, result: { summary: result.summary, applied: result.applied?.counts } });
     return result;
   } finally {
     netbox.close();
   }
+}
+
+/** A core that ignores `subset` would plan every guest for a one-VM sync: never apply such a plan. */
+function refuseUnlessSubset(plan) {
+  if (!plan.subset) throw new Error('this build of the core cannot plan a subset of guests (the per-VM sync): nothing was written; update proxbox-planner');
 }
 
 function describeResult(result) {
