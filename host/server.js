@@ -240,7 +240,7 @@ function runTarget(c, query, request) {
   const endpoint = query.get('endpoint') ?? query.get('endpoint_id') ?? c.options?.endpoint ?? undefined;
   return {
     key: 'flags',
-    label: endpoint ?? 'flags',
+    label: endpoint !== undefined ? String(endpoint) : 'given by flags',
     endpoint,
     connections: {
       netbox,
