@@ -35,6 +35,16 @@ const KEY_IF_ANY = 'key-if-any';
 const KEY = 'key';
 
 const MAX_BODY = 1024 * 1024;
+
+/** Whether the core reads `$.subset`: one that does refuses a malformed one, one that does not ignores it. */
+const CORE_READS_SUBSET = (() => {
+  try {
+    planner.discover({ subset: { netbox_vm_ids: ['probe'] } });
+    return false;
+  } catch (error) {
+    return String(error.path ?? '').startsWith('$.subset');
+  }
+})();
 const MAX_PREVIEW_PATHS = 2000;
 
 /** `{syncTypes, stream}` for a stage path, or null (syncTypes null: a stage the core does not plan). */
@@ -315,23 +325,19 @@ function skippedStage(c, { req, res, url }, found, request) {
 
 /** The default sync: syncOnce with the request's connections, wrapped in the stage's step events. */
 async function defaultRun({ stage, syncTypes, dryRun, endpoint, settings, endpointOverrides, subset, applyOptions, connections, emit }) {
+  // A core that ignores `subset` would plan every guest for a one-VM sync.
+  if (subset && !CORE_READS_SUBSET) throw new Error('this build of the core cannot plan a subset of guests (the per-VM sync): nothing was read or written; update proxbox-planner');
   const netbox = connections.netbox();
   try {
     emit('step', { step: stage, status: 'started', message: `Stage ${stage}: ${dryRun ? 'planning' : 'planning and applying'} ${syncTypes.join(', ')} with proxbox-planner ${planner.version()}` });
     const { result } = await syncOnce({
       netbox, makeProxmox: connections.proxmox, endpoint, settings, endpointOverrides, syncTypes, subset, apply: !dryRun, applyOptions, emit,
-      onPlan: subset ? refuseUnlessSubset : undefined,
     });
     emit('step', { step: stage, status: 'completed', message: `Stage ${stage}: ${describeResult(result)}`, result: { summary: result.summary, applied: result.applied?.counts } });
     return result;
   } finally {
     netbox.close();
   }
-}
-
-/** A core that ignores `subset` would plan every guest for a one-VM sync: never apply such a plan. */
-function refuseUnlessSubset(plan) {
-  if (!plan.subset) throw new Error('this build of the core cannot plan a subset of guests (the per-VM sync): nothing was written; update proxbox-planner');
 }
 
 function describeResult(result) {
