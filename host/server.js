@@ -35,6 +35,7 @@ const KEY_IF_ANY = 'key-if-any';
 const KEY = 'key';
 
 const MAX_BODY = 1024 * 1024;
+const MAX_PREVIEW_PATHS = 2000;
 
 /** Whether the core reads `$.subset`: one that does refuses a malformed one, one that does not ignores it. */
 const CORE_READS_SUBSET = (() => {
@@ -45,7 +46,6 @@ const CORE_READS_SUBSET = (() => {
     return String(error.path ?? '').startsWith('$.subset');
   }
 })();
-const MAX_PREVIEW_PATHS = 2000;
 
 /** `{syncTypes, stream}` for a stage path, or null (syncTypes null: a stage the core does not plan). */
 export function routeFor(pathname) {
