@@ -62,9 +62,14 @@ export function describeBody(body) {
   return text.length > TRIM ? `${text.slice(0, TRIM)}…` : text;
 }
 
-/** True when NetBox refused the token itself (wrong, expired, disabled), not a permission. */
+/**
+ * True when NetBox refused the token itself (wrong, expired, disabled), not a
+ * permission. NetBox says so in a JSON `detail`; a bare 401 comes from
+ * something else (another server, an authenticating proxy).
+ */
 export function isAuthRefusal(error) {
-  return error?.status === 401 || (error?.status === 403 && AUTH_REFUSED.test(String(error.body?.detail ?? '')));
+  const detail = error?.body?.detail;
+  return (error?.status === 401 || error?.status === 403) && typeof detail === 'string' && AUTH_REFUSED.test(detail);
 }
 
 export class NetBoxClient {

@@ -78,8 +78,8 @@ function statusFailure(netbox, url, error) {
   if (isAuthRefusal(error)) {
     return new RunError(`NetBox at ${url} refused the token (${status} ${error.body?.detail}): check ${netbox.hints.token}`, { status });
   }
-  if (status === 404) {
-    return new RunError(`${url} is not a NetBox API (GET ${STATUS_PATH} → 404): check ${netbox.hints.url}: NetBox's base URL, with its path prefix if it has one`, { status });
+  if (status === 404 || status === 401 || status === 403) {
+    return new RunError(`${url} is not a NetBox API (GET ${STATUS_PATH} → ${status}${status === 404 ? '' : ' without NetBox\'s answer'}): check ${netbox.hints.url}: NetBox's base URL, with its path prefix if it has one`, { status });
   }
   if (status >= 300 && status < 400) {
     return new RunError(`${url} redirects (GET ${STATUS_PATH} → ${status}): set ${netbox.hints.url} to where NetBox answers (https:// or a path prefix?)`, { status });

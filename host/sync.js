@@ -4,10 +4,10 @@
 // planner input ("snapshot") can be saved and loaded; it never holds a token.
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import * as planner from 'proxbox-planner';
-import { applyPlan, countChanges, summaryLine } from './apply.js';
+import { applyPlan, countChanges } from './apply.js';
 import { mapLimit } from './http.js';
 import { checkProxmox, checkWrites, netboxStatus, originOf, pluginRecords, PROXMOX_PROBE_PATH } from './preflight.js';
-import { incompleteReason, OUTCOMES, planOutcome, warningsOf } from './outcome.js';
+import { applyMessage, incompleteReason, OUTCOMES, planOutcome, warningsOf } from './outcome.js';
 
 export { ENDPOINTS_PATH, SETTINGS_PATH } from './preflight.js';
 
@@ -207,12 +207,11 @@ export function planResult(plan, planning) {
 /** The same `result` after an apply: the report's outcome, counts and what did not go through. */
 export function applyResult(result, report) {
   const c = report.counts;
-  const message = !c.changes ? 'Nothing to apply' : report.ok ? `Applied ${c.done} of ${c.changes} changes` : `Applied ${c.done} of ${c.changes} changes: ${summaryLine(c)}`;
   return {
     ...result,
     ok: report.ok,
     outcome: report.outcome,
-    message,
+    message: applyMessage(c),
     applied: { counts: c, requests: report.requests, ms: report.duration_ms },
     failures: report.operations.filter((o) => !['done', 'skipped'].includes(o.status)).map(({ id, status, error }) => ({ id, status, error: error?.message })),
   };

@@ -1,6 +1,6 @@
 // Runs a command on a real pseudo-terminal (Python's pty module), for what a
 // program only does on a terminal: colours, progress lines, the apply prompt.
-// `answers` are typed, one per prompt, once the output ends with `?] `.
+// `answers` are typed, one per prompt, once a `[y/N]` question shows.
 import { spawn } from 'node:child_process';
 
 const DRIVER = String.raw`
@@ -10,6 +10,7 @@ pid, fd = pty.fork()
 if pid == 0:
     os.execvpe(argv[0], argv, env)
 out = b''
+asked = 0
 while True:
     try:
         ready, _, _ = select.select([fd], [], [], 60)
@@ -24,9 +25,14 @@ while True:
     if not chunk:
         break
     out += chunk
-    if answers and out.rstrip(b' ').endswith(b']'):
+    if answers and b'[y/N]' in out[asked:]:
+        asked = len(out)
         os.write(fd, (answers.pop(0) + '\n').encode())
-_, status = os.waitpid(pid, 0)
+# 60 s of silence: the program waits for something that will not come; stop it rather than hang.
+done, status = os.waitpid(pid, os.WNOHANG)
+if done == 0:
+    os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
 sys.stdout.buffer.write(out)
 sys.exit(os.waitstatus_to_exitcode(status))
 `;

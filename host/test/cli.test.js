@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { CLI, runCli } from '../test-support/servers.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,20 +15,12 @@ import { parseAssignments, resolveOptions } from '../config.js';
 import { scrubSecrets, pickEndpoint, endpointUrl } from '../sync.js';
 import { runInPty } from '../test-support/pty.js';
 
-const CLI = new URL('../cli.js', import.meta.url).pathname;
 const SAMPLE = new URL('../../fixtures/sample/snapshot.json', import.meta.url).pathname;
 const TOKEN = 'nbt_cliTestKey01.CliTestSecretValue0123456789abcdef';
 
 const firstLine = (text) => text.split('\n')[0];
 
-function run(args, env = {}) {
-  return new Promise((resolve) => {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NETBOX|PVE|PROXBOX)_/.test(k)));
-    execFile(process.execPath, [CLI, ...args], { env: { ...clean, ...env }, timeout: 60000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? error.code : 0, stdout, stderr });
-    });
-  });
-}
+const run = (args, env = {}) => runCli(args, env, { timeout: 60000 });
 
 test('plan SNAPSHOT --out writes the plan JSON and prints the readable plan; --json prints JSON', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pbp-cli-'));
