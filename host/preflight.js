@@ -1,5 +1,6 @@
 // Checks before a run trusts what it reads or writes anything, one request
-// each and cached per client (a client lives for one run):
+// each and cached for the run (per client, until `startRun` forgets them:
+// syncOnce starts a run, so a client that lives for many runs re-checks):
 //
 //   netboxStatus   GET /api/status/: NetBox answers as NetBox (version >= 4.2)
 //                  and accepts the token; says whether the Proxbox plugin is there
@@ -34,7 +35,12 @@ const PROBED_METHOD = { create: ['POST', 'add to'], update: ['PUT', 'change'] };
 
 const cache = new WeakMap();
 
-/** `compute()` once per client and key; a failure is cached too (the run stops on it). */
+/** A new run: what the clients' earlier runs learnt (status, plugin records, permissions) is read again. */
+export function startRun(...clients) {
+  for (const client of clients) if (client) cache.delete(client);
+}
+
+/** `compute()` once per client, key and run; a failure is kept too (the run stops on it). */
 function once(client, key, compute) {
   if (!cache.has(client)) cache.set(client, new Map());
   const entries = cache.get(client);

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import * as planner from 'proxbox-planner';
 import { applyPlan, countChanges } from './apply.js';
 import { mapLimit } from './http.js';
-import { checkProxmox, checkWrites, netboxStatus, originOf, pluginRecords, PROXMOX_PROBE_PATH } from './preflight.js';
+import { checkProxmox, checkWrites, netboxStatus, originOf, pluginRecords, PROXMOX_PROBE_PATH, startRun } from './preflight.js';
 import { applyMessage, incompleteReason, OUTCOMES, planOutcome, warningsOf } from './outcome.js';
 
 export { ENDPOINTS_PATH, SETTINGS_PATH } from './preflight.js';
@@ -229,6 +229,7 @@ export function applyResult(result, report) {
 export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], apply = false, applyOptions = {}, emit = () => {}, onPlan }) {
   const started = Date.now();
   const requestsBefore = netbox.stats.requests;
+  startRun(netbox, proxmox);
   const context = await readContext(netbox, { endpoint, settings, endpointOverrides });
   if (!context.plugin) {
     emit('error_detail', { phase: 'discovery', category: 'plugin', message: 'the Proxbox plugin is not installed in NetBox: using the settings and endpoint given on the command line' });

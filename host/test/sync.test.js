@@ -93,6 +93,11 @@ test('the NetBox preflight: /api/status/ once per client; the plugin from its an
   assert.deepEqual({ ...plan.origin, input_fingerprint: undefined }, { ...input.origin, input_fingerprint: undefined });
   assert.match(plan.origin.input_fingerprint, /^fnv1a64:/);
   assert.deepEqual([result.ok, result.outcome, result.changes], [true, planOutcome(plan), plan.summary.create + plan.summary.update + plan.summary.delete]);
+  // The next run on the same client reads again: a setting changed in the plugin takes effect.
+  fake.find(SETTINGS_PATH, 1).sync_mode_vm = 'disabled';
+  const next = await syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: 1 });
+  assert.equal(next.plan.modes.effective.vm, 'disabled');
+  assert.equal(fake.log.filter((e) => e.path === '/api/status/').length, 2);
   const old = fakeNetBox();
   old.fake.version = '4.1.11';
   await assert.rejects(readContext(old.client), { outcome: 'failed', message: `NetBox 4.1.11 at ${FAKE_URL} is too old: proxbox-planner needs NetBox 4.2 or later (plans write MAC addresses as dcim.macaddress objects, which NetBox 4.2 introduced)` });
