@@ -92,5 +92,5 @@ export function applyMessage(counts) {
 export function incompleteReason(plan) {
   const [first, ...more] = plan.warnings ?? [];
   const why = first ? `${first.code}: ${first.message}${more.length ? ` (and ${more.length} more warnings)` : ''}` : 'the planner input is incomplete';
-  return `nothing can be planned: ${why}`;
+  return `the plan is incomplete, so it cannot be applied: ${why}`;
 }

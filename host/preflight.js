@@ -178,32 +178,34 @@ export function checkWrites(netbox, plan, { concurrency = 4 } = {}) {
     const missing = [];
     for (const { collection, actions, allowed } of probes) {
       if (!allowed) continue;
-      for (const action of actions) {
-        const [method, verb] = PROBED_METHOD[action];
-        if (!allowed.has(method)) missing.push(`${verb} ${collection}`);
-      }
+      const verbs = [...actions].sort().map((action) => PROBED_METHOD[action]).filter(([method]) => !allowed.has(method)).map(([, verb]) => verb);
+      if (verbs.length) missing.push(`${verbs.join(' or ')} ${collection}`);
     }
     if (!missing.length) return;
     const known = probes.filter((p) => p.allowed);
-    if (known.length && known.every((p) => p.allowed.size === 0)) throw await readOnlyToken(netbox, known.length);
+    if (known.every((p) => p.allowed.size === 0)) {
+      const readOnly = await readOnlyToken(netbox);
+      if (readOnly) throw readOnly;
+      if (known.length > 1) {
+        const some = known.slice(0, 3).map((p) => p.collection).join(', ');
+        throw new RunError(`the NetBox token may write none of the ${known.length} collections the plan writes (${some}${known.length > 3 ? ', …' : ''}): it is read-only (write disabled), or its user has no add/change permission: check ${netbox.hints.token}`);
+      }
+    }
     throw new RunError(`the NetBox token may not ${missing.join(', ')}: grant its user those permissions in NetBox, or use another token (${netbox.hints.token})`);
   });
 }
 
-/** The error for a token that may write nowhere: "read-only" when NetBox's token record says so. */
-async function readOnlyToken(netbox, collections) {
+/** A RunError when NetBox's record of the (v2) token says it is read-only; null when it does not say. */
+async function readOnlyToken(netbox) {
   const key = netbox.tokenKey;
-  if (key) {
-    try {
-      const [record] = await netbox.list(TOKENS_PATH, { query: { key } });
-      if (record?.write_enabled === false) {
-        return new RunError(`the NetBox token ${key} is read-only (write_enabled is off): enable "Write enabled" on it in NetBox, or use another token (${netbox.hints.token})`);
-      }
-    } catch {
-      // Its user may not read tokens: fall through to what OPTIONS showed.
-    }
+  if (!key) return null;
+  try {
+    const [record] = await netbox.list(TOKENS_PATH, { query: { key } });
+    if (record?.write_enabled !== false) return null;
+  } catch {
+    return null; // its user may not read tokens: what OPTIONS showed is all there is
   }
-  return new RunError(`the NetBox token may write none of the ${collections} collections the plan writes (a read-only token, or no add/change permission): check ${netbox.hints.token}`);
+  return new RunError(`the NetBox token ${key} is read-only (write_enabled is off): enable "Write enabled" on it in NetBox, or use another token (${netbox.hints.token})`);
 }
 
 /** The command that makes a fresh plan, to quote in refusals. */

@@ -282,7 +282,7 @@ test('outcomes: nothing done of several is failed, warnings make ok-with-warning
   const writes = fake.log.filter((e) => e.method !== 'GET').length;
   await assert.rejects(applyPlan({ ...plan, complete: false, warnings: [{ code: 'proxmox-unreadable', message: '/cluster/status could not be read' }] }, client), (error) => {
     assert.equal(error.outcome, 'failed');
-    assert.equal(error.message, 'nothing can be planned: proxmox-unreadable: /cluster/status could not be read');
+    assert.equal(error.message, 'the plan is incomplete, so it cannot be applied: proxmox-unreadable: /cluster/status could not be read');
     return true;
   });
   assert.equal(fake.log.filter((e) => e.method !== 'GET').length, writes, 'nothing written');

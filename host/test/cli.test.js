@@ -90,7 +90,7 @@ test('plan and snapshot files: a corrupt one, a missing one, one of another plan
     for (const args of [['plan', file], ['plan', file, '--json']]) {
       const r = await run(args);
       assert.equal(r.code, 2, args.join(' '));
-      assert.match(firstLine(r.stderr), /^error: nothing can be planned: proxmox-unreadable: .*HTTP 401: authentication failure/);
+      assert.match(firstLine(r.stderr), /^error: the plan is incomplete, so it cannot be applied: proxmox-unreadable: .*HTTP 401: authentication failure/);
     }
     const shown = await run(['plan', file]);
     assert.match(shown.stdout, /Incomplete: the input could not be read whole, so this plan cannot be applied/);

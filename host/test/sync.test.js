@@ -124,7 +124,7 @@ test('an incomplete plan is a failed run: never applied, never "nothing to do"',
   const { plan, result, report } = await syncOnce({ netbox: client, proxmox: fakeProxmox(data), endpoint: 1, apply: true });
   assert.equal(plan.complete, false);
   assert.deepEqual([result.ok, result.outcome, report], [false, 'failed', null]);
-  assert.match(result.message, /^nothing can be planned: proxmox-unreadable: /);
+  assert.match(result.message, /^the plan is incomplete, so it cannot be applied: proxmox-unreadable: /);
   assert.deepEqual(fake.log.filter((e) => e.method !== 'GET'), [], 'nothing written');
 });
 
@@ -134,7 +134,7 @@ test('the write preflight: a token that may not write is found out before the fi
   const writes = () => fake.log.filter((e) => !['GET', 'OPTIONS'].includes(e.method));
   await assert.rejects(syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: 1, apply: true }), (error) => {
     assert.equal(error.outcome, 'failed');
-    assert.match(error.message, /^the NetBox token may write none of the \d+ collections the plan writes \(a read-only token, or no add\/change permission\): check NETBOX_TOKEN$/);
+    assert.match(error.message, /^the NetBox token may write none of the \d+ collections the plan writes \(\/api\/[^,]+\/, \/api\/[^,]+\/, \/api\/[^,]+\/, …\): it is read-only \(write disabled\), or its user has no add\/change permission: check NETBOX_TOKEN$/);
     return true;
   });
   assert.deepEqual(writes(), []);
