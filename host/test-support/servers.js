@@ -44,9 +44,24 @@ export async function installNetbox() {
   return sh(NETBOX_SH, ['install']);
 }
 
-export async function startNetbox() {
-  const file = (await sh(NETBOX_SH, ['start'], { quiet: true })).split('\n').at(-1);
+/** @param {{rqworker?: boolean}} [o]  rqworker: also run `netbox rqworker` (background jobs such as the Proxbox sync) */
+export async function startNetbox({ rqworker = false } = {}) {
+  const file = (await sh(NETBOX_SH, ['start'], { quiet: true, env: rqworker ? { NETBOX_RQWORKER: '1' } : {} })).split('\n').at(-1);
   return { ...readEnvFile(file), ENV_FILE: file };
+}
+
+/** Runs Python code in `netbox shell` against a started NetBox; resolves to its stdout. */
+export function netboxShell(env, code) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [NETBOX_SH, 'shell', env.RUN_DIR], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code_) => (code_ === 0 ? resolve(out.trim()) : reject(new Error(`netbox shell exited ${code_}\n${err.split('\n').slice(-20).join('\n')}`))));
+    child.stdin.end(code);
+  });
 }
 
 export async function stopNetbox(env) {
