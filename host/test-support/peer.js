@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { NetBoxClient } from '../netbox.js';
 import { ProxmoxClient } from '../proxmox.js';
-import { startProxboxApi, stopProxboxApi } from './servers.js';
+import { createEndpoint, startProxboxApi, stopProxboxApi } from './servers.js';
 
 const ENDPOINTS = '/api/plugins/proxbox/endpoints/proxmox/';
 const TRACKING = '/api/plugins/proxbox/proxmox-clusters/';
@@ -47,14 +47,12 @@ async function ensure(netbox, collection, query, payload) {
   return (await netbox.request('POST', collection, { body: payload })).data;
 }
 
-/** The plugin's ProxmoxEndpoint for this fakepve (host `localhost`, its port), created when absent. */
-export async function ensurePluginEndpoint(netbox, pve, { name = 'lab' } = {}) {
+/** The id of the plugin's ProxmoxEndpoint for this fakepve (host `localhost`, its port), created when absent. */
+export async function pluginEndpointId(netbox, pve) {
   const port = Number(pve.PVE_PORT);
   const rows = (await netbox.list(ENDPOINTS)).filter((e) => e.domain === PEER_HOST && Number(e.port) === port);
   if (rows.length > 1) throw new Error(`${rows.length} plugin endpoints for ${PEER_HOST}:${port}; proxbox-api needs exactly one`);
-  if (rows.length) return rows[0];
-  const body = { name, mode: 'cluster', domain: PEER_HOST, port, token_name: pve.PVE_TOKEN_ID.split('!')[1], token_value: pve.PVE_TOKEN_SECRET, verify_ssl: true };
-  return (await netbox.request('POST', ENDPOINTS, { body })).data;
+  return rows.length ? rows[0].id : createEndpoint(netbox, pve); // createEndpoint's host is `localhost` too
 }
 
 /** Cluster name and mode as proxbox-api derives them from /cluster/status. */
@@ -217,7 +215,7 @@ async function startCountingProxy(target, counter) {
  * own server and database (started here, or `proxboxApi`: a proxbox-api.sh env started alongside
  * the other servers, which start-up takes half a minute or more), a counting loopback proxy in front
  * of NetBox (every NetBox request the peer makes goes through it), its key and endpoints, the
- * plugin's ProxmoxEndpoint and the cluster claim. Resolves to {env, endpoint, timings, sync(),
+ * plugin's ProxmoxEndpoint and the cluster claim. Resolves to {env, endpointId, timings, sync(),
  * stop()}; `sync()` runs one full update and resolves to what proxbox-api reported; `stop()` stops
  * proxbox-api too.
  */
@@ -243,14 +241,14 @@ export async function startPeer({ netbox: nbEnv, pve: pveEnv, proxboxApi }) {
     env ??= await timed('start', () => startProxboxApi());
     const apiKey = randomBytes(24).toString('hex');
     await timed('configure', () => configurePeer(env, apiKey, { netboxPort: proxy.port, nbToken: nbEnv.NETBOX_TOKEN, pve: pveEnv }));
-    const endpoint = await timed('claim', async () => {
-      const row = await ensurePluginEndpoint(netbox, pveEnv);
-      await claimCluster(netbox, row.id, await proxmox.get('/cluster/status'));
-      return row;
+    const endpointId = await timed('claim', async () => {
+      const id = await pluginEndpointId(netbox, pveEnv);
+      await claimCluster(netbox, id, await proxmox.get('/cluster/status'));
+      return id;
     });
     counter.take(); // the set-up's own requests are not the peer's
     const sync = (options) => fullUpdate(env, apiKey, counter, options);
-    return { env, endpoint, timings, sync, stop };
+    return { env, endpointId, timings, sync, stop };
   } catch (error) {
     await stop();
     throw error;

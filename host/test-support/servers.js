@@ -1,6 +1,6 @@
 // Starts and stops the real test servers (host/test/servers/*.sh) for the
 // end-to-end tests, and parses the env files they write.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ export const NETBOX_SH = `${SERVERS}netbox.sh`;
 export const FAKEPVE_SH = `${SERVERS}fakepve.sh`;
 export const PROXBOX_API_SH = `${SERVERS}proxbox-api.sh`;
 export const SAMPLE_SEED = `${SERVERS}sample-cluster.seed.json`;
+export const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 /** Runs a script; resolves to its stdout (trimmed). stderr goes to ours, prefixed. */
 export function sh(script, args, { env = {}, quiet = false } = {}) {
@@ -96,4 +97,53 @@ export async function startProxboxApi(env = {}) {
 
 export async function stopProxboxApi(env) {
   if (env?.RUN_DIR) await sh(PROXBOX_API_SH, ['stop', env.RUN_DIR], { quiet: true });
+}
+
+/** Our environment without the settings the CLI reads, so a test says every one it means. */
+export function cleanEnv() {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NETBOX|PVE|PROXBOX)_|^NO_COLOR$|^NODE_EXTRA_CA_CERTS$/.test(k)));
+}
+
+/**
+ * Runs the CLI with `env` as its only NETBOX_/PVE_/PROXBOX_/NO_COLOR settings
+ * (none leak in from the caller's environment). Resolves to {code, stdout, stderr}.
+ */
+export function runCli(args, env = {}, { timeout = 5 * 60 * 1000 } = {}) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...cleanEnv(), ...env }, timeout, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ code: error ? error.code : 0, stdout, stderr });
+    });
+  });
+}
+
+/** The environment that points the CLI at the test servers (v1 NetBox token, CA-verified Proxmox). */
+export function serverEnv(nb, pve) {
+  return { NETBOX_URL: nb.NETBOX_URL, NETBOX_TOKEN: nb.NETBOX_TOKEN, PVE_URL: pve.PVE_URL, PVE_TOKEN: pve.PVE_TOKEN, PVE_CA_FILE: pve.PVE_CA_FILE };
+}
+
+/** The Proxbox plugin endpoint for the simulator (what an operator creates first). Resolves to its id. */
+export async function createEndpoint(netbox, pve, name = 'lab') {
+  const { data } = await netbox.request('POST', '/api/plugins/proxbox/endpoints/proxmox/', {
+    body: { name, mode: 'cluster', domain: 'localhost', port: Number(pve.PVE_PORT), token_name: 'proxbox', token_value: pve.PVE_TOKEN_SECRET, verify_ssl: true },
+  });
+  return data.id;
+}
+
+/** A write to the Proxmox simulator's own API (rename, add a NIC, remove a guest). */
+export async function pveWrite(pve, method, path, form) {
+  const body = form ? new URLSearchParams(form).toString() : undefined;
+  const { default: https } = await import('node:https');
+  return new Promise((resolve, reject) => {
+    const req = https.request(`${pve.PVE_API_URL}${path}`, {
+      method,
+      ca: readFileSync(pve.PVE_CA_FILE),
+      headers: { Authorization: `PVEAPIToken=${pve.PVE_TOKEN}`, ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } : {}) },
+    }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => (res.statusCode < 300 ? resolve(JSON.parse(text).data) : reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }

@@ -193,7 +193,7 @@ describe('migration: a NetBox synced by proxbox-api 0.0.30, then by us', { timeo
   });
 
   test('our plan against that NetBox creates nothing Proxbox already made (issue 20)', async (t) => {
-    const { plan } = await planLive({ netbox, proxmox, endpoint: peer.endpoint.id });
+    const { plan } = await planLive({ netbox, proxmox, endpoint: peer.endpointId });
     ourPlan = plan;
     for (const line of describePlan(plan, proxboxMade)) t.diagnostic(line);
     for (const warning of plan.warnings) t.diagnostic(`warning ${warning.code}: ${warning.message}`);
@@ -203,7 +203,7 @@ describe('migration: a NetBox synced by proxbox-api 0.0.30, then by us', { timeo
   test('our plan applies and the re-plan is empty', async () => {
     ourReport = await applyPlan(ourPlan, netbox);
     assert.equal(ourReport.ok, true, JSON.stringify(ourReport.operations.filter((o) => !['done', 'skipped'].includes(o.status)), null, 1));
-    const { plan } = await planLive({ netbox, proxmox, endpoint: peer.endpoint.id });
+    const { plan } = await planLive({ netbox, proxmox, endpoint: peer.endpointId });
     assert.deepEqual(summaryOf(plan), [0, 0, 0], `expected no changes, got ${JSON.stringify(plan.operations.filter((o) => o.action !== 'skip').map((o) => `${o.action} ${o.id}`))}`);
   });
 
@@ -226,7 +226,7 @@ describe('migration: a NetBox synced by proxbox-api 0.0.30, then by us', { timeo
     }
     assert.deepEqual(duplicates, []);
     // Whether the two tools would fight over what they both hold: recorded, not asserted here.
-    const { plan } = await planLive({ netbox, proxmox, endpoint: peer.endpoint.id });
+    const { plan } = await planLive({ netbox, proxmox, endpoint: peer.endpointId });
     for (const op of plan.operations.filter((o) => o.action !== 'skip')) {
       t.diagnostic(`our re-plan after proxbox-api's re-run: ${op.action} ${op.id} ${JSON.stringify(op.changes ?? {})}`);
     }
