@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 const SERVERS = fileURLToPath(new URL('../test/servers/', import.meta.url));
 export const NETBOX_SH = `${SERVERS}netbox.sh`;
 export const FAKEPVE_SH = `${SERVERS}fakepve.sh`;
+export const PROXBOX_API_SH = `${SERVERS}proxbox-api.sh`;
 export const SAMPLE_SEED = `${SERVERS}sample-cluster.seed.json`;
 export const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
@@ -82,6 +83,20 @@ export async function stopFakepve(env) {
   await sh(FAKEPVE_SH, ['stop', env.RUN_DIR], { quiet: true });
   // fakepve.sh keeps its log and certificate; the tests have no use for them afterwards.
   if (/^fakepve\./.test(basename(env.RUN_DIR))) rmSync(env.RUN_DIR, { recursive: true, force: true });
+}
+
+export async function installProxboxApi() {
+  return sh(PROXBOX_API_SH, ['install']);
+}
+
+/** proxbox-api, unconfigured (host/test-support/peer.js configures it). */
+export async function startProxboxApi(env = {}) {
+  const file = (await sh(PROXBOX_API_SH, ['start'], { env, quiet: true })).split('\n').at(-1);
+  return { ...readEnvFile(file), ENV_FILE: file };
+}
+
+export async function stopProxboxApi(env) {
+  if (env?.RUN_DIR) await sh(PROXBOX_API_SH, ['stop', env.RUN_DIR], { quiet: true });
 }
 
 /** Our environment without the settings the CLI reads, so a test says every one it means. */
