@@ -14,6 +14,9 @@
 #
 # Environment: NETBOX_PORT (fixed port for NetBox), PROXBOX_TEST_CACHE, NETBOX_PYTHON
 # (python >= 3.12 to build the venv), NETBOX_KEEP_FAILED=1 (keep RUN_DIR when start fails).
+# Opt-in for `start` (plugins of our own, from their source tree; the cache stays as it is):
+#   NETBOX_EXTRA_PLUGINS=mod1,mod2    appended to PLUGINS for this run
+#   NETBOX_EXTRA_PYTHONPATH=dir1:dir2 where those modules are (prepended to PYTHONPATH)
 set -euo pipefail
 
 NETBOX_VERSION=4.7.3
@@ -156,6 +159,18 @@ nb() {  # nb PGPORT REDISPORT netbox-args...
   local pgport=$1 rport=$2; shift 2
   env NETBOX_ROOT="$NBROOT" PROXBOX_NB_DB_PORT="$pgport" PROXBOX_NB_REDIS_PORT="$rport" \
     PYTHONUNBUFFERED=1 "$VENV/bin/netbox" "$@"
+}
+
+# The environment that adds NETBOX_EXTRA_PLUGINS to one run: NETBOX_CONFIGURATION names a
+# wrapper module (netbox_extra_plugins.py, next to this script) that loads the cached
+# configuration.py and extends PLUGINS, so the shared cache is never rewritten.
+extra_plugins_env() {
+  [ -n "${NETBOX_EXTRA_PLUGINS:-}" ] || return 0
+  local here; here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  echo "NETBOX_CONFIGURATION=netbox_extra_plugins"
+  echo "PROXBOX_NB_BASE_CONFIGURATION=$NBROOT/conf/configuration.py"
+  echo "NETBOX_EXTRA_PLUGINS=$NETBOX_EXTRA_PLUGINS"
+  echo "PYTHONPATH=$here${NETBOX_EXTRA_PYTHONPATH:+:$NETBOX_EXTRA_PYTHONPATH}"
 }
 
 # ---------------------------------------------------------------- install
@@ -333,9 +348,12 @@ cmd_start() {
   pg_start "$run/pgdata" "$run/pgsock" "$pgport" "$run/postgres.log"
   redis_start "$run" "$rport"
 
+  local extra=()
+  mapfile -t extra < <(extra_plugins_env)
+  [ "${#extra[@]}" -eq 0 ] || log "extra plugins for this run: $NETBOX_EXTRA_PLUGINS"
   log "starting NetBox runserver on 127.0.0.1:$port"
   # setsid: own process group, so stop can signal all of it.
-  setsid env NETBOX_ROOT="$NBROOT" PROXBOX_NB_DB_PORT="$pgport" PROXBOX_NB_REDIS_PORT="$rport" \
+  setsid env NETBOX_ROOT="$NBROOT" PROXBOX_NB_DB_PORT="$pgport" PROXBOX_NB_REDIS_PORT="$rport" "${extra[@]}" \
     PYTHONUNBUFFERED=1 "$VENV/bin/netbox" runserver "127.0.0.1:$port" --insecure --noreload --skip-checks \
     </dev/null >"$run/netbox.log" 2>&1 &
   nbpid=$!
@@ -369,7 +387,11 @@ REDIS_PID=$redispid
 PG_PORT=$pgport
 REDIS_PORT=$rport
 RUN_DIR=$run
+NETBOX_ROOT=$NBROOT
+NETBOX_VENV=$VENV
 EOF
+  # What a second process of this run (netbox rqworker, netbox shell) needs for the same plugins.
+  extra_plugins_env >>"$run/netbox.env"
   trap - EXIT
   log "NetBox up at $url in $(( $(date +%s%3N) - t0 )) ms"
   echo "$run/netbox.env"
