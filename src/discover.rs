@@ -8,6 +8,7 @@ use crate::json::Path;
 use crate::modes::{parse_sync_types, Stage};
 use crate::netbox::NetboxState;
 use crate::planner::{collections_for, implemented, ALWAYS_READ};
+use crate::proxmox_path;
 use crate::settings::read_settings;
 use crate::source::{inventory, ProxmoxSnapshot};
 use serde::Serialize;
@@ -100,7 +101,6 @@ pub fn discover(input: &Value) -> Result<Discovery> {
 /// SDN paths in rounds: the cluster lists and per-node zones, then per-VNet
 /// subnets and per-node-zone rows, then MAC-VRF for EVPN VNets.
 fn sdn_paths(snapshot: &ProxmoxSnapshot, want: &mut impl FnMut(&str)) {
-    use crate::planner::sdn::{mac_vrf_path, node_zone_path, node_zones_path, subnets_path, CLUSTER_PATHS};
     let names = |path: &str, key: &str| -> Vec<(String, Value)> {
         let rows = snapshot
             .get(path)
@@ -112,7 +112,7 @@ fn sdn_paths(snapshot: &ProxmoxSnapshot, want: &mut impl FnMut(&str)) {
             .filter_map(|r| Some((r.get(key)?.as_str()?.to_owned(), r)))
             .collect()
     };
-    CLUSTER_PATHS.iter().for_each(|path| want(path));
+    proxmox_path::SDN_LISTS.iter().for_each(|path| want(path));
     let Ok(Ok(found)) = inventory(snapshot) else { return };
     let zones = names("/cluster/sdn/zones", "zone");
     let is_evpn = |zone: &str| {
@@ -122,21 +122,21 @@ fn sdn_paths(snapshot: &ProxmoxSnapshot, want: &mut impl FnMut(&str)) {
     };
     let vnets = names("/cluster/sdn/vnets", "vnet");
     for (vnet, _) in &vnets {
-        want(&subnets_path(vnet));
+        want(&proxmox_path::vnet_subnets(vnet));
     }
     for node in &found.nodes {
-        let path = node_zones_path(&node.name);
+        let path = proxmox_path::node_sdn_zones(&node.name);
         want(&path);
         for (zone, _) in names(&path, "zone") {
-            want(&node_zone_path(&node.name, &zone, "content"));
-            want(&node_zone_path(&node.name, &zone, "bridges"));
+            want(&proxmox_path::node_sdn_zone(&node.name, &zone, "content"));
+            want(&proxmox_path::node_sdn_zone(&node.name, &zone, "bridges"));
             if is_evpn(&zone) {
-                want(&node_zone_path(&node.name, &zone, "ip-vrf"));
+                want(&proxmox_path::node_sdn_zone(&node.name, &zone, "ip-vrf"));
             }
         }
         for (vnet, row) in &vnets {
             if row.get("zone").and_then(Value::as_str).is_some_and(is_evpn) {
-                want(&mac_vrf_path(&node.name, vnet));
+                want(&proxmox_path::node_mac_vrf(&node.name, vnet));
             }
         }
     }

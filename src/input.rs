@@ -19,6 +19,17 @@ pub struct InputDoc {
     pub proxmox: Option<Value>,
     #[serde(default)]
     pub netbox: NetboxDoc,
+    /// Where the host read NetBox: echoed into the plan (see `plan::Origin`).
+    #[serde(default)]
+    pub origin: Option<Value>,
+}
+
+/// `$.origin` as the host gives it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct OriginInput {
+    pub netbox_url: Option<String>,
+    pub netbox_version: Option<String>,
+    pub instance: Option<String>,
 }
 
 fn not_an_object(found: &str) -> PlanError {
@@ -30,6 +41,44 @@ fn not_an_object(found: &str) -> PlanError {
 }
 
 impl InputDoc {
+    /// The parts of the input that decide the plan, hashed (list order aside).
+    pub fn fingerprint(&self) -> String {
+        use crate::fingerprint::{value, Fnv1a};
+        use std::hash::Hasher;
+        let mut state = Fnv1a::default();
+        for part in [&self.settings, &self.endpoint, &self.sync_types, &self.proxmox] {
+            value(&mut state, part.as_ref().unwrap_or(&Value::Null));
+        }
+        self.netbox.hash_into(&mut state);
+        format!("fnv1a64:{:016x}", state.finish())
+    }
+
+    pub fn origin(&self) -> Result<OriginInput> {
+        let path = crate::json::Path::ROOT.key("origin");
+        let Some(origin) = self.origin.as_ref().filter(|o| !o.is_null()) else {
+            return Ok(OriginInput::default());
+        };
+        let obj = crate::json::as_object(origin, &path)?;
+        let text = |key: &str| crate::json::opt_str(obj, key, &path).map(|v| v.map(str::to_owned));
+        let instance = match obj.get("instance") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(other) => {
+                return Err(crate::json::wrong_type(
+                    &path.key("instance"),
+                    "a string or a number",
+                    other,
+                ))
+            }
+        };
+        Ok(OriginInput {
+            netbox_url: text("netbox_url")?,
+            netbox_version: text("netbox_version")?,
+            instance,
+        })
+    }
+
     pub fn from_json(text: &str) -> Result<InputDoc> {
         serde_json::from_str(text).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => not_an_object("another JSON value"),

@@ -11,6 +11,7 @@
 
 pub mod discover;
 pub mod error;
+pub mod fingerprint;
 #[cfg(target_arch = "wasm32")]
 mod heap;
 pub mod input;
@@ -20,6 +21,7 @@ pub mod netbox;
 pub mod parse;
 pub mod plan;
 mod planner;
+pub mod proxmox_path;
 pub mod settings;
 pub mod source;
 mod wasm;

@@ -675,6 +675,40 @@ impl<'de> Deserialize<'de> for NetboxDoc {
     }
 }
 
+impl NetboxDoc {
+    /// For the input fingerprint: every record's kept fields, in any order.
+    pub fn hash_into(&self, state: &mut crate::fingerprint::Fnv1a) {
+        use crate::fingerprint::{unordered, value};
+        use std::hash::Hasher;
+        let NetboxDoc::Collections(collections) = self else {
+            state.write_u8(0);
+            return;
+        };
+        for (path, doc) in collections {
+            state.write(path.as_bytes());
+            let CollectionDoc::Items(items) = doc else {
+                state.write_u8(1);
+                continue;
+            };
+            state.write_u64(unordered(items, |state, entry| match entry {
+                Entry::Record(record) => {
+                    state.write_u64(record.id);
+                    for (field, item) in &record.fields {
+                        state.write_u16(*field);
+                        value(state, item);
+                    }
+                    record.tags.iter().for_each(|tag| state.write(tag.as_bytes()));
+                    for (name, item) in &record.custom_fields {
+                        state.write(name.as_bytes());
+                        value(state, item);
+                    }
+                }
+                _ => state.write_u8(2),
+            }));
+        }
+    }
+}
+
 pub struct NetboxState<'a> {
     collections: Option<&'a BTreeMap<String, CollectionDoc>>,
 }

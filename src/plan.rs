@@ -128,23 +128,70 @@ pub fn reference(op_id: &str) -> Value {
     json!({ "$ref": op_id })
 }
 
+/// What a warning is about. One enum, so the codes a UI can filter on are
+/// exactly these (the README lists them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WarningCode {
+    /// Several NetBox objects claim one identity: none is touched.
+    AmbiguousIdentity,
+    /// The input lists one object twice; one deterministic winner is used.
+    DuplicateIdentity,
+    /// NetBox keeps host addresses unique: this one is not created.
+    DuplicateIp,
+    /// A Proxmox answer a stage needs is missing or failed: nothing is deleted from it.
+    IncompleteSnapshot,
+    InvalidCidr,
+    MaxDeletesExceeded,
+    /// A NetBox collection could not be read: the plan is incomplete.
+    NetboxUnreadable,
+    /// A NetBox object with our name but no identity, or one that belongs elsewhere.
+    NotOwned,
+    ProxboxPluginAbsent,
+    /// `/cluster/status` or `/cluster/resources` failed: nothing can be planned.
+    ProxmoxUnreadable,
+    /// An SDN path older Proxmox releases do not have (404/501).
+    SdnPathUnsupported,
+    SdnUnreadable,
+    /// Proxmox has it, the plugin cannot store it.
+    SdnUnsupported,
+    UnreadableRow,
+}
+
+impl WarningCode {
+    /// Codes after which the plan cannot be trusted to be complete: a host
+    /// must report such a run as failed, never as "nothing to do".
+    pub fn makes_plan_incomplete(self) -> bool {
+        matches!(self, WarningCode::ProxmoxUnreadable | WarningCode::NetboxUnreadable)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Warning {
-    pub code: &'static str,
+    pub code: WarningCode,
     pub message: String,
+    /// The Proxmox answer it concerns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxmox_path: Option<String>,
+    /// The NetBox object it concerns.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub netbox_object: Option<NetboxRef>,
+    pub netbox_collection: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netbox_id: Option<u64>,
+    /// The stage it concerns, when it is about a whole stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<&'static str>,
 }
 
 impl Warning {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Warning {
+    pub fn new(code: WarningCode, message: impl Into<String>) -> Warning {
         Warning {
             code,
             message: message.into(),
             proxmox_path: None,
-            netbox_object: None,
+            netbox_collection: None,
+            netbox_id: None,
+            stage: None,
         }
     }
 
@@ -154,9 +201,34 @@ impl Warning {
     }
 
     pub fn about(mut self, model: Model, id: u64) -> Warning {
-        self.netbox_object = Some(NetboxRef { model: model.name, id });
+        self.netbox_collection = Some(model.collection);
+        self.netbox_id = Some(id);
         self
     }
+
+    pub fn in_stage(mut self, stage: &'static str) -> Warning {
+        self.stage = Some(stage);
+        self
+    }
+
+    /// Names the collection alone (an unreadable one).
+    pub fn in_collection(mut self, model: Model) -> Warning {
+        self.netbox_collection = Some(model.collection);
+        self
+    }
+}
+
+/// Where a plan was made, so it is applied nowhere else (Terraform refuses a
+/// plan for another workspace the same way). Tokens never enter it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Origin {
+    /// The NetBox base URL the input was read from (origin and path prefix).
+    pub netbox_url: Option<String>,
+    pub netbox_version: Option<String>,
+    /// A stable id of the NetBox instance, where the host found one.
+    pub instance: Option<String>,
+    /// FNV-1a of the input (list order aside): the world this plan saw.
+    pub input_fingerprint: String,
 }
 
 /// An SDN termination the planner would not write because its target
@@ -172,12 +244,6 @@ pub struct Conflict {
     pub intended_l2vpn_slug: String,
     pub existing_l2vpn: u64,
     pub reason: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct NetboxRef {
-    pub model: &'static str,
-    pub id: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -218,6 +284,10 @@ pub struct EndpointInfo {
 pub struct Plan {
     pub format_version: u32,
     pub planner_version: &'static str,
+    /// False when the input was too incomplete to plan (see the warnings):
+    /// an empty plan then means "could not look", not "nothing to do".
+    pub complete: bool,
+    pub origin: Origin,
     pub endpoint: EndpointInfo,
     pub modes: ResolvedModes,
     pub stages: Vec<StageStatus>,
@@ -292,7 +362,8 @@ impl PlanBuilder {
             self.operations.push(op);
         } else {
             let message = format!("{} is planned once; another Proxmox row maps to the same object", op.id);
-            self.warnings.push(Warning::new("duplicate-identity", message));
+            self.warnings
+                .push(Warning::new(WarningCode::DuplicateIdentity, message));
         }
     }
 
@@ -370,7 +441,10 @@ impl PlanBuilder {
     /// Several NetBox objects claim one Proxmox object: none of them is
     /// touched, and the plan says so twice, as a skip and as a warning.
     pub fn ambiguous(&mut self, head: OpHead, label: &str, detail: String) {
-        self.warn(Warning::new("ambiguous-identity", format!("{label}: {detail}")));
+        self.warn(Warning::new(
+            WarningCode::AmbiguousIdentity,
+            format!("{label}: {detail}"),
+        ));
         self.skip(head, None, Reason::AmbiguousIdentity, detail);
     }
 
@@ -409,7 +483,7 @@ impl PlanBuilder {
             op.changes.clear();
         }
         self.warn(Warning::new(
-            "max-deletes-exceeded",
+            WarningCode::MaxDeletesExceeded,
             format!(
                 "stage {stage} would remove {count} objects, more than max_deletes ({max}); nothing was removed. \
                  Check the snapshot, then raise max_deletes in the settings to allow it"

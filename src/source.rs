@@ -6,11 +6,13 @@
 //! incomplete snapshot.
 
 use crate::error::{ErrorCode, PlanError, Result};
+use crate::fingerprint::Fnv1a;
 use crate::json::{as_array, as_object, loose_flag, loose_string, loose_u64, Path};
 use crate::parse::{self, Cidr};
+use crate::proxmox_path;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
 #[derive(Clone, Copy, Debug)]
 pub enum Fetched<'a> {
@@ -51,28 +53,6 @@ pub struct ProxmoxSnapshot<'a> {
     paths: Option<HashMap<&'a str, &'a Value, BuildHasherDefault<Fnv1a>>>,
 }
 
-/// FNV-1a. The keys are the caller's own API paths, so SipHash's resistance
-/// to chosen collisions buys nothing here, and FNV is several times cheaper.
-struct Fnv1a(u64);
-
-impl Default for Fnv1a {
-    fn default() -> Self {
-        Fnv1a(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv1a {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
 impl<'a> ProxmoxSnapshot<'a> {
     pub fn read(value: Option<&'a Value>) -> Result<Self> {
         let path = Path::ROOT.key("proxmox");
@@ -109,6 +89,29 @@ impl<'a> ProxmoxSnapshot<'a> {
             fetched => Ok(fetched),
         }
     }
+}
+
+/// Proxmox accepts guest ids from 1 to 999,999,999.
+pub fn is_valid_vmid(vmid: u64) -> bool {
+    (1..=999_999_999).contains(&vmid)
+}
+
+/// A guest id: an integer (or its decimal text) in Proxmox's range. Anything
+/// else is refused rather than coerced, since a coerced id would be another
+/// guest's identity.
+pub fn vmid(value: &Value, path: &Path) -> Result<u64> {
+    let parsed = match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+        _ => None,
+    };
+    parsed.filter(|v| is_valid_vmid(*v)).ok_or_else(|| {
+        PlanError::new(
+            ErrorCode::InvalidValue,
+            path,
+            format!("a vmid must be an integer from 1 to 999999999, found {value}"),
+        )
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -166,7 +169,7 @@ impl Guest<'_> {
     }
 
     pub fn agent_path(&self) -> String {
-        format!("/nodes/{}/qemu/{}/agent/network-get-interfaces", self.node, self.vmid)
+        proxmox_path::guest_agent_interfaces(&self.node, self.vmid)
     }
 
     /// A QEMU guest with the agent enabled in its config: its addresses come
@@ -201,7 +204,14 @@ pub struct Inventory<'a> {
     pub guests: Vec<Guest<'a>>,
 }
 
-pub fn inventory<'a>(snapshot: &ProxmoxSnapshot<'a>) -> Result<std::result::Result<Inventory<'a>, String>> {
+/// A Proxmox answer every plan needs could not be read.
+#[derive(Clone, Debug)]
+pub struct Unreadable {
+    pub path: &'static str,
+    pub why: String,
+}
+
+pub fn inventory<'a>(snapshot: &ProxmoxSnapshot<'a>) -> Result<std::result::Result<Inventory<'a>, Unreadable>> {
     let status = snapshot.required("/cluster/status")?;
     let resources = snapshot.required("/cluster/resources")?;
     let (Some(status), Some(resources)) = (status.data(), resources.data()) else {
@@ -215,7 +225,10 @@ pub fn inventory<'a>(snapshot: &ProxmoxSnapshot<'a>) -> Result<std::result::Resu
         } else {
             resources.failure()
         };
-        return Ok(Err(format!("{failed} could not be read ({why})")));
+        return Ok(Err(Unreadable {
+            path: failed,
+            why: format!("{failed} could not be read ({why})"),
+        }));
     };
     let proxmox = Path::ROOT.key("proxmox");
     let status_path = proxmox.key("/cluster/status");
@@ -270,7 +283,12 @@ pub fn inventory<'a>(snapshot: &ProxmoxSnapshot<'a>) -> Result<std::result::Resu
     let cluster_name = match (cluster_name, nodes.first()) {
         (Some(name), _) => name,
         (None, Some(node)) => node.name.clone(),
-        (None, None) => return Ok(Err("/cluster/status names neither a cluster nor a node".to_owned())),
+        (None, None) => {
+            return Ok(Err(Unreadable {
+                path: "/cluster/status",
+                why: "/cluster/status names neither a cluster nor a node".to_owned(),
+            }))
+        }
     };
     Ok(Ok(Inventory {
         cluster_name,
@@ -286,16 +304,16 @@ fn guest_row<'a>(
     path: &Path,
 ) -> Result<Option<Guest<'a>>> {
     let kind = GuestKind::parse(kind).unwrap_or(GuestKind::Qemu);
-    let vmid = match row.get("vmid").and_then(loose_u64) {
-        Some(vmid) => vmid,
+    let vmid = match row.get("vmid") {
+        Some(value) => vmid(value, &path.key("vmid"))?,
         None => {
             // `id` is `qemu/101`; older answers lack `vmid`.
             let from_id = row
                 .get("id")
                 .and_then(Value::as_str)
                 .and_then(|id| id.rsplit('/').next());
-            match from_id.and_then(|v| v.parse().ok()) {
-                Some(vmid) => vmid,
+            match from_id {
+                Some(text) => vmid(&Value::from(text), &path.key("id"))?,
                 None => {
                     return Err(PlanError::new(
                         ErrorCode::MissingField,
@@ -313,7 +331,7 @@ fn guest_row<'a>(
             "a guest row without a node",
         ));
     };
-    let config_path = format!("/nodes/{node}/{}/{vmid}/config", kind.as_str());
+    let config_path = proxmox_path::guest_config(node, kind, vmid);
     let config = snapshot.get(&config_path);
     let config_obj = config.data().and_then(Value::as_object);
     let name = loose_string(row.get("name"))

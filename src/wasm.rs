@@ -73,6 +73,8 @@ export interface PlanInput {
   proxmox?: Record<string, unknown>;
   /** NetBox collection path -> its (fully paginated) `results`, or `{ error: {...} }`. */
   netbox?: Record<string, unknown[] | { error: unknown }>;
+  /** Where NetBox was read (no token): echoed as `plan.origin`. */
+  origin?: { netbox_url?: string | null; netbox_version?: string | null; instance?: string | number | null } | null;
 }
 export interface Discovery { proxmox: string[]; netbox: string[]; complete: boolean }
 export type Action = "create" | "update" | "delete" | "skip";
@@ -87,11 +89,14 @@ export interface Operation {
 export interface Counts { create: number; update: number; delete: number; skip: number; unchanged: number }
 export interface Plan {
   format_version: 1; planner_version: string;
+  /** False when the input was too incomplete to plan: report the run as failed. */
+  complete: boolean;
+  origin: { netbox_url: string | null; netbox_version: string | null; instance: string | null; input_fingerprint: string };
   endpoint: { id: number | null; name: string | null; cluster: string | null };
   modes: Omit<ModeReport, "stages" | "query_flags">;
   stages: StageStatus[]; query_flags: ModeReport["query_flags"];
   operations: Operation[]; conflicts: unknown[];
-  warnings: { code: string; message: string; proxmox_path?: string; netbox_object?: { model: string; id: number } }[];
+  warnings: { code: string; message: string; proxmox_path?: string; netbox_collection?: string; netbox_id?: number; stage?: string }[];
   summary: Counts & { stages: Record<string, Counts> };
 }
 /** Every error thrown by this package. */
@@ -229,6 +234,13 @@ pub fn memory_bytes() -> f64 {
 }
 
 const WASM_PAGE: usize = 64 * 1024;
+
+/// `isProxmoxReadPath(path)`: whether `path` is one of the Proxmox GET paths
+/// `discover` can name (a proxy that reads for someone else checks this).
+#[wasm_bindgen(js_name = isProxmoxReadPath)]
+pub fn is_proxmox_read_path(path: &str) -> bool {
+    crate::proxmox_path::is_read_path(path)
+}
 
 /// `discover(input)`: what to fetch next; loop until `complete`.
 #[wasm_bindgen(unchecked_return_type = "Discovery")]

@@ -613,3 +613,60 @@ fn vrf_and_anycast_addresses_do_not_block_a_global_one() {
     }
     assert_eq!(warnings_with_code(&first, "duplicate-ip"), Vec::<&str>::new());
 }
+
+#[test]
+fn a_plan_says_where_it_was_made_and_what_it_saw() {
+    let mut input = sample();
+    input["origin"] = json!({"netbox_url": "https://netbox.example.org", "netbox_version": "4.7.3", "instance": 1});
+    let first = plan(&input);
+    assert_eq!(first["origin"]["netbox_url"], "https://netbox.example.org");
+    assert_eq!(first["origin"]["netbox_version"], "4.7.3");
+    assert_eq!(first["origin"]["instance"], "1");
+    let fingerprint = first["origin"]["input_fingerprint"].as_str().unwrap().to_owned();
+    assert!(fingerprint.starts_with("fnv1a64:"), "{fingerprint}");
+    assert_eq!(first["complete"], true);
+
+    let mut reordered = input.clone();
+    reordered["proxmox"]["/cluster/resources"]
+        .as_array_mut()
+        .unwrap()
+        .reverse();
+    assert_eq!(plan(&reordered)["origin"]["input_fingerprint"], fingerprint.as_str());
+    let mut changed = input.clone();
+    changed["proxmox"]["/cluster/resources"][0]["maxmem"] = json!(1);
+    assert_ne!(plan(&changed)["origin"]["input_fingerprint"], fingerprint.as_str());
+    let mut other_origin = input.clone();
+    other_origin["origin"]["netbox_url"] = json!("https://elsewhere.example.org");
+    assert_eq!(
+        plan(&other_origin)["origin"]["input_fingerprint"],
+        fingerprint.as_str(),
+        "the origin is where, not what"
+    );
+    let mut bad = input.clone();
+    bad["origin"]["netbox_url"] = json!(3);
+    let error = proxbox_planner::plan(&bad).unwrap_err();
+    assert_eq!(error.path, "$.origin.netbox_url");
+}
+
+#[test]
+fn an_unreadable_input_makes_an_incomplete_plan_not_an_empty_one() {
+    let mut input = sample();
+    input["proxmox"]["/cluster/resources"] = json!({"error": {"status": 401, "message": "authentication failure"}});
+    let first = plan(&input);
+    assert_eq!(first["complete"], false);
+    let unreadable = warnings(&first, "proxmox-unreadable");
+    assert_eq!(unreadable.len(), 1);
+    assert_eq!(unreadable[0]["proxmox_path"], "/cluster/resources");
+
+    let mut input = sample();
+    input["netbox"]["/api/virtualization/virtual-machines/"] =
+        json!({"error": {"status": 403, "message": "forbidden"}});
+    let first = plan(&input);
+    assert_eq!(first["complete"], false);
+    let unreadable = warnings(&first, "netbox-unreadable");
+    assert_eq!(
+        unreadable[0]["netbox_collection"],
+        "/api/virtualization/virtual-machines/"
+    );
+    assert!(!unreadable[0]["stage"].is_null());
+}

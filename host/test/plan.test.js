@@ -100,3 +100,19 @@ test('the demo command prints a readable plan', () => {
   assert.match(out, /Plan: \d+ to create, \d+ to update, 0 to delete/);
   assert.match(out, /skip sdn: sync_mode_sdn=disabled/);
 });
+
+test('isProxmoxReadPath: the paths discover names, and nothing else', () => {
+  const full = sample();
+  const input = { ...full, proxmox: {}, netbox: {} };
+  const named = [];
+  for (let next = planner.discover(input); !next.complete; next = planner.discover(input)) {
+    for (const path of next.proxmox) input.proxmox[path] = full.proxmox[path] ?? { error: { status: 500, message: 'not in the sample' } };
+    for (const collection of next.netbox) input.netbox[collection] = full.netbox[collection] ?? [];
+    named.push(...next.proxmox);
+  }
+  assert.ok(named.length > 5, named.join(' '));
+  for (const path of named) assert.equal(planner.isProxmoxReadPath(path), true, path);
+  for (const path of ['/access/users', '/nodes/pve1/qemu/101/status/stop', '/nodes/../qemu/101/config', '/cluster/status?x=1', '']) {
+    assert.equal(planner.isProxmoxReadPath(path), false, path);
+  }
+});

@@ -4,7 +4,7 @@ use super::diff::{changes, create_payload, merged_tags, tag_list, Field, Kind};
 use super::Context;
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
-use crate::plan::{reference, OpHead, Reason, Warning};
+use crate::plan::{reference, OpHead, Reason, Warning, WarningCode};
 use serde_json::Value;
 
 fn head(name: &str) -> OpHead<'_> {
@@ -72,7 +72,7 @@ pub fn resolve(ctx: &mut Context, plan: bool) {
                     .skip(head(&identity), None, Reason::AmbiguousIdentity, detail.clone());
             }
             ctx.plan.warn(Warning::new(
-                "ambiguous-identity",
+                WarningCode::AmbiguousIdentity,
                 format!("{detail}; nothing is planned for this cluster"),
             ));
         }

@@ -5,7 +5,7 @@ use super::diff::{changes, create_payload, merged_tags, tag_list, Field, Kind};
 use super::{Context, InterfaceSlot, TAG_PROXBOX};
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
-use crate::plan::{reference, OpHead, Reason, Warning};
+use crate::plan::{reference, OpHead, Reason, Warning, WarningCode};
 use crate::source::{nics, Fetched, Guest, Nic};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -47,7 +47,7 @@ pub fn plan(ctx: &mut Context) {
             let why = guest.config.failure();
             let message = format!("{key}: config unavailable ({why}); its interfaces are left as they are");
             ctx.plan
-                .warn(Warning::new("incomplete-snapshot", message).at_path(guest.config_path.clone()));
+                .warn(Warning::new(WarningCode::IncompleteSnapshot, message).at_path(guest.config_path.clone()));
             continue;
         };
         let guest_nics = nics(guest.kind, config);
@@ -263,7 +263,7 @@ fn find_vlan(ctx: &mut Context, planning: bool, vid: u16, site: Option<u64>) -> 
                     Reason::AmbiguousIdentity,
                     message.clone(),
                 );
-                ctx.plan.warn(Warning::new("ambiguous-identity", message));
+                ctx.plan.warn(Warning::new(WarningCode::AmbiguousIdentity, message));
             }
             None
         }

@@ -7,7 +7,7 @@ use super::{bootstrap_protected, Context, InterfaceSlot, TAG_PROXBOX};
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
 use crate::parse::Cidr;
-use crate::plan::{reference, Change, OpHead, Reason, Target, Warning};
+use crate::plan::{reference, Change, OpHead, Reason, Target, Warning, WarningCode};
 use crate::source::{agent_addresses, AgentAddresses, Fetched, Guest};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -65,7 +65,7 @@ fn agent<'a>(ctx: &mut Context<'a>, guest: &Guest<'a>, key: &str) -> Result<Opti
                 failed.failure()
             );
             ctx.plan
-                .warn(Warning::new("incomplete-snapshot", message).at_path(path));
+                .warn(Warning::new(WarningCode::IncompleteSnapshot, message).at_path(path));
             Err(())
         }
     }
@@ -184,7 +184,7 @@ fn plan_address(
             if let Some((reason, detail)) = claims.conflict(address) {
                 let detail = format!("{detail}; NetBox keeps host addresses unique, so it is not created");
                 ctx.plan
-                    .warn(Warning::new("duplicate-ip", format!("{identity}: {detail}")));
+                    .warn(Warning::new(WarningCode::DuplicateIp, format!("{identity}: {detail}")));
                 ctx.plan.skip(head(netbox::IP_ADDRESS, &identity), None, reason, detail);
                 return None;
             }

@@ -21,7 +21,9 @@ use crate::input::InputDoc;
 use crate::json::Path;
 use crate::modes::{parse_sync_types, ResolvedModes, ResourceType, Stage, SyncMode};
 use crate::netbox::{self, Collection, Model, NetboxState, Object};
-use crate::plan::{Change, EndpointInfo, OpHead, Plan, PlanBuilder, Reason, Target, Warning, FORMAT_VERSION};
+use crate::plan::{
+    Change, EndpointInfo, OpHead, Origin, Plan, PlanBuilder, Reason, Target, Warning, WarningCode, FORMAT_VERSION,
+};
 use crate::settings::{read_settings, Settings};
 use crate::source::{self, Inventory, ProxmoxSnapshot};
 use serde_json::{Map, Value};
@@ -165,17 +167,18 @@ impl<'a> Loaded<'a> {
     }
 
     /// Why a stage cannot read what it needs: a warning code and message.
-    fn unavailable(&self, models: &[Model]) -> Option<(&'static str, String)> {
+    fn unavailable(&self, models: &[Model]) -> Option<Warning> {
         models.iter().find_map(|model| {
             let (status, message) = self.failed.get(model.name)?;
-            Some(if model.is_plugin() && *status == Some(404) {
-                (
-                    "proxbox-plugin-absent",
+            let warning = if model.is_plugin() && *status == Some(404) {
+                Warning::new(
+                    WarningCode::ProxboxPluginAbsent,
                     format!("{message} (is the Proxbox plugin installed?)"),
                 )
             } else {
-                ("netbox-unreadable", message.clone())
-            })
+                Warning::new(WarningCode::NetboxUnreadable, message.clone())
+            };
+            Some(warning.in_collection(*model))
         })
     }
 }
@@ -260,10 +263,22 @@ pub fn required_list<'a>(ctx: &mut Context<'a>, path: &str, what: &str) -> Resul
             };
             let message = format!("{path} could not be read ({why}); {what} left as they are");
             ctx.plan
-                .warn(Warning::new("incomplete-snapshot", message).at_path(path));
+                .warn(Warning::new(WarningCode::IncompleteSnapshot, message).at_path(path));
             Ok(None)
         }
     }
+}
+
+/// The endpoint id: VMs, templates, replications and SDN rows are identified
+/// by it, so a stage that plans them cannot run without it.
+pub fn required_endpoint_id(ctx: &Context) -> Result<u64> {
+    ctx.endpoint_id().ok_or_else(|| {
+        crate::error::PlanError::new(
+            crate::error::ErrorCode::MissingField,
+            Path::ROOT.key("endpoint").key("id"),
+            "the endpoint id is required: VMs, templates, replications and SDN rows are identified by it",
+        )
+    })
 }
 
 /// A `bootstrap-only` tagged object under `bootstrap_only`: never patched.
@@ -375,10 +390,13 @@ pub fn plan(input: &InputDoc) -> Result<Plan> {
     if running.iter().any(|s| implemented(*s)) {
         match source::inventory(&snapshot)? {
             Ok(found) => inventory = Some(found),
-            Err(why) => builder.warn(Warning::new(
-                "proxmox-unreadable",
-                format!("{why}; nothing can be planned for this endpoint"),
-            )),
+            Err(unreadable) => builder.warn(
+                Warning::new(
+                    WarningCode::ProxmoxUnreadable,
+                    format!("{}; nothing can be planned for this endpoint", unreadable.why),
+                )
+                .at_path(unreadable.path),
+            ),
         }
     }
     let endpoint = endpoint_info(&settings, inventory.as_ref());
@@ -403,9 +421,18 @@ pub fn plan(input: &InputDoc) -> Result<Plan> {
         None => builder,
     };
     let finished = builder.finish();
+    let given = input.origin()?;
+    let origin = Origin {
+        netbox_url: given.netbox_url,
+        netbox_version: given.netbox_version,
+        instance: given.instance,
+        input_fingerprint: input.fingerprint(),
+    };
     Ok(Plan {
         format_version: FORMAT_VERSION,
         planner_version: crate::VERSION,
+        complete: !finished.warnings.iter().any(|w| w.code.makes_plan_incomplete()),
+        origin,
         endpoint,
         modes: report.modes,
         stages: report.stages,
@@ -418,18 +445,18 @@ pub fn plan(input: &InputDoc) -> Result<Plan> {
 }
 
 fn run_stages(ctx: &mut Context, running: &[Stage]) -> Result<()> {
-    if let Some((code, why)) = ctx.loaded.unavailable(ALWAYS_READ) {
-        ctx.plan
-            .warn(Warning::new(code, format!("{why}; nothing can be planned")));
+    if let Some(mut warning) = ctx.loaded.unavailable(ALWAYS_READ) {
+        warning.message.push_str("; nothing can be planned");
+        ctx.plan.warn(warning);
         return Ok(());
     }
     let runnable: Vec<Stage> = running
         .iter()
         .copied()
         .filter(|stage| match ctx.loaded.unavailable(collections_for(*stage)) {
-            Some((code, why)) => {
-                ctx.plan
-                    .warn(Warning::new(code, format!("stage {} skipped: {why}", stage.name())));
+            Some(mut warning) => {
+                warning.message = format!("stage {} skipped: {}", stage.name(), warning.message);
+                ctx.plan.warn(warning.in_stage(stage.name()));
                 false
             }
             None => true,

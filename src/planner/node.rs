@@ -5,7 +5,7 @@ use super::diff::{changes, create_payload, merged_tags, tag_list, Field, Kind};
 use super::{Context, TAG_PROXBOX};
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
-use crate::plan::{reference, OpHead, Reason, Warning};
+use crate::plan::{reference, OpHead, Reason, Warning, WarningCode};
 use serde_json::Value;
 
 fn head(name: &str) -> OpHead<'_> {
@@ -101,7 +101,12 @@ pub fn plan(ctx: &mut Context) {
                 if planning {
                     ctx.plan.skip(head(&name), None, reason, detail.clone());
                 }
-                ctx.plan.warn(Warning::new("node-not-matched", detail));
+
+                let code = match reason {
+                    Reason::NotOwned => WarningCode::NotOwned,
+                    _ => WarningCode::AmbiguousIdentity,
+                };
+                ctx.plan.warn(Warning::new(code, detail));
             }
         }
     }

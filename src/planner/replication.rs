@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::json::{loose_flag, loose_string, loose_u64};
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
-use crate::plan::{Change, OpHead, Reason, Target};
+use crate::plan::{Change, OpHead, Reason, Target, WarningCode};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -110,8 +110,9 @@ pub fn plan(ctx: &mut Context) -> Result<()> {
         };
         if !present.insert(id.clone()) {
             let message = format!("/cluster/replication lists job {id} twice; the first row is used");
-            ctx.plan
-                .warn(crate::plan::Warning::new("duplicate-identity", message).at_path("/cluster/replication"));
+            ctx.plan.warn(
+                crate::plan::Warning::new(WarningCode::DuplicateIdentity, message).at_path("/cluster/replication"),
+            );
             continue;
         }
         plan_job(

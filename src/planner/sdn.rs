@@ -11,7 +11,8 @@ use crate::json::{loose_flag, loose_string, loose_u64};
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Model, Object};
 use crate::parse::{self, Cidr};
-use crate::plan::{reference, Change, Conflict, OpHead, Reason, Target, Warning};
+use crate::plan::{reference, Change, Conflict, OpHead, Reason, Target, Warning, WarningCode};
+use crate::proxmox_path;
 use crate::source::Fetched;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,29 +21,6 @@ const STAGE: Stage = Stage::Sdn;
 /// The `fabric_type` choices of the plugin's sdn-fabrics model.
 const FABRIC_TYPES: [&str; 4] = ["wireguard", "bgp", "vxlan", "ospf"];
 const R: ResourceType = ResourceType::Sdn;
-
-/// The cluster-level lists, and what each feeds.
-pub const CLUSTER_PATHS: [&str; 6] = [
-    "/cluster/sdn/controllers",
-    "/cluster/sdn/zones",
-    "/cluster/sdn/vnets",
-    "/cluster/sdn/fabrics/fabric",
-    "/cluster/sdn/route-maps",
-    "/cluster/sdn/prefix-lists",
-];
-
-pub fn subnets_path(vnet: &str) -> String {
-    format!("/cluster/sdn/vnets/{vnet}/subnets")
-}
-pub fn node_zones_path(node: &str) -> String {
-    format!("/nodes/{node}/sdn/zones")
-}
-pub fn node_zone_path(node: &str, zone: &str, what: &str) -> String {
-    format!("/nodes/{node}/sdn/zones/{zone}/{what}")
-}
-pub fn mac_vrf_path(node: &str, vnet: &str) -> String {
-    format!("/nodes/{node}/sdn/vnets/{vnet}/mac-vrf")
-}
 
 fn head(model: Model, identity: &str) -> OpHead<'_> {
     OpHead {
@@ -61,7 +39,7 @@ fn list<'a>(ctx: &mut Context<'a>, path: &str) -> Option<&'a Vec<Value>> {
         Fetched::Data(Value::Array(rows)) => Some(rows),
         Fetched::Data(_) => {
             ctx.plan
-                .warn(Warning::new("sdn-unreadable", format!("{path}: not a list")).at_path(path));
+                .warn(Warning::new(WarningCode::SdnUnreadable, format!("{path}: not a list")).at_path(path));
             None
         }
         failed => {
@@ -70,9 +48,9 @@ fn list<'a>(ctx: &mut Context<'a>, path: &str) -> Option<&'a Vec<Value>> {
                 .iter()
                 .any(|m| why.contains(m));
             let code = if unsupported {
-                "sdn-path-unsupported"
+                WarningCode::SdnPathUnsupported
             } else {
-                "incomplete-snapshot"
+                WarningCode::IncompleteSnapshot
             };
             ctx.plan
                 .warn(Warning::new(code, format!("{path}: {why}; the rest of the SDN stage goes on")).at_path(path));
@@ -470,7 +448,7 @@ fn plan_subnets(ctx: &mut Context, vnets: &[Value], vnets_complete: bool) {
             continue;
         };
         let zone = text(v, "zone");
-        let Some(subnets) = list(ctx, &subnets_path(&vnet)) else {
+        let Some(subnets) = list(ctx, &proxmox_path::vnet_subnets(&vnet)) else {
             complete = false;
             continue;
         };
@@ -489,8 +467,9 @@ fn plan_subnets(ctx: &mut Context, vnets: &[Value], vnets_complete: bool) {
                 }
                 None => {
                     let message = format!("VNet {vnet}: subnet cidr {cidr_text:?} is not a valid network; no prefix");
-                    ctx.plan
-                        .warn(Warning::new("invalid-cidr", message).at_path(subnets_path(&vnet)));
+                    ctx.plan.warn(
+                        Warning::new(WarningCode::InvalidCidr, message).at_path(proxmox_path::vnet_subnets(&vnet)),
+                    );
                     (Value::Null, format!("invalid CIDR {cidr_text:?}"))
                 }
             };
@@ -564,7 +543,7 @@ fn plan_prefix(ctx: &mut Context, network: &Cidr, vnet: &str, zone: &str) -> Val
         [prefix] => Value::from(prefix.id),
         several => {
             let detail = format!("{} global prefixes are {text}; the subnet is not linked", several.len());
-            ctx.plan.warn(Warning::new("ambiguous-identity", detail));
+            ctx.plan.warn(Warning::new(WarningCode::AmbiguousIdentity, detail));
             Value::Null
         }
     }
@@ -594,7 +573,7 @@ fn plan_simple_lists(ctx: &mut Context) {
                     detail.clone(),
                 );
                 ctx.plan.warn(
-                    Warning::new("sdn-unsupported", format!("fabric {name}: {detail}"))
+                    Warning::new(WarningCode::SdnUnsupported, format!("fabric {name}: {detail}"))
                         .at_path("/cluster/sdn/fabrics/fabric"),
                 );
                 continue;
@@ -704,7 +683,7 @@ fn plan_bindings(ctx: &mut Context, zones: &Zones, vnets: &[Value], l2vpns: &BTr
         .collect();
     let nodes: Vec<String> = ctx.inventory.nodes.iter().map(|n| n.name.clone()).collect();
     for node in &nodes {
-        let Some(node_zones) = list(ctx, &node_zones_path(node)) else {
+        let Some(node_zones) = list(ctx, &proxmox_path::node_sdn_zones(node)) else {
             complete = false;
             continue;
         };
@@ -731,7 +710,7 @@ fn plan_bindings(ctx: &mut Context, zones: &Zones, vnets: &[Value], l2vpns: &BTr
                 if what == "ip-vrf" && !evpn {
                     continue;
                 }
-                let Some(items) = list(ctx, &node_zone_path(node, &zone, what)) else {
+                let Some(items) = list(ctx, &proxmox_path::node_sdn_zone(node, &zone, what)) else {
                     complete = false;
                     continue;
                 };
@@ -751,7 +730,7 @@ fn plan_bindings(ctx: &mut Context, zones: &Zones, vnets: &[Value], l2vpns: &BTr
             .iter()
             .filter(|(_, z)| zones.get(*z).is_some_and(|(kind, _)| kind == "evpn"))
         {
-            let Some(items) = list(ctx, &mac_vrf_path(node, vnet)) else {
+            let Some(items) = list(ctx, &proxmox_path::node_mac_vrf(node, vnet)) else {
                 complete = false;
                 continue;
             };
@@ -796,7 +775,7 @@ fn binding(
                 status = "ambiguous".to_owned();
                 conflict_reason = why.clone();
                 ctx.plan.warn(Warning::new(
-                    "ambiguous-identity",
+                    WarningCode::AmbiguousIdentity,
                     format!("{source_name}: {why}; no termination"),
                 ));
             }

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::json::{loose_flag, loose_string, loose_u64, Path};
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
-use crate::plan::{OpHead, Reason, Warning};
+use crate::plan::{OpHead, Reason, Warning, WarningCode};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -152,7 +152,7 @@ pub fn plan(ctx: &mut Context) -> Result<()> {
         let Some(row) = row.as_object() else {
             let message = format!("{} is not an object; skipped", path.index(index));
             ctx.plan
-                .warn(Warning::new("unreadable-row", message).at_path("/storage"));
+                .warn(Warning::new(WarningCode::UnreadableRow, message).at_path("/storage"));
             continue;
         };
         let Some(name) = row.get("storage").and_then(Value::as_str) else {
@@ -161,7 +161,7 @@ pub fn plan(ctx: &mut Context) -> Result<()> {
         if !names.insert(name.to_owned()) {
             let message = format!("/storage lists {name} twice; the first row is used");
             ctx.plan
-                .warn(Warning::new("duplicate-identity", message).at_path("/storage"));
+                .warn(Warning::new(WarningCode::DuplicateIdentity, message).at_path("/storage"));
             continue;
         }
         let existing: Vec<&Object> = ours.iter().copied().filter(|r| r.str("name") == Some(name)).collect();

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::json::loose_u64;
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
-use crate::plan::{OpHead, Reason, Warning};
+use crate::plan::{OpHead, Reason};
 use crate::source::{disk_mib, is_disk_key, Guest};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -96,11 +96,7 @@ pub fn plan(ctx: &mut Context) -> Result<()> {
         ctx.skip_disabled(STAGE, ResourceType::VmTemplate, netbox::VM_TEMPLATE);
         return Ok(());
     }
-    let Some(endpoint) = ctx.endpoint_id() else {
-        let message = "vm-templates skipped: the endpoint has no id to identify its templates by";
-        ctx.plan.warn(Warning::new("missing-endpoint-id", message));
-        return Ok(());
-    };
+    let endpoint = super::required_endpoint_id(ctx)?;
     let loaded = ctx.loaded;
     let mut records: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();
     for record in loaded

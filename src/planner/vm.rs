@@ -6,12 +6,11 @@
 use super::bootstrap::ensure_tag;
 use super::diff::{changes, create_payload, merged_tags, tag_list, Field, Kind};
 use super::{Context, TAG_PROXBOX, TAG_SOFT_DELETED};
-use crate::error::{ErrorCode, PlanError, Result};
-use crate::json::Path;
+use crate::error::Result;
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
 use crate::parse;
-use crate::plan::{reference, Change, OpHead, Reason, Target, Warning};
+use crate::plan::{reference, Change, OpHead, Reason, Target, Warning, WarningCode};
 use crate::source::{disk_mib, Guest};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,19 +44,9 @@ fn identity_of(vm: &Object, endpoint: u64) -> Option<(u64, String)> {
     Some((vmid, kind.to_ascii_lowercase()))
 }
 
-fn endpoint_id(ctx: &Context) -> Result<u64> {
-    ctx.endpoint_id().ok_or_else(|| {
-        PlanError::new(
-            ErrorCode::MissingField,
-            Path::ROOT.key("endpoint").key("id"),
-            "the endpoint id is required: VMs are identified by (endpoint id, vmid, type)",
-        )
-    })
-}
-
 /// Matches guests to NetBox VMs; plans creates and updates when `planning`.
 pub fn plan(ctx: &mut Context, planning: bool) -> Result<()> {
-    let endpoint = endpoint_id(ctx)?;
+    let endpoint = super::required_endpoint_id(ctx)?;
     let mode = ctx.mode(ResourceType::Vm);
     let planning = planning && !mode.is_disabled();
     if ctx.refs.cluster.is_none() {
@@ -139,8 +128,10 @@ pub fn plan(ctx: &mut Context, planning: bool) -> Result<()> {
                 if planning {
                     ctx.plan.ambiguous(head(&key, label.clone()), &label, detail);
                 } else {
-                    ctx.plan
-                        .warn(Warning::new("ambiguous-identity", format!("{label}: {detail}")));
+                    ctx.plan.warn(Warning::new(
+                        WarningCode::AmbiguousIdentity,
+                        format!("{label}: {detail}"),
+                    ));
                 }
             }
         }
