@@ -9,11 +9,15 @@ const SERVERS = fileURLToPath(new URL('../test/servers/', import.meta.url));
 export const NETBOX_SH = `${SERVERS}netbox.sh`;
 export const FAKEPVE_SH = `${SERVERS}fakepve.sh`;
 export const SAMPLE_SEED = `${SERVERS}sample-cluster.seed.json`;
+/** Our NetBox plugin (host/netbox-plugin/): its source directory and module. */
+export const PLANNER_PLUGIN_DIR = fileURLToPath(new URL('../netbox-plugin/', import.meta.url));
+export const PLANNER_PLUGIN = 'proxbox_planner_netbox';
 
-/** Runs a script; resolves to its stdout (trimmed). stderr goes to ours, prefixed. */
-export function sh(script, args, { env = {}, quiet = false } = {}) {
+/** Runs a program; resolves to its stdout (trimmed); rejects with the end of its stderr.
+ *  stderr goes to ours as well unless `quiet`. */
+export function run(program, args, { env = {}, quiet = true, cwd } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -24,46 +28,57 @@ export function sh(script, args, { env = {}, quiet = false } = {}) {
     child.on('error', reject);
     child.on('close', (code) => {
       if (code === 0) resolve(out.trim());
-      else reject(new Error(`${script} ${args.join(' ')} exited ${code}\n${err.split('\n').slice(-30).join('\n')}`));
+      else reject(new Error(`${program} ${args.join(' ')} exited ${code}\n${err.split('\n').slice(-30).join('\n')}`));
     });
   });
 }
 
+/** Runs a script of ours with bash; its stderr goes to ours unless `quiet`. */
+export function sh(script, args, { env = {}, quiet = false } = {}) {
+  return run('bash', [script, ...args], { env, quiet });
+}
+
 /** KEY=value lines → object. */
-export function readEnvFile(file) {
+export function parseEnv(text) {
   const env = {};
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  for (const line of text.split('\n')) {
     const at = line.indexOf('=');
     if (at > 0 && !line.startsWith('#')) env[line.slice(0, at).trim()] = line.slice(at + 1).trim().replace(/^['"]|['"]$/g, '');
   }
   return env;
 }
 
+export function readEnvFile(file) {
+  return parseEnv(readFileSync(file, 'utf8'));
+}
+
 export async function installNetbox() {
   return sh(NETBOX_SH, ['install']);
 }
 
-export async function startNetbox() {
-  const file = (await sh(NETBOX_SH, ['start'], { quiet: true })).split('\n').at(-1);
+/**
+ * @param {{plugins?: string[], pythonPath?: string[]}} [o]  plugins: extra PLUGINS for this run,
+ *   imported from `pythonPath` (netbox.sh's NETBOX_EXTRA_PLUGINS; the cache is not changed)
+ */
+export async function startNetbox({ plugins = [], pythonPath = [] } = {}) {
+  const env = plugins.length ? { NETBOX_EXTRA_PLUGINS: plugins.join(','), NETBOX_EXTRA_PYTHONPATH: pythonPath.join(':') } : {};
+  const file = (await sh(NETBOX_SH, ['start'], { quiet: true, env })).split('\n').at(-1);
   return { ...readEnvFile(file), ENV_FILE: file };
 }
 
-export async function stopNetbox(env) {
-  if (env?.RUN_DIR) await sh(NETBOX_SH, ['stop', env.RUN_DIR], { quiet: true });
+/** NetBox with our plugin from its source tree (its static files copied in first). */
+export async function startNetboxWithPlanner(options = {}) {
+  await buildPlannerPluginStatic();
+  return startNetbox({ ...options, plugins: [PLANNER_PLUGIN], pythonPath: [PLANNER_PLUGIN_DIR] });
 }
 
-export async function installFakepve() {
-  return sh(FAKEPVE_SH, ['install']);
+/** The cached NetBox venv, instance root and the interpreter the venv was made from. */
+export async function netboxPaths() {
+  return parseEnv(await sh(NETBOX_SH, ['paths'], { quiet: true }));
 }
 
-export async function startFakepve(seed = SAMPLE_SEED, env = {}) {
-  const file = (await sh(FAKEPVE_SH, ['start', seed], { env, quiet: true })).split('\n').at(-1);
-  return { ...readEnvFile(file), ENV_FILE: file };
-}
-
-export async function stopFakepve(env) {
-  if (!env?.RUN_DIR) return;
-  await sh(FAKEPVE_SH, ['stop', env.RUN_DIR], { quiet: true });
-  // fakepve.sh keeps its log and certificate; the tests have no use for them afterwards.
-  if (/^fakepve\./.test(basename(env.RUN_DIR))) rmSync(env.RUN_DIR, { recursive: true, force: true });
+/** Copies host/preview/ and pkg/web/ into the plugin's static directory (build_static.py). */
+export async function buildPlannerPluginStatic() {
+  const { NETBOX_VENV } = await netboxPaths();
+  return run(`${NETBOX_VENV}/bin/python`, [`${PLANNER_PLUGIN_DIR}build_static.py`]);
 }

@@ -5,6 +5,7 @@
 #   netbox.sh start          fresh copy of the cached DB, PostgreSQL + Redis + NetBox on free
 #                            loopback ports; prints the path of $RUN_DIR/netbox.env
 #   netbox.sh stop RUN_DIR   stops what `start` started and removes RUN_DIR
+#   netbox.sh paths          prints NETBOX_VENV=, NETBOX_ROOT= and NETBOX_BASE_PYTHON= of the cache
 #
 # Cache: ${PROXBOX_TEST_CACHE:-$HOME/.cache/proxbox-planner}/netbox-<nb>-proxbox-<pb>/
 #   venv/             Python 3.12 venv with netbox + netbox-proxbox
@@ -434,9 +435,16 @@ cmd_stop() {
   log "stopped and removed $run"
 }
 
+cmd_paths() {
+  echo "NETBOX_VENV=$VENV"
+  echo "NETBOX_ROOT=$NBROOT"
+  echo "NETBOX_BASE_PYTHON=$("$VENV/bin/python" -c 'import sys; print(sys._base_executable)')"
+}
+
 case "${1:-}" in
   install) cmd_install ;;
+  paths) cmd_paths ;;
   start) cmd_start ;;
   stop) shift; cmd_stop "$@" ;;
-  *) echo "usage: $0 install | start | stop RUN_DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 install | start | stop RUN_DIR | paths" >&2; exit 2 ;;
 esac
