@@ -1,46 +1,22 @@
 // The browser "preview sync" page (host/preview/) in real headless Chromium: Debian's
-// /usr/bin/chromium driven by playwright-core, against host/preview/serve.js on a random
-// loopback port. Chromium is installed with apt when it is missing (needs root).
+// /usr/bin/chromium driven by playwright-core (test-support/browser.js), against
+// host/preview/serve.js on a random loopback port.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import * as planner from 'proxbox-planner';
-import { PlanCatalog } from '../preview/describe.js';
-import { buildTree } from '../preview/tree.js';
 import { diffPlans } from '../preview/plan-diff.js';
+import { launchBrowser, watchedPage } from '../test-support/browser.js';
+import { ACTIONS, assertCountsShown, expand, openAllNodes, openModes, showView, text, totals } from '../test-support/preview-page.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic',
-];
 const SERVE = fileURLToPath(new URL('../preview/serve.js', import.meta.url));
 const sampleText = readFileSync(new URL('../../fixtures/sample/snapshot.json', import.meta.url), 'utf8');
 const sample = () => JSON.parse(sampleText);
 const HOSTILE = '<img src=x onerror=alert(1)>';
-const ACTIONS = ['create', 'update', 'delete', 'skip', 'unchanged'];
-
-/** Installs Debian's chromium when /usr/bin/chromium is missing; fails clearly otherwise. */
-function ensureChromium() {
-  if (existsSync(CHROMIUM)) return;
-  if (process.getuid?.() !== 0) {
-    throw new Error(`${CHROMIUM} is missing and installing it needs root: ` +
-      'run `apt-get update && apt-get install -y chromium` as root, then the tests again');
-  }
-  process.stderr.write(`${CHROMIUM} is missing: installing Debian's chromium with apt-get\n`);
-  const run = spawnSync('sh', ['-c', 'apt-get update && apt-get install -y chromium'], {
-    stdio: ['ignore', process.stderr, process.stderr],
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
-  if (run.status !== 0 || !existsSync(CHROMIUM)) {
-    throw new Error(`installing chromium failed (apt-get exit ${run.status ?? run.signal}); ${CHROMIUM} is still missing`);
-  }
-}
 
 /** Starts serve.js on port 0; resolves to { child, url } once it printed its URL. */
 function startServer() {
@@ -64,49 +40,33 @@ function startServer() {
 let server;
 let base; // http://127.0.0.1:PORT
 let pageUrl; // .../preview/
+let browser;
 let context;
-let profile;
 let downloads;
 
 before(async () => {
-  ensureChromium();
   server = await startServer();
   pageUrl = server.url;
   base = new URL(pageUrl).origin;
-  profile = mkdtempSync(join(tmpdir(), 'pbx-chromium-'));
   downloads = mkdtempSync(join(tmpdir(), 'pbx-downloads-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    acceptDownloads: true,
-    viewport: { width: 1280, height: 900 },
-  });
+  browser = await launchBrowser({ acceptDownloads: true });
+  context = browser.context;
 });
 
 after(async () => {
-  await context?.close();
+  await browser?.close();
   if (server) {
     server.child.removeAllListeners('exit');
     server.child.kill('SIGTERM');
   }
-  for (const dir of [profile, downloads]) if (dir) rmSync(dir, { recursive: true, force: true });
+  if (downloads) rmSync(downloads, { recursive: true, force: true });
 });
 
 /** A fresh tab on the page, recording errors, dialogs and any request off the server. */
 async function openPage() {
-  const page = await context.newPage();
-  const seen = { errors: [], dialogs: [], foreign: [] };
-  page.on('pageerror', (err) => seen.errors.push(String(err)));
-  page.on('console', (msg) => { if (msg.type() === 'error') seen.errors.push(msg.text()); });
-  page.on('dialog', (dialog) => { seen.dialogs.push(dialog.message()); dialog.dismiss().catch(() => {}); });
-  page.on('request', (req) => {
-    const url = req.url();
-    if (!url.startsWith(`${base}/`) && !url.startsWith('blob:') && !url.startsWith('data:')) seen.foreign.push(url);
-  });
+  const page = await watchedPage(context, base);
   await page.goto(pageUrl);
   await page.waitForFunction(() => /ready/.test(document.querySelector('.pbx-status')?.textContent ?? ''));
-  page.seen = seen;
   return page;
 }
 
@@ -121,67 +81,6 @@ async function closePage(page) {
 async function loadSample(page) {
   await page.getByRole('button', { name: 'Load the bundled sample' }).click();
   await page.waitForSelector('[data-total="create"]');
-}
-
-const totals = (page, scope = '') => page.$$eval(`${scope} [data-total]`, (els) =>
-  Object.fromEntries(els.map((el) => [el.dataset.total, Number(el.textContent)])));
-
-const stageCells = (page) => page.$$eval('td[data-stage][data-action]', (els) => {
-  const out = {};
-  for (const el of els) (out[el.dataset.stage] ??= {})[el.dataset.action] = Number(el.textContent);
-  return out;
-});
-
-const text = (page, selector) => page.locator(selector).first().textContent();
-
-/** The top-level groups shown by NetBox object: key -> counts per action. */
-const shownRoots = (page, scope = '') => page.$$eval(`${scope} .pbx-tree > details[data-node-key]`, (els) =>
-  Object.fromEntries(els.map((el) => [el.dataset.nodeKey, Object.fromEntries([...el.querySelector(':scope > summary').querySelectorAll('[data-node-count]')]
-    .map((b) => [b.dataset.nodeCount, Number.parseInt(b.textContent, 10)]))])));
-
-/** The same, as the tree module computes it in Node from the plan and its input. */
-function expectedRoots(plan, input) {
-  const roots = buildTree(new PlanCatalog(plan, input), plan.operations);
-  return Object.fromEntries(roots.map((r) => [r.key, Object.fromEntries(['create', 'update', 'delete', 'skip'].filter((a) => r.counts[a]).map((a) => [a, r.counts[a]]))]));
-}
-
-async function showView(page, view) {
-  await page.locator(`button[data-view="${view}"]`).click();
-  assert.equal(await page.locator(`button[data-view="${view}"]`).getAttribute('aria-pressed'), 'true');
-}
-
-/** Opens an object group and waits for its contents (built on the toggle event). */
-async function expand(node) {
-  await node.locator(':scope > summary').click();
-  await node.locator(':scope > .pbx-node-body').waitFor();
-}
-
-async function openModes(page) {
-  const modes = page.locator('details.pbx-modes');
-  if (!(await modes.evaluate((d) => d.open))) await modes.locator('summary').click();
-}
-
-/** Asserts the page shows `plan`'s counts: totals, the stage table, the objects and the op groups. */
-async function assertCountsShown(page, plan, input) {
-  const shown = await totals(page);
-  for (const a of ACTIONS) assert.equal(shown[a], plan.summary[a], `total ${a}`);
-  const cells = await stageCells(page);
-  for (const a of ACTIONS) assert.equal(cells['*'][a], plan.summary[a], `total row ${a}`);
-  for (const [stage, counts] of Object.entries(cells)) {
-    if (stage === '*') continue;
-    for (const a of ACTIONS) assert.equal(counts[a], plan.summary.stages[stage]?.[a] ?? 0, `${stage} ${a}`);
-  }
-  for (const stage of Object.keys(plan.summary.stages)) assert.ok(cells[stage], `stage ${stage} is listed`);
-  const view = await page.locator('button[data-view][aria-pressed="true"]').getAttribute('data-view');
-  assert.deepEqual(await shownRoots(page), expectedRoots(plan, input), 'by NetBox object');
-  await showView(page, 'stages');
-  const groups = await page.$$eval('[data-group-count]', (els) =>
-    Object.fromEntries(els.map((el) => [el.dataset.groupCount, el.textContent])));
-  const expected = {};
-  for (const op of plan.operations) expected[`${op.stage}/${op.action}`] = (expected[`${op.stage}/${op.action}`] ?? 0) + 1;
-  assert.deepEqual(groups, Object.fromEntries(Object.entries(expected).map(([k, n]) => [k, String(n)])));
-  assert.equal(await page.locator('li[data-op-id]').count(), plan.operations.length);
-  await showView(page, view);
 }
 
 test('serve.js: loopback only, the right MIME types, nothing outside its folders', async () => {
@@ -218,17 +117,6 @@ function withExtraGuests(input, n) {
     input.proxmox[`/nodes/pve1/qemu/${vmid}/agent/network-get-interfaces`] = swap(input.proxmox['/nodes/pve1/qemu/101/agent/network-get-interfaces']);
   }
   return input;
-}
-
-/** Opens every collapsed object group (all levels), so every operation is in the page. */
-async function openAllNodes(page, scope = '') {
-  for (let guard = 0; guard < 5000; guard += 1) {
-    const node = await page.$(`${scope} details[data-node-key]:not([open])`);
-    if (!node) return;
-    await (await node.$(':scope > summary')).click();
-    await page.waitForFunction((el) => el.querySelector(':scope > .pbx-node-body'), node);
-  }
-  throw new Error('object groups keep appearing');
 }
 
 test('the bundled sample, by NetBox object: the counts are plan.summary; names, units, field labels, references by name', async () => {
