@@ -32,21 +32,22 @@ from .ownership import owning_endpoint
 TEMPLATE = "proxbox_planner_netbox/sync_preview.html"
 VIEW_ENDPOINT = "netbox_proxbox.view_proxmoxendpoint"
 
-# The planner's stage names that the Proxbox sync job runs under the same name. Its
-# bootstrap (tags, custom fields, types) is part of every backend stage run.
+# The planner's stages -> the Proxbox sync type whose job runs them. VM templates are written
+# by the Proxbox plugin's own template phase, part of every endpoint-wide job (it reads them
+# from the backend); the planner's bootstrap (tags, custom fields, types) comes first in
+# whichever stage the backend runs, so it needs a stage of its own only when alone.
 SYNC_TYPE_OF_STAGE = {
-    stage: stage
-    for stage in (
-        SyncTypeChoices.DEVICES,
-        SyncTypeChoices.STORAGE,
-        SyncTypeChoices.VIRTUAL_MACHINES,
-        SyncTypeChoices.VM_INTERFACES,
-        SyncTypeChoices.IP_ADDRESSES,
-        SyncTypeChoices.SDN,
-        SyncTypeChoices.REPLICATIONS,
-    )
+    "devices": SyncTypeChoices.DEVICES,
+    "storage": SyncTypeChoices.STORAGE,
+    "virtual-machines": SyncTypeChoices.VIRTUAL_MACHINES,
+    "vm-templates": SyncTypeChoices.VIRTUAL_MACHINES,
+    "vm-interfaces": SyncTypeChoices.VM_INTERFACES,
+    "ip-addresses": SyncTypeChoices.IP_ADDRESSES,
+    "sdn": SyncTypeChoices.SDN,
+    "replications": SyncTypeChoices.REPLICATIONS,
 }
-STAGES_WITHOUT_SYNC_TYPE = {"bootstrap"}
+BOOTSTRAP_STAGE = "bootstrap"
+BOOTSTRAP_ALONE = SyncTypeChoices.DEVICES
 
 
 def _apply_refusal(user) -> str | None:
@@ -242,15 +243,13 @@ class ApplyView(_JsonView):
 
 
 def _sync_types(stages) -> list[str]:
-    if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
+    if not isinstance(stages, list) or not stages or not all(isinstance(s, str) for s in stages):
         raise BackendError("stages: a list of the plan's stage names", 400)
-    unknown = [s for s in stages if s not in SYNC_TYPE_OF_STAGE and s not in STAGES_WITHOUT_SYNC_TYPE]
+    unknown = [s for s in stages if s not in SYNC_TYPE_OF_STAGE and s != BOOTSTRAP_STAGE]
     if unknown:
         raise BackendError(f"stages the Proxbox sync job cannot run: {', '.join(unknown)}", 400)
-    sync_types = [SYNC_TYPE_OF_STAGE[s] for s in stages if s in SYNC_TYPE_OF_STAGE]
-    if not sync_types:
-        raise BackendError("stages: nothing to run", 400)
-    return sync_types
+    sync_types = list(dict.fromkeys(SYNC_TYPE_OF_STAGE[s] for s in stages if s in SYNC_TYPE_OF_STAGE))
+    return sync_types or [BOOTSTRAP_ALONE]
 
 
 def _visible_vms(request, ids) -> list[VirtualMachine]:
