@@ -8,9 +8,11 @@
 // fresh NetBox state and apply the new plan. Applying the SAME plan again is
 // safe too: before every create batch the executor looks for an object that
 // already has exactly the fields the plan would write (found: the operation is
-// done, with that object's id, `existing: true`); updates of objects changed
+// done, with that object's id, `existing: true`: the core's `lookup` finds the
+// candidates and its `matchesExisting` decides); updates of objects changed
 // since planning are refused as `stale`; deletes of objects already gone are
 // done.
+import * as planner from 'proxbox-planner';
 import { backoffDelay, sleep } from './http.js';
 
 export const STATUSES = ['done', 'failed', 'stale', 'skipped', 'skipped-dependency'];
@@ -229,7 +231,7 @@ class Executor {
     const items = [];
     for (const op of batch) {
       try {
-        items.push({ op, payload: resolveRefs(op.fields ?? {}, this.ids) });
+        items.push({ op, payload: resolveRefs(op.fields ?? {}, this.ids), lookup: resolveRefs(op.lookup ?? {}, this.ids) });
       } catch (error) {
         this.#record(op, { status: 'failed', error: errorInfo(error) });
       }
@@ -309,7 +311,7 @@ class Executor {
     const claimed = new Set();
     const rest = [];
     for (const item of pending) {
-      const match = candidates.find((object) => !claimed.has(object.id) && sameObject(item.payload, object));
+      const match = candidates.find((object) => !claimed.has(object.id) && planner.matchesExisting(item.payload, object));
       if (!match) {
         rest.push(item);
         continue;
@@ -522,21 +524,21 @@ function itemErrors(error, count, ids) {
 
 // ---------------------------------------------------------- identical objects
 
-/** Filters that narrow an existing-object lookup; the match itself is done locally. */
-const STRING_FILTERS = new Set(['name', 'slug', 'model', 'address', 'mac_address', 'replication_id']);
-const NUMBER_FILTERS = new Set(['vid', 'vmid']);
 const MAX_QUERY = 3000;
 
 /**
- * Query objects covering the pending creates: operations with the same set of
- * filter keys share a query (values OR-ed per key; NetBox ANDs the keys), so
- * no filter can hide another operation's object. Split to keep URLs short.
+ * Query objects covering the pending creates, from each create's `lookup`
+ * (the core's filters for the object it makes): lookups with the same keys
+ * share a query (values OR-ed per key; NetBox ANDs the keys), so no filter
+ * can hide another operation's object. Split to keep URLs short. Whether a
+ * found object is the one is the core's call (`matchesExisting`).
  */
 export function lookupGroups(pending) {
   const bySignature = new Map();
-  for (const { payload, op } of pending) {
-    const filters = lookupFilters(payload, op?.fields ?? {});
+  for (const { lookup } of pending) {
+    const filters = Object.fromEntries(Object.entries(lookup ?? {}).filter(([, v]) => ['string', 'number'].includes(typeof v)));
     const signature = Object.keys(filters).sort().join(',');
+    if (!signature) continue;
     if (!bySignature.has(signature)) bySignature.set(signature, []);
     bySignature.get(signature).push(filters);
   }
@@ -562,82 +564,4 @@ export function lookupGroups(pending) {
     groups.push(current);
   }
   return groups;
-}
-
-function lookupFilters(payload, fields) {
-  const filters = {};
-  for (const [key, value] of Object.entries(payload)) {
-    if (typeof value === 'string' && STRING_FILTERS.has(key) && value.length <= 200) filters[key] = value;
-    else if (Number.isInteger(value) && NUMBER_FILTERS.has(key)) filters[key] = value;
-    // A parent created or known by id: `<field>_id` is NetBox's filter for a foreign key.
-    else if (Number.isInteger(value) && isRef(fields[key]) && key !== 'assigned_object_id') filters[`${key}_id`] = value;
-  }
-  return filters;
-}
-
-/** Does NetBox's read shape `object` hold every value of the write shape `payload`? (tags aside: they merge) */
-export function sameObject(payload, object) {
-  for (const [key, written] of Object.entries(payload)) {
-    if (key === 'tags') continue;
-    if (!(key in object)) return false;
-    if (key === 'custom_fields') {
-      const cf = object.custom_fields ?? {};
-      for (const [name, value] of Object.entries(written ?? {})) if (!sameValue(value, cf[name])) return false;
-      continue;
-    }
-    if (!sameValue(written, object[key])) return false;
-  }
-  return true;
-}
-
-const MAC = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i;
-
-/** The comparable form of one element of a read list (nested objects by id/value). */
-const readScalar = (r) => (r && typeof r === 'object' && !Array.isArray(r) ? (r.id ?? r.value ?? r.slug ?? r) : r);
-
-function sameValue(written, read) {
-  if (written === null || written === undefined) {
-    return read === null || read === undefined || read === '' || (Array.isArray(read) && read.length === 0);
-  }
-  if (typeof written === 'number') {
-    if (typeof read === 'number') return read === written;
-    if (typeof read === 'string' && read.trim() !== '') return Number(read) === written;
-    if (read && typeof read === 'object') return read.id === written || read.value === written;
-    return false;
-  }
-  if (typeof written === 'string') {
-    if (typeof read === 'string') {
-      if (read.trim() === written.trim()) return true;
-      return MAC.test(written) && read.toLowerCase() === written.toLowerCase();
-    }
-    if (typeof read === 'number') return String(read) === written;
-    if (read && typeof read === 'object' && !Array.isArray(read)) return read.value === written;
-    return false;
-  }
-  if (typeof written === 'boolean') return read === written;
-  if (Array.isArray(written)) {
-    if (!Array.isArray(read) || read.length !== written.length) return false;
-    const scalars = written.every((w) => w === null || typeof w !== 'object');
-    const left = written.map(canonical).sort();
-    const right = read.map((r) => canonical(scalars ? readScalar(r) : r)).sort();
-    return left.every((v, at) => v === right[at]);
-  }
-  if (typeof written === 'object') {
-    if (!read || typeof read !== 'object') return false;
-    // A lookup dict written for a foreign key (`{"slug": "x"}`) against the nested read shape.
-    const keys = Object.keys(written);
-    if (keys.length && keys.every((k) => ['id', 'slug', 'name'].includes(k)) && 'id' in read && !Array.isArray(read)) {
-      return keys.every((k) => sameValue(written[k], read[k]));
-    }
-    return canonical(written) === canonical(read);
-  }
-  return false;
-}
-
-function canonical(value) {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }

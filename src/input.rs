@@ -22,6 +22,9 @@ pub struct InputDoc {
     /// Where the host read NetBox: echoed into the plan (see `plan::Origin`).
     #[serde(default)]
     pub origin: Option<Value>,
+    /// The guests to plan, when not all (see `planner::context::Subset`).
+    #[serde(default)]
+    pub subset: Option<Value>,
 }
 
 /// `$.origin` as the host gives it.
@@ -46,7 +49,13 @@ impl InputDoc {
         use crate::fingerprint::{value, Fnv1a};
         use std::hash::Hasher;
         let mut state = Fnv1a::default();
-        for part in [&self.settings, &self.endpoint, &self.sync_types, &self.proxmox] {
+        for part in [
+            &self.settings,
+            &self.endpoint,
+            &self.sync_types,
+            &self.subset,
+            &self.proxmox,
+        ] {
             value(&mut state, part.as_ref().unwrap_or(&Value::Null));
         }
         self.netbox.hash_into(&mut state);

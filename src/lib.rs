@@ -31,8 +31,8 @@ pub use error::{ErrorCode, PlanError, Result};
 pub use modes::{ResolvedModes, ResourceType, Stage, StageStatus, SyncMode};
 
 use json::Path;
-use modes::{parse_sync_types, query_flags, stage_statuses, QueryFlags};
-use serde::Serialize;
+pub use modes::ModeReport;
+use modes::{mode_report, parse_sync_types};
 use serde_json::Value;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -60,15 +60,6 @@ pub fn effective_sync_mode(
     })?;
     let modes = settings::read_mode_settings(settings, endpoint)?;
     Ok(modes.configured(resource).0)
-}
-
-/// Modes, stages and query flags for one endpoint: everything that gates a sync.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ModeReport {
-    #[serde(flatten)]
-    pub modes: ResolvedModes,
-    pub stages: Vec<StageStatus>,
-    pub query_flags: QueryFlags,
 }
 
 pub fn resolve_sync_modes(
@@ -106,13 +97,12 @@ pub fn plan_json_bytes(input: &[u8]) -> Result<String> {
     plan_json(text)
 }
 
-pub(crate) fn mode_report(settings: &settings::Settings, stages: &[Stage]) -> ModeReport {
-    let modes = settings.modes.resolve();
-    let stages = stage_statuses(stages, &modes);
-    let query_flags = query_flags(&stages, &modes, &settings.overwrite.0);
-    ModeReport {
-        modes,
-        stages,
-        query_flags,
-    }
+/// Does the NetBox object `object` (as the REST API returns it) already hold
+/// what a create with this payload would write (its `$ref`s resolved)? Tags
+/// aside, which merge. A host asks this of the objects a create's `lookup`
+/// finds before it re-sends a create whose answer it lost.
+pub fn matches_existing(payload: &Value, object: &Value) -> Result<bool> {
+    let payload = json::as_object(payload, &Path::ROOT.key("payload"))?;
+    let object = netbox::object_of(object, &Path::ROOT.key("object"))?;
+    Ok(planner::holds(&object.as_object(), payload))
 }

@@ -542,3 +542,23 @@ pub fn query_flags(statuses: &[StageStatus], modes: &ResolvedModes, overwrite: &
     }
     QueryFlags { common, stages }
 }
+
+/// Modes, stages and query flags for one endpoint: everything that gates a sync.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ModeReport {
+    #[serde(flatten)]
+    pub modes: ResolvedModes,
+    pub stages: Vec<StageStatus>,
+    pub query_flags: QueryFlags,
+}
+
+pub fn mode_report(settings: &crate::settings::Settings, stages: &[Stage]) -> ModeReport {
+    let modes = settings.modes.resolve();
+    let stages = stage_statuses(stages, &modes);
+    let query_flags = query_flags(&stages, &modes, &settings.overwrite.0);
+    ModeReport {
+        modes,
+        stages,
+        query_flags,
+    }
+}

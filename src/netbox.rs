@@ -619,6 +619,52 @@ impl<'a> Object<'a> {
     pub fn tag_slugs(&self) -> &'a [String] {
         &self.record.tags
     }
+
+    /// A hash of everything kept of the object: tells two copies of one id
+    /// apart without depending on which came first.
+    pub fn digest(&self) -> u64 {
+        use std::hash::Hasher;
+        let mut state = crate::fingerprint::Fnv1a::default();
+        self.record.hash_into(&mut state);
+        state.finish()
+    }
+}
+
+impl Record {
+    pub fn as_object(&self) -> Object<'_> {
+        Object {
+            id: self.id,
+            record: self,
+        }
+    }
+}
+
+/// One NetBox object given on its own (not in a collection), reduced like
+/// the objects of collections are.
+pub fn object_of(value: &Value, path: &Path) -> Result<Record> {
+    use serde::de::DeserializeSeed;
+    let mut scratch = Vec::new();
+    let entry = EntrySeed { scratch: &mut scratch }
+        .deserialize(value)
+        .map_err(|e| PlanError::new(ErrorCode::WrongType, path, format!("not a NetBox object: {e}")))?;
+    match entry {
+        Entry::Record(record) => Ok(record),
+        Entry::NotAnObject(found) => Err(PlanError::new(
+            ErrorCode::WrongType,
+            path,
+            format!("expected a NetBox object, found {found}"),
+        )),
+        Entry::MissingId => Err(PlanError::new(
+            ErrorCode::MissingField,
+            path.key("id"),
+            "a NetBox object without an id",
+        )),
+        Entry::BadId(found) => Err(PlanError::new(
+            ErrorCode::WrongType,
+            path.key("id"),
+            format!("expected an integer id, found {found}"),
+        )),
+    }
 }
 
 pub fn fk_id(value: &Value) -> Option<u64> {
@@ -675,10 +721,27 @@ impl<'de> Deserialize<'de> for NetboxDoc {
     }
 }
 
+impl Record {
+    fn hash_into(&self, state: &mut crate::fingerprint::Fnv1a) {
+        use crate::fingerprint::value;
+        use std::hash::Hasher;
+        state.write_u64(self.id);
+        for (field, item) in &self.fields {
+            state.write_u16(*field);
+            value(state, item);
+        }
+        self.tags.iter().for_each(|tag| state.write(tag.as_bytes()));
+        for (name, item) in &self.custom_fields {
+            state.write(name.as_bytes());
+            value(state, item);
+        }
+    }
+}
+
 impl NetboxDoc {
     /// For the input fingerprint: every record's kept fields, in any order.
     pub fn hash_into(&self, state: &mut crate::fingerprint::Fnv1a) {
-        use crate::fingerprint::{unordered, value};
+        use crate::fingerprint::unordered;
         use std::hash::Hasher;
         let NetboxDoc::Collections(collections) = self else {
             state.write_u8(0);
@@ -691,18 +754,7 @@ impl NetboxDoc {
                 continue;
             };
             state.write_u64(unordered(items, |state, entry| match entry {
-                Entry::Record(record) => {
-                    state.write_u64(record.id);
-                    for (field, item) in &record.fields {
-                        state.write_u16(*field);
-                        value(state, item);
-                    }
-                    record.tags.iter().for_each(|tag| state.write(tag.as_bytes()));
-                    for (name, item) in &record.custom_fields {
-                        state.write(name.as_bytes());
-                        value(state, item);
-                    }
-                }
+                Entry::Record(record) => record.hash_into(state),
                 _ => state.write_u8(2),
             }));
         }

@@ -64,6 +64,51 @@ pub enum Reason {
     SdnConflict,
     /// Proxmox has it, but NetBox (or the plugin) has no way to store it.
     UnsupportedByNetbox,
+    /// What it belongs to (the cluster, the VM) is not in NetBox.
+    MissingParent,
+}
+
+/// Which rule found an existing object (SPEC §3.1): an operation on an
+/// existing object says how it was matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatchedBy {
+    /// The Proxbox plugin's sync-state record.
+    SyncState,
+    /// Our custom fields (`proxmox_vmid`, `proxmox_vm_type`, `proxmox_endpoint`).
+    CustomField,
+    /// The custom fields older Proxbox releases wrote (read only).
+    LegacyCustomField,
+    /// A same-name object without identity, adopted because `adopt_by_name` is on.
+    AdoptedByName,
+    /// The object's own key: a name, a parent and a name, an address.
+    NaturalKey,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 18] = {
+        use Reason::*;
+        [
+            MissingInNetbox,
+            NewInProxmox,
+            ChangedInProxmox,
+            GoneFromProxmox,
+            BackInProxmox,
+            BootstrapOnlyTag,
+            ModeDisabled,
+            AmbiguousIdentity,
+            NotOwned,
+            IncompleteSnapshot,
+            MaxDeletesExceeded,
+            OrphanKept,
+            HasManualObjects,
+            IsTemplate,
+            UnknownVm,
+            SdnConflict,
+            UnsupportedByNetbox,
+            MissingParent,
+        ]
+    };
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -113,6 +158,8 @@ pub struct Operation {
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched_by: Option<MatchedBy>,
     /// The create payload (`create` only).
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub fields: Map<String, Value>,
@@ -121,6 +168,15 @@ pub struct Operation {
     pub changes: BTreeMap<String, Change>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// NetBox list filters that find the object a create made (`$ref`s
+    /// resolve like the payload's): what a host looks for before it re-sends
+    /// a create whose answer it lost.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub lookup: Map<String, Value>,
+    /// A delete, or a retire that takes an object out of service: what
+    /// `max_deletes` counts.
+    #[serde(skip)]
+    pub removes: bool,
 }
 
 /// `{"$ref": "<op id>"}`: the id NetBox will give an object this plan creates.
@@ -159,6 +215,26 @@ pub enum WarningCode {
 }
 
 impl WarningCode {
+    pub const ALL: [WarningCode; 14] = {
+        use WarningCode::*;
+        [
+            AmbiguousIdentity,
+            DuplicateIdentity,
+            DuplicateIp,
+            IncompleteSnapshot,
+            InvalidCidr,
+            MaxDeletesExceeded,
+            NetboxUnreadable,
+            NotOwned,
+            ProxboxPluginAbsent,
+            ProxmoxUnreadable,
+            SdnPathUnsupported,
+            SdnUnreadable,
+            SdnUnsupported,
+            UnreadableRow,
+        ]
+    };
+
     /// Codes after which the plan cannot be trusted to be complete: a host
     /// must report such a run as failed, never as "nothing to do".
     pub fn makes_plan_incomplete(self) -> bool {
@@ -341,9 +417,12 @@ impl OpHead<'_> {
             reason,
             detail: None,
             target: None,
+            matched_by: None,
             fields: Map::new(),
             changes: BTreeMap::new(),
             depends_on: Vec::new(),
+            lookup: Map::new(),
+            removes: false,
         }
     }
 }
@@ -373,10 +452,12 @@ impl PlanBuilder {
         head: OpHead,
         reason: Reason,
         fields: Map<String, Value>,
+        lookup: Map<String, Value>,
         depends_on: Vec<String>,
     ) -> String {
         let mut op = head.operation(Action::Create, reason);
         op.fields = fields;
+        op.lookup = lookup;
         op.depends_on = sorted_unique(depends_on);
         let id = op.id.clone();
         self.push(op);
@@ -387,50 +468,54 @@ impl PlanBuilder {
     pub fn update(
         &mut self,
         head: OpHead,
-        object: &Object,
+        target: Target,
+        reason: Reason,
         changes: BTreeMap<String, Change>,
+        matched_by: Option<MatchedBy>,
         depends_on: Vec<String>,
     ) -> Option<String> {
         if changes.is_empty() {
             *self.unchanged.entry(head.stage).or_default() += 1;
             return None;
         }
-        let mut op = head.operation(Action::Update, Reason::ChangedInProxmox);
-        op.target = Some(Target::of(object));
+        let mut op = head.operation(Action::Update, reason);
+        op.target = Some(target);
         op.changes = changes;
+        op.matched_by = matched_by;
         op.depends_on = sorted_unique(depends_on);
         let id = op.id.clone();
         self.push(op);
         Some(id)
     }
 
-    /// An update planned for another reason than a Proxmox change (soft-delete,
-    /// restore, a primary address), possibly of an object created earlier.
-    pub fn update_because(
-        &mut self,
-        head: OpHead,
-        target: Target,
-        reason: Reason,
-        changes: BTreeMap<String, Change>,
-        depends_on: Vec<String>,
-    ) {
-        let mut op = head.operation(Action::Update, reason);
+    /// An update that takes a gone object out of service (a VM soft-delete).
+    pub fn removal(&mut self, head: OpHead, target: Target, changes: BTreeMap<String, Change>) {
+        let mut op = head.operation(Action::Update, Reason::GoneFromProxmox);
         op.target = Some(target);
         op.changes = changes;
-        op.depends_on = sorted_unique(depends_on);
+        op.removes = true;
         self.push(op);
     }
 
-    pub fn delete(&mut self, head: OpHead, object: &Object, reason: Reason) {
-        let mut op = head.operation(Action::Delete, reason);
+    pub fn delete(&mut self, head: OpHead, object: &Object) {
+        let mut op = head.operation(Action::Delete, Reason::GoneFromProxmox);
         op.target = Some(Target::of(object));
+        op.removes = true;
         self.push(op);
     }
 
-    pub fn skip(&mut self, head: OpHead, object: Option<&Object>, reason: Reason, detail: impl Into<String>) {
+    pub fn skip(
+        &mut self,
+        head: OpHead,
+        object: Option<&Object>,
+        reason: Reason,
+        detail: impl Into<String>,
+        matched_by: Option<MatchedBy>,
+    ) {
         let mut op = head.operation(Action::Skip, reason);
         op.target = object.map(Target::of);
         op.detail = Some(detail.into());
+        op.matched_by = matched_by;
         self.push(op);
     }
 
@@ -438,14 +523,41 @@ impl PlanBuilder {
         self.warnings.push(warning);
     }
 
-    /// Several NetBox objects claim one Proxmox object: none of them is
-    /// touched, and the plan says so twice, as a skip and as a warning.
-    pub fn ambiguous(&mut self, head: OpHead, label: &str, detail: String) {
-        self.warn(Warning::new(
-            WarningCode::AmbiguousIdentity,
-            format!("{label}: {detail}"),
-        ));
-        self.skip(head, None, Reason::AmbiguousIdentity, detail);
+    pub fn has_warning(&self, warning: &Warning) -> bool {
+        self.warnings.contains(warning)
+    }
+
+    /// Whether an operation with this id is planned.
+    pub fn has(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// Makes `op` wait for `after`, when both are planned and `after` does
+    /// not already wait for `op` (which would be a cycle).
+    pub fn add_dependency(&mut self, op: &str, after: &str) {
+        if !self.has(op) || !self.has(after) {
+            return;
+        }
+        let cycle = self
+            .operations
+            .iter()
+            .any(|o| o.id == after && o.depends_on.iter().any(|d| d == op));
+        if cycle {
+            return;
+        }
+        if let Some(waiting) = self.operations.iter_mut().find(|o| o.id == op) {
+            if !waiting.depends_on.iter().any(|d| d == after) {
+                waiting.depends_on.push(after.to_owned());
+                waiting.depends_on.sort();
+            }
+        }
+    }
+
+    /// Whether the operation with this id is a create.
+    pub fn creates(&self, id: &str) -> bool {
+        self.operations
+            .iter()
+            .any(|op| op.id == id && op.action == Action::Create)
     }
 
     pub fn conflict(&mut self, conflict: Conflict) {
@@ -459,20 +571,13 @@ impl PlanBuilder {
     /// The `max_deletes` guard (SPEC §6): above the limit, a stage's deletes
     /// (and soft-deletes) all become skips. All or nothing: a partial delete
     /// would depend on an arbitrary order.
-    pub fn guard_deletes(&mut self, stage: &'static str, is_delete: impl Fn(&Operation) -> bool, max: u64) {
-        let count = self
-            .operations
-            .iter()
-            .filter(|op| op.stage == stage && is_delete(op))
-            .count() as u64;
+    pub fn guard_deletes(&mut self, stage: &'static str, max: u64) {
+        let removes = |op: &Operation| op.stage == stage && op.removes && op.action != Action::Skip;
+        let count = self.operations.iter().filter(|op| removes(op)).count() as u64;
         if count <= max {
             return;
         }
-        for op in self
-            .operations
-            .iter_mut()
-            .filter(|op| op.stage == stage && is_delete(op))
-        {
+        for op in self.operations.iter_mut().filter(|op| removes(op)) {
             op.detail = Some(format!(
                 "{} {} planned; max_deletes is {max}",
                 count,
@@ -482,13 +587,11 @@ impl PlanBuilder {
             op.reason = Reason::MaxDeletesExceeded;
             op.changes.clear();
         }
-        self.warn(Warning::new(
-            WarningCode::MaxDeletesExceeded,
-            format!(
-                "stage {stage} would remove {count} objects, more than max_deletes ({max}); nothing was removed. \
-                 Check the snapshot, then raise max_deletes in the settings to allow it"
-            ),
-        ));
+        let message = format!(
+            "stage {stage} would remove {count} objects, more than max_deletes ({max}); nothing was removed. \
+             Check the snapshot, then raise max_deletes in the settings to allow it"
+        );
+        self.warn(Warning::new(WarningCode::MaxDeletesExceeded, message).in_stage(stage));
     }
 
     /// Creates and updates in dependency order, then deletes children-first.
@@ -590,4 +693,53 @@ fn group_runs(segment: Vec<Operation>) -> Vec<Operation> {
     // A dependency cycle cannot come out of the planners; keep anything left, in order.
     grouped.extend(slots.into_iter().flatten());
     grouped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ALL` lists every variant: adding one without listing it fails here.
+    #[test]
+    fn the_code_lists_are_complete() {
+        let listed = |code: WarningCode| WarningCode::ALL.contains(&code);
+        let every_warning = |code: WarningCode| match code {
+            WarningCode::AmbiguousIdentity
+            | WarningCode::DuplicateIdentity
+            | WarningCode::DuplicateIp
+            | WarningCode::IncompleteSnapshot
+            | WarningCode::InvalidCidr
+            | WarningCode::MaxDeletesExceeded
+            | WarningCode::NetboxUnreadable
+            | WarningCode::NotOwned
+            | WarningCode::ProxboxPluginAbsent
+            | WarningCode::ProxmoxUnreadable
+            | WarningCode::SdnPathUnsupported
+            | WarningCode::SdnUnreadable
+            | WarningCode::SdnUnsupported
+            | WarningCode::UnreadableRow => listed(code),
+        };
+        assert!(WarningCode::ALL.into_iter().all(every_warning));
+        let every_reason = |reason: Reason| match reason {
+            Reason::MissingInNetbox
+            | Reason::NewInProxmox
+            | Reason::ChangedInProxmox
+            | Reason::GoneFromProxmox
+            | Reason::BackInProxmox
+            | Reason::BootstrapOnlyTag
+            | Reason::ModeDisabled
+            | Reason::AmbiguousIdentity
+            | Reason::NotOwned
+            | Reason::IncompleteSnapshot
+            | Reason::MaxDeletesExceeded
+            | Reason::OrphanKept
+            | Reason::HasManualObjects
+            | Reason::IsTemplate
+            | Reason::UnknownVm
+            | Reason::SdnConflict
+            | Reason::UnsupportedByNetbox
+            | Reason::MissingParent => Reason::ALL.contains(&reason),
+        };
+        assert!(Reason::ALL.into_iter().all(every_reason));
+    }
 }

@@ -9,6 +9,7 @@ use crate::error::{ErrorCode, PlanError, Result};
 use crate::fingerprint::Fnv1a;
 use crate::json::{as_array, as_object, loose_flag, loose_string, loose_u64, Path};
 use crate::parse::{self, Cidr};
+use crate::plan::{Warning, WarningCode};
 use crate::proxmox_path;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -159,6 +160,20 @@ pub struct Guest<'a> {
 }
 
 impl Guest<'_> {
+    /// The row's content, to order two rows of one guest.
+    fn row_order(&self) -> String {
+        format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}\u{0}{:?}\u{0}{}",
+            self.node,
+            self.name,
+            self.status,
+            self.template,
+            self.maxcpu,
+            self.maxmem,
+            self.tags.join(";")
+        )
+    }
+
     /// `qemu/101`: the identity used in keys and operation ids.
     pub fn key(&self) -> String {
         format!("{}/{}", self.kind.as_str(), self.vmid)
@@ -200,8 +215,18 @@ fn agent_enabled(value: &Value) -> bool {
 pub struct Inventory<'a> {
     pub cluster_name: String,
     pub nodes: Vec<Node>,
-    /// Sorted by (kind, vmid).
+    /// Sorted by (kind, vmid), one per guest.
     pub guests: Vec<Guest<'a>>,
+    /// Guests listed twice and the like: for the plan's warnings.
+    pub warnings: Vec<Warning>,
+}
+
+/// `qemu/101` (any case, surrounding space) in its canonical form.
+pub fn parse_guest_key(text: &str) -> Option<String> {
+    let (kind, vmid) = text.trim().split_once('/')?;
+    let kind = GuestKind::parse(&kind.to_ascii_lowercase())?;
+    let vmid: u64 = vmid.parse().ok().filter(|v| is_valid_vmid(*v))?;
+    Some(format!("{}/{vmid}", kind.as_str()))
 }
 
 /// A Proxmox answer every plan needs could not be read.
@@ -277,8 +302,19 @@ pub fn inventory<'a>(snapshot: &ProxmoxSnapshot<'a>) -> Result<std::result::Resu
     }
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
     nodes.dedup_by(|a, b| a.name == b.name);
-    guests.sort_by_key(|g| (g.kind, g.vmid));
+    // A guest listed twice (a node that just joined) is one guest: which row
+    // wins is decided by content, never by list order.
+    guests.sort_by_cached_key(|g| (g.kind, g.vmid, g.row_order()));
+    let listed = guests.len();
     guests.dedup_by_key(|g| (g.kind, g.vmid));
+    let mut warnings = Vec::new();
+    if guests.len() < listed {
+        let message = format!(
+            "/cluster/resources lists {} guest(s) more than once; one row each is used",
+            listed - guests.len()
+        );
+        warnings.push(Warning::new(WarningCode::DuplicateIdentity, message).at_path(proxmox_path::CLUSTER_RESOURCES));
+    }
     // A standalone host has no cluster entry: it is its own cluster.
     let cluster_name = match (cluster_name, nodes.first()) {
         (Some(name), _) => name,
@@ -294,6 +330,7 @@ pub fn inventory<'a>(snapshot: &ProxmoxSnapshot<'a>) -> Result<std::result::Resu
         cluster_name,
         nodes,
         guests,
+        warnings,
     }))
 }
 

@@ -17,15 +17,21 @@ fn js_error(error: &PlanError) -> JsValue {
     js.into()
 }
 
-/// `undefined` and `null` both become `Value::Null`.
+/// Any JS value, through the engine's `JSON.stringify` and serde_json's
+/// parser: a cycle, a BigInt or a value nested deeper than serde_json's
+/// limit (128) becomes an error with a path, never a stack overflow that
+/// would leave the module unusable. `undefined` and `null` become `Null`.
 fn from_js(value: &JsValue, path: &str) -> Result<Value, JsValue> {
-    serde_wasm_bindgen::from_value(value.clone()).map_err(|e| {
-        js_error(&PlanError::new(
-            ErrorCode::InvalidValue,
-            path,
-            format!("cannot be read as JSON: {e}"),
-        ))
-    })
+    if value.is_undefined() || value.is_null() {
+        return Ok(Value::Null);
+    }
+    let invalid = |why: String| js_error(&PlanError::new(ErrorCode::InvalidValue, path, why));
+    let text = js_sys::JSON::stringify(value)
+        .map_err(|_| invalid("cannot be turned into JSON (a cycle, a BigInt, too deep?)".to_owned()))?;
+    if text.is_undefined() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&utf8_of(&text)).map_err(|e| invalid(format!("cannot be read as JSON: {e}")))
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
@@ -73,6 +79,8 @@ export interface PlanInput {
   proxmox?: Record<string, unknown>;
   /** NetBox collection path -> its (fully paginated) `results`, or `{ error: {...} }`. */
   netbox?: Record<string, unknown[] | { error: unknown }>;
+  /** Plan only these guests (`qemu/101`) and the guests of these NetBox VMs. */
+  subset?: { guests?: string[]; netbox_vm_ids?: number[] } | null;
   /** Where NetBox was read (no token): echoed as `plan.origin`. */
   origin?: { netbox_url?: string | null; netbox_version?: string | null; instance?: string | number | null } | null;
 }
@@ -82,9 +90,12 @@ export interface Operation {
   id: string; stage: string; resource?: ResourceType; model: string; collection: string;
   action: Action; key: string; reason: string; detail?: string;
   target?: { id: number | { $ref: string }; last_updated: string | null };
+  matched_by?: "sync-state" | "custom-field" | "legacy-custom-field" | "adopted-by-name" | "natural-key";
   fields?: Record<string, unknown>;
   changes?: Record<string, { before: unknown; after: unknown }>;
   depends_on?: string[];
+  /** NetBox list filters that find what a create made (values may be `$ref`s). */
+  lookup?: Record<string, unknown>;
 }
 export interface Counts { create: number; update: number; delete: number; skip: number; unchanged: number }
 export interface Plan {
@@ -234,6 +245,18 @@ pub fn memory_bytes() -> f64 {
 }
 
 const WASM_PAGE: usize = 64 * 1024;
+
+/// `matchesExisting(payload, object)`: does a NetBox object already hold
+/// what a create with this payload (its `$ref`s resolved) would write?
+#[wasm_bindgen(js_name = matchesExisting)]
+pub fn matches_existing(
+    #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] payload: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] object: JsValue,
+) -> Result<bool, JsValue> {
+    let payload = from_js(&payload, "$.payload")?;
+    let object = from_js(&object, "$.object")?;
+    crate::matches_existing(&payload, &object).map_err(|e| js_error(&e))
+}
 
 /// `isProxmoxReadPath(path)`: whether `path` is one of the Proxmox GET paths
 /// `discover` can name (a proxy that reads for someone else checks this).

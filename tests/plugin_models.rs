@@ -318,13 +318,19 @@ fn without_the_plugin_its_stages_are_skipped_with_a_warning() {
 
 #[test]
 fn plugin_model_modes() {
-    for (setting, model) in [
-        ("sync_mode_vm_template", "netbox_proxbox.proxmoxvmtemplate"),
-        ("sync_mode_storage", "netbox_proxbox.proxmoxstorage"),
-        ("sync_mode_vm", "netbox_proxbox.replication"),
+    // Replications have no mode of their own: their stage runs while VMs or
+    // templates do (SPEC 1.1), so they follow both.
+    for (settings, model) in [
+        (&["sync_mode_vm_template"][..], "netbox_proxbox.proxmoxvmtemplate"),
+        (&["sync_mode_storage"][..], "netbox_proxbox.proxmoxstorage"),
+        (
+            &["sync_mode_vm", "sync_mode_vm_template"][..],
+            "netbox_proxbox.replication",
+        ),
     ] {
+        let setting = settings.join("+");
         let mut input = sample();
-        input["settings"][setting] = json!("disabled");
+        settings.iter().for_each(|s| input["settings"][*s] = json!("disabled"));
         let disabled = plan(&input);
         let of_model: Vec<&Value> = disabled["operations"]
             .as_array()
@@ -335,7 +341,9 @@ fn plugin_model_modes() {
         assert_eq!(of_model.len(), 1, "{setting}: one skip: {of_model:?}");
         assert_eq!(of_model[0]["reason"], "mode-disabled");
 
-        input["settings"][setting] = json!("bootstrap_only");
+        settings
+            .iter()
+            .for_each(|s| input["settings"][*s] = json!("bootstrap_only"));
         let (first, mut synced) = sync(&input);
         for create in ops(&first, "create").iter().filter(|o| o["model"] == model) {
             assert!(
@@ -364,4 +372,31 @@ fn plugin_model_modes() {
             .iter()
             .any(|o| o["model"] == model && o["reason"] == "bootstrap-only-tag"));
     }
+}
+
+#[test]
+fn replications_run_while_templates_do_and_link_to_the_vms_netbox_has() {
+    let (_, mut synced) = sync(&sample());
+    synced["settings"]["sync_mode_vm"] = json!("disabled");
+    synced["proxmox"]["/cluster/replication"][0]["schedule"] = json!("*/5");
+    let next = plan(&synced);
+    let stage = next["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "replications")
+        .unwrap();
+    assert_eq!(stage["run"], true, "only vm is disabled, vm_template is not");
+    let updated: Vec<&Value> = ops(&next, "update")
+        .into_iter()
+        .filter(|o| o["model"] == "netbox_proxbox.replication")
+        .collect();
+    assert_eq!(updated.len(), 1, "{updated:?}");
+    assert_eq!(updated[0]["changes"]["schedule"]["after"], "*/5");
+    assert!(
+        ops(&next, "update")
+            .iter()
+            .all(|o| o["model"] != "virtualization.virtualmachine"),
+        "VM rows are not written while sync_mode_vm is disabled"
+    );
 }

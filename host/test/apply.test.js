@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as planner from 'proxbox-planner';
 import { NetBoxClient } from '../netbox.js';
-import { applyPlan, batches, lookupGroups, resolveRefs, sameObject } from '../apply.js';
+import { applyPlan, batches, lookupGroups, resolveRefs } from '../apply.js';
 import { FakeNetBox, FAKE_URL } from '../test-support/fake-netbox.js';
 
 const TOKEN = '0123456789abcdef0123456789abcdef01234567';
@@ -53,27 +53,35 @@ test('resolveRefs: anywhere in fields, lists and nested objects; a missing one t
   assert.throws(() => resolveRefs({ a: { $ref: 'nope' } }, ids), /unresolved \$ref nope/);
 });
 
-test('sameObject: NetBox read shapes against the write payload', () => {
+test('matchesExisting, the core rule: NetBox read shapes against the write payload', () => {
   const read = {
     id: 4, name: 'web01', status: { value: 'active', label: 'Active' }, vcpus: 2.0, cluster: { id: 3, name: 'lab' },
     mac_address: 'BC:24:11:00:00:01', tags: [{ id: 1, slug: 'proxbox' }], custom_fields: { proxmox_vmid: 100, other: null },
-    tagged_vlans: [{ id: 5 }, { id: 6 }], raw_config: { b: 1, a: [1, 2] }, comments: 'x', site: { id: 2, slug: 'lab' },
+    import_targets: [{ id: 5 }, { id: 6 }], raw_config: { b: 1, a: [1, 2] }, comments: 'x', site: { id: 2, slug: 'lab' },
   };
-  assert.ok(sameObject({ name: 'web01', status: 'active', vcpus: 2, cluster: 3, tags: [{ slug: 'other' }], custom_fields: { proxmox_vmid: 100 }, tagged_vlans: [6, 5], raw_config: { a: [1, 2], b: 1 }, comments: 'x\n', site: { slug: 'lab' } }, read));
-  assert.ok(sameObject({ mac_address: 'bc:24:11:00:00:01' }, read));
-  assert.ok(!sameObject({ name: 'Web01' }, read), 'names are compared exactly');
-  assert.ok(!sameObject({ custom_fields: { proxmox_vmid: 101 } }, read));
-  assert.ok(!sameObject({ cluster: 4 }, read));
-  assert.ok(!sameObject({ description: 'x' }, read), 'a field NetBox does not show is not a match');
+  const matches = (payload) => planner.matchesExisting(payload, read);
+  assert.ok(matches({ name: 'web01', status: 'active', vcpus: 2, cluster: 3, tags: [{ slug: 'other' }], custom_fields: { proxmox_vmid: 100 }, import_targets: [6, 5], raw_config: { a: [1, 2], b: 1 }, comments: 'x\n', site: 2 }));
+  assert.ok(!matches({ name: 'Web01' }), 'names are compared exactly');
+  assert.ok(!matches({ custom_fields: { proxmox_vmid: 101 } }));
+  assert.ok(!matches({ cluster: 4 }));
+  assert.ok(!matches({ description: 'x' }), 'a field NetBox does not show is not a match');
+  assert.throws(() => planner.matchesExisting({ name: 'x' }, { name: 'no id' }), (error) => error.code === 'missing-field' && error.path === '$.object.id');
   // Lookup queries: same filter keys share one query; a key only some operations have gets its own.
   assert.deepEqual(
     lookupGroups([
-      { payload: { name: 'a', vid: 1, cluster: 3 }, op: { fields: { cluster: { $ref: 'c' } } } },
-      { payload: { name: 'b', vid: 1 }, op: { fields: {} } },
-      { payload: { name: 'c', vid: 2, cluster: 4 }, op: { fields: { cluster: { $ref: 'd' } } } },
+      { lookup: { name: 'a', vid: 1, cluster_id: 3 } },
+      { lookup: { name: 'b', vid: 1 } },
+      { lookup: { name: 'c', vid: 2, cluster_id: 4 } },
+      { lookup: {} },
     ]),
     [{ name: ['a', 'c'], vid: [1, 2], cluster_id: [3, 4] }, { name: ['b'], vid: [1] }],
   );
+});
+
+test('every create of the sample plan carries a lookup that finds its object again', () => {
+  const creates = planner.plan(sample).operations.filter((o) => o.action === 'create');
+  assert.ok(creates.length > 50);
+  for (const create of creates) assert.ok(Object.keys(create.lookup ?? {}).length > 0, create.id);
 });
 
 test('the sample plan applies in order, with $refs resolved to the ids NetBox returned', async () => {
@@ -204,8 +212,8 @@ test('a create batch whose answer is lost is found, not re-created', async () =>
   const plan = {
     format_version: 1,
     operations: [
-      op('v20', vlans, 'create', { fields: { vid: 20, name: 'VLAN 20', status: 'active' } }),
-      op('v30', vlans, 'create', { fields: { vid: 30, name: 'VLAN 30', status: 'active' } }),
+      op('v20', vlans, 'create', { fields: { vid: 20, name: 'VLAN 20', status: 'active' }, lookup: { vid: 20, name: 'VLAN 20' } }),
+      op('v30', vlans, 'create', { fields: { vid: 30, name: 'VLAN 30', status: 'active' }, lookup: { vid: 30, name: 'VLAN 30' } }),
       op('if', '/api/virtualization/interfaces/', 'create', { fields: { name: 'net0', untagged_vlan: { $ref: 'v30' } }, depends_on: ['v30'] }),
     ],
   };

@@ -116,3 +116,25 @@ test('isProxmoxReadPath: the paths discover names, and nothing else', () => {
     assert.equal(planner.isProxmoxReadPath(path), false, path);
   }
 });
+
+test('hostile JS values (5,000 deep, cyclic, BigInt) get an error with a path, and the module still plans', () => {
+  const deep = {};
+  let at = deep;
+  for (let i = 0; i < 5000; i++) {
+    at.x = {};
+    at = at.x;
+  }
+  const cyclic = { name: 'loop' };
+  cyclic.self = cyclic;
+  const refused = (path) => (error) => error.code === 'invalid-value' && error.path === path;
+  for (const hostile of [deep, cyclic, { sync_mode_vm: 10n }]) {
+    assert.throws(() => planner.effectiveSyncMode(hostile, null, 'vm'), refused('$.settings'));
+    assert.throws(() => planner.resolveSyncModes(null, hostile, ['all']), refused('$.endpoint'));
+    assert.throws(() => planner.discover({ settings: hostile }), refused('$'));
+    assert.throws(() => planner.plan({ settings: hostile }), refused('$'));
+    assert.throws(() => planner.matchesExisting(hostile, { id: 1 }), refused('$.payload'));
+  }
+  const plan = JSON.parse(planner.planJson(sampleText));
+  assert.ok(plan.summary.create > 50, 'the module is still whole');
+  assert.equal(planner.effectiveSyncMode(null, null, 'vm'), 'always');
+});

@@ -1,13 +1,69 @@
 //! Bootstrap (SPEC §2): the tags, custom fields, cluster type, manufacturer,
-//! device type, role and site the other stages refer to. Created only when
-//! NetBox lacks them, never updated: an operator may recolour a tag.
+//! device type, role and site the other planners refer to. Created only when
+//! NetBox lacks them, never updated (an operator may recolour a tag) and never
+//! retired: the lifecycle with `updates: false` and `Gone::Keep`.
 
-use super::{Context, BOOTSTRAP, TAG_BOOTSTRAP_ONLY, TAG_PROXBOX, TAG_SOFT_DELETED};
-use crate::error::Result;
+use super::context::{Context, Tags, TAG_BOOTSTRAP_ONLY, TAG_PROXBOX, TAG_SOFT_DELETED};
+use super::diff::{Field, Kind};
+use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Outcome, Owner, Reconciler};
+use super::Planner;
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Model, Object};
-use crate::plan::{reference, OpHead, Reason};
-use serde_json::{json, Map, Value};
+use crate::parse;
+use crate::plan::{Change, MatchedBy, Reason, Target, Warning, WarningCode};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub const BOOTSTRAP: &str = "bootstrap";
+
+/// Bootstrap objects a planner refers to (tags are always there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prerequisite {
+    /// The VM identity custom fields.
+    CustomFields,
+    ClusterType,
+    /// Manufacturer, device type, role and site for node devices.
+    NodeTypes,
+}
+
+impl Prerequisite {
+    pub fn reads(self) -> &'static [Model] {
+        match self {
+            Prerequisite::CustomFields => &[netbox::CUSTOM_FIELD],
+            Prerequisite::ClusterType => &[netbox::CLUSTER_TYPE],
+            Prerequisite::NodeTypes => &[
+                netbox::MANUFACTURER,
+                netbox::DEVICE_TYPE,
+                netbox::DEVICE_ROLE,
+                netbox::SITE,
+            ],
+        }
+    }
+}
+
+const fn lifecycle(model: Model, tagged: bool, lookup: &'static [(&'static str, &'static str)]) -> Lifecycle {
+    Lifecycle {
+        stage: BOOTSTRAP,
+        resource: None,
+        model,
+        create_reason: Reason::MissingInNetbox,
+        tagged,
+        tags_flag: None,
+        gone: Gone::Keep,
+        owner: Owner::Tag,
+        report_unowned: false,
+        updates: false,
+        lookup,
+    }
+}
+
+const TAG: Lifecycle = lifecycle(netbox::TAG, false, &[("slug", "slug")]);
+const CUSTOM_FIELD: Lifecycle = lifecycle(netbox::CUSTOM_FIELD, false, &[("name", "name")]);
+const CLUSTER_TYPE: Lifecycle = lifecycle(netbox::CLUSTER_TYPE, true, &[("slug", "slug")]);
+const MANUFACTURER: Lifecycle = lifecycle(netbox::MANUFACTURER, true, &[("slug", "slug")]);
+const DEVICE_TYPE: Lifecycle = lifecycle(netbox::DEVICE_TYPE, true, &[("slug", "slug")]);
+const DEVICE_ROLE: Lifecycle = lifecycle(netbox::DEVICE_ROLE, true, &[("slug", "slug")]);
+const SITE: Lifecycle = lifecycle(netbox::SITE, true, &[("slug", "slug")]);
 
 struct TagSpec {
     slug: &'static str,
@@ -46,164 +102,218 @@ const CUSTOM_FIELDS: [(&str, &str, &str); 4] = [
     ("proxmox_name", "text", "Name Proxmox last reported"),
 ];
 
+const VM_MODEL: &str = "virtualization.virtualmachine";
+
 pub const SITE_SLUG: &str = "proxbox-basic-site";
+
+fn text(name: &'static str, value: &str) -> Field {
+    Field::new(name, Kind::Scalar, value)
+}
 
 fn find<'o, 'a>(objects: &'o [Object<'a>], field: &str, value: &str) -> Option<&'o Object<'a>> {
     objects
         .iter()
-        .find(|o| o.str(field).is_some_and(|v| v.eq_ignore_ascii_case(value)))
+        .find(|o| o.str(field).is_some_and(|v| v.trim().eq_ignore_ascii_case(value)))
 }
 
-/// A reference to the existing object, or to the one this plan creates.
-fn ensure(ctx: &mut Context, model: Model, slug: &str, by: (&str, &str), fields: Map<String, Value>) -> Value {
-    let existing = find(ctx.loaded.get(model), "slug", slug).or_else(|| find(ctx.loaded.get(model), by.0, by.1));
-    if let Some(object) = existing {
-        return Value::from(object.id);
+fn item(identity: &str) -> Item {
+    Item {
+        identity: identity.to_owned(),
+        key: identity.to_owned(),
+        proxmox_path: None,
     }
-    let head = OpHead {
-        stage: BOOTSTRAP,
-        resource: None,
-        model,
-        identity: slug,
-        key: slug.to_owned(),
+}
+
+/// The existing object (by slug, else by its other unique field), or the
+/// one this plan creates: a reference either way.
+fn ensure(ctx: &mut Context, spec: &Lifecycle, slug: &str, by: (&str, &str), fields: Vec<Field>) -> Option<Value> {
+    let objects = ctx.objects(spec.model);
+    let found = match find(objects, "slug", slug).or_else(|| find(objects, by.0, by.1)) {
+        Some(object) => Found::One(object, MatchedBy::NaturalKey),
+        None => Found::None,
     };
-    let id = ctx.create(head, Reason::MissingInNetbox, fields);
-    reference(&id)
-}
-
-fn obj(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
+    let mut reconciler = Reconciler::new(spec, true, []);
+    match reconciler.item(ctx, &item(slug), found, |_, _| Desired::fields(fields)) {
+        Outcome::Existing(object) => Some(Value::from(object.id)),
+        Outcome::Created => reconciler.reference_of(slug),
+        Outcome::Skipped => None,
     }
 }
 
-pub fn plan(ctx: &mut Context, stages: &[Stage]) -> Result<()> {
-    if stages.is_empty() {
-        return Ok(());
+pub fn plan(ctx: &mut Context, planners: &[(&Planner, bool)]) {
+    if planners.is_empty() {
+        return;
     }
     plan_tags(ctx);
-    let needs_custom_fields = stages
-        .iter()
-        .any(|s| matches!(s, Stage::VirtualMachines | Stage::VmInterfaces | Stage::IpAddresses));
-    if needs_custom_fields {
+    let needs = |p: Prerequisite| {
+        planners
+            .iter()
+            .any(|(planner, writes)| *writes && planner.prerequisites.contains(&p))
+    };
+    if needs(Prerequisite::CustomFields) {
         plan_custom_fields(ctx);
     }
-    if stages.contains(&Stage::Devices) {
-        plan_device_types(ctx);
+    if needs(Prerequisite::ClusterType) && !ctx.mode(ResourceType::Cluster).is_disabled() {
+        let fields = vec![text("name", "Proxmox"), text("slug", "proxmox")];
+        ctx.refs.cluster_type = ensure(ctx, &CLUSTER_TYPE, "proxmox", ("name", "Proxmox"), fields);
     }
-    Ok(())
+    if needs(Prerequisite::NodeTypes) && !ctx.mode(ResourceType::Node).is_disabled() {
+        plan_node_types(ctx);
+    }
 }
 
+/// Our three tags, found by slug or by name (tag names are unique too).
 fn plan_tags(ctx: &mut Context) {
-    for tag in ctx.loaded.get(netbox::TAG) {
-        if let Some(slug) = tag.str("slug") {
-            ctx.refs.known_tags.insert(slug.to_owned());
-        }
-    }
+    ctx.refs.tags = Tags::of(ctx.objects(netbox::TAG));
     let soft_delete = ctx.settings.options.delete_orphans;
-    for spec in TAGS.iter().filter(|t| t.slug != TAG_SOFT_DELETED || soft_delete) {
-        if ctx.refs.known_tags.contains(spec.slug) {
-            continue;
+    let mut slugs = Vec::new();
+    for spec in &TAGS {
+        let found = ctx.refs.tags.find(spec.name, spec.slug);
+        if found.is_none() && (spec.slug != TAG_SOFT_DELETED || soft_delete) {
+            let fields = vec![
+                text("name", spec.name),
+                text("slug", spec.slug),
+                text("color", spec.color),
+                text("description", spec.description),
+            ];
+            create_tag(ctx, &TAG, spec.name, spec.slug, fields);
         }
-        let fields = obj(json!({
-            "name": spec.name, "slug": spec.slug, "color": spec.color, "description": spec.description,
-        }));
-        let head = OpHead {
-            stage: BOOTSTRAP,
-            resource: None,
-            model: netbox::TAG,
-            identity: spec.slug,
-            key: spec.slug.to_owned(),
-        };
-        let id = ctx.create(head, Reason::MissingInNetbox, fields);
-        ctx.refs.created_tags.insert(spec.slug.to_owned(), id);
-        ctx.refs.known_tags.insert(spec.slug.to_owned());
+        slugs.push(found.unwrap_or_else(|| spec.slug.to_owned()));
+    }
+    if let [proxbox, bootstrap_only, soft_deleted] = slugs.as_slice() {
+        ctx.refs.own_tags.proxbox = proxbox.clone();
+        ctx.refs.own_tags.bootstrap_only = bootstrap_only.clone();
+        ctx.refs.own_tags.soft_deleted = soft_deleted.clone();
     }
 }
 
-/// A tag the planner needs beyond the bootstrap ones (a Proxmox tag): created
-/// in the stage that first uses it.
-pub fn ensure_tag(ctx: &mut Context, stage: Stage, resource: ResourceType, name: &str, slug: &str) {
-    if slug.is_empty() || ctx.refs.known_tags.contains(slug) {
-        return;
+fn create_tag(ctx: &mut Context, spec: &Lifecycle, name: &str, slug: &str, fields: Vec<Field>) {
+    let mut reconciler = Reconciler::new(spec, true, []);
+    reconciler.item(ctx, &item(slug), Found::None, |_, _| Desired::fields(fields));
+    if let Some(op) = reconciler.created_op(slug) {
+        ctx.refs.tags.planned(name, slug, op.to_owned());
     }
-    let fields = obj(json!({ "name": name, "slug": slug, "description": "Proxmox tag" }));
-    let head = OpHead {
+}
+
+/// The slug of the NetBox tag for a Proxmox tag: the existing one with that
+/// slug or that name, else one created in the stage that first uses it.
+pub fn proxmox_tag(ctx: &mut Context, stage: Stage, resource: ResourceType, name: &str) -> Option<String> {
+    let slug = parse::slugify(name);
+    if slug.is_empty() {
+        return None;
+    }
+    if let Some(existing) = ctx.refs.tags.find(name, &slug) {
+        return Some(existing);
+    }
+    let spec = Lifecycle {
         stage: stage.name(),
         resource: Some(resource),
-        model: netbox::TAG,
-        identity: slug,
-        key: slug.to_owned(),
+        create_reason: Reason::NewInProxmox,
+        ..TAG
     };
-    let id = ctx.create(head, Reason::NewInProxmox, fields);
-    ctx.refs.created_tags.insert(slug.to_owned(), id);
-    ctx.refs.known_tags.insert(slug.to_owned());
+    let fields = vec![
+        text("name", name),
+        text("slug", &slug),
+        text("description", "Proxmox tag"),
+    ];
+    create_tag(ctx, &spec, name, &slug, fields);
+    Some(slug)
 }
 
+/// A custom field counts only where it serves: defined for VMs, with our
+/// type. A same-name field for another model gets VMs added to its object
+/// types (an addition, like a tag merge); one of another type cannot hold the
+/// identity, and then no VM is created.
 fn plan_custom_fields(ctx: &mut Context) {
     for (name, kind, label) in CUSTOM_FIELDS {
-        if find(ctx.loaded.get(netbox::CUSTOM_FIELD), "name", name).is_some() {
-            continue;
+        match find(ctx.objects(netbox::CUSTOM_FIELD), "name", name) {
+            None => {
+                let fields = vec![
+                    text("name", name),
+                    text("label", label),
+                    text("type", kind),
+                    Field::new("object_types", Kind::Scalar, vec![VM_MODEL]),
+                    Field::new("required", Kind::Scalar, false),
+                    text("group_name", "Proxmox"),
+                    text("description", "Maintained by proxbox-planner"),
+                ];
+                let mut reconciler = Reconciler::new(&CUSTOM_FIELD, true, []);
+                reconciler.item(ctx, &item(name), Found::None, |_, _| Desired::fields(fields));
+            }
+            Some(field) if field.choice("type") != Some(kind) => {
+                ctx.refs.identity_fields_conflict = true;
+                let message = format!(
+                    "custom field {name} exists with type {:?}, not {kind}: VM identities cannot be stored in it, \
+                     so no VM is created",
+                    field.choice("type").unwrap_or_default()
+                );
+                ctx.plan
+                    .warn(Warning::new(WarningCode::NotOwned, message).about(netbox::CUSTOM_FIELD, field.id));
+            }
+            Some(field) => add_vm_object_type(ctx, field, name),
         }
-        let fields = obj(json!({
-            "name": name, "label": label, "type": kind, "object_types": ["virtualization.virtualmachine"],
-            "required": false, "group_name": "Proxmox", "description": "Maintained by proxbox-planner",
-        }));
-        let head = OpHead {
-            stage: BOOTSTRAP,
-            resource: None,
-            model: netbox::CUSTOM_FIELD,
-            identity: name,
-            key: name.to_owned(),
-        };
-        ctx.create(head, Reason::MissingInNetbox, fields);
     }
 }
 
-fn plan_device_types(ctx: &mut Context) {
-    let tags = super::diff::tag_list(&[TAG_PROXBOX.to_owned()]);
-    if !ctx.mode(ResourceType::Cluster).is_disabled() {
-        let fields = obj(json!({ "name": "Proxmox", "slug": "proxmox", "tags": tags }));
-        ctx.refs.cluster_type = Some(ensure(
-            ctx,
-            netbox::CLUSTER_TYPE,
-            "proxmox",
-            ("name", "Proxmox"),
-            fields,
-        ));
-    }
-    if ctx.mode(ResourceType::Node).is_disabled() {
+fn add_vm_object_type(ctx: &mut Context, field: &Object, name: &str) {
+    let types: Vec<Value> = field
+        .get("object_types")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if types.iter().any(|t| t.as_str() == Some(VM_MODEL)) {
         return;
     }
-    let fields = obj(json!({ "name": "Proxmox", "slug": "proxmox", "tags": tags }));
-    let manufacturer = ensure(ctx, netbox::MANUFACTURER, "proxmox", ("name", "Proxmox"), fields);
-    let fields = obj(json!({
-        "manufacturer": manufacturer, "model": "Proxmox VE Node", "slug": "proxmox-ve-node", "u_height": 1, "tags": tags,
-    }));
-    ctx.refs.device_type = Some(ensure(
+    let mut after = types.clone();
+    after.push(Value::from(VM_MODEL));
+    let change = Change {
+        before: Value::Array(types),
+        after: Value::Array(after),
+    };
+    let changes = BTreeMap::from([("object_types".to_owned(), change)]);
+    let head = CUSTOM_FIELD.head(name, name.to_owned());
+    let target = Target::of(field);
+    ctx.update(
+        head,
+        target,
+        Reason::MissingInNetbox,
+        changes,
+        Some(MatchedBy::NaturalKey),
+    );
+}
+
+fn plan_node_types(ctx: &mut Context) {
+    let fields = vec![text("name", "Proxmox"), text("slug", "proxmox")];
+    let manufacturer = ensure(ctx, &MANUFACTURER, "proxmox", ("name", "Proxmox"), fields);
+    let fields = vec![
+        Field::new("manufacturer", Kind::ForeignKey, manufacturer),
+        text("model", "Proxmox VE Node"),
+        text("slug", "proxmox-ve-node"),
+        Field::new("u_height", Kind::Scalar, 1),
+    ];
+    ctx.refs.device_type = ensure(
         ctx,
-        netbox::DEVICE_TYPE,
+        &DEVICE_TYPE,
         "proxmox-ve-node",
         ("model", "Proxmox VE Node"),
         fields,
-    ));
-    let fields = obj(json!({
-        "name": "Proxmox Node", "slug": "proxmox-node", "color": "ff9800", "vm_role": false, "tags": tags,
-    }));
-    ctx.refs.device_role = Some(ensure(
-        ctx,
-        netbox::DEVICE_ROLE,
-        "proxmox-node",
-        ("name", "Proxmox Node"),
-        fields,
-    ));
-    ctx.refs.site = Some(match ctx.settings.endpoint.site_id {
-        Some(id) => Value::from(id),
+    );
+    let fields = vec![
+        text("name", "Proxmox Node"),
+        text("slug", "proxmox-node"),
+        text("color", "ff9800"),
+        Field::new("vm_role", Kind::Scalar, false),
+    ];
+    ctx.refs.device_role = ensure(ctx, &DEVICE_ROLE, "proxmox-node", ("name", "Proxmox Node"), fields);
+    ctx.refs.site = match ctx.settings.endpoint.site_id {
+        Some(id) => Some(Value::from(id)),
         None => {
-            let fields =
-                obj(json!({ "name": "Proxbox Basic Site", "slug": SITE_SLUG, "status": "active", "tags": tags }));
-            ensure(ctx, netbox::SITE, SITE_SLUG, ("name", "Proxbox Basic Site"), fields)
+            let fields = vec![
+                text("name", "Proxbox Basic Site"),
+                text("slug", SITE_SLUG),
+                text("status", "active"),
+            ];
+            ensure(ctx, &SITE, SITE_SLUG, ("name", "Proxbox Basic Site"), fields)
         }
-    });
+    };
 }

@@ -1,80 +1,64 @@
-//! The endpoint's cluster (identity: name, case-insensitive).
+//! The endpoint's cluster (identity: its name, case-insensitive). Every
+//! other planner hangs off it, so it is matched whenever anything runs;
+//! clusters are never retired.
 
-use super::diff::{changes, create_payload, merged_tags, tag_list, Field, Kind};
-use super::Context;
+use super::bootstrap::Prerequisite;
+use super::context::Context;
+use super::diff::{Field, Kind};
+use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Outcome, Reconciler};
+use super::{nothing, Planner};
+use crate::error::Result;
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
-use crate::plan::{reference, OpHead, Reason, Warning, WarningCode};
+use crate::plan::MatchedBy;
 use serde_json::Value;
 
-fn head(name: &str) -> OpHead<'_> {
-    OpHead {
-        stage: Stage::Devices.name(),
-        resource: Some(ResourceType::Cluster),
-        model: netbox::CLUSTER,
-        identity: name,
-        key: name.to_owned(),
-    }
-}
+pub const PLANNER: Planner = Planner {
+    name: "cluster",
+    stage: Stage::Devices,
+    governed_by: &[ResourceType::Cluster],
+    reads: &[netbox::CLUSTER],
+    prerequisites: &[Prerequisite::ClusterType],
+    needs: &[],
+    proxmox: nothing,
+    run: plan,
+};
 
-/// Finds (and, when the devices stage runs, creates or updates) the cluster
-/// every other object hangs off.
-pub fn resolve(ctx: &mut Context, plan: bool) {
+const LIFECYCLE: Lifecycle = Lifecycle {
+    tags_flag: Some("overwrite_cluster_tags"),
+    lookup: &[("name", "name")],
+    ..Lifecycle::synced("devices", ResourceType::Cluster, netbox::CLUSTER, Gone::Keep)
+};
+
+fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
     let name = ctx.inventory.cluster_name.clone();
-    let identity = name.to_lowercase();
-    let loaded = ctx.loaded;
-    let candidates: Vec<&Object> = loaded
-        .get(netbox::CLUSTER)
+    let candidates: Vec<&Object> = ctx
+        .objects(netbox::CLUSTER)
         .iter()
-        .filter(|c| c.str("name").is_some_and(|n| n.eq_ignore_ascii_case(&name)))
+        .filter(|c| c.str("name").is_some_and(|n| n.trim().eq_ignore_ascii_case(&name)))
         .collect();
-    let disabled = ctx.mode(ResourceType::Cluster).is_disabled();
-    if plan && disabled {
-        ctx.skip_disabled(Stage::Devices, ResourceType::Cluster, netbox::CLUSTER);
-    }
-    match candidates.as_slice() {
-        [] if plan && !disabled => {
-            let fields = [
-                Field::new("name", Kind::Scalar, name.as_str()),
-                Field::new(
-                    "type",
-                    Kind::ForeignKey,
-                    ctx.refs.cluster_type.clone().unwrap_or(Value::Null),
-                ),
-                Field::new("status", Kind::Choice, "active"),
-                Field::new("tags", Kind::Tags, tag_list(&ctx.creation_tags(ResourceType::Cluster))),
-            ];
-            let id = ctx.create(head(&identity), Reason::NewInProxmox, create_payload(&fields));
-            ctx.refs.cluster = Some(reference(&id));
-        }
-        [] => {}
-        [cluster] => {
+    let found = Found::among(candidates, MatchedBy::NaturalKey, "clusters");
+    let item = Item {
+        identity: name.to_lowercase(),
+        key: name.clone(),
+        proxmox_path: Some(crate::proxmox_path::CLUSTER_STATUS.to_owned()),
+    };
+    let mut reconciler = Reconciler::for_run(ctx, &LIFECYCLE, writes, []);
+    let cluster_type = ctx.refs.cluster_type.clone().unwrap_or(Value::Null);
+    let outcome = reconciler.item(ctx, &item, found, |_, _| {
+        Desired::fields(vec![
+            Field::new("name", Kind::Scalar, name.as_str()).create_only(),
+            Field::new("type", Kind::ForeignKey, cluster_type).create_only(),
+            Field::new("status", Kind::Choice, "active").create_only(),
+        ])
+    });
+    match outcome {
+        Outcome::Existing(cluster) => {
             ctx.refs.cluster = Some(Value::from(cluster.id));
             ctx.refs.cluster_id = Some(cluster.id);
-            if plan && !disabled && !ctx.protected(head(&identity), ResourceType::Cluster, cluster) {
-                let ours = ctx.creation_tags(ResourceType::Cluster);
-                let update_tags = ctx.settings.overwrite.get("overwrite_cluster_tags");
-                let fields = [
-                    Field::new("tags", Kind::Tags, tag_list(&merged_tags(cluster, &ours))).create_only(!update_tags)
-                ];
-                ctx.update(head(&identity), cluster, changes(cluster, &fields));
-            }
         }
-        several => {
-            let ids: Vec<String> = several.iter().map(|c| c.id.to_string()).collect();
-            let detail = format!(
-                "{} NetBox clusters are named {name:?} (ids {})",
-                several.len(),
-                ids.join(", ")
-            );
-            if plan {
-                ctx.plan
-                    .skip(head(&identity), None, Reason::AmbiguousIdentity, detail.clone());
-            }
-            ctx.plan.warn(Warning::new(
-                WarningCode::AmbiguousIdentity,
-                format!("{detail}; nothing is planned for this cluster"),
-            ));
-        }
+        Outcome::Created => ctx.refs.cluster = reconciler.reference_of(&item.identity),
+        Outcome::Skipped => {}
     }
+    Ok(())
 }

@@ -1,8 +1,11 @@
 //! Desired fields versus what NetBox has: one comparison for every planner, so
-//! that "unchanged" means the same thing everywhere (and re-plans converge).
+//! that "unchanged" means the same thing everywhere (and re-plans converge),
+//! and the same comparison tells a host whether an object already holds what
+//! a create would write (`holds`).
 
 use crate::netbox::Object;
-use crate::plan::{Action, Change, Operation, Reason};
+use crate::plan::Change;
+use crate::settings::OverwriteFlags;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -23,13 +26,22 @@ pub enum Kind {
     ForeignKeys,
 }
 
-#[derive(Clone)]
+/// When an existing object's field is patched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Update {
+    Always,
+    /// Set on create, never patched (a parent, a name an operator owns).
+    Never,
+    /// Patched while this overwrite flag is on (SPEC §3.3); creates always set it.
+    Flag(&'static str),
+}
+
+#[derive(Clone, Debug)]
 pub struct Field {
     pub name: &'static str,
     pub kind: Kind,
     pub value: Value,
-    /// False when an overwrite flag keeps this field out of updates.
-    pub update: bool,
+    pub update: Update,
 }
 
 impl Field {
@@ -38,13 +50,26 @@ impl Field {
             name,
             kind,
             value: value.into(),
-            update: true,
+            update: Update::Always,
         }
     }
 
-    pub fn create_only(mut self, create_only: bool) -> Field {
-        self.update = !create_only;
+    pub fn create_only(mut self) -> Field {
+        self.update = Update::Never;
         self
+    }
+
+    pub fn overwritten_by(mut self, flag: &'static str) -> Field {
+        self.update = Update::Flag(flag);
+        self
+    }
+
+    fn patched(&self, flags: &OverwriteFlags) -> bool {
+        match self.update {
+            Update::Always => true,
+            Update::Never => false,
+            Update::Flag(flag) => flags.get(flag),
+        }
     }
 }
 
@@ -57,7 +82,7 @@ fn current(object: &Object, field: &Field) -> Value {
         Kind::Scalar => object.get(field.name).cloned().unwrap_or(Value::Null),
         Kind::Choice => object.choice(field.name).map(Value::from).unwrap_or(Value::Null),
         Kind::ForeignKey => object.fk(field.name).map(Value::from).unwrap_or(Value::Null),
-        Kind::Tags => tag_list(&object.tags()),
+        Kind::Tags => tag_list(object.tag_slugs()),
         Kind::ForeignKeys => sorted_references(object.get(field.name).unwrap_or(&Value::Null)),
         Kind::CustomFields => {
             let ours = field.value.as_object().into_iter().flatten();
@@ -68,9 +93,9 @@ fn current(object: &Object, field: &Field) -> Value {
 }
 
 /// `[{"slug": "a"}, ...]` in slug order.
-pub fn tag_list(slugs: &[String]) -> Value {
-    let mut slugs: Vec<&String> = slugs.iter().collect();
-    slugs.sort();
+pub fn tag_list<S: AsRef<str>>(slugs: &[S]) -> Value {
+    let mut slugs: Vec<&str> = slugs.iter().map(AsRef::as_ref).collect();
+    slugs.sort_unstable();
     slugs.dedup();
     Value::Array(slugs.into_iter().map(|s| serde_json::json!({ "slug": s })).collect())
 }
@@ -82,20 +107,13 @@ pub fn sorted_references(value: &Value) -> Value {
     Value::Array(items)
 }
 
-/// Our tags added to the operator's: tags are merged, never replaced.
-pub fn merged_tags(object: &Object, ours: &[String]) -> Vec<String> {
-    let mut all = object.tags();
-    all.extend(ours.iter().cloned());
-    all.sort();
-    all.dedup();
-    all
-}
-
-/// Equality as NetBox means it: `4` and `4.0` agree, `null` and `""` agree.
+/// Equality as NetBox means it: `4` and `4.0` agree, `null` and `""` agree,
+/// and text agrees without its outer whitespace (NetBox trims what it stores).
 pub fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Null, Value::String(s)) | (Value::String(s), Value::Null) => s.is_empty(),
+        (Value::String(x), Value::String(y)) => x.trim() == y.trim(),
+        (Value::Null, Value::String(s)) | (Value::String(s), Value::Null) => s.trim().is_empty(),
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }
@@ -105,9 +123,9 @@ pub fn same(a: &Value, b: &Value) -> bool {
 }
 
 /// Whether a field already holds its desired value, compared in place (a
-/// `false` only means "compare the slow way" below): most
-/// fields of most objects are unchanged, and building their `before` values
-/// only to compare them was a large share of a re-plan.
+/// `false` only means "compare the slow way" below): most fields of most
+/// objects are unchanged, and building their `before` values only to compare
+/// them was a large share of a re-plan.
 fn unchanged(object: &Object, field: &Field) -> bool {
     match field.kind {
         Kind::Scalar => same(object.get(field.name).unwrap_or(&Value::Null), &field.value),
@@ -134,63 +152,68 @@ fn unchanged(object: &Object, field: &Field) -> bool {
     }
 }
 
-pub fn changes(object: &Object, fields: &[Field]) -> BTreeMap<String, Change> {
-    let mut changes = BTreeMap::new();
-    for field in fields.iter().filter(|f| f.update) {
-        if unchanged(object, field) {
-            continue;
-        }
-        let before = current(object, field);
-        if field.kind == Kind::CustomFields {
-            // Only the keys that differ, so the PATCH touches nothing else.
-            let (Value::Object(before), Value::Object(after)) = (&before, &field.value) else {
-                continue;
-            };
-            let differing: Vec<&String> = after
-                .iter()
-                .filter(|(k, v)| !same(before.get(k.as_str()).unwrap_or(&Value::Null), v))
-                .map(|(k, _)| k)
-                .collect();
-            if !differing.is_empty() {
-                let pick = |map: &Map<String, Value>| {
-                    Value::Object(
-                        differing
-                            .iter()
-                            .map(|k| ((*k).clone(), map.get(*k).cloned().unwrap_or(Value::Null)))
-                            .collect(),
-                    )
-                };
-                changes.insert(
-                    field.name.to_owned(),
-                    Change {
-                        before: pick(before),
-                        after: pick(after),
-                    },
-                );
-            }
-        } else if field.kind == Kind::ForeignKeys {
-            let after = sorted_references(&field.value);
-            if !same(&before, &after) {
-                changes.insert(field.name.to_owned(), Change { before, after });
-            }
-        } else if !same(&before, &field.value) {
-            changes.insert(
-                field.name.to_owned(),
-                Change {
-                    before,
-                    after: field.value.clone(),
-                },
-            );
-        }
-    }
-    changes
+/// The custom fields that differ, only those (a PATCH of them touches nothing else).
+fn custom_field_change(before: &Value, after: &Value) -> Option<Change> {
+    let (Value::Object(before), Value::Object(after)) = (before, after) else {
+        return None;
+    };
+    let differing: Vec<&String> = after
+        .iter()
+        .filter(|(k, v)| !same(before.get(k.as_str()).unwrap_or(&Value::Null), v))
+        .map(|(k, _)| k)
+        .collect();
+    let pick = |map: &Map<String, Value>| {
+        let values = differing
+            .iter()
+            .map(|k| ((*k).clone(), map.get(*k).cloned().unwrap_or(Value::Null)));
+        Value::Object(values.collect())
+    };
+    (!differing.is_empty()).then(|| Change {
+        before: pick(before),
+        after: pick(after),
+    })
 }
 
-/// Deletes and VM soft-deletes: what `max_deletes` counts. (Marking a
-/// replication record stale removes nothing.)
-pub fn is_removal(op: &Operation) -> bool {
-    let soft_delete = op.action == Action::Update
-        && op.reason == Reason::GoneFromProxmox
-        && op.model == crate::netbox::VIRTUAL_MACHINE.name;
-    op.action == Action::Delete || soft_delete
+fn change(object: &Object, field: &Field) -> Option<Change> {
+    if unchanged(object, field) {
+        return None;
+    }
+    let before = current(object, field);
+    let after = match field.kind {
+        Kind::CustomFields => return custom_field_change(&before, &field.value),
+        Kind::ForeignKeys => sorted_references(&field.value),
+        _ => field.value.clone(),
+    };
+    (!same(&before, &after)).then_some(Change { before, after })
+}
+
+/// The updates that bring `object` to the desired fields the flags let us patch.
+pub fn changes(object: &Object, fields: &[Field], flags: &OverwriteFlags) -> BTreeMap<String, Change> {
+    fields
+        .iter()
+        .filter(|f| f.patched(flags))
+        .filter_map(|f| Some((f.name.to_owned(), change(object, f)?)))
+        .collect()
+}
+
+/// Does `object` (a NetBox object, reduced like every input object) already
+/// hold what a create with this payload would write? Tags aside: they merge.
+/// Custom fields: the keys written. A host asks this before re-sending a
+/// create whose outcome it does not know, with the payload's `$ref`s resolved.
+pub fn holds(object: &Object, payload: &Map<String, Value>) -> bool {
+    payload.iter().all(|(name, written)| match name.as_str() {
+        "tags" => true,
+        "custom_fields" => written
+            .as_object()
+            .into_iter()
+            .flatten()
+            .all(|(key, value)| same(object.custom_field(key).unwrap_or(&Value::Null), value)),
+        _ => {
+            let read = object.get(name).unwrap_or(&Value::Null);
+            match (read, written) {
+                (Value::Array(_), Value::Array(_)) => same(&sorted_references(read), &sorted_references(written)),
+                _ => same(read, written),
+            }
+        }
+    })
 }

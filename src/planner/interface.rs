@@ -1,107 +1,165 @@
 //! Guest NICs as `virtualization.vminterface` (identity: VM + name), and the
-//! access VLANs their `tag=` points at (identity: vid + site).
+//! access VLANs their `tag=` points at (identity: vid at the VM's site, else
+//! global; created global, so any VM may use them).
 
-use super::diff::{changes, create_payload, merged_tags, tag_list, Field, Kind};
-use super::{Context, InterfaceSlot, TAG_PROXBOX};
+use super::context::{Context, InterfaceSlot, VmSlot};
+use super::diff::{Field, Kind};
+use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Outcome, Reconciler};
+use super::{Ask, Planner};
+use crate::error::Result;
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
-use crate::plan::{reference, OpHead, Reason, Warning, WarningCode};
-use crate::source::{nics, Fetched, Guest, Nic};
-use serde_json::{json, Value};
+use crate::plan::{MatchedBy, Warning, WarningCode};
+use crate::source::{nics, Guest, Nic};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-const STAGE: Stage = Stage::VmInterfaces;
+pub const PLANNER: Planner = Planner {
+    name: "interface",
+    stage: Stage::VmInterfaces,
+    governed_by: &[ResourceType::VmInterface],
+    reads: &[
+        netbox::VM_INTERFACE,
+        netbox::VLAN,
+        netbox::VIRTUAL_MACHINE,
+        netbox::IP_ADDRESS,
+        netbox::MAC_ADDRESS,
+    ],
+    prerequisites: &[],
+    needs: &["vm"],
+    proxmox: ask,
+    run: plan,
+};
 
-fn head(model: netbox::Model, identity: &str) -> OpHead<'_> {
-    OpHead {
-        stage: STAGE.name(),
-        resource: Some(ResourceType::VmInterface),
-        model,
-        identity,
-        key: identity.to_owned(),
+const INTERFACE: Lifecycle = Lifecycle {
+    tags_flag: Some("overwrite_vm_interface_tags"),
+    lookup: &[("virtual_machine_id", "virtual_machine"), ("name", "name")],
+    ..Lifecycle::synced(
+        "vm-interfaces",
+        ResourceType::VmInterface,
+        netbox::VM_INTERFACE,
+        Gone::Delete {
+            cascades: &[netbox::IP_ADDRESS, netbox::MAC_ADDRESS],
+        },
+    )
+};
+
+const VLAN: Lifecycle = Lifecycle {
+    model: netbox::VLAN,
+    gone: Gone::Keep,
+    tags_flag: None,
+    updates: false,
+    lookup: &[("vid", "vid"), ("name", "name")],
+    ..INTERFACE
+};
+
+/// Guest configs, for the guests whose VMs are planned or matched.
+pub fn ask_configs(ask: &mut Ask) {
+    if !ask.writes {
+        return;
     }
+    let paths: Vec<String> = ask.guests(false).map(|g| g.config_path.clone()).collect();
+    paths.iter().for_each(|path| ask.want(path));
 }
 
-pub fn plan(ctx: &mut Context) {
-    let planning = !ctx.mode(ResourceType::VmInterface).is_disabled();
-    if !planning {
-        ctx.skip_disabled(STAGE, ResourceType::VmInterface, netbox::VM_INTERFACE);
+fn ask(ask: &mut Ask) {
+    ask_configs(ask);
+}
+
+/// The NICs of a config, one per name: two LXC NICs with the same `name=`
+/// cannot both be interfaces of one VM, so the lowest `netN` wins, warned.
+fn unique_nics(ctx: &mut Context, key: &str, guest: &Guest, config: &serde_json::Map<String, Value>) -> Vec<Nic> {
+    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+    let mut kept = Vec::new();
+    for nic in nics(guest.kind, config) {
+        if let Some(first) = seen.get(&nic.name) {
+            let message = format!(
+                "{key}: net{} and net{first} are both named {:?}; net{first} is used",
+                nic.index, nic.name
+            );
+            ctx.plan
+                .warn(Warning::new(WarningCode::DuplicateIdentity, message).at_path(guest.config_path.clone()));
+            continue;
+        }
+        seen.insert(nic.name.clone(), nic.index);
+        kept.push(nic);
     }
-    let loaded = ctx.loaded;
+    kept
+}
+
+fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
     let mut by_vm: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();
-    for iface in loaded.get(netbox::VM_INTERFACE) {
+    for iface in ctx.objects(netbox::VM_INTERFACE) {
         if let Some(vm) = iface.fk("virtual_machine") {
             by_vm.entry(vm).or_default().push(iface);
         }
     }
-    let mut vlans = VlanResolver::default();
-    let slots: Vec<(String, super::VmSlot)> = ctx.refs.vms.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let inventory = ctx.inventory;
+    let mut vlans = VlanResolver::new(ctx, writes);
+    let slots: Vec<(String, VmSlot)> = ctx.refs.vms.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (key, slot) in slots {
-        let Some(guest) = inventory.guests.get(slot.guest_index) else {
-            continue;
+        let existing = slot.existing_id.and_then(|id| by_vm.remove(&id)).unwrap_or_default();
+        plan_guest(ctx, writes, &mut vlans, &key, &slot, &existing);
+    }
+    Ok(())
+}
+
+/// One guest's NICs against its VM's interfaces.
+fn plan_guest<'a>(
+    ctx: &mut Context<'a>,
+    writes: bool,
+    vlans: &mut VlanResolver,
+    key: &str,
+    slot: &VmSlot,
+    existing: &[&'a Object<'a>],
+) {
+    let Some(guest) = ctx.inventory.guests.get(slot.guest_index) else {
+        return;
+    };
+    let mut reconciler = Reconciler::for_run(ctx, &INTERFACE, writes, existing.iter().copied());
+    let Some(config) = guest.config() else {
+        let why = guest.config.failure();
+        let message = format!("{key}: config unavailable ({why}); its interfaces are left as they are");
+        ctx.plan
+            .warn(Warning::new(WarningCode::IncompleteSnapshot, message).at_path(guest.config_path.clone()));
+        return;
+    };
+    for nic in unique_nics(ctx, key, guest, config) {
+        let label = format!("{key}/{}", nic.name);
+        let candidates = existing
+            .iter()
+            .copied()
+            .filter(|i| i.str("name").is_some_and(|n| n.trim() == nic.name))
+            .collect();
+        let found = Found::among(candidates, MatchedBy::NaturalKey, "interfaces of the VM");
+        let vlan = vlans.of(ctx, &nic, slot.existing_id);
+        let item = Item {
+            identity: label.clone(),
+            key: label.clone(),
+            proxmox_path: Some(guest.config_path.clone()),
         };
-        let existing: Vec<&Object> = slot.existing_id.and_then(|id| by_vm.remove(&id)).unwrap_or_default();
-        let Some(config) = guest.config() else {
-            let why = guest.config.failure();
-            let message = format!("{key}: config unavailable ({why}); its interfaces are left as they are");
-            ctx.plan
-                .warn(Warning::new(WarningCode::IncompleteSnapshot, message).at_path(guest.config_path.clone()));
-            continue;
+        let outcome = reconciler.item(ctx, &item, found, |_, _| desired(&nic, &slot.reference, vlan));
+        let (reference, current) = match outcome {
+            Outcome::Existing(iface) => (Some(Value::from(iface.id)), Some(iface)),
+            Outcome::Created => (reconciler.reference_of(&label), None),
+            Outcome::Skipped => (None, None),
         };
-        let guest_nics = nics(guest.kind, config);
-        for nic in &guest_nics {
-            let label = format!("{key}/{}", nic.name);
-            let current = existing
-                .iter()
-                .copied()
-                .find(|i| i.str("name") == Some(nic.name.as_str()));
-            let vlan = match nic.vlan {
-                None => Vlan::Untagged,
-                Some(vid) => vlans
-                    .resolve(ctx, planning, vid, slot.existing_id)
-                    .map_or(Vlan::Unknown, Vlan::Access),
-            };
+        if let Some(reference) = reference {
             let interface = InterfaceSlot {
-                reference: current.map(|i| Value::from(i.id)).unwrap_or(Value::Null),
+                reference,
                 existing_id: current.map(|i| i.id),
-                label: label.clone(),
+                label,
                 guest_index: slot.guest_index,
-                nic: nic.clone(),
                 primary_mac: current.and_then(|i| i.fk("primary_mac_address")),
+                nic,
             };
-            let interface = match current {
-                Some(iface) => {
-                    if planning && !ctx.protected(head(netbox::VM_INTERFACE, &label), ResourceType::VmInterface, iface)
-                    {
-                        let fields = desired(ctx, nic, &slot.reference, vlan, Some(iface));
-                        ctx.update(head(netbox::VM_INTERFACE, &label), iface, changes(iface, &fields));
-                    }
-                    interface
-                }
-                None if planning => {
-                    let fields = desired(ctx, nic, &slot.reference, vlan, None);
-                    let id = ctx.create(
-                        head(netbox::VM_INTERFACE, &label),
-                        Reason::NewInProxmox,
-                        create_payload(&fields),
-                    );
-                    InterfaceSlot {
-                        reference: reference(&id),
-                        ..interface
-                    }
-                }
-                None => continue,
-            };
-            ctx.refs
-                .interfaces
-                .insert((key.clone(), nic.name.clone()), Rc::new(interface));
-        }
-        if planning {
-            plan_gone(ctx, &key, guest, &guest_nics, &existing);
+            let at = (key.to_owned(), interface.nic.name.clone());
+            ctx.refs.interfaces.insert(at, Rc::new(interface));
         }
     }
+    reconciler.retire(ctx, true, |iface| {
+        format!("{key}/{}#{}", iface.str("name").unwrap_or_default(), iface.id)
+    });
 }
 
 /// What the interface's 802.1Q settings should be.
@@ -112,18 +170,11 @@ enum Vlan {
     Unknown,
 }
 
-fn desired(ctx: &Context, nic: &Nic, vm: &Value, vlan: Vlan, existing: Option<&Object>) -> Vec<Field> {
-    let ours = ctx.creation_tags(ResourceType::VmInterface);
-    let tags = match existing {
-        Some(iface) => merged_tags(iface, &ours),
-        None => ours,
-    };
-    let keep_tags = !ctx.settings.overwrite.get("overwrite_vm_interface_tags");
+fn desired(nic: &Nic, vm: &Value, vlan: Vlan) -> Desired {
     let mut fields = vec![
-        Field::new("virtual_machine", Kind::ForeignKey, vm.clone()).create_only(true),
-        Field::new("name", Kind::Scalar, nic.name.as_str()).create_only(true),
+        Field::new("virtual_machine", Kind::ForeignKey, vm.clone()).create_only(),
+        Field::new("name", Kind::Scalar, nic.name.as_str()).create_only(),
         Field::new("enabled", Kind::Scalar, nic.enabled),
-        Field::new("tags", Kind::Tags, tag_list(&tags)).create_only(keep_tags),
     ];
     match vlan {
         Vlan::Untagged => fields.extend([
@@ -139,133 +190,88 @@ fn desired(ctx: &Context, nic: &Nic, vm: &Value, vlan: Vlan, existing: Option<&O
     if let Some(mtu) = nic.mtu {
         fields.push(Field::new("mtu", Kind::Scalar, mtu));
     }
-    fields
-}
-
-/// Interfaces on a synced VM that its config no longer has: deleted when
-/// tagged `proxbox`, unless manual IPs or MACs would go with them.
-fn plan_gone(ctx: &mut Context, key: &str, guest: &Guest, guest_nics: &[Nic], existing: &[&Object]) {
-    if !matches!(guest.config, Fetched::Data(_)) {
-        return;
-    }
-    let loaded = ctx.loaded;
-    for iface in existing {
-        let name = iface.str("name").unwrap_or_default();
-        if guest_nics.iter().any(|n| n.name == name) || !iface.has_tag(TAG_PROXBOX) {
-            continue;
-        }
-        let label = format!("{key}/{name}#{}", iface.id);
-        if ctx.protected(head(netbox::VM_INTERFACE, &label), ResourceType::VmInterface, iface) {
-            continue;
-        }
-        let assigned_here = |o: &&Object| {
-            o.str("assigned_object_type") == Some("virtualization.vminterface")
-                && o.u64("assigned_object_id") == Some(iface.id)
-        };
-        let ips: Vec<&Object> = loaded.get(netbox::IP_ADDRESS).iter().filter(assigned_here).collect();
-        let macs: Vec<&Object> = loaded.get(netbox::MAC_ADDRESS).iter().filter(assigned_here).collect();
-        let manual = ips.iter().chain(&macs).any(|o| !o.has_tag(TAG_PROXBOX));
-        if manual {
-            let detail = "gone from the config, but manually created IPs or MACs are assigned to it";
-            ctx.plan.skip(
-                head(netbox::VM_INTERFACE, &label),
-                Some(iface),
-                Reason::HasManualObjects,
-                detail,
-            );
-        } else {
-            ctx.plan
-                .delete(head(netbox::VM_INTERFACE, &label), iface, Reason::GoneFromProxmox);
-            // NetBox deletes the interface's IPs and MACs with it.
-            ctx.refs.mark_deleted(netbox::VM_INTERFACE, iface.id);
-            ips.iter()
-                .for_each(|ip| ctx.refs.mark_deleted(netbox::IP_ADDRESS, ip.id));
-            macs.iter()
-                .for_each(|mac| ctx.refs.mark_deleted(netbox::MAC_ADDRESS, mac.id));
-        }
-    }
+    Desired::fields(fields)
 }
 
 /// Finds or plans the VLAN for a `tag=`. A VM without a site can only use a
 /// global VLAN, so VLANs are matched at the VM's site first, then globally,
-/// and created global. Ambiguity is reported, never guessed.
-#[derive(Default)]
+/// and created global, once per vid.
 struct VlanResolver {
+    writes: bool,
     resolved: BTreeMap<(u16, Option<u64>), Option<Value>>,
 }
 
 impl VlanResolver {
-    fn resolve(&mut self, ctx: &mut Context, planning: bool, vid: u16, vm_id: Option<u64>) -> Option<Value> {
+    fn new(ctx: &mut Context, writes: bool) -> Self {
+        // The disabled-mode skip, if any, is the interface lifecycle's.
+        let writes = writes && !ctx.mode(ResourceType::VmInterface).is_disabled();
+        VlanResolver {
+            writes,
+            resolved: BTreeMap::new(),
+        }
+    }
+
+    /// The 802.1Q settings for a NIC of the VM `vm_id`.
+    fn of(&mut self, ctx: &mut Context, nic: &Nic, vm_id: Option<u64>) -> Vlan {
+        match nic.vlan {
+            None => Vlan::Untagged,
+            Some(vid) => self.resolve(ctx, vid, vm_id).map_or(Vlan::Unknown, Vlan::Access),
+        }
+    }
+
+    fn resolve(&mut self, ctx: &mut Context, vid: u16, vm_id: Option<u64>) -> Option<Value> {
         let site = vm_id
-            .and_then(|id| ctx.loaded.by_id(netbox::VIRTUAL_MACHINE, id))
+            .and_then(|id| ctx.object(netbox::VIRTUAL_MACHINE, id))
             .and_then(|vm| vm.fk("site"));
         if let Some(known) = self.resolved.get(&(vid, site)) {
             return known.clone();
         }
-        let found = find_vlan(ctx, planning, vid, site);
+        let found = self.find(ctx, vid, site);
         self.resolved.insert((vid, site), found.clone());
         found
     }
-}
 
-fn find_vlan(ctx: &mut Context, planning: bool, vid: u16, site: Option<u64>) -> Option<Value> {
-    let loaded = ctx.loaded;
-    let with_vid: Vec<&Object> = loaded
-        .get(netbox::VLAN)
-        .iter()
-        .filter(|v| v.u64("vid") == Some(u64::from(vid)))
-        .collect();
-    let at_site: Vec<&&Object> = with_vid
-        .iter()
-        .filter(|v| site.is_some() && v.fk("site") == site)
-        .collect();
-    let global: Vec<&&Object> = with_vid
-        .iter()
-        .filter(|v| v.fk("site").is_none() && v.fk("group").is_none())
-        .collect();
-    let candidates = if at_site.is_empty() { global } else { at_site };
-    let identity = format!("vid/{vid}");
-    match candidates.as_slice() {
-        [vlan] => Some(Value::from(vlan.id)),
-        [] if planning => {
-            let tags = tag_list(&ctx.creation_tags(ResourceType::VmInterface));
-            let fields = json!({ "vid": vid, "name": format!("VLAN {vid}"), "status": "active", "tags": tags });
-            let fields = fields.as_object().cloned().unwrap_or_default();
-            // One VLAN per vid, whichever VM asked first.
-            if let Some(op) = ctx
-                .plan
-                .operations()
-                .iter()
-                .find(|op| op.id == head(netbox::VLAN, &identity).id())
-            {
-                return Some(reference(&op.id));
-            }
-            let id = ctx.create(head(netbox::VLAN, &identity), Reason::NewInProxmox, fields);
-            Some(reference(&id))
+    fn find(&mut self, ctx: &mut Context, vid: u16, site: Option<u64>) -> Option<Value> {
+        let identity = format!("vid/{vid}");
+        let head_id = VLAN.head(&identity, String::new()).id();
+        if ctx.plan.has(&head_id) {
+            // Created (or refused) for an earlier VM already.
+            return Some(crate::plan::reference(&head_id)).filter(|_| ctx.plan.creates(&head_id));
         }
-        [] => None,
-        several => {
-            let ids: Vec<String> = several.iter().map(|v| v.id.to_string()).collect();
-            let message = format!(
-                "VLAN {vid}: {} NetBox VLANs could match (ids {}); interfaces keep no VLAN",
-                several.len(),
-                ids.join(", ")
-            );
-            if !ctx
-                .plan
-                .operations()
-                .iter()
-                .any(|op| op.id == head(netbox::VLAN, &identity).id())
-            {
-                ctx.plan.skip(
-                    head(netbox::VLAN, &identity),
-                    None,
-                    Reason::AmbiguousIdentity,
-                    message.clone(),
-                );
-                ctx.plan.warn(Warning::new(WarningCode::AmbiguousIdentity, message));
-            }
-            None
+        let with_vid: Vec<&Object> = ctx
+            .objects(netbox::VLAN)
+            .iter()
+            .filter(|v| v.u64("vid") == Some(u64::from(vid)))
+            .collect();
+        let at_site: Vec<&Object> = with_vid
+            .iter()
+            .copied()
+            .filter(|v| site.is_some() && v.fk("site") == site)
+            .collect();
+        let global: Vec<&Object> = with_vid
+            .iter()
+            .copied()
+            .filter(|v| v.fk("site").is_none() && v.fk("group").is_none())
+            .collect();
+        let candidates = if at_site.is_empty() { global } else { at_site };
+        let found = Found::among(candidates, MatchedBy::NaturalKey, &format!("VLANs with vid {vid}"));
+        let item = Item {
+            identity: identity.clone(),
+            key: identity.clone(),
+            proxmox_path: None,
+        };
+        let mut reconciler = Reconciler::new(&VLAN, self.writes, []);
+        let outcome = reconciler.item(ctx, &item, found, |_, _| {
+            Desired::fields(vec![
+                Field::new("vid", Kind::Scalar, vid),
+                Field::new("name", Kind::Scalar, format!("VLAN {vid}")),
+                Field::new("status", Kind::Choice, "active"),
+            ])
+        });
+        match outcome {
+            Outcome::Existing(vlan) => Some(Value::from(vlan.id)),
+            Outcome::Created => reconciler.reference_of(&identity),
+            Outcome::Skipped => None,
         }
     }
 }

@@ -1,107 +1,90 @@
 //! MAC addresses as `dcim.macaddress` (identity: MAC + interface), and each
 //! interface's primary MAC.
 
-use super::diff::{changes, create_payload, merged_tags, tag_list, Field, Kind};
-use super::{Context, InterfaceSlot, TAG_PROXBOX};
+use super::context::{by_interface, Context, InterfaceSlot};
+use super::diff::{Field, Kind};
+use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Outcome, Reconciler};
+use super::{nothing, Planner};
+use crate::error::Result;
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
 use crate::parse;
-use crate::plan::{reference, Change, OpHead, Reason, Target};
+use crate::plan::{Change, MatchedBy, OpHead, Reason, Target};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-const STAGE: Stage = Stage::IpAddresses;
+pub const PLANNER: Planner = Planner {
+    name: "mac",
+    stage: Stage::IpAddresses,
+    governed_by: &[ResourceType::Mac],
+    reads: &[netbox::MAC_ADDRESS, netbox::VM_INTERFACE],
+    prerequisites: &[],
+    needs: &["interface"],
+    proxmox: nothing,
+    run: plan,
+};
 
-fn head(model: netbox::Model, identity: &str) -> OpHead<'_> {
-    OpHead {
-        stage: STAGE.name(),
-        resource: Some(ResourceType::Mac),
-        model,
-        identity,
-        key: identity.to_owned(),
-    }
-}
+const LIFECYCLE: Lifecycle = Lifecycle {
+    lookup: &[("mac_address", "mac_address"), ("vminterface_id", "assigned_object_id")],
+    ..Lifecycle::synced(
+        "ip-addresses",
+        ResourceType::Mac,
+        netbox::MAC_ADDRESS,
+        Gone::Delete { cascades: &[] },
+    )
+};
 
-/// Objects assigned to a VM interface, by interface id.
-pub fn by_interface<'o, 'a>(objects: &'o [Object<'a>]) -> BTreeMap<u64, Vec<&'o Object<'a>>> {
-    let mut map: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();
-    for object in objects {
-        if object.str("assigned_object_type") == Some("virtualization.vminterface") {
-            if let Some(id) = object.u64("assigned_object_id") {
-                map.entry(id).or_default().push(object);
-            }
-        }
-    }
-    map
-}
-
-pub fn plan(ctx: &mut Context) {
-    if ctx.mode(ResourceType::Mac).is_disabled() {
-        ctx.skip_disabled(STAGE, ResourceType::Mac, netbox::MAC_ADDRESS);
-        return;
-    }
-    let loaded = ctx.loaded;
-    let mut assigned = by_interface(loaded.get(netbox::MAC_ADDRESS));
+fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
+    let mut assigned = by_interface(ctx.objects(netbox::MAC_ADDRESS));
     let slots: Vec<Rc<InterfaceSlot>> = ctx.refs.interfaces.values().cloned().collect();
     for slot in slots {
         let existing = slot.existing_id.and_then(|id| assigned.remove(&id)).unwrap_or_default();
+        let mut reconciler = Reconciler::for_run(ctx, &LIFECYCLE, writes, existing.iter().copied());
+        if !reconciler.planning() {
+            continue;
+        }
         let Some(mac) = slot.nic.mac.clone() else {
+            // No MAC in the config: the interface's MACs are left as they are.
             continue;
         };
         let identity = format!("{}/{mac}", slot.label);
-        let current = existing
+        let candidates = existing
             .iter()
             .copied()
-            .find(|m| m.str("mac_address").and_then(parse::mac).as_deref() == Some(mac.as_str()));
-        let mac_ref = match current {
-            Some(object) => {
-                if !ctx.protected(head(netbox::MAC_ADDRESS, &identity), ResourceType::Mac, object) {
-                    let tags = merged_tags(object, &ctx.creation_tags(ResourceType::Mac));
-                    let fields = [Field::new("tags", Kind::Tags, tag_list(&tags))];
-                    ctx.update(head(netbox::MAC_ADDRESS, &identity), object, changes(object, &fields));
-                }
-                Value::from(object.id)
-            }
-            None => {
-                let fields = [
-                    Field::new("mac_address", Kind::Scalar, mac.as_str()),
-                    Field::new("assigned_object_type", Kind::Scalar, "virtualization.vminterface"),
-                    Field::new("assigned_object_id", Kind::Scalar, slot.reference.clone()),
-                    Field::new("tags", Kind::Tags, tag_list(&ctx.creation_tags(ResourceType::Mac))),
-                ];
-                let id = ctx.create(
-                    head(netbox::MAC_ADDRESS, &identity),
-                    Reason::NewInProxmox,
-                    create_payload(&fields),
-                );
-                reference(&id)
-            }
-        };
-        let stale: Vec<&Object> = existing
-            .iter()
-            .copied()
-            .filter(|m| current.is_none_or(|c| c.id != m.id) && m.has_tag(TAG_PROXBOX))
+            .filter(|m| m.str("mac_address").and_then(parse::mac).as_deref() == Some(mac.as_str()))
             .collect();
-        for object in &stale {
-            let label = format!(
-                "{}/{}#{}",
-                slot.label,
-                object.str("mac_address").unwrap_or_default(),
-                object.id
-            );
-            if !ctx.protected(head(netbox::MAC_ADDRESS, &label), ResourceType::Mac, object) {
-                ctx.plan
-                    .delete(head(netbox::MAC_ADDRESS, &label), object, Reason::GoneFromProxmox);
-                ctx.refs.mark_deleted(netbox::MAC_ADDRESS, object.id);
-            }
+        let item = Item {
+            identity: identity.clone(),
+            key: identity.clone(),
+            proxmox_path: None,
+        };
+        let found = Found::among(candidates, MatchedBy::NaturalKey, "MAC addresses on the interface");
+        let outcome = reconciler.item(ctx, &item, found, |_, _| {
+            Desired::fields(vec![
+                Field::new("mac_address", Kind::Scalar, mac.as_str()).create_only(),
+                Field::new("assigned_object_type", Kind::Scalar, netbox::VM_INTERFACE.name).create_only(),
+                Field::new("assigned_object_id", Kind::Scalar, slot.reference.clone()).create_only(),
+            ])
+        });
+        let mac_ref = match outcome {
+            Outcome::Existing(object) => Some(Value::from(object.id)),
+            Outcome::Created => reconciler.reference_of(&identity),
+            Outcome::Skipped => None,
+        };
+        reconciler.retire(ctx, true, |object| {
+            let text = object.str("mac_address").unwrap_or_default();
+            format!("{}/{text}#{}", slot.label, object.id)
+        });
+        if let Some(mac_ref) = mac_ref {
+            plan_primary(ctx, &slot, &existing, mac_ref);
         }
-        plan_primary(ctx, &slot, &existing, mac_ref);
     }
+    Ok(())
 }
 
 /// The interface's primary MAC follows ours unless an operator chose another
-/// (a MAC that is not tagged `proxbox` and is still there).
+/// (a MAC that is not ours and is still there).
 fn plan_primary(ctx: &mut Context, slot: &InterfaceSlot, existing: &[&Object], mac_ref: Value) {
     let current = slot.primary_mac;
     if current.is_some() && current == mac_ref.as_u64() {
@@ -109,33 +92,29 @@ fn plan_primary(ctx: &mut Context, slot: &InterfaceSlot, existing: &[&Object], m
     }
     let operator_choice = current.is_some_and(|id| {
         !ctx.refs.is_deleted(netbox::MAC_ADDRESS, id)
-            && existing
-                .iter()
-                .find(|m| m.id == id)
-                .is_none_or(|m| !m.has_tag(TAG_PROXBOX))
+            && existing.iter().find(|m| m.id == id).is_none_or(|m| !ctx.owned(m))
     });
     if operator_choice {
         return;
     }
     let target = match slot.existing_id {
-        Some(id) => match ctx.loaded.by_id(netbox::VM_INTERFACE, id) {
-            Some(iface) if !super::bootstrap_protected(ctx, ResourceType::VmInterface, iface) => Target::of(iface),
+        Some(id) => match ctx.object(netbox::VM_INTERFACE, id) {
+            Some(iface) if !ctx.bootstrap_protected(ResourceType::VmInterface, iface) => Target::of(iface),
             _ => return,
         },
         None => Target::created(&slot.reference),
     };
     let identity = format!("{}/primary-mac", slot.label);
-    let mut changes = BTreeMap::new();
-    changes.insert(
+    let changes = BTreeMap::from([(
         "primary_mac_address".to_owned(),
         Change {
             before: current.into(),
             after: mac_ref,
         },
-    );
+    )]);
     let head = OpHead {
         model: netbox::VM_INTERFACE,
-        ..head(netbox::VM_INTERFACE, &identity)
+        ..LIFECYCLE.head(&identity, identity.clone())
     };
-    ctx.update_because(head, target, Reason::ChangedInProxmox, changes);
+    ctx.update(head, target, Reason::ChangedInProxmox, changes, None);
 }

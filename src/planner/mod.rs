@@ -1,17 +1,22 @@
 //! From snapshot + NetBox state + settings to a plan.
 //!
-//! Each resource has its own module; they run in stage order and hand each
-//! other references (`Refs`) to the NetBox objects they matched or created.
+//! One module per resource; each declares a row of `PLANNERS` (what it reads,
+//! which planners' matches it needs, what it asks of Proxmox) and goes through
+//! the one lifecycle in `reconcile`. This file only orchestrates: it picks the
+//! planners the running stages need, in table order, and hands them a
+//! `Context`. `discover` reads the same table.
 
 mod bootstrap;
 mod cluster;
+pub(crate) mod context;
 mod diff;
 mod interface;
 mod ip;
 mod mac;
 mod node;
+mod reconcile;
 mod replication;
-pub(crate) mod sdn;
+mod sdn;
 mod storage;
 mod template;
 mod vm;
@@ -19,351 +24,171 @@ mod vm;
 use crate::error::Result;
 use crate::input::InputDoc;
 use crate::json::Path;
-use crate::modes::{parse_sync_types, ResolvedModes, ResourceType, Stage, SyncMode};
-use crate::netbox::{self, Collection, Model, NetboxState, Object};
-use crate::plan::{
-    Change, EndpointInfo, OpHead, Origin, Plan, PlanBuilder, Reason, Target, Warning, WarningCode, FORMAT_VERSION,
-};
+use crate::modes::{mode_report, parse_sync_types, ResourceType, Stage, StageStatus};
+use crate::netbox::{self, Model, NetboxState};
+use crate::plan::{EndpointInfo, OpHead, Origin, Plan, PlanBuilder, Reason, Warning, WarningCode, FORMAT_VERSION};
 use crate::settings::{read_settings, Settings};
-use crate::source::{self, Inventory, ProxmoxSnapshot};
-use serde_json::{Map, Value};
-use std::collections::BTreeMap;
-use std::rc::Rc;
+use crate::source::{self, Guest, Inventory, ProxmoxSnapshot};
+use context::{Context, Loaded, Refs, Subset};
+use std::collections::BTreeSet;
 
-pub use vm::VmSlot;
+pub use bootstrap::Prerequisite;
+pub use diff::holds;
 
-pub const TAG_PROXBOX: &str = "proxbox";
-pub const TAG_BOOTSTRAP_ONLY: &str = "bootstrap-only";
-pub const TAG_SOFT_DELETED: &str = "proxbox-soft-deleted";
-pub const BOOTSTRAP: &str = "bootstrap";
+/// What a planner asks of Proxmox, given what has been fetched so far.
+pub struct Ask<'s, 'a> {
+    pub snapshot: &'s ProxmoxSnapshot<'a>,
+    /// `None` until `/cluster/status` and `/cluster/resources` are read.
+    pub inventory: Option<&'s Inventory<'a>>,
+    /// Whether the planner writes (its stage runs) or only matches.
+    pub writes: bool,
+    in_scope: &'s dyn Fn(&Guest) -> bool,
+    wanted: &'s mut Vec<String>,
+}
 
-/// The NetBox collections each stage reads (also what `discover` asks for).
-pub fn collections_for(stage: Stage) -> &'static [Model] {
-    use netbox::*;
-    match stage {
-        Stage::Devices => &[
-            CLUSTER,
-            DEVICE,
-            SITE,
-            CLUSTER_TYPE,
-            MANUFACTURER,
-            DEVICE_TYPE,
-            DEVICE_ROLE,
-        ],
-        Stage::Storage => &[CLUSTER, STORAGE],
-        Stage::VirtualMachines => &[CLUSTER, DEVICE, VIRTUAL_MACHINE, CUSTOM_FIELD],
-        Stage::VmTemplates => &[VM_TEMPLATE],
-        Stage::VmInterfaces => &[CLUSTER, VIRTUAL_MACHINE, VM_INTERFACE, VLAN, SITE, CUSTOM_FIELD],
-        Stage::IpAddresses => &[
-            CLUSTER,
-            VIRTUAL_MACHINE,
-            VM_INTERFACE,
-            MAC_ADDRESS,
-            IP_ADDRESS,
-            CUSTOM_FIELD,
-        ],
-        Stage::Replications => &[CLUSTER, VIRTUAL_MACHINE, CUSTOM_FIELD, REPLICATION],
-        Stage::Sdn => &[
-            VLAN,
-            L2VPN,
-            L2VPN_TERMINATION,
-            ROUTE_TARGET,
-            PREFIX,
-            SDN_CONTROLLER,
-            SDN_ZONE,
-            SDN_VNET,
-            SDN_SUBNET,
-            SDN_FABRIC,
-            SDN_ROUTE_MAP,
-            SDN_PREFIX_LIST,
-            SDN_BINDING,
-        ],
+impl Ask<'_, '_> {
+    pub fn want(&mut self, path: &str) {
+        if !self.snapshot.has(path) {
+            self.wanted.push(path.to_owned());
+        }
+    }
+
+    /// Guests this plan is about (`$.subset`), templates or not.
+    pub fn guests(&self, templates: bool) -> impl Iterator<Item = &Guest<'_>> {
+        let in_scope = self.in_scope;
+        self.inventory
+            .into_iter()
+            .flat_map(|i| i.guests.iter())
+            .filter(move |g| g.template == templates && in_scope(g))
     }
 }
 
-/// The model a stage is mostly about, for its one skip when it does not run.
-fn stage_model(stage: Stage) -> Model {
-    use netbox::*;
-    match stage {
-        Stage::Devices => CLUSTER,
-        Stage::Storage => STORAGE,
-        Stage::VirtualMachines => VIRTUAL_MACHINE,
-        Stage::VmTemplates => VM_TEMPLATE,
-        Stage::VmInterfaces => VM_INTERFACE,
-        Stage::IpAddresses => IP_ADDRESS,
-        Stage::Sdn => SDN_ZONE,
-        Stage::Replications => REPLICATION,
-    }
+/// One resource planner: a row of the table below.
+pub struct Planner {
+    pub name: &'static str,
+    pub stage: Stage,
+    /// The sync-mode resources that decide whether it writes.
+    pub governed_by: &'static [ResourceType],
+    /// NetBox collections it reads (what its lifecycle's cascades reach included).
+    pub reads: &'static [Model],
+    /// Bootstrap objects it refers to.
+    pub prerequisites: &'static [Prerequisite],
+    /// Planners whose matches it needs: they run, match-only when their own
+    /// stage does not.
+    pub needs: &'static [&'static str],
+    pub proxmox: fn(&mut Ask),
+    /// `writes`: false when it runs only so others can use its matches.
+    pub run: fn(&mut Context, bool) -> Result<()>,
 }
 
-/// SPEC §2: a disabled stage plans one skip (not one per object).
-fn skip_stages(plan: &mut PlanBuilder, statuses: &[crate::modes::StageStatus]) {
-    for status in statuses.iter().filter(|s| !s.run) {
-        let stage = status.stage;
-        let resource = stage.spec().gated_by.first().copied();
-        let head = OpHead {
-            stage: stage.name(),
-            resource,
-            model: stage_model(stage),
-            identity: "*",
-            key: format!("stage {}", stage.name()),
-        };
-        plan.skip(
-            head,
-            None,
-            Reason::ModeDisabled,
-            status.reason.clone().unwrap_or_default(),
-        );
-    }
+fn nothing(_: &mut Ask) {}
+
+/// The resource whose mode decides for a planner governed by several (its
+/// first that is not disabled): replications run while VMs or templates do.
+pub fn governing(ctx: &Context, resources: &[ResourceType]) -> ResourceType {
+    resources
+        .iter()
+        .copied()
+        .find(|r| !ctx.mode(*r).is_disabled())
+        .or_else(|| resources.first().copied())
+        .unwrap_or(ResourceType::Vm)
 }
+
+/// Every planner, in the order they run: parents before children.
+pub const PLANNERS: &[Planner] = &[
+    cluster::PLANNER,
+    node::PLANNER,
+    storage::PLANNER,
+    vm::PLANNER,
+    template::PLANNER,
+    interface::PLANNER,
+    mac::PLANNER,
+    ip::PLANNER,
+    sdn::PLANNER,
+    replication::PLANNER,
+];
 
 /// Collections every plan reads: tags are written by every stage.
 pub const ALWAYS_READ: &[Model] = &[netbox::TAG];
 
-/// Stages the planner implements; the others are listed but plan nothing yet.
-pub fn implemented(stage: Stage) -> bool {
-    !collections_for(stage).is_empty()
+fn planner(name: &str) -> Option<&'static Planner> {
+    PLANNERS.iter().find(|p| p.name == name)
 }
 
-/// The NetBox objects the plan reads, per model.
-pub struct Loaded<'a> {
-    objects: BTreeMap<&'static str, Vec<Object<'a>>>,
-    failed: BTreeMap<&'static str, (Option<u64>, String)>,
+/// The planners a set of running stages needs, in table order, each with
+/// whether it writes.
+pub fn selected(running: &[Stage]) -> Vec<(&'static Planner, bool)> {
+    let mut wanted: BTreeSet<&str> = BTreeSet::new();
+    let mut stack: Vec<&'static Planner> = PLANNERS.iter().filter(|p| running.contains(&p.stage)).collect();
+    while let Some(next) = stack.pop() {
+        if wanted.insert(next.name) {
+            stack.extend(next.needs.iter().filter_map(|name| planner(name)));
+        }
+    }
+    PLANNERS
+        .iter()
+        .filter(|p| wanted.contains(p.name))
+        .map(|p| (p, running.contains(&p.stage)))
+        .collect()
 }
 
-impl<'a> Loaded<'a> {
-    fn load(netbox: &NetboxState<'a>, models: &[Model]) -> Result<Self> {
-        let mut loaded = Loaded {
-            objects: BTreeMap::new(),
-            failed: BTreeMap::new(),
+/// The NetBox collections the selected planners read (a subset of NetBox
+/// VMs needs the VMs to know which guests they are).
+pub fn reads(selected: &[(&Planner, bool)], subset: Option<&Subset>) -> Vec<Model> {
+    let mut models: Vec<Model> = ALWAYS_READ.to_vec();
+    if subset.is_some_and(|s| !s.netbox_vm_ids.is_empty()) && !selected.is_empty() {
+        models.push(netbox::VIRTUAL_MACHINE);
+    }
+    for (planner, _) in selected {
+        models.extend(planner.reads.iter().copied());
+        models.extend(planner.prerequisites.iter().flat_map(|p| p.reads()));
+    }
+    let mut seen = BTreeSet::new();
+    models.retain(|m| seen.insert(m.name));
+    models
+}
+
+/// The Proxmox paths the selected planners still need.
+pub fn asks(
+    selected: &[(&Planner, bool)],
+    snapshot: &ProxmoxSnapshot,
+    inventory: Option<&Inventory>,
+    in_scope: &dyn Fn(&Guest) -> bool,
+) -> Vec<String> {
+    let mut wanted = Vec::new();
+    for (planner, writes) in selected {
+        let mut ask = Ask {
+            snapshot,
+            inventory,
+            writes: *writes,
+            in_scope,
+            wanted: &mut wanted,
         };
-        for model in models {
-            if loaded.objects.contains_key(model.name) || loaded.failed.contains_key(model.name) {
-                continue;
-            }
-            match netbox.collection(*model)? {
-                Collection::Objects(objects) => {
-                    loaded.objects.insert(model.name, objects);
-                }
-                Collection::Failed { status, message } => {
-                    loaded.failed.insert(model.name, (status, message));
-                }
-            }
-        }
-        Ok(loaded)
+        (planner.proxmox)(&mut ask);
     }
-
-    pub fn get(&self, model: Model) -> &[Object<'a>] {
-        self.objects.get(model.name).map(Vec::as_slice).unwrap_or_default()
-    }
-
-    /// Objects are sorted by id, so lookups are a binary search.
-    pub fn by_id(&self, model: Model, id: u64) -> Option<&Object<'a>> {
-        let objects = self.get(model);
-        objects
-            .binary_search_by_key(&id, |o| o.id)
-            .ok()
-            .and_then(|at| objects.get(at))
-    }
-
-    /// Why a stage cannot read what it needs: a warning code and message.
-    fn unavailable(&self, models: &[Model]) -> Option<Warning> {
-        models.iter().find_map(|model| {
-            let (status, message) = self.failed.get(model.name)?;
-            let warning = if model.is_plugin() && *status == Some(404) {
-                Warning::new(
-                    WarningCode::ProxboxPluginAbsent,
-                    format!("{message} (is the Proxbox plugin installed?)"),
-                )
-            } else {
-                Warning::new(WarningCode::NetboxUnreadable, message.clone())
-            };
-            Some(warning.in_collection(*model))
-        })
-    }
+    wanted.sort();
+    wanted.dedup();
+    wanted
 }
 
-/// References later stages need: an existing id (`3`) or a `$ref`.
-#[derive(Default)]
-pub struct Refs {
-    pub cluster: Option<Value>,
-    pub cluster_id: Option<u64>,
-    pub site: Option<Value>,
-    pub cluster_type: Option<Value>,
-    pub device_role: Option<Value>,
-    pub device_type: Option<Value>,
-    pub devices: BTreeMap<String, Value>,
-    pub vms: BTreeMap<String, VmSlot>,
-    /// (guest key, interface name) → interface reference. Shared: the MAC and
-    /// IP planners walk them while they add operations.
-    pub interfaces: BTreeMap<(String, String), Rc<InterfaceSlot>>,
-    /// Tags created in this plan: slug → op id (for `depends_on`).
-    pub created_tags: BTreeMap<String, String>,
-    /// Tag slugs NetBox has or this plan creates.
-    pub known_tags: std::collections::BTreeSet<String>,
-    /// Object ids this plan deletes, per model (so references to them are dropped).
-    pub deleted: BTreeMap<&'static str, std::collections::BTreeSet<u64>>,
-}
-
-#[derive(Clone, Debug)]
-pub struct InterfaceSlot {
-    pub reference: Value,
-    pub existing_id: Option<u64>,
-    /// `qemu/101/net0`: ids and keys of the interface's children.
-    pub label: String,
-    pub guest_index: usize,
-    pub nic: crate::source::Nic,
-    pub primary_mac: Option<u64>,
-}
-
-impl Refs {
-    /// Ops a payload depends on: every `$ref` in it and every tag it names
-    /// that this plan creates.
-    pub fn dependencies(&self, values: &[&Value]) -> Vec<String> {
-        fn walk(value: &Value, refs: &Refs, out: &mut Vec<String>) {
-            match value {
-                Value::Object(obj) => {
-                    if let Some(Value::String(id)) = obj.get("$ref") {
-                        out.push(id.clone());
-                    }
-                    if let (Some(Value::String(slug)), 1) = (obj.get("slug"), obj.len()) {
-                        out.extend(refs.created_tags.get(slug).cloned());
-                    }
-                    obj.values().for_each(|v| walk(v, refs, out));
-                }
-                Value::Array(items) => items.iter().for_each(|v| walk(v, refs, out)),
-                _ => {}
-            }
-        }
-        let mut out = Vec::new();
-        values.iter().for_each(|v| walk(v, self, &mut out));
-        out
-    }
-
-    pub fn is_deleted(&self, model: Model, id: u64) -> bool {
-        self.deleted.get(model.name).is_some_and(|ids| ids.contains(&id))
-    }
-
-    pub fn mark_deleted(&mut self, model: Model, id: u64) {
-        self.deleted.entry(model.name).or_default().insert(id);
-    }
-}
-
-/// A Proxmox list a stage needs: missing is an input error (the host skipped
-/// what `discover` listed); failed or not a list is a warning, and the stage
-/// leaves its objects as they are.
-pub fn required_list<'a>(ctx: &mut Context<'a>, path: &str, what: &str) -> Result<Option<&'a Vec<Value>>> {
-    match ctx.snapshot.required(path)? {
-        source::Fetched::Data(Value::Array(rows)) => Ok(Some(rows)),
-        other => {
-            let why = if other.data().is_some() {
-                "not a list".to_owned()
-            } else {
-                other.failure()
-            };
-            let message = format!("{path} could not be read ({why}); {what} left as they are");
-            ctx.plan
-                .warn(Warning::new(WarningCode::IncompleteSnapshot, message).at_path(path));
-            Ok(None)
-        }
-    }
-}
-
-/// The endpoint id: VMs, templates, replications and SDN rows are identified
-/// by it, so a stage that plans them cannot run without it.
-pub fn required_endpoint_id(ctx: &Context) -> Result<u64> {
-    ctx.endpoint_id().ok_or_else(|| {
-        crate::error::PlanError::new(
-            crate::error::ErrorCode::MissingField,
-            Path::ROOT.key("endpoint").key("id"),
-            "the endpoint id is required: VMs, templates, replications and SDN rows are identified by it",
-        )
-    })
-}
-
-/// A `bootstrap-only` tagged object under `bootstrap_only`: never patched.
-pub fn bootstrap_protected(ctx: &Context, resource: ResourceType, object: &Object) -> bool {
-    ctx.mode(resource) == SyncMode::BootstrapOnly && object.has_tag(TAG_BOOTSTRAP_ONLY)
-}
-
-pub struct Context<'a> {
-    pub settings: &'a Settings,
-    pub modes: &'a ResolvedModes,
-    pub snapshot: &'a ProxmoxSnapshot<'a>,
-    pub inventory: &'a Inventory<'a>,
-    pub loaded: &'a Loaded<'a>,
-    pub refs: Refs,
-    pub plan: PlanBuilder,
-}
-
-impl<'a> Context<'a> {
-    pub fn mode(&self, resource: ResourceType) -> SyncMode {
-        self.modes.effective(resource)
-    }
-
-    pub fn endpoint_id(&self) -> Option<u64> {
-        self.settings.endpoint.id
-    }
-
-    /// Tags a new object gets: `proxbox`, plus `bootstrap-only` under that mode.
-    pub fn creation_tags(&self, resource: ResourceType) -> Vec<String> {
-        let mut tags = vec![TAG_PROXBOX.to_owned()];
-        if self.mode(resource) == SyncMode::BootstrapOnly {
-            tags.push(TAG_BOOTSTRAP_ONLY.to_owned());
-        }
-        tags.sort();
-        tags
-    }
-
-    /// SPEC §2: under `bootstrap_only`, a tagged object is never patched or
-    /// deleted. Returns true (and plans the skip) when the object is protected.
-    pub fn protected(&mut self, head: OpHead, resource: ResourceType, object: &Object) -> bool {
-        let protected = bootstrap_protected(self, resource, object);
-        if protected {
-            self.plan.skip(
-                head,
-                Some(object),
-                Reason::BootstrapOnlyTag,
-                "tagged bootstrap-only: sync leaves it untouched",
-            );
-        }
-        protected
-    }
-
-    /// Plans a create; `depends_on` comes from the payload itself.
-    pub fn create(&mut self, head: OpHead, reason: Reason, fields: Map<String, Value>) -> String {
-        let deps = self.refs.dependencies(&fields.values().collect::<Vec<_>>());
-        self.plan.create(head, reason, fields, deps)
-    }
-
-    /// Plans an update when something changed (else counts it unchanged).
-    pub fn update(&mut self, head: OpHead, object: &Object, changes: BTreeMap<String, Change>) -> Option<String> {
-        let deps = self
-            .refs
-            .dependencies(&changes.values().map(|c| &c.after).collect::<Vec<_>>());
-        self.plan.update(head, object, changes, deps)
-    }
-
-    /// An update for another reason than a Proxmox change (soft-delete, restore).
-    pub fn update_because(&mut self, head: OpHead, target: Target, reason: Reason, changes: BTreeMap<String, Change>) {
-        let mut deps = self
-            .refs
-            .dependencies(&changes.values().map(|c| &c.after).collect::<Vec<_>>());
-        deps.extend(self.refs.dependencies(&[&target.id]));
-        self.plan.update_because(head, target, reason, changes, deps);
-    }
-
-    /// One skip per stage and disabled resource (SPEC §2), not one per object.
-    pub fn skip_disabled(&mut self, stage: Stage, resource: ResourceType, model: Model) {
-        let reason = self.modes.disabled_reason(resource);
+/// The stage's one skip when it does not run (SPEC §2: not one per object).
+fn skip_stages(plan: &mut PlanBuilder, statuses: &[StageStatus]) {
+    for status in statuses.iter().filter(|s| !s.run) {
+        let stage = status.stage;
+        let model = PLANNERS
+            .iter()
+            .find(|p| p.stage == stage)
+            .and_then(|p| p.reads.first().copied())
+            .unwrap_or(netbox::TAG);
         let head = OpHead {
             stage: stage.name(),
-            resource: Some(resource),
+            resource: stage.spec().gated_by.first().copied(),
             model,
             identity: "*",
-            key: format!("every {}", resource.name()),
+            key: format!("stage {}", stage.name()),
         };
-        self.plan.skip(head, None, Reason::ModeDisabled, reason);
+        let detail = status.reason.clone().unwrap_or_default();
+        plan.skip(head, None, Reason::ModeDisabled, detail, None);
     }
 }
 
@@ -379,60 +204,44 @@ fn endpoint_info(settings: &Settings, inventory: Option<&Inventory>) -> Endpoint
 pub fn plan(input: &InputDoc) -> Result<Plan> {
     let settings = read_settings(input.settings.as_ref(), input.endpoint.as_ref())?;
     let stages = parse_sync_types(input.sync_types.as_ref(), &Path::ROOT.key("sync_types"))?;
-    let report = crate::mode_report(&settings, &stages);
+    let subset = input.subset()?;
+    let report = mode_report(&settings, &stages);
     let snapshot = ProxmoxSnapshot::read(input.proxmox.as_ref())?;
     let netbox_state = NetboxState::read(&input.netbox)?;
-
     let running: Vec<Stage> = report.stages.iter().filter(|s| s.run).map(|s| s.stage).collect();
+    let selected = selected(&running);
     let mut builder = PlanBuilder::default();
     skip_stages(&mut builder, &report.stages);
-    let mut inventory = None;
-    if running.iter().any(|s| implemented(*s)) {
-        match source::inventory(&snapshot)? {
-            Ok(found) => inventory = Some(found),
-            Err(unreadable) => builder.warn(
-                Warning::new(
-                    WarningCode::ProxmoxUnreadable,
-                    format!("{}; nothing can be planned for this endpoint", unreadable.why),
-                )
-                .at_path(unreadable.path),
-            ),
-        }
-    }
+    let inventory = match selected.is_empty() {
+        true => None,
+        false => read_inventory(&snapshot, &mut builder)?,
+    };
     let endpoint = endpoint_info(&settings, inventory.as_ref());
-
-    let builder = match &inventory {
-        Some(inventory) => {
-            let mut models: Vec<Model> = ALWAYS_READ.to_vec();
-            models.extend(running.iter().flat_map(|s| collections_for(*s).iter().copied()));
-            let loaded = Loaded::load(&netbox_state, &models)?;
-            let mut ctx = Context {
-                settings: &settings,
-                modes: &report.modes,
-                snapshot: &snapshot,
-                inventory,
-                loaded: &loaded,
-                refs: Refs::default(),
-                plan: builder,
-            };
-            run_stages(&mut ctx, &running)?;
-            ctx.plan
-        }
-        None => builder,
-    };
+    if let Some(inventory) = &inventory {
+        let mut warnings = Vec::new();
+        let loaded = Loaded::load(&netbox_state, &reads(&selected, subset.as_ref()), &mut warnings)?;
+        warnings.into_iter().for_each(|w| builder.warn(w));
+        let mut ctx = Context {
+            settings: &settings,
+            modes: &report.modes,
+            snapshot: &snapshot,
+            inventory,
+            loaded: &loaded,
+            in_scope: None,
+            refs: Refs::default(),
+            plan: builder,
+        };
+        let vms = ctx.objects(netbox::VIRTUAL_MACHINE);
+        ctx.in_scope = subset.as_ref().map(|s| vm::subset_keys(vms, settings.endpoint.id, s));
+        run_planners(&mut ctx, &selected)?;
+        builder = ctx.plan;
+    }
     let finished = builder.finish();
-    let given = input.origin()?;
-    let origin = Origin {
-        netbox_url: given.netbox_url,
-        netbox_version: given.netbox_version,
-        instance: given.instance,
-        input_fingerprint: input.fingerprint(),
-    };
     Ok(Plan {
         format_version: FORMAT_VERSION,
         planner_version: crate::VERSION,
         complete: !finished.warnings.iter().any(|w| w.code.makes_plan_incomplete()),
-        origin,
+        origin: origin(input)?,
         endpoint,
         modes: report.modes,
         stages: report.stages,
@@ -444,48 +253,157 @@ pub fn plan(input: &InputDoc) -> Result<Plan> {
     })
 }
 
-fn run_stages(ctx: &mut Context, running: &[Stage]) -> Result<()> {
+/// What `/cluster/status` and `/cluster/resources` say, or the warning that
+/// they could not be read.
+fn read_inventory<'a>(snapshot: &ProxmoxSnapshot<'a>, plan: &mut PlanBuilder) -> Result<Option<Inventory<'a>>> {
+    match source::inventory(snapshot)? {
+        Ok(mut found) => {
+            std::mem::take(&mut found.warnings)
+                .into_iter()
+                .for_each(|w| plan.warn(w));
+            Ok(Some(found))
+        }
+        Err(unreadable) => {
+            let message = format!("{}; nothing can be planned for this endpoint", unreadable.why);
+            plan.warn(Warning::new(WarningCode::ProxmoxUnreadable, message).at_path(unreadable.path));
+            Ok(None)
+        }
+    }
+}
+
+fn origin(input: &InputDoc) -> Result<Origin> {
+    let given = input.origin()?;
+    Ok(Origin {
+        netbox_url: given.netbox_url,
+        netbox_version: given.netbox_version,
+        instance: given.instance,
+        input_fingerprint: input.fingerprint(),
+    })
+}
+
+/// A planner whose collections could not be read does not run (and says so);
+/// the others run in table order, then each stage's deletes are guarded.
+fn run_planners(ctx: &mut Context, selected: &[(&Planner, bool)]) -> Result<()> {
     if let Some(mut warning) = ctx.loaded.unavailable(ALWAYS_READ) {
         warning.message.push_str("; nothing can be planned");
         ctx.plan.warn(warning);
         return Ok(());
     }
-    let runnable: Vec<Stage> = running
+    let mut blocked: BTreeSet<&str> = BTreeSet::new();
+    let runnable: Vec<(&Planner, bool)> = selected
         .iter()
         .copied()
-        .filter(|stage| match ctx.loaded.unavailable(collections_for(*stage)) {
-            Some(mut warning) => {
-                warning.message = format!("stage {} skipped: {}", stage.name(), warning.message);
-                ctx.plan.warn(warning.in_stage(stage.name()));
-                false
+        .filter(|(planner, _)| {
+            let missing = ctx.loaded.unavailable(planner.reads);
+            let after_blocked = planner.needs.iter().any(|n| blocked.contains(n));
+            if let Some(mut warning) = missing.filter(|_| !after_blocked) {
+                let stage = planner.stage.name();
+                warning.message = format!("stage {stage} skipped: {}", warning.message);
+                if !ctx.plan.has_warning(&warning) {
+                    ctx.plan.warn(warning.in_stage(stage));
+                }
+                blocked.insert(planner.name);
+                return false;
             }
-            None => true,
+            if after_blocked {
+                blocked.insert(planner.name);
+            }
+            !after_blocked
         })
         .collect();
-    bootstrap::plan(ctx, &runnable)?;
-    cluster::resolve(ctx, runnable.contains(&Stage::Devices));
-    let needs_vms = runnable
-        .iter()
-        .any(|s| matches!(s, Stage::VmInterfaces | Stage::IpAddresses | Stage::Replications));
-    if needs_vms && !runnable.contains(&Stage::VirtualMachines) {
-        vm::plan(ctx, false)?;
+    bootstrap::plan(ctx, &runnable);
+    for (planner, writes) in &runnable {
+        (planner.run)(ctx, *writes)?;
     }
-    for stage in runnable {
-        match stage {
-            Stage::Devices => node::plan(ctx),
-            Stage::Storage => storage::plan(ctx)?,
-            Stage::VirtualMachines => vm::plan(ctx, true)?,
-            Stage::VmTemplates => template::plan(ctx)?,
-            Stage::VmInterfaces => interface::plan(ctx),
-            Stage::IpAddresses => {
-                mac::plan(ctx);
-                ip::plan(ctx);
-            }
-            Stage::Replications => replication::plan(ctx)?,
-            Stage::Sdn => sdn::plan(ctx),
-        }
-        let max = ctx.settings.options.max_deletes;
-        ctx.plan.guard_deletes(stage.name(), diff::is_removal, max);
+    let max = ctx.settings.options.max_deletes;
+    let mut stages: Vec<&'static str> = runnable.iter().map(|(p, _)| p.stage.name()).collect();
+    stages.dedup();
+    for stage in stages {
+        ctx.plan.guard_deletes(stage, max);
     }
     Ok(())
+}
+
+/// For `discover`: the guest keys of a subset, as far as the NetBox VMs
+/// read so far tell (`None`: every guest).
+pub fn subset_scope(
+    netbox: &NetboxState,
+    settings: &Settings,
+    subset: Option<&Subset>,
+) -> Result<Option<BTreeSet<String>>> {
+    let Some(subset) = subset else {
+        return Ok(None);
+    };
+    let vms = match netbox.has(netbox::VIRTUAL_MACHINE) {
+        true => match netbox.collection(netbox::VIRTUAL_MACHINE)? {
+            netbox::Collection::Objects(objects) => objects,
+            netbox::Collection::Failed { .. } => Vec::new(),
+        },
+        false => Vec::new(),
+    };
+    Ok(Some(vm::subset_keys(&vms, settings.endpoint.id, subset)))
+}
+
+impl InputDoc {
+    /// `$.subset`: `{"guests": ["qemu/101"], "netbox_vm_ids": [7]}`.
+    pub fn subset(&self) -> Result<Option<Subset>> {
+        use crate::json::{as_array, as_object, wrong_type};
+        let path = Path::ROOT.key("subset");
+        let Some(value) = self.subset.as_ref().filter(|v| !v.is_null()) else {
+            return Ok(None);
+        };
+        let obj = as_object(value, &path)?;
+        let mut subset = Subset::default();
+        if let Some(list) = obj.get("guests").filter(|v| !v.is_null()) {
+            let list_path = path.key("guests");
+            for (at, item) in as_array(list, &list_path)?.iter().enumerate() {
+                let key = item
+                    .as_str()
+                    .and_then(source::parse_guest_key)
+                    .ok_or_else(|| wrong_type(&list_path.index(at), "a guest key such as \"qemu/101\"", item))?;
+                subset.guests.insert(key);
+            }
+        }
+        if let Some(list) = obj.get("netbox_vm_ids").filter(|v| !v.is_null()) {
+            let list_path = path.key("netbox_vm_ids");
+            for (at, item) in as_array(list, &list_path)?.iter().enumerate() {
+                let id = item
+                    .as_u64()
+                    .filter(|id| *id > 0)
+                    .ok_or_else(|| wrong_type(&list_path.index(at), "a NetBox VM id", item))?;
+                subset.netbox_vm_ids.insert(id);
+            }
+        }
+        Ok(Some(subset))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `modes::STAGES` says when a stage runs; the planners' `governed_by`
+    /// say when they write. One rule: they name the same resources.
+    #[test]
+    fn each_stage_is_gated_by_exactly_what_governs_its_planners() {
+        for stage in Stage::ALL {
+            let governing: BTreeSet<ResourceType> = PLANNERS
+                .iter()
+                .filter(|p| p.stage == stage)
+                .flat_map(|p| p.governed_by.iter().copied())
+                .collect();
+            let gates: BTreeSet<ResourceType> = stage.spec().gated_by.iter().copied().collect();
+            assert_eq!(governing, gates, "{stage:?}");
+        }
+    }
+
+    #[test]
+    fn every_need_names_a_planner_that_runs_before() {
+        for (at, planner) in PLANNERS.iter().enumerate() {
+            for need in planner.needs {
+                let position = PLANNERS.iter().position(|p| p.name == *need);
+                assert!(position.is_some_and(|p| p < at), "{} needs {need}", planner.name);
+            }
+        }
+    }
 }

@@ -1,22 +1,38 @@
-//! Proxmox nodes as `dcim.device` (identity: device name within the cluster;
-//! a same-name device elsewhere is adopted only when tagged `proxbox`).
+//! Proxmox nodes as `dcim.device` (identity: the device name within the
+//! cluster; a same-name device elsewhere is adopted only when tagged `proxbox`).
 
-use super::diff::{changes, create_payload, merged_tags, tag_list, Field, Kind};
-use super::{Context, TAG_PROXBOX};
+use super::bootstrap::Prerequisite;
+use super::context::Context;
+use super::diff::{Field, Kind};
+use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Outcome, Reconciler};
+use super::{nothing, Planner};
+use crate::error::Result;
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
-use crate::plan::{reference, OpHead, Reason, Warning, WarningCode};
+use crate::plan::{MatchedBy, Reason, WarningCode};
 use serde_json::Value;
 
-fn head(name: &str) -> OpHead<'_> {
-    OpHead {
-        stage: Stage::Devices.name(),
-        resource: Some(ResourceType::Node),
-        model: netbox::DEVICE,
-        identity: name,
-        key: name.to_owned(),
-    }
-}
+pub const PLANNER: Planner = Planner {
+    name: "node",
+    stage: Stage::Devices,
+    governed_by: &[ResourceType::Node],
+    reads: &[netbox::DEVICE],
+    prerequisites: &[Prerequisite::NodeTypes],
+    needs: &["cluster"],
+    proxmox: nothing,
+    run: plan,
+};
+
+const LIFECYCLE: Lifecycle = Lifecycle {
+    tags_flag: Some("overwrite_device_tags"),
+    lookup: &[("name", "name"), ("cluster_id", "cluster")],
+    ..Lifecycle::synced(
+        "devices",
+        ResourceType::Node,
+        netbox::DEVICE,
+        Gone::Delete { cascades: &[] },
+    )
+};
 
 pub fn device_name(ctx: &Context, node: &str) -> String {
     ctx.settings
@@ -26,134 +42,73 @@ pub fn device_name(ctx: &Context, node: &str) -> String {
         .replace("{cluster}", &ctx.inventory.cluster_name)
 }
 
-enum Match<'o, 'a> {
-    Ours(&'o Object<'a>),
-    Adopt(&'o Object<'a>),
-    None,
-    Refused(Reason, String),
-}
-
-fn find<'o, 'a>(devices: &'o [Object<'a>], name: &str, cluster_id: Option<u64>) -> Match<'o, 'a> {
-    let same_name: Vec<&Object> = devices
+fn find<'a>(ctx: &Context<'a>, devices: &'a [Object<'a>], name: &str) -> Found<'a> {
+    let cluster_id = ctx.refs.cluster_id;
+    let (in_cluster, elsewhere): (Vec<&Object>, Vec<&Object>) = devices
         .iter()
-        .filter(|d| d.str("name").is_some_and(|n| n.eq_ignore_ascii_case(name)))
-        .collect();
-    let (in_cluster, elsewhere): (Vec<&Object>, Vec<&Object>) = same_name
-        .into_iter()
+        .filter(|d| d.str("name").is_some_and(|n| n.trim().eq_ignore_ascii_case(name)))
         .partition(|d| cluster_id.is_some() && d.fk("cluster") == cluster_id);
     match (in_cluster.as_slice(), elsewhere.as_slice()) {
-        ([device], _) => Match::Ours(device),
-        ([], []) => Match::None,
-        ([], [device]) if device.has_tag(TAG_PROXBOX) => Match::Adopt(device),
-        ([], [device]) => Match::Refused(
+        ([], []) => Found::None,
+        ([], [device]) if ctx.owned(device) => Found::One(device, MatchedBy::NaturalKey),
+        ([], [device]) => Found::Refused(
+            Some(device),
             Reason::NotOwned,
-            format!(
-                "device {name:?} (id {}) exists outside the cluster and is not tagged proxbox",
-                device.id
-            ),
+            WarningCode::NotOwned,
+            format!("device {name:?} exists outside the cluster and is not tagged proxbox"),
         ),
-        (many, _) if many.len() > 1 => Match::Refused(
-            Reason::AmbiguousIdentity,
-            format!("{} devices named {name:?} in the cluster", many.len()),
-        ),
-        (_, many) => Match::Refused(
-            Reason::AmbiguousIdentity,
-            format!("{} devices named {name:?} elsewhere", many.len()),
-        ),
+        ([], _) => Found::among(elsewhere, MatchedBy::NaturalKey, "devices outside the cluster"),
+        _ => Found::among(in_cluster, MatchedBy::NaturalKey, "devices in the cluster"),
     }
 }
 
-pub fn plan(ctx: &mut Context) {
-    let planning = !ctx.mode(ResourceType::Node).is_disabled();
-    if !planning {
-        ctx.skip_disabled(Stage::Devices, ResourceType::Node, netbox::DEVICE);
-    }
-    let loaded = ctx.loaded;
-    let devices = loaded.get(netbox::DEVICE);
-    let mut names = Vec::new();
-    for node in &ctx.inventory.nodes {
-        let name = device_name(ctx, &node.name);
-        names.push(name.to_lowercase());
-        match find(devices, &name, ctx.refs.cluster_id) {
-            Match::Ours(device) | Match::Adopt(device) => {
-                ctx.refs.devices.insert(node.name.clone(), Value::from(device.id));
-                if planning && !ctx.protected(head(&name), ResourceType::Node, device) {
-                    let fields = desired(ctx, &name, Some(device));
-                    ctx.update(head(&name), device, changes(device, &fields));
-                }
-            }
-            Match::None if planning => {
-                if ctx.refs.cluster.is_none() {
-                    ctx.plan.skip(
-                        head(&name),
-                        None,
-                        Reason::IncompleteSnapshot,
-                        "the cluster is not in NetBox",
-                    );
-                    continue;
-                }
-                let fields = desired(ctx, &name, None);
-                let id = ctx.create(head(&name), Reason::NewInProxmox, create_payload(&fields));
-                ctx.refs.devices.insert(node.name.clone(), reference(&id));
-            }
-            Match::None => {}
-            Match::Refused(reason, detail) => {
-                if planning {
-                    ctx.plan.skip(head(&name), None, reason, detail.clone());
-                }
-
-                let code = match reason {
-                    Reason::NotOwned => WarningCode::NotOwned,
-                    _ => WarningCode::AmbiguousIdentity,
-                };
-                ctx.plan.warn(Warning::new(code, detail));
-            }
-        }
-    }
-    if planning {
-        plan_gone(ctx, &names);
-    }
-}
-
-fn desired(ctx: &Context, name: &str, existing: Option<&Object>) -> Vec<Field> {
-    let flag = |name: &str| !ctx.settings.overwrite.get(name);
-    let ours = ctx.creation_tags(ResourceType::Node);
-    let tags = match existing {
-        Some(device) => merged_tags(device, &ours),
-        None => ours,
-    };
+fn desired(ctx: &Context, name: &str) -> Desired {
     let or_null = |v: &Option<Value>| v.clone().unwrap_or(Value::Null);
-    let mut fields = vec![
-        Field::new("name", Kind::Scalar, name).create_only(true),
-        Field::new("status", Kind::Choice, "active").create_only(flag("overwrite_device_status")),
-        Field::new("role", Kind::ForeignKey, or_null(&ctx.refs.device_role)).create_only(flag("overwrite_device_role")),
-        Field::new("device_type", Kind::ForeignKey, or_null(&ctx.refs.device_type))
-            .create_only(flag("overwrite_device_type")),
-        Field::new("cluster", Kind::ForeignKey, or_null(&ctx.refs.cluster)),
-        Field::new("tags", Kind::Tags, tag_list(&tags)).create_only(flag("overwrite_device_tags")),
-    ];
-    if existing.is_none() {
-        fields.push(Field::new("site", Kind::ForeignKey, or_null(&ctx.refs.site)));
-    }
-    fields
+    let refs = &ctx.refs;
+    Desired::fields(vec![
+        Field::new("name", Kind::Scalar, name).create_only(),
+        Field::new("status", Kind::Choice, "active").overwritten_by("overwrite_device_status"),
+        Field::new("role", Kind::ForeignKey, or_null(&refs.device_role)).overwritten_by("overwrite_device_role"),
+        Field::new("device_type", Kind::ForeignKey, or_null(&refs.device_type)).overwritten_by("overwrite_device_type"),
+        Field::new("cluster", Kind::ForeignKey, or_null(&refs.cluster)),
+        Field::new("site", Kind::ForeignKey, or_null(&refs.site)).create_only(),
+    ])
 }
 
-/// Devices of our cluster that no node explains any more.
-fn plan_gone(ctx: &mut Context, names: &[String]) {
-    let Some(cluster_id) = ctx.refs.cluster_id else {
-        return;
-    };
-    let loaded = ctx.loaded;
-    for device in loaded.get(netbox::DEVICE) {
-        let name = device.str("name").unwrap_or_default();
-        let gone = device.fk("cluster") == Some(cluster_id) && !names.contains(&name.to_lowercase());
-        if !gone || !device.has_tag(TAG_PROXBOX) {
-            continue;
-        }
-        let identity = format!("{name}#{}", device.id);
-        if !ctx.protected(head(&identity), ResourceType::Node, device) {
-            ctx.plan.delete(head(&identity), device, Reason::GoneFromProxmox);
-            ctx.refs.mark_deleted(netbox::DEVICE, device.id);
+fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
+    let devices = ctx.objects(netbox::DEVICE);
+    let cluster_id = ctx.refs.cluster_id;
+    let ours = devices
+        .iter()
+        .filter(|d| cluster_id.is_some() && d.fk("cluster") == cluster_id);
+    let mut reconciler = Reconciler::for_run(ctx, &LIFECYCLE, writes, ours);
+    if ctx.refs.cluster.is_none() {
+        reconciler.skip_all(ctx, Reason::MissingParent, "the cluster is not in NetBox");
+        return Ok(());
+    }
+    let inventory = ctx.inventory;
+    for node in &inventory.nodes {
+        let name = device_name(ctx, &node.name);
+        let item = Item {
+            identity: name.clone(),
+            key: name.clone(),
+            proxmox_path: Some(crate::proxmox_path::CLUSTER_STATUS.to_owned()),
+        };
+        let found = find(ctx, devices, &name);
+        match reconciler.item(ctx, &item, found, |ctx, _| desired(ctx, &name)) {
+            Outcome::Existing(device) => {
+                ctx.refs.devices.insert(node.name.clone(), Value::from(device.id));
+            }
+            Outcome::Created => {
+                if let Some(reference) = reconciler.reference_of(&name) {
+                    ctx.refs.devices.insert(node.name.clone(), reference);
+                }
+            }
+            Outcome::Skipped => {}
         }
     }
+    reconciler.retire(ctx, true, |device| {
+        format!("{}#{}", device.str("name").unwrap_or_default(), device.id)
+    });
+    Ok(())
 }

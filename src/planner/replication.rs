@@ -1,30 +1,49 @@
 //! Proxmox storage replication jobs as the plugin's `replications` records
 //! (identity: endpoint + job id `<guest>-<jobnum>`). Metadata only: nothing
-//! is written to Proxmox. There is no sync mode of their own: they follow
-//! `sync_mode_vm`, the VMs they describe. A job gone from Proxmox is marked
-//! `stale`, never deleted.
+//! is written to Proxmox. They have no sync mode of their own: like their
+//! stage (SPEC §1.1) they run while VMs or templates do, linking to the NetBox
+//! VMs that exist. A job gone from Proxmox is marked `stale`, never deleted.
 
-use super::diff::{changes, create_payload, merged_tags, tag_list, Field, Kind};
-use super::Context;
+use super::context::Context;
+use super::diff::{Field, Kind};
+use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Owner, Reconciler};
+use super::{governing, Ask, Planner};
 use crate::error::Result;
 use crate::json::{loose_flag, loose_string, loose_u64};
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
-use crate::plan::{Change, OpHead, Reason, Target, WarningCode};
+use crate::plan::{MatchedBy, Reason};
+use crate::proxmox_path;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
 
-const STAGE: Stage = Stage::Replications;
+pub const PLANNER: Planner = Planner {
+    name: "replication",
+    stage: Stage::Replications,
+    governed_by: &[ResourceType::Vm, ResourceType::VmTemplate],
+    reads: &[netbox::REPLICATION],
+    prerequisites: &[],
+    needs: &["vm"],
+    proxmox: ask,
+    run: plan,
+};
+
+const LIFECYCLE: Lifecycle = Lifecycle {
+    owner: Owner::Endpoint,
+    lookup: &[("endpoint_id", "endpoint"), ("replication_id", "replication_id")],
+    ..Lifecycle::synced(
+        "replications",
+        ResourceType::Vm,
+        netbox::REPLICATION,
+        Gone::Status("stale"),
+    )
+};
+
 /// The Proxmox default when a job sets no schedule.
 const DEFAULT_SCHEDULE: &str = "*/15";
 
-fn head(identity: &str) -> OpHead<'_> {
-    OpHead {
-        stage: STAGE.name(),
-        resource: Some(ResourceType::Vm),
-        model: netbox::REPLICATION,
-        identity,
-        key: identity.to_owned(),
+fn ask(ask: &mut Ask) {
+    if ask.writes {
+        ask.want(proxmox_path::REPLICATION);
     }
 }
 
@@ -35,24 +54,12 @@ fn jobnum(row: &Map<String, Value>, id: &str) -> Option<u64> {
         .or_else(|| id.rsplit_once('-').and_then(|(_, n)| n.parse().ok()))
 }
 
-fn desired(
-    ctx: &Context,
-    row: &Map<String, Value>,
-    id: &str,
-    guest: u64,
-    vm: Value,
-    existing: Option<&Object>,
-) -> Vec<Field> {
+fn desired(ctx: &Context, row: &Map<String, Value>, id: &str, guest: u64, vm: Value) -> Desired {
     let text = |key: &str| loose_string(row.get(key)).map_or(Value::Null, Value::from);
-    let ours = ctx.creation_tags(ResourceType::Vm);
-    let tags = match existing {
-        Some(record) => merged_tags(record, &ours),
-        None => ours,
-    };
     let rate = row
         .get("rate")
         .and_then(|r| r.as_f64().or_else(|| r.as_str()?.parse().ok()));
-    vec![
+    Desired::fields(vec![
         Field::new("endpoint", Kind::ForeignKey, ctx.endpoint_id()),
         Field::new("replication_id", Kind::Scalar, id),
         Field::new("virtual_machine", Kind::ForeignKey, vm),
@@ -76,125 +83,91 @@ fn desired(
         Field::new("source", Kind::Scalar, text("source")),
         Field::new("status", Kind::Choice, "active"),
         Field::new("raw_config", Kind::Scalar, Value::Object(row.clone())),
-        Field::new("tags", Kind::Tags, tag_list(&tags)),
-    ]
+    ])
 }
 
-pub fn plan(ctx: &mut Context) -> Result<()> {
-    if ctx.mode(ResourceType::Vm).is_disabled() {
-        ctx.skip_disabled(STAGE, ResourceType::Vm, netbox::REPLICATION);
+/// The job's guest: `guest`, else the id's `<guest>-` prefix.
+fn guest_of(row: &Map<String, Value>, id: &str) -> Option<u64> {
+    row.get("guest")
+        .and_then(loose_u64)
+        .or_else(|| id.split('-').next()?.parse().ok())
+}
+
+/// Whether the record's guest (`guest` vmid) is one this plan is about.
+fn record_in_scope(ctx: &Context, record: &Object) -> bool {
+    let vmid = record.u64("guest").unwrap_or_default();
+    ctx.guest_in_scope(&format!("qemu/{vmid}")) || ctx.guest_in_scope(&format!("lxc/{vmid}"))
+}
+
+fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
+    let endpoint = ctx.required_endpoint_id()?;
+    let spec = Lifecycle {
+        resource: Some(governing(ctx, PLANNER.governed_by)),
+        ..LIFECYCLE
+    };
+    let ours: Vec<&Object> = ctx
+        .objects(netbox::REPLICATION)
+        .iter()
+        .filter(|r| r.fk("endpoint") == Some(endpoint))
+        .collect();
+    let scope: Vec<&Object> = ours.iter().copied().filter(|r| record_in_scope(ctx, r)).collect();
+    let mut reconciler = Reconciler::for_run(ctx, &spec, writes, scope);
+    if !reconciler.planning() {
         return Ok(());
     }
-    let Some(rows) = super::required_list(ctx, "/cluster/replication", "replication records are")? else {
+    let Some(rows) = ctx.required_list(proxmox_path::REPLICATION, "replication records are")? else {
         return Ok(());
     };
-    let endpoint = ctx.endpoint_id();
-    let loaded = ctx.loaded;
-    let mut records: BTreeMap<&str, Vec<&Object>> = BTreeMap::new();
-    for record in loaded
-        .get(netbox::REPLICATION)
-        .iter()
-        .filter(|r| endpoint.is_some() && r.fk("endpoint") == endpoint)
-    {
-        if let Some(id) = record.str("replication_id") {
-            records.entry(id).or_default().push(record);
-        }
-    }
-    let mut present = BTreeSet::new();
-    // Sorted, so that which of two rows with one id wins does not depend on order.
-    let mut rows: Vec<&Map<String, Value>> = rows.iter().filter_map(Value::as_object).collect();
-    rows.sort_by_cached_key(|row| (loose_string(row.get("id")), Value::Object((*row).clone()).to_string()));
-    for row in rows {
-        let Some(id) = loose_string(row.get("id")) else {
-            continue;
-        };
-        if !present.insert(id.clone()) {
-            let message = format!("/cluster/replication lists job {id} twice; the first row is used");
-            ctx.plan.warn(
-                crate::plan::Warning::new(WarningCode::DuplicateIdentity, message).at_path("/cluster/replication"),
-            );
+    let inventory = ctx.inventory;
+    for (id, row) in ctx.rows_by_key(proxmox_path::REPLICATION, rows, "id") {
+        let candidates: Vec<&Object> = ours
+            .iter()
+            .copied()
+            .filter(|r| r.str("replication_id") == Some(id.as_str()))
+            .collect();
+        let guest = guest_of(row, &id);
+        let resource = guest.and_then(|vmid| inventory.guests.iter().find(|g| g.vmid == vmid));
+        if resource.is_some_and(|g| !ctx.guest_in_scope(&g.key())) {
+            candidates.iter().for_each(|r| reconciler.keep(r));
             continue;
         }
-        plan_job(
-            ctx,
-            row,
-            &id,
-            records.get(id.as_str()).map(Vec::as_slice).unwrap_or_default(),
-        );
+        plan_job(ctx, &mut reconciler, row, &id, candidates);
     }
-    for (id, gone) in records.into_iter().filter(|(id, _)| !present.contains(*id)) {
-        for record in gone {
-            if record.choice("status") == Some("stale") || ctx.protected(head(id), ResourceType::Vm, record) {
-                continue;
-            }
-            let mut changes = BTreeMap::new();
-            changes.insert(
-                "status".to_owned(),
-                Change {
-                    before: record.choice("status").into(),
-                    after: "stale".into(),
-                },
-            );
-            ctx.update_because(head(id), Target::of(record), Reason::GoneFromProxmox, changes);
-        }
-    }
+    reconciler.retire(ctx, true, |record| {
+        record.str("replication_id").unwrap_or_default().to_owned()
+    });
     Ok(())
 }
 
-fn plan_job(ctx: &mut Context, row: &Map<String, Value>, id: &str, existing: &[&Object]) {
-    let Some(guest) = row
-        .get("guest")
-        .and_then(loose_u64)
-        .or_else(|| id.split('-').next()?.parse().ok())
-    else {
-        ctx.plan
-            .skip(head(id), None, Reason::IncompleteSnapshot, "the job names no guest");
-        return;
+fn plan_job<'a>(
+    ctx: &mut Context<'a>,
+    reconciler: &mut Reconciler<'_, 'a>,
+    row: &Map<String, Value>,
+    id: &str,
+    candidates: Vec<&'a Object<'a>>,
+) {
+    let item = Item {
+        identity: id.to_owned(),
+        key: id.to_owned(),
+        proxmox_path: Some(proxmox_path::REPLICATION.to_owned()),
+    };
+    let found = Found::among(candidates, MatchedBy::NaturalKey, "replication records");
+    let Some(guest) = guest_of(row, id) else {
+        let detail = "the job names no guest".to_owned();
+        return reconciler.hold(ctx, &item, found, Reason::IncompleteSnapshot, detail);
     };
     let inventory = ctx.inventory;
-    let found = inventory.guests.iter().find(|g| g.vmid == guest);
-    if found.is_some_and(|g| g.template) {
-        ctx.plan.skip(
-            head(id),
-            existing.first().copied(),
-            Reason::IsTemplate,
-            format!("guest {guest} is a template"),
-        );
-        return;
+    let resource = inventory.guests.iter().find(|g| g.vmid == guest);
+    if resource.is_some_and(|g| g.template) {
+        let detail = format!("guest {guest} is a template");
+        return reconciler.hold(ctx, &item, found, Reason::IsTemplate, detail);
     }
-    let Some(vm) = found
+    let vm = resource
         .and_then(|g| ctx.refs.vms.get(&g.key()))
-        .map(|slot| slot.reference.clone())
-    else {
+        .map(|slot| slot.reference.clone());
+    let Some(vm) = vm else {
         let detail = format!("guest {guest} has no VM in NetBox to link the job to");
-        ctx.plan
-            .skip(head(id), existing.first().copied(), Reason::UnknownVm, detail);
-        return;
+        return reconciler.hold(ctx, &item, found, Reason::UnknownVm, detail);
     };
-    match existing {
-        [] => {
-            let fields = desired(ctx, row, id, guest, vm, None);
-            ctx.create(head(id), Reason::NewInProxmox, create_payload(&fields));
-        }
-        [record] => {
-            if !ctx.protected(head(id), ResourceType::Vm, record) {
-                let fields = desired(ctx, row, id, guest, vm, Some(record));
-                let reason = if record.choice("status") == Some("stale") {
-                    Reason::BackInProxmox
-                } else {
-                    Reason::ChangedInProxmox
-                };
-                let changes = changes(record, &fields);
-                if reason == Reason::BackInProxmox {
-                    ctx.update_because(head(id), Target::of(record), reason, changes);
-                } else {
-                    ctx.update(head(id), record, changes);
-                }
-            }
-        }
-        several => {
-            let detail = format!("{} replication records carry id {id} for this endpoint", several.len());
-            ctx.plan.skip(head(id), None, Reason::AmbiguousIdentity, detail);
-        }
-    }
+    reconciler.item(ctx, &item, found, |ctx, _| desired(ctx, row, id, guest, vm));
 }

@@ -2,25 +2,44 @@
 //! cluster and the storage name), from `/storage` plus the per-node rows of
 //! `/cluster/resources`.
 
-use super::diff::{changes, create_payload, merged_tags, tag_list, Field, Kind};
-use super::{Context, TAG_PROXBOX};
+use super::context::Context;
+use super::diff::{Field, Kind};
+use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Reconciler};
+use super::{Ask, Planner};
 use crate::error::Result;
-use crate::json::{loose_flag, loose_string, loose_u64, Path};
+use crate::json::{loose_flag, loose_string, loose_u64};
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
-use crate::plan::{OpHead, Reason, Warning, WarningCode};
+use crate::plan::{MatchedBy, Reason};
+use crate::proxmox_path;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-const STAGE: Stage = Stage::Storage;
+pub const PLANNER: Planner = Planner {
+    name: "storage",
+    stage: Stage::Storage,
+    governed_by: &[ResourceType::Storage],
+    reads: &[netbox::STORAGE],
+    prerequisites: &[],
+    needs: &["cluster"],
+    proxmox: ask,
+    run: plan,
+};
 
-fn head(identity: &str) -> OpHead<'_> {
-    OpHead {
-        stage: STAGE.name(),
-        resource: Some(ResourceType::Storage),
-        model: netbox::STORAGE,
-        identity,
-        key: identity.to_owned(),
+const LIFECYCLE: Lifecycle = Lifecycle {
+    tags_flag: Some("overwrite_storage_tags"),
+    lookup: &[("name", "name"), ("cluster_id", "cluster")],
+    ..Lifecycle::synced(
+        "storage",
+        ResourceType::Storage,
+        netbox::STORAGE,
+        Gone::Delete { cascades: &[] },
+    )
+};
+
+fn ask(ask: &mut Ask) {
+    if ask.writes {
+        ask.want(proxmox_path::STORAGE);
     }
 }
 
@@ -45,7 +64,11 @@ const TEXT_FIELDS: [(&str, &str); 14] = [
 /// Where each storage is seen in `/cluster/resources`: node names, and whether shared.
 fn per_node(ctx: &Context) -> BTreeMap<String, (BTreeSet<String>, bool)> {
     let mut seen: BTreeMap<String, (BTreeSet<String>, bool)> = BTreeMap::new();
-    let rows = ctx.snapshot.get("/cluster/resources").data().and_then(Value::as_array);
+    let rows = ctx
+        .snapshot
+        .get(proxmox_path::CLUSTER_RESOURCES)
+        .data()
+        .and_then(Value::as_array);
     for row in rows
         .into_iter()
         .flatten()
@@ -64,22 +87,12 @@ fn per_node(ctx: &Context) -> BTreeMap<String, (BTreeSet<String>, bool)> {
     seen
 }
 
-fn desired(
-    ctx: &Context,
-    row: &Map<String, Value>,
-    name: &str,
-    seen: Option<&(BTreeSet<String>, bool)>,
-    existing: Option<&Object>,
-) -> Vec<Field> {
+fn desired(ctx: &Context, row: &Map<String, Value>, name: &str, seen: Option<&(BTreeSet<String>, bool)>) -> Desired {
     let text = |key: &str| loose_string(row.get(key)).map_or(Value::Null, Value::from);
     let nodes = loose_string(row.get("nodes"))
         .or_else(|| seen.map(|(nodes, _)| nodes.iter().cloned().collect::<Vec<_>>().join(",")))
         .filter(|n| !n.is_empty());
-    let ours = ctx.creation_tags(ResourceType::Storage);
-    let tags = match existing {
-        Some(record) => merged_tags(record, &ours),
-        None => ours,
-    };
+    let shared = loose_flag(row.get("shared")) || seen.is_some_and(|(_, shared)| *shared);
     let mut fields = vec![
         Field::new(
             "cluster",
@@ -89,11 +102,7 @@ fn desired(
         Field::new("name", Kind::Scalar, name),
         Field::new("storage_type", Kind::Scalar, text("type")),
         Field::new("nodes", Kind::Scalar, nodes),
-        Field::new(
-            "shared",
-            Kind::Scalar,
-            loose_flag(row.get("shared")) || seen.is_some_and(|(_, shared)| *shared),
-        ),
+        Field::new("shared", Kind::Scalar, shared),
         Field::new("enabled", Kind::Scalar, !loose_flag(row.get("disable"))),
         Field::new("port", Kind::Scalar, row.get("port").and_then(loose_u64)),
         Field::new("is_mountpoint", Kind::Scalar, text("is_mountpoint")),
@@ -104,92 +113,50 @@ fn desired(
             row.get("max-protected-backups").and_then(Value::as_i64),
         ),
         Field::new("raw_config", Kind::Scalar, Value::Object(row.clone())),
-        Field::new("tags", Kind::Tags, tag_list(&tags))
-            .create_only(!ctx.settings.overwrite.get("overwrite_storage_tags")),
     ];
     fields.extend(
         TEXT_FIELDS
             .iter()
             .map(|(field, key)| Field::new(field, Kind::Scalar, text(key))),
     );
-    fields
+    Desired::fields(fields)
 }
 
-pub fn plan(ctx: &mut Context) -> Result<()> {
-    if ctx.mode(ResourceType::Storage).is_disabled() {
-        ctx.skip_disabled(STAGE, ResourceType::Storage, netbox::STORAGE);
+fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
+    let cluster_id = ctx.refs.cluster_id;
+    let ours: Vec<&Object> = ctx
+        .objects(netbox::STORAGE)
+        .iter()
+        .filter(|r| cluster_id.is_some() && r.fk("cluster") == cluster_id)
+        .collect();
+    let mut reconciler = Reconciler::for_run(ctx, &LIFECYCLE, writes, ours.iter().copied());
+    if ctx.refs.cluster.is_none() {
+        reconciler.skip_all(ctx, Reason::MissingParent, "the cluster is not in NetBox");
         return Ok(());
     }
-    let Some(rows) = super::required_list(ctx, "/storage", "storage records are")? else {
+    if !reconciler.planning() {
         return Ok(());
-    };
-    let Some(cluster) = ctx.refs.cluster.clone() else {
-        ctx.plan.skip(
-            head("*"),
-            None,
-            Reason::IncompleteSnapshot,
-            "the cluster is not in NetBox",
-        );
+    }
+    let Some(rows) = ctx.required_list(proxmox_path::STORAGE, "storage records are")? else {
         return Ok(());
-    };
-    let loaded = ctx.loaded;
-    let ours: Vec<&Object> = match cluster.as_u64() {
-        Some(id) => loaded
-            .get(netbox::STORAGE)
-            .iter()
-            .filter(|r| r.fk("cluster") == Some(id))
-            .collect(),
-        None => Vec::new(),
     };
     let seen = per_node(ctx);
-    let mut names = BTreeSet::new();
-    let proxmox = Path::ROOT.key("proxmox");
-    let path = proxmox.key("/storage");
-    // Sorted by name, so duplicates resolve the same way whatever the order.
-    let mut rows: Vec<(usize, &Value)> = rows.iter().enumerate().collect();
-    rows.sort_by_cached_key(|(_, row)| (loose_string(row.get("storage")), row.to_string()));
-    for (index, row) in rows {
-        let Some(row) = row.as_object() else {
-            let message = format!("{} is not an object; skipped", path.index(index));
-            ctx.plan
-                .warn(Warning::new(WarningCode::UnreadableRow, message).at_path("/storage"));
-            continue;
+    for (name, row) in ctx.rows_by_key(proxmox_path::STORAGE, rows, "storage") {
+        let candidates = ours
+            .iter()
+            .copied()
+            .filter(|r| r.str("name") == Some(name.as_str()))
+            .collect();
+        let found = Found::among(candidates, MatchedBy::NaturalKey, "storage records");
+        let item = Item {
+            identity: name.clone(),
+            key: name.clone(),
+            proxmox_path: Some(proxmox_path::STORAGE.to_owned()),
         };
-        let Some(name) = row.get("storage").and_then(Value::as_str) else {
-            continue;
-        };
-        if !names.insert(name.to_owned()) {
-            let message = format!("/storage lists {name} twice; the first row is used");
-            ctx.plan
-                .warn(Warning::new(WarningCode::DuplicateIdentity, message).at_path("/storage"));
-            continue;
-        }
-        let existing: Vec<&Object> = ours.iter().copied().filter(|r| r.str("name") == Some(name)).collect();
-        match existing.as_slice() {
-            [] => {
-                let fields = desired(ctx, row, name, seen.get(name), None);
-                ctx.create(head(name), Reason::NewInProxmox, create_payload(&fields));
-            }
-            [record] => {
-                if !ctx.protected(head(name), ResourceType::Storage, record) {
-                    let fields = desired(ctx, row, name, seen.get(name), Some(record));
-                    ctx.update(head(name), record, changes(record, &fields));
-                }
-            }
-            several => {
-                let detail = format!("{} storage records named {name:?} in the cluster", several.len());
-                ctx.plan.skip(head(name), None, Reason::AmbiguousIdentity, detail);
-            }
-        }
+        reconciler.item(ctx, &item, found, |ctx, _| desired(ctx, row, &name, seen.get(&name)));
     }
-    for record in ours
-        .into_iter()
-        .filter(|r| !names.contains(r.str("name").unwrap_or_default()))
-    {
-        let identity = format!("{}#{}", record.str("name").unwrap_or_default(), record.id);
-        if record.has_tag(TAG_PROXBOX) && !ctx.protected(head(&identity), ResourceType::Storage, record) {
-            ctx.plan.delete(head(&identity), record, Reason::GoneFromProxmox);
-        }
-    }
+    reconciler.retire(ctx, true, |record| {
+        format!("{}#{}", record.str("name").unwrap_or_default(), record.id)
+    });
     Ok(())
 }

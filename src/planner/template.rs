@@ -3,27 +3,46 @@
 //! `sync_mode_vm_template` alone. `source_vm` and `cloned_vms` belong to
 //! operators: they are never written.
 
-use super::diff::{changes, create_payload, merged_tags, tag_list, Field, Kind};
-use super::{Context, TAG_PROXBOX};
+use super::context::Context;
+use super::diff::{Field, Kind};
+use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Reconciler};
+use super::{Ask, Planner};
 use crate::error::Result;
 use crate::json::loose_u64;
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
-use crate::plan::{OpHead, Reason};
+use crate::plan::{MatchedBy, Reason};
 use crate::source::{disk_mib, is_disk_key, Guest};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
 
-const STAGE: Stage = Stage::VmTemplates;
+pub const PLANNER: Planner = Planner {
+    name: "template",
+    stage: Stage::VmTemplates,
+    governed_by: &[ResourceType::VmTemplate],
+    reads: &[netbox::VM_TEMPLATE],
+    prerequisites: &[],
+    needs: &["cluster"],
+    proxmox: ask,
+    run: plan,
+};
 
-fn head(identity: &str, key: String) -> OpHead<'_> {
-    OpHead {
-        stage: STAGE.name(),
-        resource: Some(ResourceType::VmTemplate),
-        model: netbox::VM_TEMPLATE,
-        identity,
-        key,
+const LIFECYCLE: Lifecycle = Lifecycle {
+    report_unowned: true,
+    lookup: &[("proxmox_endpoint_id", "proxmox_endpoint"), ("vmid", "vmid")],
+    ..Lifecycle::synced(
+        "vm-templates",
+        ResourceType::VmTemplate,
+        netbox::VM_TEMPLATE,
+        Gone::Delete { cascades: &[] },
+    )
+};
+
+fn ask(ask: &mut Ask) {
+    if !ask.writes {
+        return;
     }
+    let paths: Vec<String> = ask.guests(true).map(|g| g.config_path.clone()).collect();
+    paths.iter().for_each(|path| ask.want(path));
 }
 
 const CLOUD_INIT_KEYS: [&str; 5] = ["ciuser", "cipassword", "sshkeys", "ipconfig0", "citype"];
@@ -50,7 +69,7 @@ fn is_net_key(key: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
-fn desired(ctx: &Context, guest: &Guest, config: &Map<String, Value>, existing: Option<&Object>) -> Vec<Field> {
+fn desired(ctx: &Context, guest: &Guest, config: &Map<String, Value>) -> Desired {
     let number = |key: &str| config.get(key).and_then(loose_u64);
     let vcpus = guest
         .maxcpu
@@ -62,12 +81,7 @@ fn desired(ctx: &Context, guest: &Guest, config: &Map<String, Value>, existing: 
         .and_then(Value::as_str)
         .unwrap_or_default()
         .trim();
-    let ours = ctx.creation_tags(ResourceType::VmTemplate);
-    let tags = match existing {
-        Some(record) => merged_tags(record, &ours),
-        None => ours,
-    };
-    vec![
+    Desired::fields(vec![
         Field::new("name", Kind::Scalar, guest.name.as_str()),
         Field::new("vmid", Kind::Scalar, guest.vmid),
         Field::new("proxmox_endpoint", Kind::ForeignKey, ctx.endpoint_id()),
@@ -87,75 +101,61 @@ fn desired(ctx: &Context, guest: &Guest, config: &Map<String, Value>, existing: 
         Field::new("net_config", Kind::Scalar, pick(config, is_net_key)),
         Field::new("disk_config", Kind::Scalar, pick(config, is_disk_key)),
         Field::new("raw_config", Kind::Scalar, Value::Object(config.clone())),
-        Field::new("tags", Kind::Tags, tag_list(&tags)),
-    ]
+    ])
 }
 
-pub fn plan(ctx: &mut Context) -> Result<()> {
-    if ctx.mode(ResourceType::VmTemplate).is_disabled() {
-        ctx.skip_disabled(STAGE, ResourceType::VmTemplate, netbox::VM_TEMPLATE);
+/// The key a record would have as a guest (`qemu/9000`).
+fn record_key(record: &Object) -> String {
+    format!(
+        "{}/{}",
+        record.str("proxmox_type").unwrap_or("qemu"),
+        record.u64("vmid").unwrap_or_default()
+    )
+}
+
+fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
+    let endpoint = ctx.required_endpoint_id()?;
+    let ours: Vec<&Object> = ctx
+        .objects(netbox::VM_TEMPLATE)
+        .iter()
+        .filter(|r| r.fk("proxmox_endpoint") == Some(endpoint) && r.u64("vmid").is_some())
+        .collect();
+    let in_scope: Vec<&Object> = ours
+        .iter()
+        .copied()
+        .filter(|r| ctx.guest_in_scope(&record_key(r)))
+        .collect();
+    let mut reconciler = Reconciler::for_run(ctx, &LIFECYCLE, writes, in_scope);
+    if !reconciler.planning() {
         return Ok(());
     }
-    let endpoint = super::required_endpoint_id(ctx)?;
-    let loaded = ctx.loaded;
-    let mut records: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();
-    for record in loaded
-        .get(netbox::VM_TEMPLATE)
-        .iter()
-        .filter(|r| r.fk("proxmox_endpoint") == Some(endpoint))
-    {
-        if let Some(vmid) = record.u64("vmid") {
-            records.entry(vmid).or_default().push(record);
-        }
-    }
     let inventory = ctx.inventory;
-    let mut seen = BTreeSet::new();
     for guest in inventory.guests.iter().filter(|g| g.template) {
-        seen.insert(guest.vmid);
         let key = guest.key();
-        let label = format!("{key} {}", guest.name);
-        let existing = records.get(&guest.vmid).map(Vec::as_slice).unwrap_or_default();
+        let candidates: Vec<&Object> = ours
+            .iter()
+            .copied()
+            .filter(|r| r.u64("vmid") == Some(guest.vmid))
+            .collect();
+        if !ctx.guest_in_scope(&key) {
+            candidates.iter().for_each(|r| reconciler.keep(r));
+            continue;
+        }
+        let item = Item {
+            identity: key.clone(),
+            key: format!("{key} {}", guest.name),
+            proxmox_path: Some(guest.config_path.clone()),
+        };
+        let found = Found::among(candidates, MatchedBy::NaturalKey, "vm-templates records");
         let Some(config) = guest.config() else {
             let detail = format!("config unavailable ({}): left as it is", guest.config.failure());
-            ctx.plan.skip(
-                head(&key, label),
-                existing.first().copied(),
-                Reason::IncompleteSnapshot,
-                detail,
-            );
+            reconciler.hold(ctx, &item, found, Reason::IncompleteSnapshot, detail);
             continue;
         };
-        match existing {
-            [] => {
-                let fields = desired(ctx, guest, config, None);
-                ctx.create(head(&key, label), Reason::NewInProxmox, create_payload(&fields));
-            }
-            [record] => {
-                if !ctx.protected(head(&key, label.clone()), ResourceType::VmTemplate, record) {
-                    let fields = desired(ctx, guest, config, Some(record));
-                    ctx.update(head(&key, label), record, changes(record, &fields));
-                }
-            }
-            several => {
-                let detail = format!("{} vm-templates records carry vmid {}", several.len(), guest.vmid);
-                ctx.plan.ambiguous(head(&key, label.clone()), &label, detail);
-            }
-        }
+        reconciler.item(ctx, &item, found, |ctx, _| desired(ctx, guest, config));
     }
-    for (vmid, gone) in records.into_iter().filter(|(vmid, _)| !seen.contains(vmid)) {
-        for record in gone {
-            let key = format!("vmid/{vmid}#{}", record.id);
-            let label = format!("template {vmid} {}", record.str("name").unwrap_or_default());
-            if ctx.protected(head(&key, label.clone()), ResourceType::VmTemplate, record) {
-                continue;
-            }
-            if record.has_tag(TAG_PROXBOX) {
-                ctx.plan.delete(head(&key, label), record, Reason::GoneFromProxmox);
-            } else {
-                let detail = "gone from Proxmox, but not tagged proxbox: left for an operator";
-                ctx.plan.skip(head(&key, label), Some(record), Reason::NotOwned, detail);
-            }
-        }
-    }
+    reconciler.retire(ctx, true, |record| {
+        format!("vmid/{}#{}", record.u64("vmid").unwrap_or_default(), record.id)
+    });
     Ok(())
 }

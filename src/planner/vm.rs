@@ -3,157 +3,298 @@
 //! Identity is (endpoint, vmid, type) in custom fields, never the name: names
 //! change, collide and get edited by operators. Templates are never VMs.
 
-use super::bootstrap::ensure_tag;
-use super::diff::{changes, create_payload, merged_tags, tag_list, Field, Kind};
-use super::{Context, TAG_PROXBOX, TAG_SOFT_DELETED};
+use super::bootstrap::{proxmox_tag, Prerequisite};
+use super::context::{Context, Subset, VmSlot};
+use super::diff::{Field, Kind};
+use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Outcome, Reconciler};
+use super::{Ask, Planner};
 use crate::error::Result;
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
-use crate::parse;
-use crate::plan::{reference, Change, OpHead, Reason, Target, Warning, WarningCode};
-use crate::source::{disk_mib, Guest};
+use crate::plan::{MatchedBy, Reason, WarningCode};
+use crate::source::{disk_mib, Guest, GuestKind};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What later stages need to know about a guest's NetBox VM.
-#[derive(Clone, Debug)]
-pub struct VmSlot {
-    pub reference: Value,
-    pub existing_id: Option<u64>,
-    pub guest_index: usize,
-}
+pub const PLANNER: Planner = Planner {
+    name: "vm",
+    stage: Stage::VirtualMachines,
+    governed_by: &[ResourceType::Vm],
+    reads: &[netbox::VIRTUAL_MACHINE],
+    prerequisites: &[Prerequisite::CustomFields],
+    needs: &["cluster", "node"],
+    proxmox: ask,
+    run: plan,
+};
 
-fn head(identity: &str, key: String) -> OpHead<'_> {
-    OpHead {
-        stage: Stage::VirtualMachines.name(),
-        resource: Some(ResourceType::Vm),
-        model: netbox::VIRTUAL_MACHINE,
-        identity,
-        key,
+const LIFECYCLE: Lifecycle = Lifecycle {
+    tags_flag: Some("overwrite_vm_tags"),
+    report_unowned: true,
+    lookup: &[
+        ("cluster_id", "cluster"),
+        ("cf_proxmox_vmid", "custom_fields.proxmox_vmid"),
+        ("cf_proxmox_vm_type", "custom_fields.proxmox_vm_type"),
+        ("cf_proxmox_endpoint", "custom_fields.proxmox_endpoint"),
+    ],
+    ..Lifecycle::synced(
+        "virtual-machines",
+        ResourceType::Vm,
+        netbox::VIRTUAL_MACHINE,
+        Gone::SoftDelete,
+    )
+};
+
+/// NetBox's `VirtualMachine.name` holds at most 64 characters.
+const NAME_MAX: usize = 64;
+
+fn ask(ask: &mut Ask) {
+    if !ask.writes {
+        return;
     }
+    let paths: Vec<String> = ask.guests(false).map(|g| g.config_path.clone()).collect();
+    paths.iter().for_each(|path| ask.want(path));
 }
 
 /// (vmid, type) of a NetBox VM that belongs to this endpoint.
-fn identity_of(vm: &Object, endpoint: u64) -> Option<(u64, String)> {
+pub fn identity_of(vm: &Object, endpoint: u64) -> Option<(u64, GuestKind)> {
     let cf_u64 = |name| vm.custom_field(name).and_then(crate::json::loose_u64);
     if cf_u64("proxmox_endpoint") != Some(endpoint) {
         return None;
     }
     let vmid = cf_u64("proxmox_vmid")?;
     let kind = vm.custom_field("proxmox_vm_type").and_then(Value::as_str)?;
-    Some((vmid, kind.to_ascii_lowercase()))
+    Some((vmid, GuestKind::parse(&kind.to_ascii_lowercase())?))
 }
 
-/// Matches guests to NetBox VMs; plans creates and updates when `planning`.
-pub fn plan(ctx: &mut Context, planning: bool) -> Result<()> {
-    let endpoint = super::required_endpoint_id(ctx)?;
-    let mode = ctx.mode(ResourceType::Vm);
-    let planning = planning && !mode.is_disabled();
-    if ctx.refs.cluster.is_none() {
-        if planning {
-            let detail = format!(
-                "cluster {:?} is not in NetBox (is cluster sync disabled?)",
-                ctx.inventory.cluster_name
-            );
-            let head = OpHead {
-                identity: "*",
-                ..head("*", "every vm".to_owned())
-            };
-            ctx.plan.skip(head, None, Reason::IncompleteSnapshot, detail);
-        }
-        return Ok(());
+fn key_of((vmid, kind): (u64, GuestKind)) -> String {
+    format!("{}/{vmid}", kind.as_str())
+}
+
+/// The guest keys a subset names: its guests, and the guests of its NetBox
+/// VMs (`vms`: the NetBox VMs, as far as they are read yet).
+pub fn subset_keys(vms: &[Object], endpoint: Option<u64>, subset: &Subset) -> BTreeSet<String> {
+    let mut keys = subset.guests.clone();
+    if let Some(endpoint) = endpoint {
+        let named = vms.iter().filter(|vm| subset.netbox_vm_ids.contains(&vm.id));
+        keys.extend(named.filter_map(|vm| identity_of(vm, endpoint)).map(key_of));
     }
-    let loaded = ctx.loaded;
-    let mut by_identity: BTreeMap<(u64, String), Vec<&Object>> = BTreeMap::new();
-    for vm in loaded.get(netbox::VIRTUAL_MACHINE) {
-        if let Some(identity) = identity_of(vm, endpoint) {
-            by_identity.entry(identity).or_default().push(vm);
-        }
-    }
-    let inventory = ctx.inventory;
-    let names = assign_names(ctx, &by_identity);
-    for (index, guest) in inventory.guests.iter().enumerate().filter(|(_, g)| !g.template) {
-        let key = guest.key();
-        let label = format!("{key} {}", guest.name);
-        let candidates = by_identity
-            .remove(&(guest.vmid, guest.kind.as_str().to_owned()))
-            .unwrap_or_default();
-        let in_cluster: Vec<&Object> = candidates
-            .iter()
-            .copied()
-            .filter(|vm| in_our_cluster(ctx, vm))
-            .collect();
-        let name = names.get(&key).cloned().unwrap_or_else(|| guest.name.clone());
-        match (in_cluster.as_slice(), candidates.len()) {
-            ([vm], _) => {
-                ctx.refs.vms.insert(
-                    key.clone(),
-                    VmSlot {
-                        reference: Value::from(vm.id),
-                        existing_id: Some(vm.id),
-                        guest_index: index,
-                    },
-                );
-                if planning && !ctx.protected(head(&key, label), ResourceType::Vm, vm) {
-                    plan_update(ctx, guest, vm, &name);
-                }
-            }
-            ([], 0) if planning => {
-                let fields = desired(ctx, guest, &name, None);
-                let id = ctx.create(head(&key, label), Reason::NewInProxmox, create_payload(&fields));
-                ctx.refs.vms.insert(
-                    key,
-                    VmSlot {
-                        reference: reference(&id),
-                        existing_id: None,
-                        guest_index: index,
-                    },
-                );
-            }
-            ([], 0) => {}
-            (found, total) => {
-                let ids: Vec<String> = candidates.iter().map(|vm| vm.id.to_string()).collect();
-                let detail = if found.len() > 1 {
-                    format!(
-                        "{} NetBox VMs carry this identity (ids {})",
-                        found.len(),
-                        ids.join(", ")
-                    )
-                } else {
-                    format!(
-                        "{total} NetBox VM(s) with this identity are in another cluster (ids {})",
-                        ids.join(", ")
-                    )
-                };
-                if planning {
-                    ctx.plan.ambiguous(head(&key, label.clone()), &label, detail);
-                } else {
-                    ctx.plan.warn(Warning::new(
-                        WarningCode::AmbiguousIdentity,
-                        format!("{label}: {detail}"),
-                    ));
-                }
-            }
-        }
-    }
-    if planning {
-        plan_gone(ctx, by_identity);
-    }
-    Ok(())
+    keys
 }
 
 fn in_our_cluster(ctx: &Context, vm: &Object) -> bool {
     ctx.refs.cluster_id.is_some() && vm.fk("cluster") == ctx.refs.cluster_id
 }
 
+/// Guest key → the NetBox VMs that carry its identity.
+fn claims<'a>(ctx: &Context<'a>, endpoint: u64) -> BTreeMap<String, Vec<&'a Object<'a>>> {
+    let mut claims: BTreeMap<String, Vec<&Object>> = BTreeMap::new();
+    for vm in ctx.objects(netbox::VIRTUAL_MACHINE) {
+        if let Some(identity) = identity_of(vm, endpoint) {
+            claims.entry(key_of(identity)).or_default().push(vm);
+        }
+    }
+    claims
+}
+
+/// One guest's candidates: those in our cluster; a claim only elsewhere is
+/// an ambiguity too (a VM cannot belong to two clusters).
+/// No candidate and no custom fields to store an identity in: nothing may be
+/// created (it could never be found again).
+fn found<'a>(ctx: &Context<'a>, candidates: &[&'a Object<'a>]) -> Found<'a> {
+    if candidates.is_empty() && ctx.refs.identity_fields_conflict {
+        let detail = "NetBox has no usable custom fields to store the VM identity in".to_owned();
+        return Found::Refused(None, Reason::UnsupportedByNetbox, WarningCode::NotOwned, detail);
+    }
+    let (here, elsewhere): (Vec<&Object>, Vec<&Object>) = candidates.iter().partition(|vm| in_our_cluster(ctx, vm));
+    if here.is_empty() && !elsewhere.is_empty() {
+        let ids: Vec<String> = elsewhere.iter().map(|vm| vm.id.to_string()).collect();
+        let detail = format!(
+            "{} NetBox VM(s) with this identity are in another cluster (ids {})",
+            elsewhere.len(),
+            ids.join(", ")
+        );
+        return Found::Several(elsewhere, detail);
+    }
+    Found::among(here, MatchedBy::CustomField, "VMs")
+}
+
+/// Matches guests to NetBox VMs; plans creates and updates when `writes`.
+fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
+    let endpoint = ctx.required_endpoint_id()?;
+    let claims = claims(ctx, endpoint);
+    let retirable = claims
+        .iter()
+        .filter(|(key, _)| subset_allows(ctx, key))
+        .flat_map(|(_, vms)| vms.iter().copied())
+        .filter(|vm| in_our_cluster(ctx, vm))
+        .collect::<Vec<_>>();
+    let mut reconciler = Reconciler::for_run(ctx, &LIFECYCLE, writes, retirable);
+    if ctx.refs.cluster.is_none() {
+        let detail = format!(
+            "cluster {:?} is not in NetBox (is cluster sync disabled?)",
+            ctx.inventory.cluster_name
+        );
+        reconciler.skip_all(ctx, Reason::MissingParent, &detail);
+        return Ok(());
+    }
+    let names = assign_names(ctx, &claims, reconciler.planning());
+    let inventory = ctx.inventory;
+    for (index, guest) in inventory.guests.iter().enumerate() {
+        let key = guest.key();
+        let candidates = claims.get(&key).map(Vec::as_slice).unwrap_or_default();
+        if guest.template {
+            now_a_template(ctx, &mut reconciler, &key, candidates);
+            continue;
+        }
+        if !ctx.guest_in_scope(&key) {
+            candidates.iter().for_each(|vm| reconciler.keep(vm));
+            continue;
+        }
+        let item = Item {
+            identity: key.clone(),
+            key: format!("{key} {}", guest.name),
+            proxmox_path: Some(guest.config_path.clone()),
+        };
+        let name = names.get(&key).cloned().unwrap_or_else(|| guest.name.clone());
+        let found = found(ctx, candidates);
+        let outcome = reconciler.item(ctx, &item, found, |ctx, existing| {
+            desired(ctx, guest, &name, existing.is_none())
+        });
+        let slot = match outcome {
+            Outcome::Existing(vm) => Some((Value::from(vm.id), Some(vm.id))),
+            Outcome::Created => reconciler.reference_of(&key).map(|r| (r, None)),
+            Outcome::Skipped => None,
+        };
+        let slot = slot.map(|(reference, existing_id)| VmSlot {
+            reference,
+            existing_id,
+            guest_index: index,
+        });
+        ctx.refs.vms.extend(slot.map(|slot| (key, slot)));
+    }
+    reconciler.retire(ctx, true, |vm| {
+        identity_of(vm, endpoint)
+            .map(key_of)
+            .unwrap_or_else(|| format!("#{}", vm.id))
+    });
+    follow_renames(ctx, &claims, &names);
+    Ok(())
+}
+
+/// NetBox names are unique per cluster at every moment: a VM that takes the
+/// name another of ours is giving up (a rename in this plan) waits for that
+/// rename. Where renames go round in a circle (two guests swap names), the
+/// first of the circle gives its name up first, under a stand-in name.
+fn follow_renames(ctx: &mut Context, claims: &BTreeMap<String, Vec<&Object>>, names: &BTreeMap<String, String>) {
+    let current = |key: &str| {
+        claims.get(key).and_then(|vms| match vms.as_slice() {
+            [vm] => Some(*vm),
+            _ => None,
+        })
+    };
+    let mut given_up: BTreeMap<String, String> = BTreeMap::new();
+    for (key, name) in names {
+        if let Some(held) = current(key)
+            .and_then(|vm| vm.str("name"))
+            .filter(|c| !c.eq_ignore_ascii_case(name))
+        {
+            given_up.insert(held.to_lowercase(), key.clone());
+        }
+    }
+    // Who waits for whom: the VM taking a name waits for the VM giving it up.
+    let waits: BTreeMap<&str, &str> = names
+        .iter()
+        .filter_map(|(key, name)| Some((key.as_str(), given_up.get(&name.to_lowercase())?.as_str())))
+        .filter(|(key, holder)| key != holder)
+        .collect();
+    let mut freed: BTreeMap<&str, String> = BTreeMap::new();
+    for start in waits.keys() {
+        let mut at = *start;
+        let mut seen = BTreeSet::from([at]);
+        while let Some(next) = waits.get(at) {
+            if *next == *start && !freed.keys().any(|k| seen.contains(k)) {
+                if let Some(op) = current(start).and_then(|vm| free_name(ctx, start, vm)) {
+                    freed.insert(start, op);
+                }
+                break;
+            }
+            if !seen.insert(next) {
+                break;
+            }
+            at = next;
+        }
+    }
+    for (key, holder) in &waits {
+        let op = LIFECYCLE.head(key, String::new()).id();
+        let after = freed
+            .get(holder)
+            .cloned()
+            .unwrap_or_else(|| LIFECYCLE.head(holder, String::new()).id());
+        ctx.plan.add_dependency(&op, &after);
+    }
+    for (key, op) in &freed {
+        ctx.plan.add_dependency(&LIFECYCLE.head(key, String::new()).id(), op);
+    }
+}
+
+/// A rename to a stand-in name, so that the VM's name is free for the one
+/// that takes it: returns the op id.
+fn free_name(ctx: &mut Context, key: &str, vm: &Object) -> Option<String> {
+    let held = vm.str("name")?;
+    let stand_in = name_form(&format!("{held} (renaming {key})"), 1);
+    let identity = format!("{key}/free-name");
+    let head = LIFECYCLE.head(&identity, format!("{key} {held}"));
+    let change = crate::plan::Change {
+        before: Value::from(held),
+        after: Value::from(stand_in),
+    };
+    let changes = BTreeMap::from([("name".to_owned(), change)]);
+    ctx.update(
+        head,
+        crate::plan::Target::of(vm),
+        Reason::ChangedInProxmox,
+        changes,
+        None,
+    )
+}
+
+/// A VM row for what is now a template: templates are vm-templates
+/// records, so the row is left alone (and never counted as gone).
+fn now_a_template<'a>(ctx: &mut Context<'a>, reconciler: &mut Reconciler<'_, 'a>, key: &str, vms: &[&'a Object<'a>]) {
+    for vm in vms {
+        reconciler.keep(vm);
+        if reconciler.planning() && in_our_cluster(ctx, vm) {
+            let detail =
+                "now a Proxmox template: templates are synced as vm-templates records, this VM row is left alone";
+            let head = LIFECYCLE.head(key, format!("{key} {}", vm.str("name").unwrap_or_default()));
+            ctx.plan.skip(head, Some(vm), Reason::IsTemplate, detail, None);
+        }
+    }
+}
+
+/// With a subset, only its VMs may be retired.
+fn subset_allows(ctx: &Context, key: &str) -> bool {
+    ctx.guest_in_scope(key)
+}
+
+/// `name` with ` (n)` for n ≥ 2, shortened so the whole fits NetBox's limit.
+fn name_form(name: &str, n: u32) -> String {
+    let suffix = if n >= 2 { format!(" ({n})") } else { String::new() };
+    let room = NAME_MAX.saturating_sub(suffix.chars().count());
+    let base: String = name.trim().chars().take(room).collect();
+    format!("{}{suffix}", base.trim_end())
+}
+
 /// `name` itself or a de-duplicated form of it (`name (3)`).
 fn is_form_of(current: &str, name: &str) -> bool {
-    current == name
-        || current
-            .strip_prefix(name)
-            .and_then(|rest| rest.strip_prefix(" ("))
-            .and_then(|rest| rest.strip_suffix(')'))
-            .is_some_and(|digits| digits.parse::<u32>().is_ok_and(|n| n >= 2))
+    if current == name_form(name, 1) {
+        return true;
+    }
+    let suffix = current
+        .rsplit_once(" (")
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .and_then(|digits| digits.parse::<u32>().ok());
+    suffix.is_some_and(|n| n >= 2 && current == name_form(name, n))
 }
 
 /// The operator renamed the VM in NetBox when its name is neither what
@@ -166,36 +307,43 @@ fn operator_named(vm: &Object) -> Option<String> {
 }
 
 /// NetBox names per guest key: Proxmox's name, with ` (2)`, ` (3)` for
-/// duplicates in the cluster (lowest free number, guests in vmid order). A
-/// name already in NetBox that still fits is kept, so names never churn.
-fn assign_names(ctx: &Context, by_identity: &BTreeMap<(u64, String), Vec<&Object>>) -> BTreeMap<String, String> {
-    let ours: BTreeSet<u64> = by_identity.values().flatten().map(|vm| vm.id).collect();
-    let mut taken: BTreeSet<String> = ctx
-        .loaded
-        .get(netbox::VIRTUAL_MACHINE)
-        .iter()
-        .filter(|vm| in_our_cluster(ctx, vm) && !ours.contains(&vm.id))
-        .filter_map(|vm| vm.str("name").map(str::to_lowercase))
-        .collect();
+/// duplicates in the cluster (lowest free number, guests in vmid order).
+/// Names are unique per cluster, case-insensitively: every VM of the
+/// cluster that no guest explains (manual ones, kept orphans) holds its
+/// name. A name already in NetBox that still fits is kept, so names never churn.
+fn assign_names(ctx: &Context, claims: &BTreeMap<String, Vec<&Object>>, writes: bool) -> BTreeMap<String, String> {
     let guests: Vec<(&Guest, Option<&Object>)> = ctx
         .inventory
         .guests
         .iter()
         .filter(|g| !g.template)
         .map(|guest| {
-            let existing = by_identity
-                .get(&(guest.vmid, guest.kind.as_str().to_owned()))
-                .and_then(|c| match c.as_slice() {
-                    [vm] if in_our_cluster(ctx, vm) => Some(*vm),
-                    _ => None,
-                });
+            let existing = claims.get(&guest.key()).and_then(|c| match c.as_slice() {
+                [vm] if in_our_cluster(ctx, vm) => Some(*vm),
+                _ => None,
+            });
             (guest, existing)
         })
         .collect();
+    let explained: BTreeSet<u64> = guests.iter().filter_map(|(_, vm)| vm.map(|vm| vm.id)).collect();
+    let mut taken: BTreeSet<String> = ctx
+        .objects(netbox::VIRTUAL_MACHINE)
+        .iter()
+        .filter(|vm| in_our_cluster(ctx, vm) && !explained.contains(&vm.id))
+        .filter_map(|vm| vm.str("name").map(str::to_lowercase))
+        .collect();
     let mut names = BTreeMap::new();
-    // Operators' names first, then names that still fit, then the rest.
+    // Names that cannot change first (an operator's, or on a VM this plan
+    // does not write), then names that still fit, then the rest.
+    let fixed = |vm: &Object| -> Option<String> {
+        let frozen = !writes || ctx.bootstrap_protected(ResourceType::Vm, vm);
+        match frozen {
+            true => vm.str("name").map(str::to_owned),
+            false => operator_named(vm),
+        }
+    };
     for (guest, vm) in &guests {
-        if let Some(kept) = vm.and_then(operator_named) {
+        if let Some(kept) = vm.and_then(fixed) {
             taken.insert(kept.to_lowercase());
             names.insert(guest.key(), kept);
         }
@@ -212,11 +360,11 @@ fn assign_names(ctx: &Context, by_identity: &BTreeMap<(u64, String), Vec<&Object
         if names.contains_key(&guest.key()) {
             continue;
         }
-        let mut candidate = guest.name.clone();
-        let mut n = 2;
+        let mut n = 1;
+        let mut candidate = name_form(&guest.name, n);
         while taken.contains(&candidate.to_lowercase()) {
-            candidate = format!("{} ({n})", guest.name);
             n += 1;
+            candidate = name_form(&guest.name, n);
         }
         taken.insert(candidate.to_lowercase());
         names.insert(guest.key(), candidate);
@@ -252,30 +400,17 @@ fn note(guest: &Guest) -> (String, Option<String>) {
     (first, longer.then(|| text.to_owned()))
 }
 
-fn proxmox_tag_slugs(ctx: &mut Context, guest: &Guest) -> Vec<String> {
-    let mut slugs = Vec::new();
-    for tag in &guest.tags {
-        let slug = parse::slugify(tag);
-        ensure_tag(ctx, Stage::VirtualMachines, ResourceType::Vm, tag, &slug);
-        if !slug.is_empty() {
-            slugs.push(slug);
-        }
-    }
-    slugs
-}
-
-fn desired(ctx: &mut Context, guest: &Guest, name: &str, existing: Option<&Object>) -> Vec<Field> {
-    let flag = |ctx: &Context, name: &str| !ctx.settings.overwrite.get(name);
-    let mut ours = ctx.creation_tags(ResourceType::Vm);
-    if existing.is_none() || ctx.settings.overwrite.get("overwrite_vm_proxmox_tags") {
-        ours.extend(proxmox_tag_slugs(ctx, guest));
-    }
-    let tags = match existing {
-        Some(vm) => merged_tags(vm, &ours)
-            .into_iter()
-            .filter(|t| t != TAG_SOFT_DELETED)
-            .collect(),
-        None => ours,
+/// Proxmox tags are merged on create, and on updates while
+/// `overwrite_vm_proxmox_tags` is on.
+fn desired(ctx: &mut Context, guest: &Guest, name: &str, creating: bool) -> Desired {
+    let tags: Vec<String> = if creating || ctx.settings.overwrite.get("overwrite_vm_proxmox_tags") {
+        guest
+            .tags
+            .iter()
+            .filter_map(|tag| proxmox_tag(ctx, Stage::VirtualMachines, ResourceType::Vm, tag))
+            .collect()
+    } else {
+        Vec::new()
     };
     let endpoint = ctx.endpoint_id().unwrap_or_default();
     let custom_fields = json!({
@@ -283,7 +418,6 @@ fn desired(ctx: &mut Context, guest: &Guest, name: &str, existing: Option<&Objec
         "proxmox_endpoint": endpoint, "proxmox_name": guest.name,
     });
     let (description, comments) = note(guest);
-    let keep_description = flag(ctx, "overwrite_vm_description");
     let mut fields = vec![
         Field::new("name", Kind::Scalar, name),
         Field::new("status", Kind::Choice, status(guest)),
@@ -293,8 +427,7 @@ fn desired(ctx: &mut Context, guest: &Guest, name: &str, existing: Option<&Objec
             ctx.refs.cluster.clone().unwrap_or(Value::Null),
         ),
         Field::new("vcpus", Kind::Scalar, guest.maxcpu.filter(|c| *c > 0)),
-        Field::new("description", Kind::Scalar, description).create_only(keep_description),
-        Field::new("tags", Kind::Tags, tag_list(&tags)).create_only(flag(ctx, "overwrite_vm_tags")),
+        Field::new("description", Kind::Scalar, description).overwritten_by("overwrite_vm_description"),
         Field::new("custom_fields", Kind::CustomFields, custom_fields),
     ];
     if let Some(device) = ctx.refs.devices.get(&guest.node) {
@@ -313,94 +446,25 @@ fn desired(ctx: &mut Context, guest: &Guest, name: &str, existing: Option<&Objec
         fields.push(Field::new("disk", Kind::Scalar, disk_mib(config)));
     }
     if let Some(comments) = comments {
-        fields.push(Field::new("comments", Kind::Scalar, comments).create_only(keep_description));
+        fields.push(Field::new("comments", Kind::Scalar, comments).overwritten_by("overwrite_vm_description"));
     }
-    fields
+    Desired { fields, tags }
 }
 
-fn plan_update(ctx: &mut Context, guest: &Guest, vm: &Object, name: &str) {
-    let key = guest.key();
-    let label = format!("{key} {}", guest.name);
-    let fields = desired(ctx, guest, name, Some(vm));
-    let mut changes = changes(vm, &fields);
-    if vm.has_tag(TAG_SOFT_DELETED) {
-        // Back from the dead: the soft-delete tag is the one tag we remove.
-        let tags = vm
-            .tags()
-            .into_iter()
-            .filter(|t| t != TAG_SOFT_DELETED)
-            .collect::<Vec<_>>();
-        let after = fields
-            .iter()
-            .find(|f| f.name == "tags")
-            .map(|f| f.value.clone())
-            .unwrap_or_else(|| tag_list(&tags));
-        changes.insert(
-            "tags".to_owned(),
-            Change {
-                before: tag_list(&vm.tags()),
-                after,
-            },
-        );
-        ctx.update_because(head(&key, label), Target::of(vm), Reason::BackInProxmox, changes);
-        return;
-    }
-    ctx.update(head(&key, label), vm, changes);
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// NetBox VMs of this endpoint and cluster that no guest explains any more.
-fn plan_gone(ctx: &mut Context, leftovers: BTreeMap<(u64, String), Vec<&Object>>) {
-    let templates: BTreeSet<(u64, &str)> = ctx
-        .inventory
-        .guests
-        .iter()
-        .filter(|g| g.template)
-        .map(|g| (g.vmid, g.kind.as_str()))
-        .collect();
-    for ((vmid, kind), vms) in leftovers {
-        let ours: Vec<&Object> = vms.into_iter().filter(|vm| in_our_cluster(ctx, vm)).collect();
-        for vm in ours {
-            let key = format!("{kind}/{vmid}");
-            let label = format!("{key} {}", vm.str("name").unwrap_or_default());
-            if templates.contains(&(vmid, kind.as_str())) {
-                let detail =
-                    "now a Proxmox template: templates are synced as vm-templates records, this VM row is left alone";
-                ctx.plan.skip(head(&key, label), Some(vm), Reason::IsTemplate, detail);
-                continue;
-            }
-            let soft_deleted = vm.has_tag(TAG_SOFT_DELETED) && vm.choice("status") == Some("decommissioning");
-            if soft_deleted || ctx.protected(head(&key, label.clone()), ResourceType::Vm, vm) {
-                continue;
-            }
-            if !ctx.settings.options.delete_orphans {
-                let detail = "gone from Proxmox; delete_orphans is off, so it is kept as it is";
-                ctx.plan.skip(head(&key, label), Some(vm), Reason::OrphanKept, detail);
-            } else if !vm.has_tag(TAG_PROXBOX) {
-                ctx.plan.skip(
-                    head(&key, label),
-                    Some(vm),
-                    Reason::NotOwned,
-                    "gone from Proxmox, but not tagged proxbox",
-                );
-            } else {
-                let tags = tag_list(&merged_tags(vm, &[TAG_SOFT_DELETED.to_owned()]));
-                let mut changes = BTreeMap::new();
-                changes.insert(
-                    "status".to_owned(),
-                    Change {
-                        before: vm.choice("status").into(),
-                        after: "decommissioning".into(),
-                    },
-                );
-                changes.insert(
-                    "tags".to_owned(),
-                    Change {
-                        before: tag_list(&vm.tags()),
-                        after: tags,
-                    },
-                );
-                ctx.update_because(head(&key, label), Target::of(vm), Reason::GoneFromProxmox, changes);
-            }
-        }
+    #[test]
+    fn long_names_are_shortened_so_the_suffix_fits() {
+        let long = "x".repeat(70);
+        assert_eq!(name_form(&long, 1).chars().count(), 64);
+        let second = name_form(&long, 2);
+        assert_eq!(second.chars().count(), 64);
+        assert!(second.ends_with(" (2)"));
+        assert!(is_form_of(&second, &long));
+        assert!(is_form_of("web01 (3)", "web01"));
+        assert!(!is_form_of("web01 (1)", "web01"));
+        assert!(!is_form_of("web01-old", "web01"));
     }
 }

@@ -61,12 +61,75 @@ pub fn apply(state: &mut Value, plan: &Value) -> Result<(), String> {
             }
         }
         sim.apply_op(op).map_err(|e| format!("{id}: {e}"))?;
+        let collection = op["collection"].as_str().unwrap_or_default();
+        sim.constraints(collection)
+            .map_err(|e| format!("{id}: NetBox refuses: {e}"))?;
         done.insert(id);
     }
     Ok(())
 }
 
+/// NetBox's `IPADDRESS_ROLES_NONUNIQUE`.
+const SHARED_ROLES: [&str; 6] = ["anycast", "vip", "vrrp", "hsrp", "glbp", "carp"];
+
 impl Simulator<'_> {
+    /// The uniqueness rules NetBox enforces on what the planner writes:
+    /// tag names and slugs, VM names per cluster (case-insensitively),
+    /// interface names per VM, host addresses in the global table.
+    fn constraints(&mut self, collection: &str) -> Result<(), String> {
+        let lower = |v: &Value| v.as_str().unwrap_or_default().to_lowercase();
+        let keys: Vec<(String, String)> = match collection {
+            "/api/extras/tags/" => self
+                .objects(collection)
+                .iter()
+                .flat_map(|t| {
+                    [
+                        ("slug".to_owned(), lower(&t["slug"])),
+                        ("name".to_owned(), lower(&t["name"])),
+                    ]
+                })
+                .collect(),
+            "/api/virtualization/virtual-machines/" => self
+                .objects(collection)
+                .iter()
+                .map(|vm| (vm["cluster"]["id"].to_string(), lower(&vm["name"])))
+                .collect(),
+            INTERFACES => self
+                .objects(collection)
+                .iter()
+                .map(|i| {
+                    (
+                        i["virtual_machine"]["id"].to_string(),
+                        i["name"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+            "/api/ipam/ip-addresses/" => self
+                .objects(collection)
+                .iter()
+                .filter(|ip| ip["vrf"].is_null() && !SHARED_ROLES.contains(&ip["role"]["value"].as_str().unwrap_or("")))
+                .map(|ip| {
+                    let host = ip["address"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .split('/')
+                        .next()
+                        .unwrap_or_default();
+                    let host: std::net::IpAddr = host.parse().map_err(|_| format!("bad address {ip}"))?;
+                    Ok(("global".to_owned(), host.to_string()))
+                })
+                .collect::<Result<_, String>>()?,
+            _ => return Ok(()),
+        };
+        let mut seen = BTreeSet::new();
+        for key in keys {
+            if !seen.insert(key.clone()) {
+                return Err(format!("{collection}: {} {:?} is taken", key.0, key.1));
+            }
+        }
+        Ok(())
+    }
+
     fn objects(&mut self, collection: &str) -> &mut Vec<Value> {
         let state = self.state.as_object_mut().unwrap();
         state

@@ -20,6 +20,8 @@ pub struct GuestSpec {
     pub tags: Vec<usize>,
     pub nics: Vec<NicSpec>,
     pub disk_gib: u64,
+    /// `/cluster/resources` lists the guest twice (a second row, another name).
+    pub listed_twice: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -30,6 +32,9 @@ pub struct NicSpec {
     pub link_down: bool,
     pub address: Option<u8>,
     pub v6: bool,
+    /// The address's subnet: NICs of one guest share them, so an address
+    /// moves between NICs from one cluster to the next.
+    pub subnet: u8,
 }
 
 const NAMES: [&str; 6] = ["web", "db", "cache", "web", "app-01", "Web"];
@@ -43,14 +48,16 @@ fn nic() -> impl Strategy<Value = NicSpec> {
         prop::bool::weighted(0.1),
         prop::option::of(1u8..250),
         any::<bool>(),
+        0u8..2,
     )
-        .prop_map(|(index, mac, vlan, link_down, address, v6)| NicSpec {
+        .prop_map(|(index, mac, vlan, link_down, address, v6, subnet)| NicSpec {
             index,
             mac,
             vlan,
             link_down,
             address,
             v6,
+            subnet,
         })
 }
 
@@ -74,13 +81,14 @@ fn guest() -> impl Strategy<Value = GuestSpec> {
             prop::collection::vec(0..TAGS.len(), 0..3),
             prop::collection::vec(nic(), 0..4),
             1u64..200,
+            prop::bool::weighted(0.15),
         ),
     )
         .prop_map(
             |(
                 (lxc, vmid, name, node, running, template),
                 (memory_mib, cores, as_strings, agent),
-                (tags, nics, disk_gib),
+                (tags, nics, disk_gib, listed_twice),
             )| {
                 GuestSpec {
                     lxc,
@@ -96,6 +104,7 @@ fn guest() -> impl Strategy<Value = GuestSpec> {
                     tags,
                     nics,
                     disk_gib,
+                    listed_twice,
                 }
             },
         )
@@ -133,6 +142,11 @@ pub fn snapshot(guests: &[GuestSpec], netbox: Value) -> Value {
             "status": if g.running { "running" } else { "stopped" }, "maxcpu": g.cores,
             "maxmem": g.memory_mib << 20, "template": u8::from(g.template), "tags": tags.join(";"),
         }));
+        if g.listed_twice {
+            let mut twin = resources.last().cloned().unwrap_or_default();
+            twin["name"] = json!(format!("{}-listed-again", NAMES[g.name]));
+            resources.push(twin);
+        }
         let mut config = Map::new();
         config.insert(if g.lxc { "hostname" } else { "name" }.into(), json!(NAMES[g.name]));
         config.insert("memory".into(), number(g.memory_mib, g.as_strings));
@@ -163,11 +177,13 @@ pub fn snapshot(guests: &[GuestSpec], netbox: Value) -> Value {
             if nic.link_down {
                 parts.push("link_down=1".to_owned());
             }
-            let v4 = nic.address.map(|a| format!("10.{}.{}.{a}/24", g.vmid % 200, nic.index));
+            let v4 = nic
+                .address
+                .map(|a| format!("10.{}.{}.{a}/24", g.vmid % 200, nic.subnet));
             let v6 = nic
                 .address
                 .filter(|_| nic.v6)
-                .map(|a| format!("2001:db8:{}:{}::{a:x}/64", g.vmid, nic.index));
+                .map(|a| format!("2001:db8:{}:{}::{a:x}/64", g.vmid, nic.subnet));
             if g.lxc {
                 parts.push(format!("ip={}", v4.clone().unwrap_or_else(|| "dhcp".into())));
                 if let Some(v6) = &v6 {
@@ -228,4 +244,18 @@ pub fn snapshot(guests: &[GuestSpec], netbox: Value) -> Value {
 pub fn empty_netbox() -> Value {
     let models = proxbox_planner::netbox::ALL_MODELS.iter();
     Value::Object(models.map(|m| (m.collection.to_owned(), json!([]))).collect())
+}
+
+const MODES: [&str; 3] = ["always", "bootstrap_only", "disabled"];
+
+/// Settings with a random mode per resource (what an operator switches).
+pub fn modes() -> impl Strategy<Value = Value> {
+    prop::collection::vec(0..MODES.len(), super::SYNCED_RESOURCES.len()).prop_map(|picks| {
+        let settings: Map<String, Value> = super::SYNCED_RESOURCES
+            .iter()
+            .zip(picks)
+            .map(|(resource, pick)| (format!("sync_mode_{resource}"), json!(MODES[pick])))
+            .collect();
+        Value::Object(settings)
+    })
 }

@@ -7,6 +7,18 @@ pub mod gen;
 
 use serde_json::Value;
 
+/// The resource types that default to `always` (all but the SDN ones).
+pub const SYNCED_RESOURCES: [&str; 8] = [
+    "vm",
+    "vm_template",
+    "vm_interface",
+    "mac",
+    "cluster",
+    "node",
+    "storage",
+    "ip_address",
+];
+
 pub fn sample() -> Value {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sample/snapshot.json")).unwrap();
     serde_json::from_str(&text).unwrap()
