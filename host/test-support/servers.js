@@ -82,3 +82,23 @@ export async function buildPlannerPluginStatic() {
   const { NETBOX_VENV } = await netboxPaths();
   return run(`${NETBOX_VENV}/bin/python`, [`${PLANNER_PLUGIN_DIR}build_static.py`]);
 }
+
+export async function stopNetbox(env) {
+  if (env?.RUN_DIR) await sh(NETBOX_SH, ['stop', env.RUN_DIR], { quiet: true });
+}
+
+export async function installFakepve() {
+  return sh(FAKEPVE_SH, ['install']);
+}
+
+export async function startFakepve(seed = SAMPLE_SEED, env = {}) {
+  const file = (await sh(FAKEPVE_SH, ['start', seed], { env, quiet: true })).split('\n').at(-1);
+  return { ...readEnvFile(file), ENV_FILE: file };
+}
+
+export async function stopFakepve(env) {
+  if (!env?.RUN_DIR) return;
+  await sh(FAKEPVE_SH, ['stop', env.RUN_DIR], { quiet: true });
+  // fakepve.sh keeps its log and certificate; the tests have no use for them afterwards.
+  if (/^fakepve\./.test(basename(env.RUN_DIR))) rmSync(env.RUN_DIR, { recursive: true, force: true });
+}
