@@ -73,7 +73,8 @@ export class ValueRenderer {
     return h('button', {
       type: 'button', class: 'pbx-ref', disabled: !op, dataset: { ref: key.slice(3) },
       title: op ? 'Created by this plan: show its operation' : 'Not an operation of this plan',
-      onclick: () => op && this.reveal(op.id),
+      // Inside an operation's line: show the other operation, do not fold this one.
+      onclick: (e) => { e.preventDefault(); if (op) this.reveal(op.id); },
     }, '→ ', this.catalog.referenceText(key));
   }
 

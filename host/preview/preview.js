@@ -304,7 +304,7 @@ class Preview {
   async loadFromAdapter() {
     const input = await this.readAdapter('Loading live data…');
     if (!input) return this.failLoad(this.error.textContent);
-    return this.setInput(input, this.opts.adapter.label ?? 'live data');
+    return this.setInput(input, this.opts.adapter.label ?? 'live data', { named: true });
   }
 
   /** Live data again, the operator's overrides kept; the plan-to-plan diff shows what moved. */
@@ -317,7 +317,7 @@ class Preview {
     this.input = structuredClone(input);
     this.originalEndpoint = structuredClone(this.input.endpoint ?? null);
     if (Object.keys(overrides).length) this.input.endpoint = { ...(this.input.endpoint ?? {}), ...overrides };
-    return this.runPlan(true, label);
+    return this.runPlanNamed(true, label);
   }
 
   /** A new input could not be planned: the error, and no (stale) plan. */
@@ -333,7 +333,8 @@ class Preview {
     return false;
   }
 
-  setInput(input, label) {
+  /** `named`: wait for NetBox's model names before showing the plan (an async caller). */
+  setInput(input, label, { named = false } = {}) {
     if (input === null || typeof input !== 'object' || Array.isArray(input)) {
       return this.failLoad(`${label}: the snapshot must be a JSON object (the planner input).`);
     }
@@ -346,7 +347,7 @@ class Preview {
     this.plan = null;
     this.view.openOps.clear();
     this.view.fullGroups.clear();
-    return this.runPlan(false);
+    return named ? this.runPlanNamed(false) : this.runPlan(false);
   }
 
   /** The endpoint's sync modes the operator changed here: `sync_mode_<type>` -> value. */
@@ -380,11 +381,29 @@ class Preview {
     return this.runPlan(true, 'Overrides reset');
   }
 
+  /** Plans the input and shows the plan at once (NetBox's names follow when new models appear). */
   runPlan(replan, label = '') {
-    let plan;
+    const planned = this.planInput(replan);
+    if (!planned) return false;
+    this.show(planned, replan, label);
+    this.loadModelNames(planned.plan).then((added) => { if (added && this.plan === planned.plan) this.render(); });
+    return true;
+  }
+
+  /** As runPlan, with NetBox's names for the plan's models fetched before the first render. */
+  async runPlanNamed(replan, label = '') {
+    const planned = this.planInput(replan);
+    if (!planned) return false;
+    await this.loadModelNames(planned.plan);
+    this.show(planned, replan, label);
+    return true;
+  }
+
+  /** {plan, took} for the input, or false with the planner's refusal shown. */
+  planInput(replan) {
     const t0 = performance.now();
     try {
-      plan = this.planner.plan(this.input);
+      return { plan: this.planner.plan(this.input), took: performance.now() - t0 };
     } catch (err) {
       const msg = `The planner refused ${replan ? 'the changed input' : this.label}: ${describeError(err)}`;
       // A refused override keeps the last plan on screen (with the error above it);
@@ -395,7 +414,9 @@ class Preview {
       }
       return this.failLoad(msg);
     }
-    const took = performance.now() - t0;
+  }
+
+  show({ plan, took }, replan, label) {
     this.showError('');
     this.previousCatalog = replan && this.plan ? this.catalog : null;
     this.previousPlan = replan ? this.plan : null;
@@ -405,25 +426,23 @@ class Preview {
     this.planMs = took;
     this.replanned = replan;
     this.render();
-    this.loadModelNames(plan);
     const n = plan.operations?.length ?? 0;
     this.setStatus(`${replan ? label || 'Re-planned' : `Planned ${this.label}`}: ${plural(n, 'operation')} in ${ms(took)}.`);
-    return true;
   }
 
-  /** NetBox's names for the plan's models (once per model), then the plan again in them. */
+  /** NetBox's names for the plan's models not named yet; true when some were added. */
   async loadModelNames(plan) {
     const describe = this.opts.adapter?.describeModels;
-    if (typeof describe !== 'function') return;
+    if (typeof describe !== 'function') return false;
     const wanted = [...new Set((plan.operations ?? []).map((op) => op.model))].filter((m) => m && !(m in this.models));
-    if (!wanted.length) return;
-    for (const model of wanted) this.models[model] = this.models[model] ?? null;
+    if (!wanted.length) return false;
+    for (const model of wanted) this.models[model] = null;
     try {
       Object.assign(this.models, await describe(wanted));
+      return true;
     } catch {
-      return; // the built-in names stay
+      return false; // the built-in names stay
     }
-    if (this.plan === plan) this.render();
   }
 
   // --- the plan -------------------------------------------------------------
