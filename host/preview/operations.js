@@ -274,24 +274,13 @@ export class OperationsView {
     const details = h('details', { class: `pbx-node pbx-node-${node.kind}`, open, role: 'treeitem',
       dataset: { nodeKey: node.key, nodeKind: node.kind, ...(node.model ? { nodeModel: node.model } : {}) } },
     h('summary', { class: 'pbx-node-line' }, this.nodeTitle(node), ' ', this.countBadges(node.counts)));
-    let built = false;
-    const build = () => {
-      if (built) return;
-      built = true;
-      const ops = node.kind === 'stage-wide' ? node.ops.map((op) => this.renderOp(op, 'stage-wide')) : node.ops.map((op) => this.renderOp(op, 'object'));
+    buildWhenOpen(details, this.state.openNodes, node.key, () => {
+      const context = node.kind === 'stage-wide' ? 'stage-wide' : 'object';
+      const ops = node.ops.map((op) => this.renderOp(op, context));
       add(details, h('div', { class: 'pbx-node-body' },
         ops.length ? h('ol', { class: 'pbx-ops' }, ops) : null,
         node.children.map((child) => this.renderNode(child, depth + 1))));
-    };
-    details.addEventListener('toggle', () => {
-      if (details.open) {
-        build();
-        this.state.openNodes.add(node.key);
-      } else {
-        this.state.openNodes.delete(node.key);
-      }
     });
-    if (open) build();
     return details;
   }
 
@@ -373,25 +362,8 @@ export class OperationsView {
         : [h('span', { class: 'pbx-op-model' }, catalog.modelName(op.model)), ' ', h('span', { class: 'pbx-op-key' }, catalog.referenceText(key))];
     const [badge, ...rest] = this.renderer.opSummary(op);
     const line = h('summary', { class: 'pbx-op-line' }, badge, subject ? [' ', subject] : null, rest);
-    const details = h('details', { class: 'pbx-op-details' }, line);
-    let built = false;
-    const build = () => {
-      if (built) return;
-      built = true;
-      add(details, this.renderer.opBody(op));
-    };
-    details.addEventListener('toggle', () => {
-      if (details.open) {
-        build();
-        this.state.openOps.add(op.id);
-      } else {
-        this.state.openOps.delete(op.id);
-      }
-    });
-    if (this.state.openOps.has(op.id)) {
-      build();
-      details.open = true;
-    }
+    const details = h('details', { class: 'pbx-op-details', open: this.state.openOps.has(op.id) }, line);
+    buildWhenOpen(details, this.state.openOps, op.id, () => add(details, this.renderer.opBody(op)));
     const li = h('li', { class: `pbx-op pbx-op-${op.action}`, dataset: { opId: op.id } }, details);
     this.opElements.set(op.id, li);
     return li;
@@ -425,6 +397,26 @@ export class OperationsView {
     setTimeout(() => li.classList.remove('pbx-flash'), 1500);
     li.querySelector('summary')?.focus();
   }
+}
+
+/** Builds a <details>' contents the first time it is open, and keeps `openSet` in step with
+ *  it, so what the reader opened stays open through a re-plan. */
+function buildWhenOpen(details, openSet, key, build) {
+  let built = false;
+  const ensure = () => {
+    if (built) return;
+    built = true;
+    build();
+  };
+  details.addEventListener('toggle', () => {
+    if (details.open) {
+      ensure();
+      openSet.add(key);
+    } else {
+      openSet.delete(key);
+    }
+  });
+  if (details.open) ensure();
 }
 
 /** The nodes from a root down to the node with `key` (empty when it is not there). */
