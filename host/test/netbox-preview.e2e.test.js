@@ -300,6 +300,16 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     assert.equal((await netbox.get(VMS, web01.id)).name, 'web01-renamed');
     assert.equal((await netbox.list(VMS, { query: { cf_proxmox_vmid: 101 } }))[0].name, 'db01', 'the other VM is untouched');
     await closeWatched(vmPage);
+    // The VM named like markup, on its own preview page: text in NetBox's header and in ours.
+    const [hostile] = await netbox.list(VMS, { query: { cf_proxmox_vmid: HOSTILE_VMID } });
+    assert.equal(hostile.name, HOSTILE);
+    const [hostilePage] = await open(browser.context, `/virtualization/virtual-machines/${hostile.id}/sync-preview/`);
+    await planShown(hostilePage);
+    assert.equal(await text(hostilePage, '#proxbox-preview .pbx-input h2'), `Sync preview for ${HOSTILE}`);
+    assert.ok((await hostilePage.title()).includes(HOSTILE), "NetBox's page title, escaped by NetBox");
+    await hostilePage.waitForTimeout(300);
+    assert.equal(await hostilePage.locator('#proxbox-preview img').count(), 0);
+    await closeWatched(hostilePage);
     // The endpoint's tab still has db01's rename to do.
     const [page] = await open(browser.context, tabPath());
     const { plan: rest } = await planShown(page);
