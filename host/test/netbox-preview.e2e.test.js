@@ -18,7 +18,7 @@ import { NetBoxClient } from '../netbox.js';
 import { diffPlans } from '../preview/plan-diff.js';
 import { installFakepve, installNetbox, SAMPLE_SEED, startFakepve, startNetboxWithPlanner, stopFakepve, stopNetbox } from '../test-support/servers.js';
 import { launchBrowser, watchedPage } from '../test-support/browser.js';
-import { assertCountsShown, openAllNodes, openModes, stageCells, text, totals } from '../test-support/preview-page.js';
+import { assertCountsShown, expand, openAllNodes, openModes, stageCells, text } from '../test-support/preview-page.js';
 
 const CLI = new URL('../cli.js', import.meta.url).pathname;
 const MINUTE = 60 * 1000;
@@ -157,6 +157,24 @@ async function applyFromPage(page) {
   return { state, message, job, log: (job?.log_entries ?? []).map((e) => `${e.level} ${e.message}`).join('\n') };
 }
 
+/** The tab in NetBox's light and dark mode, a node and one of its VMs opened. */
+async function screenshots(page, dir) {
+  await page.setViewportSize({ width: 1280, height: 1500 });
+  for (const mode of ['light', 'dark']) {
+    await page.evaluate((m) => localStorage.setItem('netbox-color-mode', m), mode);
+    await page.reload();
+    await planShown(page);
+    const node = page.locator('.pbx-tree > details[data-node-model="dcim.device"]').first();
+    await expand(node);
+    const vm = node.locator(':scope > .pbx-node-body > details[data-node-model="virtualization.virtualmachine"]').first();
+    await expand(vm);
+    await vm.locator(':scope > .pbx-node-body > .pbx-ops > li > details > summary').first().click({ position: { x: 8, y: 8 } });
+    await page.screenshot({ path: join(dir, `sync-preview-${mode}.png`) });
+  }
+  await page.evaluate(() => localStorage.removeItem('netbox-color-mode'));
+  await page.setViewportSize({ width: 1280, height: 900 });
+}
+
 async function closeWatched(page) {
   await page.close();
   assert.deepEqual(page.seen.errors, [], 'no page errors, no CSP violation');
@@ -206,15 +224,7 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     // The browser held no secret: the input it planned from has none of them.
     const seen = JSON.stringify(input) + await page.content();
     for (const secret of [pve.PVE_TOKEN_SECRET, nb.NETBOX_TOKEN, nb.NETBOX_TOKEN_V2.split('.')[1], key]) assert.ok(!seen.includes(secret), 'no token in the page');
-    if (process.env.PBX_SCREENSHOT_DIR) {
-      for (const mode of ['light', 'dark']) {
-        await page.evaluate((m) => localStorage.setItem('netbox-color-mode', m), mode);
-        await page.reload();
-        await planShown(page);
-        await page.screenshot({ path: join(process.env.PBX_SCREENSHOT_DIR, `sync-preview-${mode}.png`) });
-      }
-      await page.evaluate(() => localStorage.removeItem('netbox-color-mode'));
-    }
+    if (process.env.PBX_SCREENSHOT_DIR) await screenshots(page, process.env.PBX_SCREENSHOT_DIR);
     await closeWatched(page);
   });
 
