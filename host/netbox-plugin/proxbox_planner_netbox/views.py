@@ -181,11 +181,18 @@ class ModelNamesView(_JsonView):
             except (LookupError, ValueError):
                 continue
             out[label] = {
-                "name": capfirst(model._meta.verbose_name),
-                "plural": capfirst(model._meta.verbose_name_plural),
+                "name": _label(model._meta.verbose_name),
+                "plural": _label(model._meta.verbose_name_plural),
                 "fields": _field_labels(model),
             }
         return JsonResponse(out)
+
+
+def _label(verbose) -> str:
+    """A verbose name as NetBox shows it: capitalised, except a word written its own way
+    ("vCPUs", "iSCSI")."""
+    text = str(verbose)
+    return text if len(text) > 1 and text[1].isupper() else capfirst(text)
 
 
 def _field_labels(model) -> dict[str, str]:
@@ -195,14 +202,14 @@ def _field_labels(model) -> dict[str, str]:
             continue
         verbose = getattr(field, "verbose_name", None)
         if verbose:
-            labels[field.name] = capfirst(verbose)
+            labels[field.name] = _label(verbose)
     # A generic foreign key's id column reads as the object it names.
     for name in ("assigned_object_id",):
         try:
             model._meta.get_field(name)
         except FieldDoesNotExist:
             continue
-        labels[name] = capfirst(_("assigned object"))
+        labels[name] = _label(_("assigned object"))
     return labels
 
 
