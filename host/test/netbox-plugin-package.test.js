@@ -5,6 +5,7 @@
 // `collectstatic` collects the browser files. The shared venv is never installed into.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,4 +98,23 @@ print(json.dumps({
   }
   const packaged = await run(python, ['-c', `import importlib.resources as r; print(r.files("${PLANNER_PLUGIN}").joinpath("templates/${PLANNER_PLUGIN}/sync_preview.html").is_file())`]);
   assert.equal(packaged, 'True', 'the templates are in the package');
+});
+
+test("the pages' CSP: NetBox's inline scripts and handlers by hash (entities decoded, data blocks left out), 'wasm-unsafe-eval', nothing inline otherwise", { timeout: 5 * MINUTE }, async () => {
+  const page = [
+    '<html><head><script>initMode(); window.CSRF_TOKEN = "x";</script>',
+    '<script src="/static/netbox.js" onerror="window.location=&#x27;/media-failure/?f=netbox.js&#x27;"></script>',
+    '<link rel="stylesheet" href="/static/netbox.css" onerror=\'window.location="/media-failure/"\'>',
+    '<script id="cfg" type="application/json">{"a": "<\\/script>"}</script></head>',
+    '<body><p>onclick="not a tag attribute"</p></body></html>',
+  ].join('\n');
+  const policy = await run(python, ['-c', `from proxbox_planner_netbox.csp import preview_policy; print(preview_policy(${JSON.stringify(page)}.encode()))`]);
+  const sha = (text) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
+  const directives = Object.fromEntries(policy.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...sources]) => [name, sources]));
+  assert.deepEqual(directives['script-src'], ["'self'", "'wasm-unsafe-eval'",
+    sha('initMode(); window.CSRF_TOKEN = "x";'), "'unsafe-hashes'",
+    ...[sha("window.location='/media-failure/?f=netbox.js'"), sha('window.location="/media-failure/"')].sort()]);
+  assert.deepEqual(directives['object-src'], ["'none'"]);
+  assert.deepEqual(directives['connect-src'], ["'self'"]);
+  assert.deepEqual(directives['default-src'], ["'self'"]);
 });
