@@ -44,7 +44,7 @@ pub fn discover(input: &Value) -> Result<Discovery> {
             }
         }
         let found = inventory(&snapshot).ok().and_then(Result::ok);
-        let scope = subset_scope(&netbox, &settings, subset.as_ref())?;
+        let scope = subset_scope(&netbox, &settings, found.as_ref(), subset.as_ref())?;
         let in_scope = |guest: &crate::source::Guest| scope.as_ref().is_none_or(|keys| keys.contains(&guest.key()));
         proxmox.extend(asks(&selected, &snapshot, found.as_ref(), &in_scope));
     }

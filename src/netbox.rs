@@ -53,12 +53,32 @@ models! {
     L2VPN_TERMINATION = "vpn.l2vpntermination" at "/api/vpn/l2vpn-terminations/";
     ROUTE_TARGET = "ipam.routetarget" at "/api/ipam/route-targets/";
     PREFIX = "ipam.prefix" at "/api/ipam/prefixes/";
+    PROXMOX_CLUSTER = "netbox_proxbox.proxmoxcluster" at "/api/plugins/proxbox/proxmox-clusters/";
+    PROXMOX_NODE = "netbox_proxbox.proxmoxnode" at "/api/plugins/proxbox/proxmox-nodes/";
+    VM_SYNC_STATE = "netbox_proxbox.proxboxvirtualmachinesyncstate" at "/api/plugins/proxbox/sync-state/virtual-machines/";
+    DEVICE_SYNC_STATE = "netbox_proxbox.proxboxdevicesyncstate" at "/api/plugins/proxbox/sync-state/devices/";
+    CLUSTER_SYNC_STATE = "netbox_proxbox.proxboxclustersyncstate" at "/api/plugins/proxbox/sync-state/clusters/";
 }
+
+/// The Proxbox plugin's own bookkeeping (its tracking rows and sync-state
+/// sidecars): kept where the plugin is installed, and a NetBox without the
+/// plugin simply has none (planners go on without them).
+pub const BOOKKEEPING: &[Model] = &[
+    PROXMOX_CLUSTER,
+    PROXMOX_NODE,
+    VM_SYNC_STATE,
+    DEVICE_SYNC_STATE,
+    CLUSTER_SYNC_STATE,
+];
 
 impl Model {
     /// Collections the Proxbox plugin provides: absent when it is not installed.
     pub fn is_plugin(self) -> bool {
         self.collection.starts_with("/api/plugins/")
+    }
+
+    pub fn is_bookkeeping(self) -> bool {
+        BOOKKEEPING.contains(&self)
     }
 }
 
@@ -130,20 +150,23 @@ fields! {
     json: ["disk_config", "net_config", "raw_config"],
     reduced: [
     "action", "address", "advertise_subnets", "alias", "asn", "assigned_object_id", "assigned_object_type", "cidr",
-    "cloud_init_enabled", "cluster", "cluster_name", "color", "comment", "comments", "conflict_reason", "content",
-    "controller", "controller_name", "controller_type", "datastore", "description", "device", "device_type",
-    "disable", "disk", "dns", "dns_name", "enabled", "endpoint", "export", "export_targets", "fabric_name",
-    "fabric_type", "format", "gateway", "ge", "group", "group_name", "guest", "identifier", "import_targets",
-    "ipam", "is_mountpoint", "job_type", "jobnum", "l2vpn", "label", "last_updated", "le", "loopback",
-    "mac_address", "manufacturer", "match_ip", "match_peer", "max_protected_backups", "memory", "mode", "model",
-    "monhost", "mountpoint", "mtu", "name", "namespace", "node", "node_name", "nodes", "object_types", "order",
-    "os_type", "path", "peers", "pool", "port", "preallocation", "prefix", "primary_ip4", "primary_ip6",
-    "primary_mac_address", "proxmox_endpoint", "proxmox_type", "prune_backups", "rate", "remove_job",
-    "replication_id", "required", "role", "rt_import", "schedule", "scope_id", "scope_type", "server",
-    "set_community", "share", "shared", "site", "skip_reason", "slug", "snat", "source", "source_name",
-    "source_type", "state", "status", "storage_type", "subdir", "subnet", "subnet_type", "tag", "target",
-    "target_id", "target_type", "type", "u_height", "untagged_vlan", "username", "vcpus", "vid", "virtual_machine",
-    "vlanaware", "vm_role", "vmid", "vnet_name", "vnet_type", "vrf", "vrf_vxlan", "zone_name", "zone_type",
+    "cloud_init_enabled", "cluster", "cluster_id", "cluster_name", "color", "comment", "comments", "conflict_reason",
+    "content", "controller", "controller_name", "controller_type", "datastore", "description", "device",
+    "device_type", "disable", "disk", "dns", "dns_name", "enabled", "endpoint", "export", "export_targets",
+    "fabric_name", "fabric_type", "format", "gateway", "ge", "group", "group_name", "guest", "identifier",
+    "import_targets", "ip_address", "ipam", "is_mountpoint", "job_type", "jobnum", "l2vpn", "label", "last_updated",
+    "le", "local", "loopback", "mac_address", "manufacturer", "match_ip", "match_peer", "max_cpu", "max_memory",
+    "max_protected_backups", "memory", "mode", "model", "monhost", "mountpoint", "mtu", "name", "namespace",
+    "netbox_cluster", "netbox_device", "node", "node_id", "node_name", "nodes", "nodes_count", "object_types",
+    "online", "order", "os_type", "path", "peers", "pool", "port", "preallocation", "prefix", "primary_ip4",
+    "primary_ip6", "primary_mac_address", "proxmox_cluster", "proxmox_cluster_name", "proxmox_endpoint",
+    "proxmox_node", "proxmox_node_name", "proxmox_status", "proxmox_type", "proxmox_vm_id", "proxmox_vm_name",
+    "proxmox_vm_type", "prune_backups", "quorate", "rate", "remove_job", "replication_id", "required", "role",
+    "rt_import", "schedule", "scope_id", "scope_type", "server", "set_community", "share", "shared", "site",
+    "skip_reason", "slug", "snat", "source", "source_name", "source_type", "state", "status", "storage_type",
+    "subdir", "subnet", "subnet_type", "tag", "target", "target_id", "target_type", "type", "u_height",
+    "untagged_vlan", "username", "vcpus", "version", "vid", "virtual_machine", "vlanaware", "vm_role", "vmid",
+    "vnet_name", "vnet_type", "vrf", "vrf_vxlan", "zone_name", "zone_type",
     ],
 }
 

@@ -66,6 +66,9 @@ pub enum Reason {
     UnsupportedByNetbox,
     /// What it belongs to (the cluster, the VM) is not in NetBox.
     MissingParent,
+    /// A same-name NetBox object with no Proxmox identity: not copied, not
+    /// taken (unless `adopt_by_name`).
+    UnidentifiedSameName,
 }
 
 /// Which rule found an existing object (SPEC §3.1): an operation on an
@@ -86,7 +89,7 @@ pub enum MatchedBy {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 18] = {
+    pub const ALL: [Reason; 19] = {
         use Reason::*;
         [
             MissingInNetbox,
@@ -107,8 +110,22 @@ impl Reason {
             SdnConflict,
             UnsupportedByNetbox,
             MissingParent,
+            UnidentifiedSameName,
         ]
     };
+}
+
+impl MatchedBy {
+    /// For messages: `the sync-state record`, ...
+    pub fn label(self) -> &'static str {
+        match self {
+            MatchedBy::SyncState => "the sync-state record",
+            MatchedBy::CustomField => "the custom fields",
+            MatchedBy::LegacyCustomField => "the legacy Proxbox custom fields",
+            MatchedBy::AdoptedByName => "the name",
+            MatchedBy::NaturalKey => "the natural key",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -212,10 +229,12 @@ pub enum WarningCode {
     /// Proxmox has it, the plugin cannot store it.
     SdnUnsupported,
     UnreadableRow,
+    /// A same-name NetBox object with no identity holds back a create.
+    UnidentifiedSameName,
 }
 
 impl WarningCode {
-    pub const ALL: [WarningCode; 14] = {
+    pub const ALL: [WarningCode; 15] = {
         use WarningCode::*;
         [
             AmbiguousIdentity,
@@ -232,6 +251,7 @@ impl WarningCode {
             SdnUnreadable,
             SdnUnsupported,
             UnreadableRow,
+            UnidentifiedSameName,
         ]
     };
 
@@ -630,11 +650,69 @@ impl PlanBuilder {
 /// Reorders one stage's operations so that operations on the same collection
 /// with the same action stand together (an executor sends each run as one
 /// bulk request), without ever putting an operation before what it depends
-/// on. Kahn's algorithm, preferring to continue the current run, else the
-/// earliest ready operation that others wait on (a tag first, so that the
-/// VMs before and after it stay one run), else the earliest ready one:
-/// deterministic, and the identity when nothing can be grouped.
+/// on. When the runs themselves depend on each other without a circle (tags
+/// before VMs before their sync-state records), every run is one block, in
+/// dependency order; otherwise `interleaved_runs` does what it can.
 fn group_runs(segment: Vec<Operation>) -> Vec<Operation> {
+    use std::collections::{BTreeSet, HashMap};
+    let run_of = |op: &Operation| (op.collection, op.action);
+    let mut keys: Vec<(&str, Action)> = Vec::new();
+    for op in &segment {
+        if !keys.contains(&run_of(op)) {
+            keys.push(run_of(op));
+        }
+    }
+    let position: HashMap<&str, usize> = segment.iter().enumerate().map(|(i, op)| (op.id.as_str(), i)).collect();
+    let key_index = |key: (&str, Action)| keys.iter().position(|k| *k == key).unwrap_or_default();
+    let mut after: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); keys.len()];
+    for op in &segment {
+        let key = key_index(run_of(op));
+        for dep in op.depends_on.iter().filter_map(|d| position.get(d.as_str())) {
+            let dep_key = segment.get(*dep).map(|d| key_index(run_of(d))).unwrap_or(key);
+            if dep_key != key {
+                if let Some(set) = after.get_mut(key) {
+                    set.insert(dep_key);
+                }
+            }
+        }
+    }
+    // Kahn over the runs, earliest first among the ready ones.
+    let mut order: Vec<usize> = Vec::with_capacity(keys.len());
+    let mut placed = vec![false; keys.len()];
+    while order.len() < keys.len() {
+        let next = (0..keys.len()).find(|k| {
+            !placed.get(*k).copied().unwrap_or(true)
+                && after
+                    .get(*k)
+                    .is_some_and(|deps| deps.iter().all(|d| placed.get(*d).copied().unwrap_or(false)))
+        });
+        let Some(next) = next else {
+            return interleaved_runs(segment);
+        };
+        if let Some(slot) = placed.get_mut(next) {
+            *slot = true;
+        }
+        order.push(next);
+    }
+    let mut by_key: Vec<Vec<Operation>> = vec![Vec::new(); keys.len()];
+    for op in segment {
+        let key = key_index(run_of(&op));
+        if let Some(list) = by_key.get_mut(key) {
+            list.push(op);
+        }
+    }
+    // Inside a run, what waits on another of the run comes after it.
+    order
+        .into_iter()
+        .flat_map(|key| interleaved_runs(std::mem::take(by_key.get_mut(key).unwrap_or(&mut Vec::new()))))
+        .collect()
+}
+
+/// Kahn's algorithm over operations, preferring to continue the current run,
+/// else the earliest ready operation that others wait on (a tag first, so
+/// that the VMs before and after it stay one run), else the earliest ready
+/// one: deterministic, and the identity when nothing can be grouped.
+fn interleaved_runs(segment: Vec<Operation>) -> Vec<Operation> {
     use std::collections::{BTreeSet, HashMap};
     let position: HashMap<&str, usize> = segment.iter().enumerate().map(|(i, op)| (op.id.as_str(), i)).collect();
     let mut waiting_on = vec![0usize; segment.len()];
@@ -717,7 +795,8 @@ mod tests {
             | WarningCode::SdnPathUnsupported
             | WarningCode::SdnUnreadable
             | WarningCode::SdnUnsupported
-            | WarningCode::UnreadableRow => listed(code),
+            | WarningCode::UnreadableRow
+            | WarningCode::UnidentifiedSameName => listed(code),
         };
         assert!(WarningCode::ALL.into_iter().all(every_warning));
         let every_reason = |reason: Reason| match reason {
@@ -738,7 +817,8 @@ mod tests {
             | Reason::UnknownVm
             | Reason::SdnConflict
             | Reason::UnsupportedByNetbox
-            | Reason::MissingParent => Reason::ALL.contains(&reason),
+            | Reason::MissingParent
+            | Reason::UnidentifiedSameName => Reason::ALL.contains(&reason),
         };
         assert!(Reason::ALL.into_iter().all(every_reason));
     }

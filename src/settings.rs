@@ -62,6 +62,9 @@ pub struct Options {
     /// `{node}` (and `{cluster}`) are replaced.
     pub node_device_name_template: String,
     pub ignore_ipv6_link_local: bool,
+    /// Adopt a same-name NetBox VM that has no Proxmox identity (the way in
+    /// from netbox-sync, netbox-pve-sync or a hand inventory).
+    pub adopt_by_name: bool,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
             max_deletes: 50,
             node_device_name_template: "{node}".to_owned(),
             ignore_ipv6_link_local: true,
+            adopt_by_name: false,
         }
     }
 }
@@ -177,6 +181,9 @@ fn read_options(global: Option<&Map<String, Value>>, path: &Path) -> Result<Opti
     }
     if let Some(value) = opt_bool(obj, "ignore_ipv6_link_local_addresses", path)? {
         options.ignore_ipv6_link_local = value;
+    }
+    if let Some(value) = opt_bool(obj, "adopt_by_name", path)? {
+        options.adopt_by_name = value;
     }
     Ok(options)
 }

@@ -142,6 +142,37 @@ impl GuestKind {
 pub struct Node {
     pub name: String,
     pub online: bool,
+    /// From `/cluster/status` (absent for a node only `/cluster/resources` lists).
+    pub ip: Option<String>,
+    pub node_id: Option<u64>,
+    pub local: bool,
+    /// From `/cluster/resources`.
+    pub max_cpu: Option<u64>,
+    pub max_memory: Option<u64>,
+}
+
+impl Node {
+    fn named(name: &str) -> Node {
+        Node {
+            name: name.to_owned(),
+            online: false,
+            ip: None,
+            node_id: None,
+            local: false,
+            max_cpu: None,
+            max_memory: None,
+        }
+    }
+}
+
+/// The `cluster` row of `/cluster/status`, or the lone node of a standalone host.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterInfo {
+    pub id: Option<String>,
+    pub nodes: u64,
+    pub quorate: bool,
+    pub version: Option<u64>,
+    pub standalone: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -214,6 +245,7 @@ fn agent_enabled(value: &Value) -> bool {
 /// What `/cluster/status` and `/cluster/resources` say.
 pub struct Inventory<'a> {
     pub cluster_name: String,
+    pub cluster: ClusterInfo,
     pub nodes: Vec<Node>,
     /// Sorted by (kind, vmid), one per guest.
     pub guests: Vec<Guest<'a>>,
@@ -269,10 +301,11 @@ pub fn inventory<'a>(snapshot: &ProxmoxSnapshot<'a>) -> Result<std::result::Resu
         match row.get("type").and_then(Value::as_str) {
             Some("node") => {
                 if let Some(name) = row.get("node").and_then(Value::as_str) {
-                    let online = row.get("status").and_then(Value::as_str) == Some("online");
                     nodes.push(Node {
-                        name: name.to_owned(),
-                        online,
+                        online: row.get("status").and_then(Value::as_str) == Some("online"),
+                        max_cpu: row.get("maxcpu").and_then(loose_u64),
+                        max_memory: row.get("maxmem").and_then(loose_u64),
+                        ..Node::named(name)
                     });
                 }
             }
@@ -286,16 +319,35 @@ pub fn inventory<'a>(snapshot: &ProxmoxSnapshot<'a>) -> Result<std::result::Resu
     }
     // /cluster/status knows nodes that /cluster/resources may omit while they are down.
     let mut cluster_name = None;
+    let mut cluster = ClusterInfo::default();
     for (index, row) in status_rows.iter().enumerate() {
         let row = as_object(row, &status_path.index(index))?;
         let name = row.get("name").and_then(Value::as_str);
         match (row.get("type").and_then(Value::as_str), name) {
-            (Some("cluster"), Some(name)) => cluster_name = Some(name.to_owned()),
-            (Some("node"), Some(name)) if !nodes.iter().any(|n| n.name == name) => {
-                nodes.push(Node {
-                    name: name.to_owned(),
-                    online: loose_flag(row.get("online")),
-                });
+            (Some("cluster"), Some(name)) => {
+                cluster_name = Some(name.to_owned());
+                cluster = ClusterInfo {
+                    id: loose_string(row.get("id")),
+                    nodes: row.get("nodes").and_then(loose_u64).unwrap_or_default(),
+                    quorate: loose_flag(row.get("quorate")),
+                    version: row.get("version").and_then(loose_u64),
+                    standalone: false,
+                };
+            }
+            (Some("node"), Some(name)) => {
+                let at = match nodes.iter().position(|n| n.name == name) {
+                    Some(at) => at,
+                    None => {
+                        nodes.push(Node::named(name));
+                        nodes.len() - 1
+                    }
+                };
+                if let Some(node) = nodes.get_mut(at) {
+                    node.online |= loose_flag(row.get("online"));
+                    node.ip = loose_string(row.get("ip")).filter(|ip| !ip.is_empty());
+                    node.node_id = row.get("nodeid").and_then(loose_u64);
+                    node.local = loose_flag(row.get("local"));
+                }
             }
             _ => {}
         }
@@ -318,7 +370,15 @@ pub fn inventory<'a>(snapshot: &ProxmoxSnapshot<'a>) -> Result<std::result::Resu
     // A standalone host has no cluster entry: it is its own cluster.
     let cluster_name = match (cluster_name, nodes.first()) {
         (Some(name), _) => name,
-        (None, Some(node)) => node.name.clone(),
+        (None, Some(node)) => {
+            cluster = ClusterInfo {
+                nodes: 1,
+                quorate: true,
+                standalone: true,
+                ..ClusterInfo::default()
+            };
+            node.name.clone()
+        }
         (None, None) => {
             return Ok(Err(Unreadable {
                 path: "/cluster/status",
@@ -328,6 +388,7 @@ pub fn inventory<'a>(snapshot: &ProxmoxSnapshot<'a>) -> Result<std::result::Resu
     };
     Ok(Ok(Inventory {
         cluster_name,
+        cluster,
         nodes,
         guests,
         warnings,

@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{op, ops, plan, records, records_of, sample, sync, warnings, writes};
+use support::{op, ops, plan, records, records_of, sample, sync, vm_of, warnings, without_plugin, writes};
 
 const VMS: &str = "/api/virtualization/virtual-machines/";
 const IPS: &str = "/api/ipam/ip-addresses/";
@@ -64,14 +64,10 @@ fn removing_the_bootstrap_only_tag_by_hand_resumes_syncing() {
     let mut input = sample();
     set_all_modes(&mut input, "bootstrap_only");
     let (_, mut synced) = sync(&input);
-    for vm in records(&mut synced, VMS) {
-        if vm["custom_fields"]["proxmox_vmid"] == 101 {
-            vm["tags"]
-                .as_array_mut()
-                .unwrap()
-                .retain(|t| t["slug"] != "bootstrap-only");
-        }
-    }
+    vm_of(&mut synced, 101)["tags"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|t| t["slug"] != "bootstrap-only");
     synced["proxmox"]["/cluster/resources"][3]["maxmem"] = json!(16u64 << 30);
     let next = plan(&synced);
     let vm = op(&next, "virtual-machines:virtualization.virtualmachine:qemu/101");
@@ -266,11 +262,7 @@ fn an_address_that_moves_to_a_renamed_nic_follows_it_in_one_run() {
 fn an_address_that_moves_to_another_guest_follows_it_when_it_is_not_a_primary() {
     let (_, mut synced) = sync(&sample());
     // 2001:db8:40::10 (lxc/201, not its primary IPv6? make sure) moves to lxc/200.
-    for vm in records(&mut synced, VMS) {
-        if vm["custom_fields"]["proxmox_vmid"] == 201 {
-            vm["primary_ip6"] = Value::Null;
-        }
-    }
+    vm_of(&mut synced, 201)["primary_ip6"] = Value::Null;
     let v6 = records_of(&synced, IPS)
         .iter()
         .find(|ip| ip["address"] == "2001:db8:40::10/64")
@@ -381,7 +373,7 @@ fn a_vmid_is_an_integer_from_1_to_999999999() {
 
 #[test]
 fn a_custom_field_counts_as_present_only_for_the_model_it_is_needed_on() {
-    let mut input = sample();
+    let mut input = without_plugin(sample());
     records(&mut input, "/api/extras/custom-fields/").push(json!({
         "id": 50, "name": "proxmox_vmid", "type": {"value": "integer", "label": "Integer"},
         "object_types": ["dcim.device"],
@@ -395,7 +387,7 @@ fn a_custom_field_counts_as_present_only_for_the_model_it_is_needed_on() {
     );
     converges_in_one_run(&input);
 
-    let mut input = sample();
+    let mut input = without_plugin(sample());
     records(&mut input, "/api/extras/custom-fields/").push(json!({
         "id": 50, "name": "proxmox_vmid", "type": {"value": "text", "label": "Text"},
         "object_types": ["virtualization.virtualmachine"],

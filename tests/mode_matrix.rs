@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{apply::apply, plan, records, records_of, sample, sync, writes};
+use support::{apply::apply, plan, records, records_of, sample, sync, vm_of, writes};
 
 /// Each resource and the collection its own objects live in.
 const RESOURCES: [(&str, &str, &str); 8] = [
@@ -49,9 +49,7 @@ fn id_of(state: &Value, collection: &str, pred: impl Fn(&Value) -> bool) -> Valu
 fn world_with_manual_objects() -> Value {
     let (_, mut world) = sync(&sample());
     let cluster = id_of(&world, "/api/virtualization/clusters/", |_| true);
-    let vm = id_of(&world, "/api/virtualization/virtual-machines/", |v| {
-        v["custom_fields"]["proxmox_vmid"] == 101
-    });
+    let vm = vm_of(&mut world, 101)["id"].clone();
     let untagged = |id: u64, rest: Value| {
         let mut object = json!({"id": id, "tags": [], "custom_fields": {}, "last_updated": "2020-01-01T00:00:00Z"});
         object

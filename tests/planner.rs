@@ -3,7 +3,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{op, op_ids, ops, plan, sample, sync, warnings, writes};
+use support::{op, op_ids, ops, plan, sample, sync, vm_of, warnings, writes};
 
 #[test]
 fn initial_sync_of_the_sample_converges() {
@@ -67,9 +67,27 @@ fn field_mapping_of_a_qemu_guest() {
         fields["comments"],
         "Public web frontend\nOwner: team-web\nRunbook: https://wiki.example.net/web"
     );
+    assert!(fields.get("custom_fields").is_none(), "the plugin keeps the identity");
+    let state = &op(
+        &first,
+        "virtual-machines:netbox_proxbox.proxboxvirtualmachinesyncstate:qemu/101/sync-state",
+    )["fields"];
     assert_eq!(
-        fields["custom_fields"],
-        json!({"proxmox_vmid": 101, "proxmox_vm_type": "qemu", "proxmox_endpoint": 1, "proxmox_name": "web01"})
+        state["virtual_machine"],
+        json!({"$ref": "virtual-machines:virtualization.virtualmachine:qemu/101"})
+    );
+    assert_eq!(
+        (
+            &state["endpoint"],
+            &state["proxmox_vm_id"],
+            &state["proxmox_vm_type"],
+            &state["proxmox_vm_name"]
+        ),
+        (&json!(1), &json!(101), &json!("qemu"), &json!("web01"))
+    );
+    assert_eq!(
+        state["proxmox_node"],
+        json!({"$ref": "devices:netbox_proxbox.proxmoxnode:pve1/tracking"})
     );
     assert_eq!(
         fields["tags"],
@@ -190,14 +208,7 @@ fn proxmox_changes_become_exactly_the_expected_updates() {
 #[test]
 fn operator_rename_in_netbox_is_kept() {
     let (_, mut synced) = sync(&sample());
-    for vm in synced["netbox"]["/api/virtualization/virtual-machines/"]
-        .as_array_mut()
-        .unwrap()
-    {
-        if vm["custom_fields"]["proxmox_vmid"] == 101 {
-            vm["name"] = json!("web01.example.net");
-        }
-    }
+    vm_of(&mut synced, 101)["name"] = json!("web01.example.net");
     assert_eq!(writes(&plan(&synced)), Vec::<String>::new());
 }
 
@@ -249,17 +260,10 @@ fn bootstrap_only_objects_are_created_tagged_then_left_alone() {
         (Some("skip"), Some("bootstrap-only-tag"))
     );
     // Removing the tag by hand resumes syncing.
-    for vm in synced["netbox"]["/api/virtualization/virtual-machines/"]
+    vm_of(&mut synced, 101)["tags"]
         .as_array_mut()
         .unwrap()
-    {
-        if vm["custom_fields"]["proxmox_vmid"] == 101 {
-            vm["tags"]
-                .as_array_mut()
-                .unwrap()
-                .retain(|t| t["slug"] != "bootstrap-only");
-        }
-    }
+        .retain(|t| t["slug"] != "bootstrap-only");
     assert_eq!(
         op(
             &plan(&synced),

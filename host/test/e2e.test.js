@@ -82,10 +82,13 @@ function cli(args, env = {}) {
   });
 }
 
+const VM_STATES = '/api/plugins/proxbox/sync-state/virtual-machines/';
+
+/** The VM of a guest, through its sync-state record (where the Proxbox plugin keeps the identity). */
 async function vmByVmid(vmid, client = netbox) {
-  const rows = await client.list(VMS, { query: { cf_proxmox_vmid: vmid } });
-  assert.equal(rows.length, 1, `one VM with vmid ${vmid}`);
-  return rows[0];
+  const states = (await client.list(VM_STATES)).filter((s) => s.proxmox_vm_id === vmid);
+  assert.equal(states.length, 1, `one sync-state record with vmid ${vmid}`);
+  return client.get(VMS, states[0].virtual_machine.id);
 }
 
 describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster', { timeout: 60 * MINUTE }, () => {
@@ -149,8 +152,11 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     const vms = await netbox.list(VMS);
     assert.deepEqual(vms.map((v) => v.name).sort(), ['app02', 'db01', 'dns01', 'legacy-ct', 'proxy01', 'web01', 'win-rdp01']);
     const web01 = vms.find((v) => v.name === 'web01');
-    assert.equal(web01.custom_fields.proxmox_vmid, 100);
-    assert.equal(web01.custom_fields.proxmox_endpoint, endpointId);
+    const state = (await netbox.list(VM_STATES)).find((s) => s.virtual_machine.id === web01.id);
+    assert.equal(state.proxmox_vm_id, 100);
+    assert.equal(state.proxmox_vm_type, 'qemu');
+    assert.equal(state.endpoint?.id, endpointId);
+    assert.deepEqual(web01.custom_fields.proxmox_vmid ?? null, null, 'no custom fields of ours where the plugin keeps identities');
     assert.equal(web01.cluster.name, 'lab');
     assert.equal(web01.device.name, 'pve1');
     assert.ok(web01.tags.some((tag) => tag.slug === 'proxbox'));
@@ -293,13 +299,14 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     const { plan: p } = await plan();
     assert.deepEqual(changes(p).map((op) => `${op.action} ${op.id}`), [
       'update virtual-machines:virtualization.virtualmachine:qemu/100',
+      'update virtual-machines:netbox_proxbox.proxboxvirtualmachinesyncstate:qemu/100/sync-state',
       'create vm-interfaces:virtualization.vminterface:qemu/102/net1',
       'create ip-addresses:dcim.macaddress:qemu/102/net1/BC:24:11:10:01:21',
       'update ip-addresses:virtualization.vminterface:qemu/102/net1/primary-mac',
     ]);
     const rename = changes(p)[0];
     assert.deepEqual(rename.changes.name, { before: 'web01', after: 'web01-renamed' });
-    assert.deepEqual(rename.changes.custom_fields.after, { proxmox_name: 'web01-renamed' });
+    assert.deepEqual(changes(p)[1].changes.proxmox_vm_name, { before: 'web01', after: 'web01-renamed' });
     const gone = p.operations.find((op) => op.id === 'virtual-machines:virtualization.virtualmachine:lxc/202');
     assert.equal(gone.action, 'skip');
     assert.equal(gone.reason, 'orphan-kept');

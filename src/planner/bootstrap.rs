@@ -150,7 +150,9 @@ pub fn plan(ctx: &mut Context, planners: &[(&Planner, bool)]) {
             .iter()
             .any(|(planner, writes)| *writes && planner.prerequisites.contains(&p))
     };
-    if needs(Prerequisite::CustomFields) {
+    // Where the Proxbox plugin is installed, identities go to its sync-state
+    // records: no custom fields of ours.
+    if needs(Prerequisite::CustomFields) && !ctx.plugin_installed() {
         plan_custom_fields(ctx);
     }
     if needs(Prerequisite::ClusterType) && !ctx.mode(ResourceType::Cluster).is_disabled() {

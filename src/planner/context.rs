@@ -73,10 +73,20 @@ impl<'a> Loaded<'a> {
             .and_then(|at| objects.get(at))
     }
 
-    /// Why a stage cannot read what it needs.
+    /// Whether a collection was read (a plugin's is not, where the plugin is
+    /// not installed).
+    pub fn readable(&self, model: Model) -> bool {
+        self.objects.contains_key(model.name)
+    }
+
+    /// Why a stage cannot read what it needs. The plugin's bookkeeping is
+    /// not needed: without the plugin, there is none.
     pub fn unavailable(&self, models: &[Model]) -> Option<Warning> {
         models.iter().find_map(|model| {
             let (status, message) = self.failed.get(model.name)?;
+            if model.is_bookkeeping() && *status == Some(404) {
+                return None;
+            }
             let warning = if model.is_plugin() && *status == Some(404) {
                 Warning::new(
                     WarningCode::ProxboxPluginAbsent,
@@ -178,6 +188,10 @@ pub struct Refs {
     pub device_role: Option<Value>,
     pub device_type: Option<Value>,
     pub devices: BTreeMap<String, Value>,
+    /// The plugin's tracking rows (where it is installed): the cluster's, and
+    /// the nodes' by node name.
+    pub proxmox_cluster: Option<Value>,
+    pub proxmox_nodes: BTreeMap<String, Value>,
     pub vms: BTreeMap<String, VmSlot>,
     /// (guest key, interface name) → interface reference. Shared: the MAC and
     /// IP planners walk them while they add operations.
@@ -276,6 +290,12 @@ impl<'a> Context<'a> {
     /// Whether a guest (`qemu/101`) is one this plan is about.
     pub fn guest_in_scope(&self, key: &str) -> bool {
         self.in_scope.as_ref().is_none_or(|keys| keys.contains(key))
+    }
+
+    /// Where the Proxbox plugin is installed, identities and links live in its
+    /// sync-state records and tracking rows; elsewhere in our custom fields.
+    pub fn plugin_installed(&self) -> bool {
+        self.loaded.readable(netbox::PROXMOX_CLUSTER)
     }
 
     /// Ours: carries the `proxbox` tag (we created or adopted it).

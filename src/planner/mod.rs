@@ -14,6 +14,7 @@ mod interface;
 mod ip;
 mod mac;
 mod node;
+mod proxbox;
 mod reconcile;
 mod replication;
 mod sdn;
@@ -137,7 +138,7 @@ pub fn selected(running: &[Stage]) -> Vec<(&'static Planner, bool)> {
 pub fn reads(selected: &[(&Planner, bool)], subset: Option<&Subset>) -> Vec<Model> {
     let mut models: Vec<Model> = ALWAYS_READ.to_vec();
     if subset.is_some_and(|s| !s.netbox_vm_ids.is_empty()) && !selected.is_empty() {
-        models.push(netbox::VIRTUAL_MACHINE);
+        models.extend([netbox::VIRTUAL_MACHINE, netbox::VM_SYNC_STATE]);
     }
     for (planner, _) in selected {
         models.extend(planner.reads.iter().copied());
@@ -231,8 +232,11 @@ pub fn plan(input: &InputDoc) -> Result<Plan> {
             refs: Refs::default(),
             plan: builder,
         };
-        let vms = ctx.objects(netbox::VIRTUAL_MACHINE);
-        ctx.in_scope = subset.as_ref().map(|s| vm::subset_keys(vms, settings.endpoint.id, s));
+        let (vms, states) = (ctx.objects(netbox::VIRTUAL_MACHINE), ctx.objects(netbox::VM_SYNC_STATE));
+        let cluster = &inventory.cluster_name;
+        ctx.in_scope = subset
+            .as_ref()
+            .map(|s| vm::subset_keys(vms, states, settings.endpoint.id, cluster, s));
         run_planners(&mut ctx, &selected)?;
         builder = ctx.plan;
     }
@@ -329,19 +333,30 @@ fn run_planners(ctx: &mut Context, selected: &[(&Planner, bool)]) -> Result<()> 
 pub fn subset_scope(
     netbox: &NetboxState,
     settings: &Settings,
+    inventory: Option<&Inventory>,
     subset: Option<&Subset>,
 ) -> Result<Option<BTreeSet<String>>> {
     let Some(subset) = subset else {
         return Ok(None);
     };
-    let vms = match netbox.has(netbox::VIRTUAL_MACHINE) {
-        true => match netbox.collection(netbox::VIRTUAL_MACHINE)? {
+    let read = |model: netbox::Model| -> Result<Vec<netbox::Object>> {
+        if !netbox.has(model) {
+            return Ok(Vec::new());
+        }
+        Ok(match netbox.collection(model)? {
             netbox::Collection::Objects(objects) => objects,
             netbox::Collection::Failed { .. } => Vec::new(),
-        },
-        false => Vec::new(),
+        })
     };
-    Ok(Some(vm::subset_keys(&vms, settings.endpoint.id, subset)))
+    let (vms, states) = (read(netbox::VIRTUAL_MACHINE)?, read(netbox::VM_SYNC_STATE)?);
+    let cluster = inventory.map(|i| i.cluster_name.as_str()).unwrap_or_default();
+    Ok(Some(vm::subset_keys(
+        &vms,
+        &states,
+        settings.endpoint.id,
+        cluster,
+        subset,
+    )))
 }
 
 impl InputDoc {

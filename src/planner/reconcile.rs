@@ -245,8 +245,11 @@ impl<'s, 'a> Reconciler<'s, 'a> {
         let disabled = spec.resource.is_some_and(|r| ctx.mode(r).is_disabled());
         if writes && disabled {
             if let Some(resource) = spec.resource {
-                let head = spec.head("*", format!("every {}", resource.name()));
-                if !ctx.plan.has(&head.id()) {
+                let said = ctx.plan.operations().iter().any(|op| {
+                    op.stage == spec.stage && op.resource == Some(resource) && op.reason == Reason::ModeDisabled
+                });
+                if !said {
+                    let head = spec.head("*", format!("every {}", resource.name()));
                     let detail = ctx.modes.disabled_reason(resource);
                     ctx.plan.skip(head, None, Reason::ModeDisabled, detail, None);
                 }

@@ -22,7 +22,7 @@ pub const PLANNER: Planner = Planner {
     governed_by: &[ResourceType::Vm, ResourceType::VmTemplate],
     reads: &[netbox::REPLICATION],
     prerequisites: &[],
-    needs: &["vm"],
+    needs: &["vm", "node"],
     proxmox: ask,
     run: plan,
 };
@@ -56,6 +56,8 @@ fn jobnum(row: &Map<String, Value>, id: &str) -> Option<u64> {
 
 fn desired(ctx: &Context, row: &Map<String, Value>, id: &str, guest: u64, vm: Value) -> Desired {
     let text = |key: &str| loose_string(row.get(key)).map_or(Value::Null, Value::from);
+    // The plugin's tracking row of the target node.
+    let target_node = loose_string(row.get("target")).and_then(|node| ctx.refs.proxmox_nodes.get(&node).cloned());
     let rate = row
         .get("rate")
         .and_then(|r| r.as_f64().or_else(|| r.as_str()?.parse().ok()));
@@ -66,6 +68,7 @@ fn desired(ctx: &Context, row: &Map<String, Value>, id: &str, guest: u64, vm: Va
         Field::new("guest", Kind::Scalar, guest),
         Field::new("jobnum", Kind::Scalar, jobnum(row, id)),
         Field::new("target", Kind::Scalar, text("target")),
+        Field::new("proxmox_node", Kind::ForeignKey, target_node),
         Field::new(
             "job_type",
             Kind::Choice,

@@ -1,7 +1,8 @@
 //! Proxmox templates as the plugin's `vm-templates` records (identity:
 //! endpoint + vmid), never as VirtualMachines. Governed by
 //! `sync_mode_vm_template` alone. `source_vm` and `cloned_vms` belong to
-//! operators: they are never written.
+//! operators: they are never written. `cluster` and `node` link the plugin's
+//! tracking rows.
 
 use super::context::Context;
 use super::diff::{Field, Kind};
@@ -21,7 +22,7 @@ pub const PLANNER: Planner = Planner {
     governed_by: &[ResourceType::VmTemplate],
     reads: &[netbox::VM_TEMPLATE],
     prerequisites: &[],
-    needs: &["cluster"],
+    needs: &["cluster", "node"],
     proxmox: ask,
     run: plan,
 };
@@ -85,6 +86,12 @@ fn desired(ctx: &Context, guest: &Guest, config: &Map<String, Value>) -> Desired
         Field::new("name", Kind::Scalar, guest.name.as_str()),
         Field::new("vmid", Kind::Scalar, guest.vmid),
         Field::new("proxmox_endpoint", Kind::ForeignKey, ctx.endpoint_id()),
+        Field::new("cluster", Kind::ForeignKey, ctx.refs.proxmox_cluster.clone()),
+        Field::new(
+            "node",
+            Kind::ForeignKey,
+            ctx.refs.proxmox_nodes.get(&guest.node).cloned(),
+        ),
         Field::new("node_name", Kind::Scalar, guest.node.as_str()),
         Field::new("proxmox_type", Kind::Scalar, guest.kind.as_str()),
         Field::new("status", Kind::Scalar, guest.status.as_str()),

@@ -8,8 +8,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Foreign-key fields → the collection they point into.
 fn fk_collection(collection: &str, field: &str) -> Option<&'static str> {
+    let template = collection == "/api/plugins/proxbox/vm-templates/";
     Some(match field {
-        "cluster" => "/api/virtualization/clusters/",
+        "cluster" if template => "/api/plugins/proxbox/proxmox-clusters/",
+        "node" if template => "/api/plugins/proxbox/proxmox-nodes/",
+        "cluster" | "netbox_cluster" => "/api/virtualization/clusters/",
+        "netbox_device" => "/api/dcim/devices/",
+        "proxmox_cluster" => "/api/plugins/proxbox/proxmox-clusters/",
+        "proxmox_node" => "/api/plugins/proxbox/proxmox-nodes/",
         "type" if collection == "/api/virtualization/clusters/" => "/api/virtualization/cluster-types/",
         "site" => "/api/dcim/sites/",
         "role" => "/api/dcim/device-roles/",

@@ -34,6 +34,32 @@ pub fn records_of<'a>(state: &'a Value, collection: &str) -> &'a [Value] {
     state["netbox"][collection].as_array().unwrap()
 }
 
+/// The NetBox VM of a guest, found as the planner finds it: through its
+/// sync-state record (the Proxbox plugin is installed) or our custom fields.
+pub fn vm_of(state: &mut Value, vmid: u64) -> &mut Value {
+    let states = state["netbox"]["/api/plugins/proxbox/sync-state/virtual-machines/"].as_array();
+    let by_state = states
+        .into_iter()
+        .flatten()
+        .find(|s| s["proxmox_vm_id"] == vmid)
+        .map(|s| s["virtual_machine"]["id"].clone());
+    let vms = records(state, "/api/virtualization/virtual-machines/");
+    vms.iter_mut()
+        .find(|vm| Some(&vm["id"]) == by_state.as_ref() || vm["custom_fields"]["proxmox_vmid"] == vmid)
+        .unwrap_or_else(|| panic!("no NetBox VM for vmid {vmid}"))
+}
+
+/// The input as a NetBox without the Proxbox plugin sees it: every plugin
+/// collection answers 404.
+pub fn without_plugin(mut input: Value) -> Value {
+    for (collection, value) in input["netbox"].as_object_mut().unwrap() {
+        if collection.starts_with("/api/plugins/") {
+            *value = serde_json::json!({"error": {"status": 404, "message": "Not Found"}});
+        }
+    }
+    input
+}
+
 /// The ids of every operation of a plan, in order.
 pub fn op_ids(plan: &Value) -> Vec<&str> {
     plan["operations"]
