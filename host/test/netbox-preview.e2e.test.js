@@ -296,7 +296,7 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
   test('a VM\'s "Preview sync": only that VM is planned and applied', async () => {
     await pveWrite('PUT', '/nodes/pve1/qemu/100/config', { name: 'web01-renamed' });
     await pveWrite('PUT', '/nodes/pve1/qemu/101/config', { name: 'db01-renamed' });
-    const [web01] = await netbox.list(VMS, { query: { cf_proxmox_vmid: 100 } });
+    const [web01] = await netbox.list(VMS, { query: { name: 'web01' } });
     const [vmPage] = await open(browser.context, `/virtualization/virtual-machines/${web01.id}/`);
     await Promise.all([vmPage.waitForURL(/\/sync-preview\/$/), vmPage.getByRole('link', { name: 'Preview sync' }).click()]);
     const { plan, input } = await planShown(vmPage);
@@ -308,11 +308,11 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     assert.equal(applied.state, 'done', `${applied.message}\n${applied.log.slice(-3000)}`);
     assert.deepEqual(applied.job.data.proxbox_sync.params.netbox_vm_ids.map(Number), [web01.id]);
     assert.equal((await netbox.get(VMS, web01.id)).name, 'web01-renamed');
-    assert.equal((await netbox.list(VMS, { query: { cf_proxmox_vmid: 101 } }))[0].name, 'db01', 'the other VM is untouched');
+    assert.equal((await netbox.list(VMS, { query: { name: 'db01' } })).length, 1, 'the other VM is untouched');
     await closeWatched(vmPage);
     // The VM named like markup, on its own preview page: text in NetBox's header and in ours.
-    const [hostile] = await netbox.list(VMS, { query: { cf_proxmox_vmid: HOSTILE_VMID } });
-    assert.equal(hostile.name, HOSTILE);
+    const [hostile] = await netbox.list(VMS, { query: { name: HOSTILE } });
+    assert.equal(hostile?.name, HOSTILE);
     const [hostilePage] = await open(browser.context, `/virtualization/virtual-machines/${hostile.id}/sync-preview/`);
     await planShown(hostilePage);
     assert.equal(await text(hostilePage, '#proxbox-preview .pbx-input h2'), `Sync preview for ${HOSTILE}`);
@@ -354,7 +354,7 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
       page.seen.errors = page.seen.errors.filter((e) => !/status of 403 \(Forbidden\)/.test(e));
       await closeWatched(page);
       // May not view the endpoint: no page, no tab, no button, no Proxmox answers.
-      const [vmPage] = await open(outsider.context, `/virtualization/virtual-machines/${(await netbox.list(VMS, { query: { cf_proxmox_vmid: 100 } }))[0].id}/`);
+      const [vmPage] = await open(outsider.context, `/virtualization/virtual-machines/${(await netbox.list(VMS, { query: { name: 'web01-renamed' } }))[0].id}/`);
       assert.equal(await vmPage.getByRole('link', { name: 'Preview sync' }).count(), 0, 'no Preview sync button');
       const read = await vmPage.evaluate(async (id) => {
         const res = await fetch('/plugins/proxbox-planner/proxmox/', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRFToken': window.CSRF_TOKEN }, body: JSON.stringify({ endpoint_id: id, paths: ['/cluster/status'] }) });

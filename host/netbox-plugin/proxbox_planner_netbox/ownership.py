@@ -1,10 +1,11 @@
 """Which Proxmox endpoint's preview covers a NetBox virtual machine (for its "Preview sync"
 button and page).
 
-The planner marks the VMs it syncs with the custom field `proxmox_endpoint` (the endpoint's
-id); VMs that Proxbox itself synced carry the plugin's sync-state record instead. Either one
-names the endpoint to preview; what the sync may then touch for that VM is the planner's
-decision (its subset option), not this module's.
+A synced VM carries the Proxbox plugin's sync-state record (written by Proxbox, and by the
+planner wherever the plugin is installed), which names its endpoint; without one, the
+planner's own custom field `proxmox_endpoint` does. Either names the endpoint to preview;
+what the sync may then touch for that VM is the planner's decision (its subset option),
+not this module's.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _sync_state_endpoint_id(vm) -> int | None:
 
 def owning_endpoint(vm, user) -> ProxmoxEndpoint | None:
     """The endpoint owning `vm`, when `user` may view it; else None."""
-    endpoint_id = _marked_endpoint_id(vm) or _sync_state_endpoint_id(vm)
+    endpoint_id = _sync_state_endpoint_id(vm) or _marked_endpoint_id(vm)
     if endpoint_id is None:
         return None
     return ProxmoxEndpoint.objects.restrict(user, "view").filter(pk=endpoint_id).first()
