@@ -47,8 +47,9 @@ const USAGE = `usage: proxbox-planner <command> [options]
   snapshot --out FILE                 save the live planner input (no tokens in it)
   apply [PLAN.json] [--yes] [--stream] [--json]
                                       apply a saved plan, or plan live and apply (--yes skips the question)
-  serve [--port 8800] [--host 127.0.0.1] [--api-key-file F]
-                                      HTTP server with the Proxbox SSE stream paths (/full-update/stream, ...)
+  serve [--port 8800] [--host 127.0.0.1] [--state-dir D] [--api-key-file F]
+                                      the Proxbox backend: point the plugin's FastAPI endpoint at it
+                                      (state: D, PROXBOX_PLANNER_STATE_DIR or ~/.local/state/proxbox-planner)
   version
 
 Live options (flags win over the environment):
@@ -242,23 +243,28 @@ const commands = {
     }
   },
 
-  /** The SSE server. */
+  /** The Proxbox backend (and SSE server for scripts). */
   async serve(args) {
-    const { flags } = parse(args, { port: { type: 'string' }, host: { type: 'string' }, 'api-key-file': { type: 'string' }, keepalive: { type: 'string' } }, { live: true });
+    const { flags } = parse(args, { port: { type: 'string' }, host: { type: 'string' }, 'api-key-file': { type: 'string' }, 'state-dir': { type: 'string' }, keepalive: { type: 'string' } }, { live: true });
     const opts = options(flags);
-    // Fail early on missing connection settings rather than on the first request.
-    netboxClient(opts).close();
+    // NetBox and Proxmox usually come from the plugin's endpoint push; flags given are checked now, not on the first run.
+    if (opts.netboxUrl || opts.netboxToken) netboxClient(opts).close();
     const { createSyncServer } = await import('./server.js');
+    const { defaultStateDir } = await import('./backend/state.js');
     const apiKey = flags['api-key-file'] ? readFileSync(flags['api-key-file'], 'utf8').trim() : process.env.PROXBOX_API_KEY || undefined;
+    if (apiKey) SECRETS.push(apiKey);
+    const stateDir = flags['state-dir'] ?? defaultStateDir();
     const server = createSyncServer({
       options: opts,
       apiKey,
+      stateDir,
       keepaliveMs: flags.keepalive ? Number(flags.keepalive) : 15000,
-      log: (line) => process.stderr.write(`${new Date().toISOString()} ${redact(line, secretsOf(opts))}\n`),
+      log: (line) => process.stderr.write(`${new Date().toISOString()} ${redact(line, SECRETS)}\n`),
     });
     const host = flags.host ?? '127.0.0.1';
     await new Promise((resolve) => server.listen(Number(flags.port ?? process.env.PORT ?? 8800), host, resolve));
     const { port } = server.address();
+    process.stderr.write(`${new Date().toISOString()} serve: state in ${stateDir}\n`);
     process.stdout.write(`http://${host.includes(':') ? `[${host}]` : host}:${port}/\n`);
     const stop = () => server.close(() => process.exit(0));
     process.on('SIGINT', stop);

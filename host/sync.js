@@ -104,8 +104,8 @@ export async function fetchCollections(netbox, collections, { concurrency = 4 } 
  * Builds the complete planner input: discover → fetch → repeat until the
  * core says `complete`.
  */
-export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], emit = () => {}, maxRounds = 12 }) {
-  const input = { settings, endpoint, sync_types: syncTypes, proxmox: {}, netbox: {} };
+export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, emit = () => {}, maxRounds = 12 }) {
+  const input = { settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), proxmox: {}, netbox: {} };
   emit('step', { step: 'discovery', status: 'started', message: 'Discovering what to read from Proxmox and NetBox' });
   let round = 0;
   for (;;) {
@@ -179,7 +179,7 @@ export function loadSnapshot(file) {
  * discovery → plan → (optionally) apply. Returns the plan, the input and the
  * apply report; `result` is the compact summary the `complete` event carries.
  */
-export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], apply = false, applyOptions = {}, emit = () => {}, onPlan }) {
+export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], subset, apply = false, applyOptions = {}, emit = () => {}, onPlan }) {
   const started = Date.now();
   const requestsBefore = netbox.stats.requests;
   const context = await readContext(netbox, { endpoint, settings, endpointOverrides });
@@ -188,7 +188,7 @@ export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, setting
   }
   const pve = proxmox ?? makeProxmox(endpointUrl(context.endpoint));
   try {
-    const input = await collectInput({ netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, syncTypes, emit });
+    const input = await collectInput({ netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, syncTypes, subset, emit });
     const plan = makePlan(input, emit);
     const planned = { requests: netbox.stats.requests - requestsBefore, proxmox_requests: pve.stats.requests, ms: Date.now() - started };
     if (onPlan) await onPlan(plan, input);

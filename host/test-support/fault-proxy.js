@@ -7,7 +7,8 @@ import http from 'node:http';
 
 /**
  * @param {string} target  NetBox base URL
- * @param {(req: {method: string, path: string, n: number, write: boolean}) => 'pass'|'503'|'drop-before'|'drop-after'} decide
+ * @param {(req: {method: string, path: string, n: number, write: boolean}) => Action|Promise<Action>} decide
+ *   Action: 'pass'|'503'|'drop-before'|'drop-after'
  */
 export async function startFaultProxy(target, decide) {
   const upstream = new URL(target);
@@ -17,10 +18,11 @@ export async function startFaultProxy(target, decide) {
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
       n += 1;
       stats.requests += 1;
-      const action = decide({ method: req.method, path: req.url, n, write: req.method !== 'GET' }) ?? 'pass';
+      // `decide` may answer later (a promise): that holds the request, e.g. to keep a run busy.
+      const action = (await decide({ method: req.method, path: req.url, n, write: req.method !== 'GET' })) ?? 'pass';
       stats[action] += 1;
       stats.byMethod[`${req.method} ${action}`] = (stats.byMethod[`${req.method} ${action}`] ?? 0) + 1;
       if (action === '503') {

@@ -9,6 +9,7 @@ const SERVERS = fileURLToPath(new URL('../test/servers/', import.meta.url));
 export const NETBOX_SH = `${SERVERS}netbox.sh`;
 export const FAKEPVE_SH = `${SERVERS}fakepve.sh`;
 export const SAMPLE_SEED = `${SERVERS}sample-cluster.seed.json`;
+
 /** Our NetBox plugin (host/netbox-plugin/): its source directory and module. */
 export const PLANNER_PLUGIN_DIR = fileURLToPath(new URL('../netbox-plugin/', import.meta.url));
 export const PLANNER_PLUGIN = 'proxbox_planner_netbox';
@@ -57,11 +58,16 @@ export async function installNetbox() {
 }
 
 /**
- * @param {{plugins?: string[], pythonPath?: string[]}} [o]  plugins: extra PLUGINS for this run,
- *   imported from `pythonPath` (netbox.sh's NETBOX_EXTRA_PLUGINS; the cache is not changed)
+ * @param {{rqworker?: boolean, plugins?: string[], pythonPath?: string[]}} [o]
+ *   rqworker: also run `netbox rqworker` (background jobs such as the Proxbox sync);
+ *   plugins: extra PLUGINS for this run, imported from `pythonPath` (netbox.sh's
+ *   NETBOX_EXTRA_PLUGINS; the cache is not changed)
  */
-export async function startNetbox({ plugins = [], pythonPath = [] } = {}) {
-  const env = plugins.length ? { NETBOX_EXTRA_PLUGINS: plugins.join(','), NETBOX_EXTRA_PYTHONPATH: pythonPath.join(':') } : {};
+export async function startNetbox({ rqworker = false, plugins = [], pythonPath = [] } = {}) {
+  const env = {
+    ...(rqworker ? { NETBOX_RQWORKER: '1' } : {}),
+    ...(plugins.length ? { NETBOX_EXTRA_PLUGINS: plugins.join(','), NETBOX_EXTRA_PYTHONPATH: pythonPath.join(':') } : {}),
+  };
   const file = (await sh(NETBOX_SH, ['start'], { quiet: true, env })).split('\n').at(-1);
   return { ...readEnvFile(file), ENV_FILE: file };
 }
@@ -81,6 +87,20 @@ export async function netboxPaths() {
 export async function buildPlannerPluginStatic() {
   const { NETBOX_VENV } = await netboxPaths();
   return run(`${NETBOX_VENV}/bin/python`, [`${PLANNER_PLUGIN_DIR}build_static.py`]);
+}
+
+/** Runs Python code in `netbox shell` against a started NetBox; resolves to its stdout. */
+export function netboxShell(env, code) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [NETBOX_SH, 'shell', env.RUN_DIR], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code_) => (code_ === 0 ? resolve(out.trim()) : reject(new Error(`netbox shell exited ${code_}\n${err.split('\n').slice(-20).join('\n')}`))));
+    child.stdin.end(code);
+  });
 }
 
 export async function stopNetbox(env) {

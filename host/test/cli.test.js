@@ -149,7 +149,7 @@ test('serve: SSE of a run (keepalives while idle, complete last), 409 while busy
   try {
     assert.equal((await fetch(`${base}/full-update/stream`)).status, 401);
     const headers = { 'X-Proxbox-API-Key': 'k-123' };
-    const response = await fetch(`${base}/virtualization/virtual-machines/create/stream?dry_run=true&endpoint_id=3`, { headers });
+    const response = await fetch(`${base}/virtualization/virtual-machines/create/stream?dry_run=true&endpoint_id=3&sync_vm_network=false`, { headers });
     assert.equal(response.status, 200);
     assert.match(response.headers.get('content-type'), /^text\/event-stream/);
     const busy = await fetch(`${base}/full-update/stream`, { headers });

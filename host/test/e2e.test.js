@@ -231,7 +231,9 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     for (const out of [r, text, a]) assert.ok(!`${out.stdout}${out.stderr}`.includes(nb.NETBOX_TOKEN) && !`${out.stdout}${out.stderr}`.includes(pve.PVE_TOKEN_SECRET));
 
     // serve: the Proxbox stream path, as SSE (dry run).
-    const server = spawn(process.execPath, [CLI, 'serve', '--port', '0'], {
+    // Its own state directory: a key registered in the default one would make these routes need it.
+    const stateDir = mkdtempSync(join(tmpdir(), 'pbp-e2e-serve-'));
+    const server = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--state-dir', stateDir], {
       env: { ...process.env, NETBOX_URL: nb.NETBOX_URL, NETBOX_TOKEN: nb.NETBOX_TOKEN_V2, PVE_URL: pve.PVE_URL, PVE_TOKEN: pve.PVE_TOKEN, PVE_CA_FILE: pve.PVE_CA_FILE },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -252,6 +254,7 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
       assert.deepEqual(vmStage.at(-1).data.result.applied.counts.done, 0);
     } finally {
       server.kill('SIGTERM');
+      rmSync(stateDir, { recursive: true, force: true });
     }
   });
 

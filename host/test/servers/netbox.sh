@@ -4,7 +4,9 @@
 #   netbox.sh install        idempotent: apt packages, venv, pip, initdb + migrate, all cached
 #   netbox.sh start          fresh copy of the cached DB, PostgreSQL + Redis + NetBox on free
 #                            loopback ports; prints the path of $RUN_DIR/netbox.env
+#                            (NETBOX_RQWORKER=1: also `netbox rqworker`, the job runner)
 #   netbox.sh stop RUN_DIR   stops what `start` started and removes RUN_DIR
+#   netbox.sh shell RUN_DIR  runs the Python code on stdin in `netbox shell` against that run
 #   netbox.sh paths          prints NETBOX_VENV=, NETBOX_ROOT= and NETBOX_BASE_PYTHON= of the cache
 #
 # Cache: ${PROXBOX_TEST_CACHE:-$HOME/.cache/proxbox-planner}/netbox-<nb>-proxbox-<pb>/
@@ -14,9 +16,11 @@
 # `start` restores the DB with a plain `cp -a` of that data directory (about a second).
 #
 # Environment: NETBOX_PORT (fixed port for NetBox), PROXBOX_TEST_CACHE, NETBOX_PYTHON
-# (python >= 3.12 to build the venv), NETBOX_KEEP_FAILED=1 (keep RUN_DIR when start fails).
+# (python >= 3.12 to build the venv), NETBOX_KEEP_FAILED=1 (keep RUN_DIR when start fails),
+# NETBOX_RQWORKER=1 (start also runs `netbox rqworker`, which executes background jobs such
+# as the Proxbox sync; its log is $RUN_DIR/rqworker.log; stop stops it first).
 # Opt-in for `start` (plugins of our own, from their source tree; the cache stays as it is):
-#   NETBOX_EXTRA_PLUGINS=mod1,mod2    appended to PLUGINS for this run
+#   NETBOX_EXTRA_PLUGINS=mod1,mod2    appended to PLUGINS for this run (the worker's too)
 #   NETBOX_EXTRA_PYTHONPATH=dir1:dir2 where those modules are (prepended to PYTHONPATH)
 set -euo pipefail
 
@@ -371,6 +375,12 @@ cmd_start() {
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN_V2" "$url/api/users/tokens/")
   [ "$code" = 200 ] || die "v2 token rejected (HTTP $code)"
 
+  local rqpid=''
+  if [ "${NETBOX_RQWORKER:-0}" = 1 ]; then
+    start_rqworker "$run" "$pgport" "$rport"
+    rqpid=$(sed -n 's/^RQWORKER_PID=//p' "$run/state.env")
+  fi
+
   local pgpid redispid
   pgpid=$(head -n 1 "$run/pgdata/postmaster.pid")
   redispid=$(cat "$run/redis.pid")
@@ -387,6 +397,7 @@ POSTGRES_PID=$pgpid
 REDIS_PID=$redispid
 PG_PORT=$pgport
 REDIS_PORT=$rport
+RQWORKER_PID=$rqpid
 RUN_DIR=$run
 NETBOX_ROOT=$NBROOT
 NETBOX_VENV=$VENV
@@ -396,6 +407,31 @@ EOF
   trap - EXIT
   log "NetBox up at $url in $(( $(date +%s%3N) - t0 )) ms"
   echo "$run/netbox.env"
+}
+
+# start_rqworker RUN PGPORT REDISPORT: the job runner, in its own process group, recorded in
+# state.env; returns once it listens on its queues.
+start_rqworker() {
+  local run=$1 pid extra=()
+  mapfile -t extra < <(extra_plugins_env)
+  setsid env NETBOX_ROOT="$NBROOT" PROXBOX_NB_DB_PORT="$2" PROXBOX_NB_REDIS_PORT="$3" "${extra[@]}" \
+    PYTHONUNBUFFERED=1 "$VENV/bin/netbox" rqworker </dev/null >"$run/rqworker.log" 2>&1 &
+  pid=$!
+  echo "RQWORKER_PID=$pid" >>"$run/state.env"
+  for _ in $(seq 1 600); do
+    kill -0 "$pid" 2>/dev/null || { tail -n 40 "$run/rqworker.log" >&2; die "netbox rqworker exited during startup"; }
+    grep -q 'Listening on' "$run/rqworker.log" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  tail -n 40 "$run/rqworker.log" >&2
+  die "netbox rqworker did not start listening (see $run/rqworker.log)"
+}
+
+stop_group() {  # stop_group PID: TERM its process group, KILL it after 10 s
+  local pid=$1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  wait_gone "$pid" 100 || kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 }
 
 start_failed() {
@@ -408,13 +444,12 @@ start_failed() {
 
 stop_run() {  # stop_run RUN_DIR KEEP
   # shellcheck disable=SC2034  # PG_PORT comes from state.env
-  local run=$1 keep=${2:-0} NETBOX_PID='' PG_PORT='' REDIS_PORT=''
+  local run=$1 keep=${2:-0} NETBOX_PID='' RQWORKER_PID='' PG_PORT='' REDIS_PORT=''
   # shellcheck disable=SC1091
   [ -f "$run/state.env" ] && . "$run/state.env"
-  if [ -n "$NETBOX_PID" ] && kill -0 "$NETBOX_PID" 2>/dev/null; then
-    kill -TERM -- "-$NETBOX_PID" 2>/dev/null || kill -TERM "$NETBOX_PID" 2>/dev/null || true
-    wait_gone "$NETBOX_PID" 100 || kill -KILL -- "-$NETBOX_PID" 2>/dev/null || kill -KILL "$NETBOX_PID" 2>/dev/null || true
-  fi
+  # The worker first: it holds database connections and may be in the middle of a job.
+  stop_group "$RQWORKER_PID"
+  stop_group "$NETBOX_PID"
   [ -n "$REDIS_PORT" ] && redis_stop "$REDIS_PORT" "$run/redis.pid"
   if [ -f "$run/pgdata/postmaster.pid" ]; then
     pg_stop "$run/pgdata" 2>/dev/null || {
@@ -435,6 +470,16 @@ cmd_stop() {
   log "stopped and removed $run"
 }
 
+cmd_shell() {
+  local run=${1:-} PG_PORT='' REDIS_PORT=''
+  [ -n "$run" ] || die "usage: $0 shell RUN_DIR < code.py"
+  [ -f "$run" ] && run=$(dirname "$run")
+  [ -f "$run/.proxbox-netbox-run" ] || die "$run is not a netbox.sh run directory"
+  # shellcheck disable=SC1091
+  . "$run/state.env"
+  nb "$PG_PORT" "$REDIS_PORT" shell --no-imports -c "$(cat)"
+}
+
 cmd_paths() {
   echo "NETBOX_VENV=$VENV"
   echo "NETBOX_ROOT=$NBROOT"
@@ -446,5 +491,6 @@ case "${1:-}" in
   paths) cmd_paths ;;
   start) cmd_start ;;
   stop) shift; cmd_stop "$@" ;;
-  *) echo "usage: $0 install | start | stop RUN_DIR | paths" >&2; exit 2 ;;
+  shell) shift; cmd_shell "$@" ;;
+  *) echo "usage: $0 install | start | stop RUN_DIR | shell RUN_DIR < code.py | paths" >&2; exit 2 ;;
 esac

@@ -1,0 +1,8 @@
+// An error a backend route answers with its own HTTP status and `{detail}`.
+export class HttpError extends Error {
+  constructor(status, message, { headers } = {}) {
+    super(message);
+    this.status = status;
+    if (headers) this.headers = headers;
+  }
+}
