@@ -13,7 +13,7 @@
 // is rendered as text (text nodes, textContent, dataset), never parsed as HTML: no file of
 // the preview assigns innerHTML.
 
-import { add, clear, h } from './dom.js';
+import { add, clear, h, safeHref } from './dom.js';
 import { PlanCatalog } from './describe.js';
 import { OperationsView, ValueRenderer } from './operations.js';
 import { diffPlans } from './plan-diff.js';
@@ -737,7 +737,7 @@ class Preview {
     add(panel,
       h('h2', null, 'Apply ', h('span', { class: `pbx-badge pbx-apply-${state}`, dataset: { applyBadge: state } }, status ?? state)),
       h('p', { class: 'pbx-apply-message', dataset: { applyMessage: '' } }, message),
-      url ? h('p', null, h('a', { href: url, class: 'pbx-link', dataset: { jobLink: '' } }, 'Open the job in NetBox')) : null,
+      safeHref(url) ? h('p', null, h('a', { href: safeHref(url), class: 'pbx-link', dataset: { jobLink: '' } }, 'Open the job in NetBox')) : null,
       log.length ? h('ol', { class: 'pbx-job-log' }, log.slice(-12).map((entry) =>
         h('li', { class: `pbx-log-${entry.level ?? 'info'}` }, entry.message ?? String(entry)))) : null);
   }
