@@ -6,6 +6,7 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SERVERS = fileURLToPath(new URL('../test/servers/', import.meta.url));
+const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 export const NETBOX_SH = `${SERVERS}netbox.sh`;
 export const FAKEPVE_SH = `${SERVERS}fakepve.sh`;
 export const SAMPLE_SEED = `${SERVERS}sample-cluster.seed.json`;
@@ -121,4 +122,42 @@ export async function stopFakepve(env) {
   await sh(FAKEPVE_SH, ['stop', env.RUN_DIR], { quiet: true });
   // fakepve.sh keeps its log and certificate; the tests have no use for them afterwards.
   if (/^fakepve\./.test(basename(env.RUN_DIR))) rmSync(env.RUN_DIR, { recursive: true, force: true });
+}
+
+/** A write to the Proxmox simulator's own API (rename, add a NIC, ...), CA-verified. */
+export async function pveWrite(pve, method, path, form) {
+  const body = new URLSearchParams(form).toString();
+  const { default: https } = await import('node:https');
+  return new Promise((resolve, reject) => {
+    const req = https.request(`${pve.PVE_API_URL}${path}`, {
+      method, ca: readFileSync(pve.PVE_CA_FILE),
+      headers: { Authorization: `PVEAPIToken=${pve.PVE_TOKEN}`, 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) },
+    }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => (res.statusCode < 300 ? resolve() : reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * `proxbox-planner serve` with no NetBox or Proxmox settings (the Proxbox plugin tells it
+ * where they are), keeping its state in `stateDir`; resolves to {url, process, output}.
+ */
+export async function startServe({ stateDir, pveCaFile }) {
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME };
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--state-dir', stateDir, '--pve-ca-file', pveCaFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = { text: '' };
+  child.stderr.on('data', (d) => (output.text += d));
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.once('data', (d) => {
+      output.text += d;
+      resolve(String(d).trim().split('\n')[0]);
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${output.text}`)));
+  });
+  child.stdout.on('data', (d) => (output.text += d));
+  return { url: url.endsWith('/') ? url : `${url}/`, process: child, output };
 }

@@ -8,7 +8,7 @@
 // PBX_SCREENSHOT_DIR=dir: also saves the tab's screenshots (light and dark) there.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,9 @@ import { join } from 'node:path';
 import * as planner from 'proxbox-planner';
 import { NetBoxClient } from '../netbox.js';
 import { diffPlans } from '../preview/plan-diff.js';
-import { installFakepve, installNetbox, SAMPLE_SEED, startFakepve, startNetboxWithPlanner, stopFakepve, stopNetbox } from '../test-support/servers.js';
+import {
+  installFakepve, installNetbox, pveWrite as pveWriteTo, SAMPLE_SEED, startFakepve, startNetboxWithPlanner, startServe, stopFakepve, stopNetbox,
+} from '../test-support/servers.js';
 import { launchBrowser, watchedPage } from '../test-support/browser.js';
 import { assertCountsShown, expand, openAllNodes, openModes, stageCells, text } from '../test-support/preview-page.js';
 
@@ -53,24 +55,6 @@ function hostileSeed() {
   return file;
 }
 
-async function startServe() {
-  const stateDir = join(work, 'serve');
-  // No NetBox or Proxmox settings: the plugin tells serve where they are.
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME };
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--state-dir', stateDir, '--pve-ca-file', pve.PVE_CA_FILE], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = { text: '' };
-  child.stderr.on('data', (d) => (output.text += d));
-  const url = await new Promise((resolve, reject) => {
-    child.stdout.once('data', (d) => {
-      output.text += d;
-      resolve(String(d).trim().split('\n')[0]);
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${output.text}`)));
-  });
-  child.stdout.on('data', (d) => (output.text += d));
-  return { url, process: child, output };
-}
-
 /** serve as the plugin's backend, and the NetBox and Proxmox endpoints, all through the plugin's REST API. */
 async function configurePlugin() {
   const port = Number(new URL(serve.url).port);
@@ -90,22 +74,7 @@ async function configurePlugin() {
   return pxEndpoint.id;
 }
 
-async function pveWrite(method, path, form) {
-  const body = new URLSearchParams(form).toString();
-  const { default: https } = await import('node:https');
-  return new Promise((resolve, reject) => {
-    const req = https.request(`${pve.PVE_API_URL}${path}`, {
-      method, ca: readFileSync(pve.PVE_CA_FILE),
-      headers: { Authorization: `PVEAPIToken=${pve.PVE_TOKEN}`, 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) },
-    }, (res) => {
-      let answer = '';
-      res.on('data', (d) => (answer += d));
-      res.on('end', () => (res.statusCode < 300 ? resolve() : reject(new Error(`${method} ${path}: ${res.statusCode} ${answer}`))));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const pveWrite = (method, path, form) => pveWriteTo(pve, method, path, form);
 
 /** `proxbox-planner plan --json` against the same NetBox and Proxmox (v1 token, CA file). */
 function cliPlan() {
@@ -189,7 +158,7 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     work = mkdtempSync(join(tmpdir(), 'pbp-preview-e2e-'));
     [pve, nb] = await Promise.all([startFakepve(hostileSeed()), startNetboxWithPlanner({ rqworker: true })]);
     netbox = new NetBoxClient({ url: nb.NETBOX_URL, token: nb.NETBOX_TOKEN_V2, timeout: 60000 });
-    serve = await startServe();
+    serve = await startServe({ stateDir: join(work, 'serve'), pveCaFile: pve.PVE_CA_FILE });
     endpointId = await configurePlugin();
     browser = await loggedIn(nb.NETBOX_USERNAME, nb.NETBOX_PASSWORD);
   }, { timeout: 45 * MINUTE });
