@@ -14,6 +14,7 @@
 // done.
 import * as planner from 'proxbox-planner';
 import { backoffDelay, sleep } from './http.js';
+import { applyOutcome, incompleteReason, OUTCOMES, RunError, warningsOf } from './outcome.js';
 
 export const STATUSES = ['done', 'failed', 'stale', 'skipped', 'skipped-dependency'];
 const BLOCKING = new Set(['failed', 'stale', 'skipped-dependency']);
@@ -98,6 +99,8 @@ export async function applyPlan(plan, client, options = {}) {
 class Executor {
   constructor(plan, client, { batchSize = client.batchSize ?? 100, verifyCreates = 'always', writeRetries = 3, emit = () => {}, sleep: sleeper = sleep, random = Math.random } = {}) {
     if (!plan || !Array.isArray(plan.operations)) throw new Error('not a plan: no operations list');
+    // An empty or short plan from an input the core could not read whole means "could not look".
+    if (plan.complete === false) throw new RunError(incompleteReason(plan));
     this.plan = plan;
     this.client = client;
     this.batchSize = batchSize;
@@ -109,7 +112,8 @@ class Executor {
     this.ids = new Map(); // op id -> NetBox id (creates)
     this.results = new Map(); // op id -> report entry
     this.touched = new Set(); // `${collection}#${id}` written by this apply
-    this.total = plan.operations.length;
+    // Progress counts changes (create/update/delete), as the prompt and the report do; planned skips are not work.
+    this.total = countChanges(plan);
     this.current = 0;
     this.stageStats = new Map();
     this.remaining = new Map(); // stage -> operations without an outcome yet
@@ -119,7 +123,7 @@ class Executor {
   async run() {
     const started = Date.now();
     const before = { ...this.client.stats, byMethod: { ...this.client.stats.byMethod } };
-    this.emit('step', { step: 'apply', status: 'started', message: `Applying ${this.total} operations` });
+    this.emit('step', { step: 'apply', status: 'started', message: `Applying ${this.total} changes` });
     const ops = this.plan.operations;
     let at = 0;
     while (at < ops.length) {
@@ -184,7 +188,7 @@ class Executor {
     if (error) entry.error = error;
     if (detail && status === 'skipped') entry.detail = detail;
     this.results.set(op.id, entry);
-    this.current += 1;
+    if (op.action !== 'skip') this.current += 1;
     const outcome = status === 'done' ? OUTCOME[op.action] : status;
     const stats = this.stageStats.get(op.stage);
     const key = status === 'done' ? outcome : status === 'skipped-dependency' ? 'skipped_dependency' : status;
@@ -450,7 +454,7 @@ class Executor {
 
   #report(started, before) {
     const operations = this.plan.operations.map((op) => this.results.get(op.id));
-    const counts = { total: operations.length };
+    const counts = { total: operations.length, changes: this.total };
     for (const status of STATUSES) counts[status] = 0;
     const byAction = {};
     for (const entry of operations) {
@@ -462,14 +466,22 @@ class Executor {
     const stats = this.client.stats;
     const byMethod = {};
     for (const [m, n] of Object.entries(stats.byMethod)) byMethod[m] = n - (before.byMethod[m] ?? 0);
+    const outcome = applyOutcome(this.plan, counts);
     return {
-      ok: counts.failed + counts.stale + counts['skipped-dependency'] === 0,
+      ok: OUTCOMES[outcome].ok,
+      outcome,
+      warnings: warningsOf(this.plan),
       counts,
       operations,
       requests: { total: stats.requests - before.requests, retries: stats.retries - before.retries, by_method: byMethod },
       duration_ms: Date.now() - started,
     };
   }
+}
+
+/** Operations that write (create, update, delete): what "N changes" means everywhere. */
+export function countChanges(plan) {
+  return plan.operations.reduce((n, op) => n + (op.action === 'skip' ? 0 : 1), 0);
 }
 
 export function summaryLine(counts) {

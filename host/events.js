@@ -10,12 +10,14 @@
 //                   deleted, skipped, failed, stale, skipped_dependency}, message}
 //   error_detail   {phase, category, operation?, message, status?, detail?}   (not fatal)
 //   error          {message, detail?}                                         (fatal)
-//   complete       {ok, message, result} | {ok: false, message, errors}     (always last)
+//   complete       {ok, outcome, message, result} | {ok: false, outcome, message, errors}  (always last)
+//                  outcome: ok | ok-with-warnings | partial | failed (| usage): see outcome.js
 //
 // As an async iterator of {event, data} for scripts, as SSE text
 // (`event: X\ndata: {json}\n\n`, `: keepalive` comments when idle) for HTTP,
 // and as NDJSON lines for `--stream`.
 import { redactValue } from './http.js';
+import { OUTCOMES, outcomeOfError } from './outcome.js';
 
 export const EVENT_NAMES = ['step', 'discovery', 'item_progress', 'phase_summary', 'error_detail', 'error', 'complete'];
 
@@ -129,23 +131,39 @@ function raceTimeout(promise, ms) {
 }
 
 /**
+ * The `complete` payload of a run that resolved with `result` (its `outcome`,
+ * else `ok` → ok / not ok → partial) or threw `error` (failed, or usage).
+ * `ok` is true for ok and ok-with-warnings only.
+ */
+export function completePayload({ result, error, label = 'Sync' }) {
+  if (error) {
+    return {
+      ok: false,
+      outcome: outcomeOfError(error),
+      message: `${label} failed: ${error.message}`,
+      errors: [{ message: error.message, ...(error.status ? { status: error.status } : {}) }],
+    };
+  }
+  const outcome = result?.outcome ?? (result?.ok === false ? 'partial' : 'ok');
+  const { ok } = OUTCOMES[outcome] ?? OUTCOMES.failed;
+  return { ok, outcome, message: result?.message ?? `${label} ${ok ? 'completed' : 'finished with errors'}`, result };
+}
+
+/**
  * Runs `task(emit)` and turns it into an event stream that always ends with
- * one `complete`: `{ok, message, result}` when the task resolves
- * (`ok` is `result.ok ?? true`), or `error` + `complete {ok: false, message,
- * errors}` when it throws.
+ * one `complete` (see completePayload); a throw is preceded by an `error`.
  */
 export function runWithEvents(task, { secrets = [], message = 'Sync' } = {}) {
   const stream = new EventStream({ secrets });
   stream.done = (async () => {
     try {
       const result = await task(stream.emit);
-      const ok = result?.ok ?? true;
-      stream.emit('complete', { ok, message: result?.message ?? `${message} ${ok ? 'completed' : 'finished with errors'}`, result });
+      stream.emit('complete', completePayload({ result, label: message }));
       return result;
     } catch (error) {
       const detail = error.body ?? error.path ?? undefined;
       stream.emit('error', { message: error.message, ...(detail !== undefined ? { detail } : {}), ...(error.code ? { code: error.code } : {}) });
-      stream.emit('complete', { ok: false, message: `${message} failed: ${error.message}`, errors: [{ message: error.message, ...(error.status ? { status: error.status } : {}) }] });
+      stream.emit('complete', completePayload({ error, label: message }));
       return null;
     } finally {
       stream.end();

@@ -15,6 +15,48 @@ export const TRANSIENT_CODES = new Set([
 /** Failures where the server certainly did not process the request. */
 export const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN']);
 
+/** What a network failure means, by Node's error code, for one-line messages. */
+const TRANSPORT_PROBLEMS = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'name lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENETDOWN: 'network down',
+  ETIMEDOUT: 'connection timed out',
+  EREQTIMEOUT: 'no answer in time',
+  EPROTO: 'protocol error (http:// against an https:// port, or the reverse?)',
+};
+
+/** TLS verification failures: the server's certificate is not trusted as given. */
+export const TLS_VERIFY_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED', 'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID', 'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * One line for a request that got no HTTP answer: which server, where, what
+ * happened, and the setting to fix (`hints.url`, `hints.tls`).
+ * @param {string} service  "NetBox" or "Proxmox"
+ * @param {string} where    the server's URL, without credentials
+ */
+export function transportMessage(service, where, error, hints = {}) {
+  const code = error?.code;
+  if (TLS_VERIFY_CODES.has(code)) {
+    return `cannot verify the TLS certificate of ${service} at ${where} (${error.message}): ${hints.tls ?? 'trust its CA'}`;
+  }
+  const what = TRANSPORT_PROBLEMS[code] ?? error?.message ?? 'no answer';
+  return `cannot reach ${service} at ${where} (${what}${code && TRANSPORT_PROBLEMS[code] ? `, ${code}` : ''}): check ${hints.url ?? 'its URL'}`;
+}
+
+/** `scheme://host[:port][/prefix]` of a URL: no credentials, query or fragment. */
+export function publicUrl(url) {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+}
+
 /**
  * Replaces every occurrence of each secret (and of its parts, for
  * `id=secret` / `nbt_key.secret` shapes) with `***`.

@@ -1,7 +1,7 @@
 // NetBox REST client: token auth (v1 and v2), fully paginated reads, bulk
 // writes in batches, retries with exponential back-off, a per-request
 // timeout and an optional branch header. It makes no sync decision.
-import { backoffDelay, createTransport, NOT_SENT_CODES, redact, redactValue, sleep, TRANSIENT_CODES } from './http.js';
+import { backoffDelay, createTransport, NOT_SENT_CODES, publicUrl, redact, redactValue, sleep, TRANSIENT_CODES, transportMessage } from './http.js';
 
 const TRIM = 600;
 
@@ -30,13 +30,46 @@ export function authorization(token) {
   return token.startsWith('nbt_') ? `Bearer ${token}` : `Token ${token}`;
 }
 
-/** A short, readable summary of a NetBox error body. */
+/**
+ * NetBox's answers when it does not accept the token at all (DRF's
+ * AuthenticationFailed), as opposed to a permission the token's user lacks.
+ */
+const AUTH_REFUSED = /token|authorization header|credentials were not provided|user inactive|not permitted to authenticate/i;
+
+/** Where to fix things, named in error messages (config.js passes the flag or variable actually used). */
+export const DEFAULT_NETBOX_HINTS = {
+  url: 'NETBOX_URL (--netbox-url)',
+  token: 'NETBOX_TOKEN',
+  tls: 'set NODE_EXTRA_CA_CERTS to the CA file that signed it',
+};
+
+/** The first line of a text, at most `max` characters. */
+export function firstLine(text, max = 200) {
+  const line = String(text).split(/\r?\n/).find((l) => l.trim()) ?? '';
+  return line.length > max ? `${line.slice(0, max)}…` : line.trim();
+}
+
+/**
+ * A short, readable summary of a NetBox error body: the first line of a JSON
+ * `detail`, else the JSON (trimmed); of text, its first line. An HTML page
+ * (a wrong URL, a proxy's error page) is never shown, only named.
+ */
 export function describeBody(body) {
   if (body == null || body === '') return '';
-  if (typeof body === 'string') return body.slice(0, TRIM);
-  if (typeof body.detail === 'string' && !body.errors) return body.detail;
+  if (typeof body === 'string') return /^\s*</.test(body) ? '(an HTML page)' : firstLine(body);
+  if (typeof body.detail === 'string' && !body.errors) return firstLine(body.detail);
   const text = JSON.stringify(body);
   return text.length > TRIM ? `${text.slice(0, TRIM)}…` : text;
+}
+
+/**
+ * True when NetBox refused the token itself (wrong, expired, disabled), not a
+ * permission. NetBox says so in a JSON `detail`; a bare 401 comes from
+ * something else (another server, an authenticating proxy).
+ */
+export function isAuthRefusal(error) {
+  const detail = error?.body?.detail;
+  return (error?.status === 401 || error?.status === 403) && typeof detail === 'string' && AUTH_REFUSED.test(detail);
 }
 
 export class NetBoxClient {
@@ -60,10 +93,12 @@ export class NetBoxClient {
   constructor({
     url, token, branch, timeout = 30000, retries = 5, backoff = 500, maxBackoff = 8000, pageSize = 1000,
     batchSize = 100, cursor = false, ca, insecure = false, transport, sleep: sleeper = sleep, random = Math.random,
-    onRequest, userAgent = 'proxbox-planner',
+    onRequest, userAgent = 'proxbox-planner', hints = {},
   } = {}) {
     if (!url) throw new Error('a NetBox URL is required');
     this.base = new URL(url.endsWith('/') ? url.slice(0, -1) : url);
+    /** Where the user fixes the URL, token or trust (named in errors). */
+    this.hints = { ...DEFAULT_NETBOX_HINTS, ...hints };
     this.#token = token;
     this.#authHeader = authorization(token);
     this.branch = branch || null;
@@ -81,6 +116,11 @@ export class NetBoxClient {
     this.#ownsTransport = !transport;
     this.#transport = transport ?? createTransport({ ca, insecure });
     this.stats = { requests: 0, retries: 0, byMethod: {} };
+  }
+
+  /** The public key of a v2 token (`nbt_<key>.<secret>`), which names it in NetBox; null for v1. */
+  get tokenKey() {
+    return this.#token?.startsWith('nbt_') ? this.#token.slice(4).split('.')[0] : null;
   }
 
   /** Secrets to scrub from anything this client reports. */
@@ -147,7 +187,7 @@ export class NetBoxClient {
           await this.#wait(attempt);
           continue;
         }
-        throw new NetBoxError(redact(`${method} ${shown}: ${failure.message}${note()}`, this.secrets), {
+        throw new NetBoxError(redact(`${method} ${shown}: ${transportMessage('NetBox', publicUrl(this.base), failure, this.hints)}${note()}`, this.secrets), {
           method, path: shown, code, ambiguous: !NOT_SENT_CODES.has(code), attempts: attempt + 1,
         });
       }
@@ -161,9 +201,13 @@ export class NetBoxClient {
         continue;
       }
       const cleanBody = redactValue(data, this.secrets);
-      throw new NetBoxError(redact(`${method} ${shown} → ${status}: ${describeBody(cleanBody)}${note()}`, this.secrets), {
+      const error = new NetBoxError('', {
         status, body: cleanBody, method, path: shown, ambiguous: !idempotent && status >= 500 && status !== 503 && !isNetBoxError(data), attempts: attempt + 1,
       });
+      const summary = describeBody(cleanBody) || 'no detail';
+      const hint = isAuthRefusal(error) ? `: check ${this.hints.token}` : '';
+      error.message = redact(`${method} ${shown} → ${status}: ${summary}${hint}${note()}`, this.secrets);
+      throw error;
     }
   }
 
@@ -270,11 +314,12 @@ function isNetBoxError(data) {
   return Boolean(data && typeof data === 'object' && 'exception' in data && 'netbox_version' in data);
 }
 
+/** JSON, or (an HTML page, a proxy's text) a marker string that never carries the page itself. */
 function parseBody(text) {
   if (!text) return null;
   try {
     return JSON.parse(text);
   } catch {
-    return text.length > TRIM ? `${text.slice(0, TRIM)}…` : text;
+    return describeBody(text);
   }
 }

@@ -3,7 +3,7 @@
 // concurrency and a per-request timeout. A failed path is recorded as
 // `{"error": {"status": N, "message": "..."}}` (the planner's convention for
 // an incomplete snapshot) instead of aborting the whole fetch.
-import { backoffDelay, createTransport, mapLimit, redact, sleep } from './http.js';
+import { backoffDelay, createTransport, mapLimit, publicUrl, redact, sleep, TLS_VERIFY_CODES, transportMessage } from './http.js';
 
 /** `PVEAPIToken=user@realm!tokenid=secret` from its parts or a full token string. */
 export function pveAuthorization(token) {
@@ -14,6 +14,13 @@ export function pveAuthorization(token) {
   }
   return `PVEAPIToken=${value}`;
 }
+
+/** Where to fix things, named in error messages (config.js passes the flag or variable actually used). */
+export const DEFAULT_PVE_HINTS = {
+  url: 'PVE_URL (--pve-url)',
+  token: 'PVE_TOKEN',
+  tls: 'set PVE_CA_FILE (--pve-ca-file) to the cluster\'s CA (/etc/pve/pve-root-ca.pem), or PVE_INSECURE=1 (--pve-insecure) to skip verification',
+};
 
 export class ProxmoxError extends Error {
   constructor(message, { status = null, path, code } = {}) {
@@ -41,10 +48,13 @@ export class ProxmoxClient {
    * @param {number} [o.timeout=15000] per request, ms
    * @param {number} [o.retries=2]     retries on 5xx (not 500: PVE answers 500 for real errors), timeouts, resets
    */
-  constructor({ url, token, ca, insecure = false, concurrency = 8, timeout = 15000, retries = 2, backoff = 300, transport, sleep: sleeper = sleep, onRequest } = {}) {
+  constructor({ url, token, ca, insecure = false, concurrency = 8, timeout = 15000, retries = 2, backoff = 300, transport, sleep: sleeper = sleep, onRequest, hints = {} } = {}) {
     if (!url) throw new Error('a Proxmox URL is required');
     const base = url.replace(/\/+$/, '');
     this.base = /\/api2\/json$/.test(base) ? base : `${base}/api2/json`;
+    /** The server as users name it (no /api2/json, no credentials), for messages. */
+    this.where = publicUrl(this.base.replace(/\/api2\/json$/, ''));
+    this.hints = { ...DEFAULT_PVE_HINTS, ...hints };
     this.#token = token;
     this.#authHeader = pveAuthorization(token);
     this.concurrency = concurrency;
@@ -81,14 +91,15 @@ export class ProxmoxClient {
         failure = error;
       }
       this.onRequest?.({ method: 'GET', path, status: response?.status ?? null, error: failure?.code, ms: Date.now() - started, attempt });
-      const transient = failure ? true : [502, 503, 504, 429].includes(response.status);
+      // A certificate that is not trusted stays untrusted: no retry.
+      const transient = failure ? !TLS_VERIFY_CODES.has(failure.code) : [502, 503, 504, 429].includes(response.status);
       if (transient && attempt < this.retries) {
         this.stats.retries += 1;
         await this.sleep(backoffDelay(attempt, { base: this.backoff, max: 4000 }));
         continue;
       }
       if (failure) {
-        throw new ProxmoxError(redact(`GET ${path}: ${failure.message}`, this.secrets), { path, code: failure.code });
+        throw new ProxmoxError(redact(`GET ${path}: ${transportMessage('Proxmox', this.where, failure, this.hints)}`, this.secrets), { path, code: failure.code });
       }
       let body = null;
       try {
@@ -97,7 +108,8 @@ export class ProxmoxClient {
         body = null;
       }
       if (response.status >= 200 && response.status < 300) return body?.data ?? null;
-      const message = (body?.message ?? response.text ?? '').toString().trim() || `HTTP ${response.status}`;
+      // PVE's own JSON `message`; never a proxy's HTML page.
+      const message = String(body?.message ?? '').trim().split('\n')[0] || `HTTP ${response.status}`;
       throw new ProxmoxError(redact(message, this.secrets), { status: response.status, path });
     }
   }

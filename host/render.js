@@ -55,6 +55,7 @@ export function renderPlan(plan, { color = false, fields = false } = {}) {
     `Plan: ${summary.create} to create, ${summary.update} to update, ${summary.delete} to delete, ` +
       `${summary.skip} skipped, ${summary.unchanged} unchanged.`,
   );
+  if (plan.complete === false) lines.push(paint(color, '31', 'Incomplete: the input could not be read whole, so this plan cannot be applied (see the warnings).'));
   return `${lines.join('\n')}\n`;
 }
 
@@ -85,10 +86,11 @@ export function renderApplyReport(report, { color = false } = {}) {
     lines.push('');
   }
   const existing = report.operations.filter((o) => o.status === 'done' && o.existing).length;
+  // Changes (create/update/delete) are counted as the prompt and the progress line count them; planned skips apart.
   lines.push(
-    `Apply: ${paint(color, '32', `${c.done} done`)}${existing ? ` (${existing} already in NetBox)` : ''}, ` +
+    `Apply: ${paint(color, '32', `${c.done} of ${c.changes} changes done`)}${existing ? ` (${existing} already in NetBox)` : ''}, ` +
       `${paint(color, c.failed ? '31' : '2', `${c.failed} failed`)}, ${paint(color, c.stale ? '35' : '2', `${c.stale} stale`)}, ` +
-      `${c.skipped} skipped, ${c['skipped-dependency']} skipped (dependency); ` +
+      `${c['skipped-dependency']} skipped (dependency); ${c.skipped} planned skip${c.skipped === 1 ? '' : 's'}; ` +
       `${report.requests.total} NetBox requests in ${(report.duration_ms / 1000).toFixed(1)} s.`,
   );
   if (c.stale) lines.push('Stale operations were refused: someone changed those objects after planning. Re-plan and apply again.');

@@ -4,11 +4,12 @@
 // planner input ("snapshot") can be saved and loaded; it never holds a token.
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import * as planner from 'proxbox-planner';
-import { applyPlan } from './apply.js';
+import { applyPlan, countChanges } from './apply.js';
 import { mapLimit } from './http.js';
+import { checkProxmox, checkWrites, netboxStatus, originOf, pluginRecords, PROXMOX_PROBE_PATH, startRun } from './preflight.js';
+import { applyMessage, incompleteReason, OUTCOMES, planOutcome, warningsOf } from './outcome.js';
 
-export const SETTINGS_PATH = '/api/plugins/proxbox/settings/';
-export const ENDPOINTS_PATH = '/api/plugins/proxbox/endpoints/proxmox/';
+export { ENDPOINTS_PATH, SETTINGS_PATH } from './preflight.js';
 
 /** Keys that hold secrets in plugin objects (write-only there, but never trusted to stay so). */
 const SECRET_KEY = /(password|secret|token_value|private_key|encryption_key|api_key|^token$)/i;
@@ -23,26 +24,22 @@ export function scrubSecrets(value) {
 }
 
 /**
- * Settings and endpoint for the planner input.
+ * Settings and endpoint for the planner input, after the NetBox preflight
+ * (`/api/status/`, which also says whether the plugin is installed).
  * @param {import('./netbox.js').NetBoxClient} netbox
  * @param {object} [o]
  * @param {number|string} [o.endpoint]  the plugin endpoint to sync: id or name
  * @param {object} [o.settings]         values over the plugin's settings (or the whole settings without the plugin)
  * @param {object} [o.endpointOverrides] values over the endpoint (or the endpoint without the plugin: {id, name, ...})
- * @returns {Promise<{plugin: boolean, settings: object, endpoint: object}>}
+ * @returns {Promise<{plugin: boolean, settings: object, endpoint: object, origin: object}>}
  */
 export async function readContext(netbox, { endpoint: wanted, settings: overrides = {}, endpointOverrides = {} } = {}) {
-  let plugin = true;
-  let settings = {};
-  try {
-    settings = (await netbox.list(SETTINGS_PATH))[0] ?? {};
-  } catch (error) {
-    if (error.status !== 404) throw error;
-    plugin = false;
-  }
+  const status = await netboxStatus(netbox);
+  const records = await pluginRecords(netbox);
+  const plugin = Boolean(records);
   let endpoint = {};
   if (plugin) {
-    const endpoints = await netbox.list(ENDPOINTS_PATH);
+    const { endpoints } = records;
     const given = (v) => v !== undefined && v !== null && v !== '';
     if (given(wanted)) endpoint = pickEndpoint(endpoints, wanted);
     else if (given(endpointOverrides.id) || given(endpointOverrides.name)) {
@@ -58,8 +55,9 @@ export async function readContext(netbox, { endpoint: wanted, settings: override
   }
   return {
     plugin,
-    settings: scrubSecrets({ ...settings, ...overrides }),
+    settings: scrubSecrets({ ...(records?.settings ?? {}), ...overrides }),
     endpoint: scrubSecrets({ ...endpoint, ...endpointOverrides }),
+    origin: originOf(status, records?.settings.id),
   };
 }
 
@@ -86,26 +84,42 @@ export function endpointUrl(endpoint) {
   return `https://${bracketed}:${endpoint.port ?? 8006}`;
 }
 
-/** Reads NetBox collections; a 404 (a plugin that is not installed) becomes `{error}` for the core. */
+/**
+ * Reads NetBox collections. One that cannot be read becomes `{error}` for the
+ * core, which knows what it means (404 of a plugin collection: the plugin is
+ * absent; anything else: the plan is incomplete).
+ */
 export async function fetchCollections(netbox, collections, { concurrency = 4 } = {}) {
   const out = {};
   await mapLimit(collections, concurrency, async (collection) => {
     try {
       out[collection] = await netbox.list(collection);
     } catch (error) {
-      if (error.status !== 404) throw error;
-      out[collection] = { error: { status: 404, message: error.message } };
+      out[collection] = { error: { status: error.status ?? 0, message: error.message } };
     }
   });
   return Object.fromEntries(collections.map((c) => [c, out[c]]));
 }
 
 /**
+ * Proxmox paths for the core. The first read of a run is the strict preflight
+ * (GET /cluster/resources: a refused token or an untrusted certificate fails
+ * the run); its answer is used, not read twice. Later failures are recorded
+ * per path as `{error}` for the core.
+ */
+async function readProxmox(proxmox, paths) {
+  if (!paths.length) return {};
+  const resources = await checkProxmox(proxmox);
+  const rest = await proxmox.fetchAll(paths.filter((p) => p !== PROXMOX_PROBE_PATH));
+  return Object.fromEntries(paths.map((p) => [p, p === PROXMOX_PROBE_PATH ? resources : rest[p]]));
+}
+
+/**
  * Builds the complete planner input: discover → fetch → repeat until the
  * core says `complete`.
  */
-export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, emit = () => {}, maxRounds = 12 }) {
-  const input = { settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), proxmox: {}, netbox: {} };
+export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, emit = () => {}, maxRounds = 12 }) {
+  const input = { settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), proxmox: {}, netbox: {}, ...(origin ? { origin } : {}) };
   emit('step', { step: 'discovery', status: 'started', message: 'Discovering what to read from Proxmox and NetBox' });
   let round = 0;
   for (;;) {
@@ -122,7 +136,7 @@ export async function collectInput({ netbox, proxmox, settings, endpoint, syncTy
       message: `Round ${round}: ${next.proxmox.length} Proxmox paths, ${next.netbox.length} NetBox collections`,
     });
     const [fromProxmox, fromNetbox] = await Promise.all([
-      next.proxmox.length ? proxmox.fetchAll(next.proxmox) : {},
+      readProxmox(proxmox, next.proxmox),
       next.netbox.length ? fetchCollections(netbox, next.netbox) : {},
     ]);
     for (const [path, data] of Object.entries(fromProxmox)) {
@@ -131,7 +145,12 @@ export async function collectInput({ netbox, proxmox, settings, endpoint, syncTy
         emit('error_detail', { phase: 'discovery', category: 'proxmox', message: `GET ${path}: ${data.error.message}`, status: data.error.status });
       }
     }
-    Object.assign(input.netbox, fromNetbox);
+    for (const [collection, data] of Object.entries(fromNetbox)) {
+      input.netbox[collection] = data;
+      if (data?.error && data.error.status !== 404) {
+        emit('error_detail', { phase: 'discovery', category: 'netbox', message: data.error.message, status: data.error.status });
+      }
+    }
   }
   emit('step', { step: 'discovery', status: 'completed', message: `Read ${Object.keys(input.proxmox).length} Proxmox paths and ${Object.keys(input.netbox).length} NetBox collections in ${round} rounds` });
   return input;
@@ -143,7 +162,7 @@ export async function planLive({ netbox, proxmox, endpoint, settings, endpointOv
   if (!context.plugin) {
     emit('error_detail', { phase: 'discovery', category: 'plugin', message: 'the Proxbox plugin is not installed in NetBox: using the settings and endpoint given on the command line' });
   }
-  const input = await collectInput({ netbox, proxmox, settings: context.settings, endpoint: context.endpoint, syncTypes, emit });
+  const input = await collectInput({ netbox, proxmox, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncTypes, emit });
   const plan = makePlan(input, emit);
   return { context, input, plan };
 }
@@ -174,32 +193,57 @@ export function loadSnapshot(file) {
   return JSON.parse(readFileSync(file, 'utf8'));
 }
 
+/** The `result` of a plan that is not applied: its outcome, counts and warnings. */
+export function planResult(plan, planning) {
+  const outcome = planOutcome(plan);
+  const s = plan.summary;
+  const warnings = warningsOf(plan);
+  const message = outcome === 'failed'
+    ? incompleteReason(plan)
+    : `Plan: ${s.create} to create, ${s.update} to update, ${s.delete} to delete${warnings.length ? ` (${warnings.length} warnings)` : ''}`;
+  return { ok: OUTCOMES[outcome].ok, outcome, message, endpoint: plan.endpoint, summary: s, changes: countChanges(plan), warnings, ...(planning ? { planning } : {}) };
+}
+
+/** The same `result` after an apply: the report's outcome, counts and what did not go through. */
+export function applyResult(result, report) {
+  const c = report.counts;
+  return {
+    ...result,
+    ok: report.ok,
+    outcome: report.outcome,
+    message: applyMessage(c),
+    applied: { counts: c, requests: report.requests, ms: report.duration_ms },
+    failures: report.operations.filter((o) => !['done', 'skipped'].includes(o.status)).map(({ id, status, error }) => ({ id, status, error: error?.message })),
+  };
+}
+
 /**
- * One sync: context → Proxmox client (its URL defaults to the endpoint's) →
- * discovery → plan → (optionally) apply. Returns the plan, the input and the
- * apply report; `result` is the compact summary the `complete` event carries.
+ * One sync: NetBox preflight → context → Proxmox client (its URL defaults to
+ * the endpoint's) and preflight → discovery → plan → (optionally) the write
+ * preflight and the apply. Resolves to the plan, the input, the apply report
+ * and `result` (what the `complete` event carries: `{ok, outcome, message,
+ * summary, changes, warnings, ...}`); an incomplete plan resolves with
+ * outcome `failed` and is not applied. Rejects (with a one-line message)
+ * when a server cannot be read or refuses the token.
  */
 export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], subset, apply = false, applyOptions = {}, emit = () => {}, onPlan }) {
   const started = Date.now();
   const requestsBefore = netbox.stats.requests;
+  startRun(netbox, proxmox);
   const context = await readContext(netbox, { endpoint, settings, endpointOverrides });
   if (!context.plugin) {
     emit('error_detail', { phase: 'discovery', category: 'plugin', message: 'the Proxbox plugin is not installed in NetBox: using the settings and endpoint given on the command line' });
   }
   const pve = proxmox ?? makeProxmox(endpointUrl(context.endpoint));
   try {
-    const input = await collectInput({ netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, syncTypes, subset, emit });
+    const input = await collectInput({ netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncTypes, subset, emit });
     const plan = makePlan(input, emit);
-    const planned = { requests: netbox.stats.requests - requestsBefore, proxmox_requests: pve.stats.requests, ms: Date.now() - started };
+    const result = planResult(plan, { requests: netbox.stats.requests - requestsBefore, proxmox_requests: pve.stats.requests, ms: Date.now() - started });
     if (onPlan) await onPlan(plan, input);
-    const result = { ok: true, endpoint: plan.endpoint, summary: plan.summary, warnings: plan.warnings.length, planning: planned };
-    if (!apply) return { result, plan, input, report: null };
+    if (!apply || result.outcome === 'failed') return { result, plan, input, report: null };
+    if (result.changes) await checkWrites(netbox, plan);
     const report = await applyPlan(plan, netbox, { ...applyOptions, emit });
-    result.ok = report.ok;
-    result.applied = { counts: report.counts, requests: report.requests, ms: report.duration_ms };
-    result.failures = report.operations.filter((o) => !['done', 'skipped'].includes(o.status)).map(({ id, status, error }) => ({ id, status, error: error?.message }));
-    result.ms = Date.now() - started;
-    return { result, plan, input, report };
+    return { result: { ...applyResult(result, report), ms: Date.now() - started }, plan, input, report };
   } finally {
     if (!proxmox) pve.close();
   }

@@ -674,3 +674,15 @@ fn an_unreadable_input_makes_an_incomplete_plan_not_an_empty_one() {
     );
     assert!(!unreadable[0]["stage"].is_null());
 }
+
+#[test]
+fn a_renamed_guest_converges_in_one_run() {
+    let (_, mut synced) = sync(&sample());
+    for row in synced["proxmox"]["/cluster/resources"].as_array_mut().unwrap() {
+        if row["id"] == "qemu/102" {
+            row["name"] = json!("web02-new");
+        }
+    }
+    let (_, after) = sync(&synced);
+    assert_eq!(writes(&plan(&after)), Vec::<String>::new());
+}

@@ -4,6 +4,9 @@
 // shapes, `last_updated` bumped on every write, uniqueness per collection.
 // Unit tests of the client and executor use it; the end-to-end tests use a
 // real NetBox. Faults are injected per request with `fault(req) → action`.
+// `/api/status/` answers `status` (the Proxbox plugin is listed once one of
+// its collections exists); OPTIONS on a collection lists POST and PUT unless
+// `writable` is false (a read-only token).
 
 const BASE = 'http://netbox.test';
 
@@ -19,6 +22,14 @@ export class FakeNetBox {
     /** (req) => undefined | 'drop-before' | 'drop-after' | {status, body} */
     this.fault = null;
     this.transport = { request: (req) => this.request(req), close() {} };
+    this.version = '4.7.3';
+    this.writable = true;
+  }
+
+  /** NetBox's `/api/status/` (the parts the host reads). */
+  get status() {
+    const plugin = [...this.collections.keys()].some((c) => c.startsWith('/api/plugins/proxbox/'));
+    return { 'netbox-version': this.version, plugins: plugin ? { netbox_proxbox: '0.0.29.post6' } : {} };
   }
 
   objects(collection) {
@@ -64,7 +75,9 @@ export class FakeNetBox {
 
   #handle(method, target, collection, body) {
     const idMatch = /\/(\d+)\/$/.exec(target.pathname);
+    if (target.pathname === '/api/status/' && method === 'GET') return respond(200, this.status);
     if (!this.collections.has(collection)) return respond(404, { detail: 'Not found.' });
+    if (method === 'OPTIONS') return respond(200, { name: collection, ...(this.writable ? { actions: { POST: {}, PUT: {} } } : {}) });
     if (method === 'GET' && idMatch) {
       const object = this.find(collection, Number(idMatch[1]));
       return object ? respond(200, object) : respond(404, { detail: 'No object matches the given query.' });

@@ -1,15 +1,15 @@
 // Starts and stops the real test servers (host/test/servers/*.sh) for the
 // end-to-end tests, and parses the env files they write.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SERVERS = fileURLToPath(new URL('../test/servers/', import.meta.url));
-const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 export const NETBOX_SH = `${SERVERS}netbox.sh`;
 export const FAKEPVE_SH = `${SERVERS}fakepve.sh`;
 export const SAMPLE_SEED = `${SERVERS}sample-cluster.seed.json`;
+export const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 /** Our NetBox plugin (host/netbox-plugin/): its source directory and module. */
 export const PLANNER_PLUGIN_DIR = fileURLToPath(new URL('../netbox-plugin/', import.meta.url));
@@ -124,18 +124,49 @@ export async function stopFakepve(env) {
   if (/^fakepve\./.test(basename(env.RUN_DIR))) rmSync(env.RUN_DIR, { recursive: true, force: true });
 }
 
-/** A write to the Proxmox simulator's own API (rename, add a NIC, ...), CA-verified. */
+/** Our environment without the settings the CLI reads, so a test says every one it means. */
+export function cleanEnv() {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NETBOX|PVE|PROXBOX)_|^NO_COLOR$|^NODE_EXTRA_CA_CERTS$/.test(k)));
+}
+
+/**
+ * Runs the CLI with `env` as its only NETBOX_/PVE_/PROXBOX_/NO_COLOR settings
+ * (none leak in from the caller's environment). Resolves to {code, stdout, stderr}.
+ */
+export function runCli(args, env = {}, { timeout = 5 * 60 * 1000 } = {}) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...cleanEnv(), ...env }, timeout, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ code: error ? error.code : 0, stdout, stderr });
+    });
+  });
+}
+
+/** The environment that points the CLI at the test servers (v1 NetBox token, CA-verified Proxmox). */
+export function serverEnv(nb, pve) {
+  return { NETBOX_URL: nb.NETBOX_URL, NETBOX_TOKEN: nb.NETBOX_TOKEN, PVE_URL: pve.PVE_URL, PVE_TOKEN: pve.PVE_TOKEN, PVE_CA_FILE: pve.PVE_CA_FILE };
+}
+
+/** The Proxbox plugin endpoint for the simulator (what an operator creates first). Resolves to its id. */
+export async function createEndpoint(netbox, pve, name = 'lab') {
+  const { data } = await netbox.request('POST', '/api/plugins/proxbox/endpoints/proxmox/', {
+    body: { name, mode: 'cluster', domain: 'localhost', port: Number(pve.PVE_PORT), token_name: 'proxbox', token_value: pve.PVE_TOKEN_SECRET, verify_ssl: true },
+  });
+  return data.id;
+}
+
+/** A write to the Proxmox simulator's own API (rename, add a NIC, remove a guest). */
 export async function pveWrite(pve, method, path, form) {
-  const body = new URLSearchParams(form).toString();
+  const body = form ? new URLSearchParams(form).toString() : undefined;
   const { default: https } = await import('node:https');
   return new Promise((resolve, reject) => {
     const req = https.request(`${pve.PVE_API_URL}${path}`, {
-      method, ca: readFileSync(pve.PVE_CA_FILE),
-      headers: { Authorization: `PVEAPIToken=${pve.PVE_TOKEN}`, 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) },
+      method,
+      ca: readFileSync(pve.PVE_CA_FILE),
+      headers: { Authorization: `PVEAPIToken=${pve.PVE_TOKEN}`, ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } : {}) },
     }, (res) => {
       let text = '';
       res.on('data', (d) => (text += d));
-      res.on('end', () => (res.statusCode < 300 ? resolve() : reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`))));
+      res.on('end', () => (res.statusCode < 300 ? resolve(JSON.parse(text).data) : reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`))));
     });
     req.on('error', reject);
     req.end(body);

@@ -92,7 +92,10 @@ test('the sample plan applies in order, with $refs resolved to the ids NetBox re
   assert.equal(report.ok, true);
   assert.equal(report.counts.done, plan.summary.create + plan.summary.update);
   assert.equal(report.counts.skipped, plan.summary.skip);
-  const vm = fake.objects('/api/virtualization/virtual-machines/').find((v) => v.name === 'web01' && v.custom_fields.proxmox_vmid === 101);
+  // The identity lives in the plugin's sync-state record (the sample has the plugin).
+  const state = fake.objects('/api/plugins/proxbox/sync-state/virtual-machines/').find((s) => s.proxmox_vm_id === 101);
+  const vm = fake.objects('/api/virtualization/virtual-machines/').find((v) => v.id === (state.virtual_machine?.id ?? state.virtual_machine));
+  assert.equal(vm.name, 'web01');
   const cluster = fake.objects('/api/virtualization/clusters/')[0];
   assert.equal(vm.cluster, cluster.id, 'a $ref became the cluster id');
   const net0 = fake.objects('/api/virtualization/interfaces/').find((i) => i.virtual_machine === vm.id && i.name === 'net0');
@@ -105,13 +108,20 @@ test('the sample plan applies in order, with $refs resolved to the ids NetBox re
   assert.equal(posts.reduce((n, p) => n + p.body.length, 0), plan.summary.create);
   assert.equal(posts.length, batches(plan.operations).filter((b) => b[0].action === 'create').length);
   // Events: one item_progress per operation, percent 100 at the end, one phase_summary per stage.
+  // The counter counts changes, as the prompt and the report do: a planned skip does not advance it.
   const items = events.filter((e) => e.event === 'item_progress');
+  const changes = plan.summary.create + plan.summary.update + plan.summary.delete;
+  assert.ok(plan.summary.skip > 0 && changes < plan.operations.length, 'the sample has a planned skip');
   assert.equal(items.length, plan.operations.length);
-  assert.deepEqual(items.at(-1).data.progress, { current: plan.operations.length, total: plan.operations.length, percent: 100 });
+  assert.deepEqual(items.map((e) => e.data.progress.total), items.map(() => changes));
+  assert.deepEqual(items.filter((e) => e.data.action !== 'skip').map((e) => e.data.progress.current), Array.from({ length: changes }, (_, i) => i + 1));
+  assert.deepEqual(items.at(-1).data.progress, { current: changes, total: changes, percent: 100 });
+  assert.equal(report.counts.changes, changes);
+  assert.equal(report.outcome, 'ok');
   assert.ok(items.every((e) => e.data.status === 'progress' && ['created', 'updated', 'skipped'].includes(e.data.outcome)));
   const stages = [...new Set(plan.operations.map((o) => o.stage))];
   assert.deepEqual(events.filter((e) => e.event === 'phase_summary').map((e) => e.data.phase).sort(), stages.sort());
-  assert.deepEqual(events[0], { event: 'step', data: { step: 'apply', status: 'started', message: `Applying ${plan.operations.length} operations` } });
+  assert.deepEqual(events[0], { event: 'step', data: { step: 'apply', status: 'started', message: `Applying ${changes} changes` } });
   assert.equal(events.at(-1).data.status, 'completed');
 });
 
@@ -247,6 +257,7 @@ test('a crash mid-apply, then the same plan again, converges with no duplicates'
   const first = await applyPlan(plan, client);
   assert.equal(first.ok, false);
   assert.ok(first.counts.done > 0 && first.counts.failed > 0);
+  assert.equal(first.outcome, 'partial', 'some done, some failed');
   fake.fault = null;
   const second = await applyPlan(plan, client);
   assert.equal(second.ok, true);
@@ -267,4 +278,23 @@ test('deletes: already gone is done, changed since planning is stale, others del
   assert.deepEqual(fake.objects(ips).map((o) => o.id), [c.id, d.id]);
   assert.ok(report.operations[1].existing && report.operations[3].existing, 'reported as already gone');
   assert.equal(fake.log.filter((e) => e.method === 'DELETE').length, 2, 'one bulk DELETE, then its missing id left out');
+});
+
+test('outcomes: nothing done of several is failed, warnings make ok-with-warnings, an incomplete plan is refused unwritten', async () => {
+  const { fake, client } = setup();
+  fake.objects('/x/');
+  fake.fault = (req) => (req.method === 'POST' ? { status: 500, body: { error: 'boom', exception: 'X', netbox_version: '4.7.3' } } : undefined);
+  const plan = { format_version: 1, warnings: [], operations: [op('a', '/x/', 'create', { fields: { name: 'a' } }), op('b', '/x/', 'create', { fields: { name: 'b' } })] };
+  const none = await applyPlan(plan, client, { verifyCreates: 'never' });
+  assert.deepEqual([none.ok, none.outcome, none.counts.failed], [false, 'failed', 2]);
+  fake.fault = null;
+  const warned = await applyPlan({ ...plan, warnings: [{ code: 'duplicate-ip', message: 'x' }] }, client);
+  assert.deepEqual([warned.ok, warned.outcome, warned.warnings], [true, 'ok-with-warnings', [{ code: 'duplicate-ip', message: 'x' }]]);
+  const writes = fake.log.filter((e) => e.method !== 'GET').length;
+  await assert.rejects(applyPlan({ ...plan, complete: false, warnings: [{ code: 'proxmox-unreadable', message: '/cluster/status could not be read' }] }, client), (error) => {
+    assert.equal(error.outcome, 'failed');
+    assert.equal(error.message, 'the plan is incomplete, so it cannot be applied: proxmox-unreadable: /cluster/status could not be read');
+    return true;
+  });
+  assert.equal(fake.log.filter((e) => e.method !== 'GET').length, writes, 'nothing written');
 });

@@ -7,7 +7,7 @@
 // has no replication jobs and SDN stays disabled.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,10 +16,11 @@ import { ProxmoxClient } from '../proxmox.js';
 import { applyPlan } from '../apply.js';
 import { saveSnapshot, syncOnce } from '../sync.js';
 import { parseSSE } from '../events.js';
-import { installFakepve, installNetbox, startFakepve, startNetbox, stopFakepve, stopNetbox } from '../test-support/servers.js';
+import {
+  CLI, createEndpoint as createEndpointFor, installFakepve, installNetbox, pveWrite as pveWriteTo, runCli, serverEnv, startFakepve, startNetbox, stopFakepve, stopNetbox,
+} from '../test-support/servers.js';
 import { startFaultProxy } from '../test-support/fault-proxy.js';
 
-const CLI = new URL('../cli.js', import.meta.url).pathname;
 const MINUTE = 60 * 1000;
 const VMS = '/api/virtualization/virtual-machines/';
 const IFACES = '/api/virtualization/interfaces/';
@@ -37,31 +38,8 @@ function clients(nbEnv = nb, extra = {}) {
   return new NetBoxClient({ url: nbEnv.NETBOX_URL, token: nbEnv.NETBOX_TOKEN_V2, timeout: 60000, ...extra });
 }
 
-async function createEndpoint(client) {
-  const { data } = await client.request('POST', ENDPOINTS, {
-    body: { name: 'lab', mode: 'cluster', domain: 'localhost', port: Number(pve.PVE_PORT), token_name: 'proxbox', token_value: pve.PVE_TOKEN_SECRET, verify_ssl: true },
-  });
-  return data.id;
-}
-
-/** The Proxmox simulator's own API (writes: rename, add NIC, remove). */
-async function pveWrite(method, path, form) {
-  const body = form ? new URLSearchParams(form).toString() : undefined;
-  const { default: https } = await import('node:https');
-  return new Promise((resolve, reject) => {
-    const req = https.request(`${pve.PVE_API_URL}${path}`, {
-      method,
-      ca: readFileSync(pve.PVE_CA_FILE),
-      headers: { Authorization: `PVEAPIToken=${pve.PVE_TOKEN}`, ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } : {}) },
-    }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => (res.statusCode < 300 ? resolve(JSON.parse(text).data) : reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`))));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const createEndpoint = (client) => createEndpointFor(client, pve);
+const pveWrite = (method, path, form) => pveWriteTo(pve, method, path, form);
 
 async function plan(client = netbox, extra = {}) {
   const { plan: p, input, result } = await syncOnce({ netbox: client, proxmox, endpoint: endpointId, ...extra });
@@ -71,16 +49,7 @@ async function plan(client = netbox, extra = {}) {
 const changes = (p) => p.operations.filter((op) => op.action !== 'skip');
 const zero = (p) => assert.deepEqual([p.summary.create, p.summary.update, p.summary.delete], [0, 0, 0], `expected no changes, got ${JSON.stringify(changes(p).map((o) => `${o.action} ${o.id}`))}`);
 
-function cli(args, env = {}) {
-  return new Promise((resolve) => {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NETBOX|PVE|PROXBOX)_/.test(k)));
-    execFile(process.execPath, [CLI, ...args], {
-      env: { ...clean, NETBOX_URL: nb.NETBOX_URL, NETBOX_TOKEN: nb.NETBOX_TOKEN, PVE_URL: pve.PVE_URL, PVE_TOKEN: pve.PVE_TOKEN, PVE_CA_FILE: pve.PVE_CA_FILE, ...env },
-      timeout: 5 * MINUTE,
-      maxBuffer: 64 * 1024 * 1024,
-    }, (error, stdout, stderr) => resolve({ code: error ? error.code : 0, stdout, stderr }));
-  });
-}
+const cli = (args, env = {}) => runCli(args, { ...serverEnv(nb, pve), ...env });
 
 const VM_STATES = '/api/plugins/proxbox/sync-state/virtual-machines/';
 
@@ -176,7 +145,7 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
       saveSnapshot(file, input, { secrets: [nb.NETBOX_TOKEN_V2, pve.PVE_TOKEN] });
       const text = readFileSync(file, 'utf8');
       for (const secret of [nb.NETBOX_TOKEN, nb.NETBOX_TOKEN_V2, nb.NETBOX_TOKEN_V2.split('.')[1], pve.PVE_TOKEN_SECRET]) assert.ok(!text.includes(secret));
-      assert.deepEqual(Object.keys(JSON.parse(text)).sort(), ['endpoint', 'netbox', 'proxmox', 'settings', 'sync_types']);
+      assert.deepEqual(Object.keys(JSON.parse(text)).sort(), ['endpoint', 'netbox', 'origin', 'proxmox', 'settings', 'sync_types']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -227,7 +196,11 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     const events = a.stdout.trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(events[0].event, 'step');
     assert.ok(events.some((e) => e.event === 'discovery'));
-    assert.deepEqual(events.at(-1), { event: 'complete', data: { ok: true, message: 'Nothing to apply', result: { summary: events.at(-1).data.result.summary } } });
+    const complete = events.at(-1);
+    assert.equal(complete.event, 'complete');
+    assert.deepEqual([complete.data.ok, complete.data.outcome, complete.data.message, complete.data.result.changes], [true, 'ok', 'Nothing to apply', 0]);
+    const { summary } = complete.data.result;
+    assert.deepEqual([summary.create, summary.update, summary.delete], [0, 0, 0]);
     for (const out of [r, text, a]) assert.ok(!`${out.stdout}${out.stderr}`.includes(nb.NETBOX_TOKEN) && !`${out.stdout}${out.stderr}`.includes(pve.PVE_TOKEN_SECRET));
 
     // serve: the Proxbox stream path, as SSE (dry run).
@@ -246,6 +219,7 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
       const frames = parseSSE(sse);
       assert.deepEqual(frames.at(-1).event, 'complete');
       assert.equal(frames.at(-1).data.ok, true);
+      assert.equal(frames.at(-1).data.outcome, 'ok');
       assert.deepEqual([frames.at(-1).data.result.summary.create, frames.at(-1).data.result.summary.update, frames.at(-1).data.result.summary.delete], [0, 0, 0]);
       assert.ok(frames.some((f) => f.event === 'discovery') && frames.some((f) => f.event === 'step' && f.data.step === 'plan'));
       assert.ok(!sse.includes(nb.NETBOX_TOKEN_V2.split('.')[1]) && !sse.includes(pve.PVE_TOKEN_SECRET));

@@ -8,7 +8,6 @@
 // PBX_SCREENSHOT_DIR=dir: also saves the tab's screenshots (light and dark) there.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,12 +16,12 @@ import * as planner from 'proxbox-planner';
 import { NetBoxClient } from '../netbox.js';
 import { diffPlans } from '../preview/plan-diff.js';
 import {
-  installFakepve, installNetbox, pveWrite as pveWriteTo, SAMPLE_SEED, startFakepve, startNetboxWithPlanner, startServe, stopFakepve, stopNetbox,
+  installFakepve, installNetbox, pveWrite as pveWriteTo, runCli, SAMPLE_SEED, serverEnv, startFakepve, startNetboxWithPlanner, startServe,
+  stopFakepve, stopNetbox,
 } from '../test-support/servers.js';
 import { launchBrowser, watchedPage } from '../test-support/browser.js';
 import { assertCountsShown, expand, openAllNodes, openModes, stageCells, text } from '../test-support/preview-page.js';
 
-const CLI = new URL('../cli.js', import.meta.url).pathname;
 const MINUTE = 60 * 1000;
 const PLUGIN = '/api/plugins/proxbox';
 const VMS = '/api/virtualization/virtual-machines/';
@@ -77,14 +76,10 @@ async function configurePlugin() {
 const pveWrite = (method, path, form) => pveWriteTo(pve, method, path, form);
 
 /** `proxbox-planner plan --json` against the same NetBox and Proxmox (v1 token, CA file). */
-function cliPlan() {
-  return new Promise((resolve, reject) => {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NETBOX|PVE|PROXBOX)_/.test(k)));
-    execFile(process.execPath, [CLI, 'plan', '--json'], {
-      env: { ...clean, NETBOX_URL: nb.NETBOX_URL, NETBOX_TOKEN: nb.NETBOX_TOKEN, PVE_URL: pve.PVE_URL, PVE_TOKEN: pve.PVE_TOKEN, PVE_CA_FILE: pve.PVE_CA_FILE, PROXBOX_ENDPOINT: String(endpointId) },
-      timeout: 5 * MINUTE, maxBuffer: 64 * 1024 * 1024,
-    }, (error, stdout, stderr) => (error ? reject(new Error(`plan --json: ${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout))));
-  });
+async function cliPlan() {
+  const r = await runCli(['plan', '--json'], { ...serverEnv(nb, pve), PROXBOX_ENDPOINT: String(endpointId) });
+  assert.equal(r.code, 0, `plan --json: ${r.stderr}`);
+  return JSON.parse(r.stdout);
 }
 
 /** A Chromium logged in to NetBox as `username`. */

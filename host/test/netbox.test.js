@@ -193,6 +193,29 @@ test('errors carry status and NetBox body, never the token', async () => {
   assert.ok(!inspect(c, { depth: 5 }).includes(V1), 'nor does console.log');
 });
 
+test('errors are one line: a refused token names its variable, a permission does not, an HTML page is never shown', async () => {
+  const answers = {
+    '/api/status/': { status: 403, text: JSON.stringify({ detail: 'Invalid v2 token' }) },
+    '/api/dcim/sites/': { status: 403, text: JSON.stringify({ detail: 'You do not have permission to perform this action.' }) },
+    '/api/dcim/devices/': { status: 404, text: `<!DOCTYPE html>\n<html lang="en">\n<head><title>Page Not Found</title></head>\n${'<div>x</div>\n'.repeat(40)}</html>` },
+    '/api/ipam/vlans/': { status: 502, text: 'Bad Gateway\nnginx' },
+  };
+  const transport = { request: async ({ url }) => ({ headers: {}, ...answers[new URL(url).pathname] }), close() {} };
+  const c = client(new FakeNetBox(), { token: V2, transport, retries: 0, hints: { token: 'NETBOX_TOKEN_FILE' } });
+  const message = async (path) => c.request('GET', path).then(() => 'no error', (error) => error.message);
+  assert.equal(await message('/api/status/'), 'GET /api/status/ → 403: Invalid v2 token: check NETBOX_TOKEN_FILE');
+  assert.equal(await message('/api/dcim/sites/'), 'GET /api/dcim/sites/ → 403: You do not have permission to perform this action.');
+  assert.equal(await message('/api/dcim/devices/'), 'GET /api/dcim/devices/ → 404: (an HTML page)');
+  assert.equal(await message('/api/ipam/vlans/'), 'GET /api/ipam/vlans/ → 502: Bad Gateway');
+  const refused = new NetBoxClient({ url: 'http://127.0.0.1:9/netbox/', token: V1, transport: { request: async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }); }, close() {} }, retries: 0, hints: { url: '--netbox-url' } });
+  await assert.rejects(refused.request('GET', '/api/status/'), (error) => {
+    assert.equal(error.message, 'GET /netbox/api/status/: cannot reach NetBox at http://127.0.0.1:9/netbox (connection refused, ECONNREFUSED): check --netbox-url');
+    return true;
+  });
+  assert.equal(c.tokenKey, 'proxboxplan2', 'the public half of a v2 token names it');
+  assert.equal(client(new FakeNetBox()).tokenKey, null);
+});
+
 test('404 on get resolves to null; other errors throw', async () => {
   const fake = new FakeNetBox();
   fake.seed('/api/dcim/sites/', { name: 'a' });

@@ -12,6 +12,7 @@ import { NetBoxClient } from '../netbox.js';
 import { ProxmoxClient } from '../proxmox.js';
 import { collectInput, loadSnapshot, readContext, saveSnapshot, syncOnce, ENDPOINTS_PATH, SETTINGS_PATH } from '../sync.js';
 import { FakeNetBox, FAKE_URL } from '../test-support/fake-netbox.js';
+import { planOutcome } from '../outcome.js';
 
 const sample = JSON.parse(readFileSync(new URL('../../fixtures/sample/snapshot.json', import.meta.url), 'utf8'));
 const NB_TOKEN = 'nbt_syncTestKey1.SyncTestSecret0123456789abcdefgh';
@@ -69,7 +70,8 @@ test('readContext: plugin settings and the chosen endpoint, flags over them, sec
 test('without the plugin, flags stand in for settings and endpoint', async () => {
   const { client } = fakeNetBox({ plugin: false });
   const context = await readContext(client, { endpoint: 'lab', settings: { sync_mode_vm: 'disabled' }, endpointOverrides: { id: 7 } });
-  assert.deepEqual(context, { plugin: false, settings: { sync_mode_vm: 'disabled' }, endpoint: { id: 7 } });
+  const origin = { netbox_url: FAKE_URL, netbox_version: '4.7.3', instance: null };
+  assert.deepEqual(context, { plugin: false, settings: { sync_mode_vm: 'disabled' }, endpoint: { id: 7 }, origin });
   const named = await readContext(client, { endpoint: 'lab' });
   assert.deepEqual(named.endpoint, { name: 'lab' });
   // The plugin's collections answer 404: the core skips its stages and says why.
@@ -78,6 +80,83 @@ test('without the plugin, flags stand in for settings and endpoint', async () =>
   assert.deepEqual(input.netbox['/api/plugins/proxbox/storage/'], { error: { status: 404, message: 'GET /api/plugins/proxbox/storage/?limit=1000 → 404: Not found.' } });
   assert.ok(plan.warnings.some((w) => w.code === 'proxbox-plugin-absent'), JSON.stringify(plan.warnings));
   assert.ok(events.some(({ e, d }) => e === 'error_detail' && d.category === 'plugin'));
+});
+
+test('the NetBox preflight: /api/status/ once per client; the plugin from its answer; the origin for the plan', async () => {
+  const { fake, client } = fakeNetBox();
+  const { plan, input, result } = await syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: 1 });
+  assert.equal(fake.log.filter((e) => e.path === '/api/status/').length, 1);
+  await readContext(client, { endpoint: 1 });
+  assert.equal(fake.log.filter((e) => e.path === '/api/status/').length, 1, 'cached for the run');
+  assert.equal(fake.log.filter((e) => e.path === SETTINGS_PATH).length, 1, 'plugin records read once');
+  assert.deepEqual(input.origin, { netbox_url: FAKE_URL, netbox_version: '4.7.3', instance: '1' });
+  assert.deepEqual({ ...plan.origin, input_fingerprint: undefined }, { ...input.origin, input_fingerprint: undefined });
+  assert.match(plan.origin.input_fingerprint, /^fnv1a64:/);
+  assert.deepEqual([result.ok, result.outcome, result.changes], [true, planOutcome(plan), plan.summary.create + plan.summary.update + plan.summary.delete]);
+  // The next run on the same client reads again: a setting changed in the plugin takes effect.
+  fake.find(SETTINGS_PATH, 1).sync_mode_vm = 'disabled';
+  const next = await syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: 1 });
+  assert.equal(next.plan.modes.effective.vm, 'disabled');
+  assert.equal(fake.log.filter((e) => e.path === '/api/status/').length, 2);
+  const old = fakeNetBox();
+  old.fake.version = '4.1.11';
+  await assert.rejects(readContext(old.client), { outcome: 'failed', message: `NetBox 4.1.11 at ${FAKE_URL} is too old: proxbox-planner needs NetBox 4.2 or later (plans write MAC addresses as dcim.macaddress objects, which NetBox 4.2 introduced)` });
+});
+
+test('the Proxmox preflight: the first read is strict and its answer is used, not read twice', async () => {
+  const proxmox = fakeProxmox();
+  await syncOnce({ netbox: fakeNetBox().client, proxmox, endpoint: 1 });
+  assert.equal(proxmox.asked.filter((p) => p === '/cluster/resources').length, 1);
+  const refused = fakeProxmox({});
+  await assert.rejects(syncOnce({ netbox: fakeNetBox().client, proxmox: refused, endpoint: 1 }), {
+    outcome: 'failed',
+    message: 'Proxmox at https://pve.test:8006 failed GET /cluster/resources (500 no such path /cluster/resources): check PVE_URL (--pve-url)',
+  });
+  assert.deepEqual(refused.asked, ['/cluster/resources'], 'nothing else is read after a refusal');
+  const blind = fakeProxmox({ ...sample.proxmox, '/cluster/resources': [] });
+  await assert.rejects(syncOnce({ netbox: fakeNetBox().client, proxmox: blind, endpoint: 1 }), /the Proxmox token sees no node in \/cluster\/resources at https:\/\/pve\.test:8006: give it the PVEAuditor role on \/ \(PVE_TOKEN\)/);
+});
+
+test('an incomplete plan is a failed run: never applied, never "nothing to do"', async () => {
+  const { fake, client } = fakeNetBox();
+  const data = { ...sample.proxmox };
+  delete data['/cluster/status'];
+  const { plan, result, report } = await syncOnce({ netbox: client, proxmox: fakeProxmox(data), endpoint: 1, apply: true });
+  assert.equal(plan.complete, false);
+  assert.deepEqual([result.ok, result.outcome, report], [false, 'failed', null]);
+  assert.match(result.message, /^the plan is incomplete, so it cannot be applied: proxmox-unreadable: /);
+  assert.deepEqual(fake.log.filter((e) => e.method !== 'GET'), [], 'nothing written');
+});
+
+test('the write preflight: a token that may not write is found out before the first write, in one line', async () => {
+  const { fake, client } = fakeNetBox();
+  fake.writable = false;
+  const writes = () => fake.log.filter((e) => !['GET', 'OPTIONS'].includes(e.method));
+  await assert.rejects(syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: 1, apply: true }), (error) => {
+    assert.equal(error.outcome, 'failed');
+    assert.match(error.message, /^the NetBox token may write none of the \d+ collections the plan writes \(\/api\/[^,]+\/, \/api\/[^,]+\/, \/api\/[^,]+\/, …\): it is read-only \(write disabled\), or its user has no add\/change permission: check NETBOX_TOKEN$/);
+    return true;
+  });
+  assert.deepEqual(writes(), []);
+  const options = fake.log.filter((e) => e.method === 'OPTIONS');
+  assert.ok(options.length > 1);
+  assert.equal(options.length, new Set(options.map((e) => e.path)).size, 'one OPTIONS per collection and run');
+  // NetBox's token record says why (v2 tokens are found by their key).
+  fake.seed('/api/users/tokens/', { key: 'syncTestKey1', version: 2, write_enabled: false });
+  const again = new NetBoxClient({ url: FAKE_URL, token: NB_TOKEN, transport: fake.transport, sleep: async () => {} });
+  await assert.rejects(syncOnce({ netbox: again, proxmox: fakeProxmox(), endpoint: 1, apply: true }), {
+    message: 'the NetBox token syncTestKey1 is read-only (write_enabled is off): enable "Write enabled" on it in NetBox, or use another token (NETBOX_TOKEN)',
+  });
+  assert.deepEqual(writes(), []);
+  // One collection without the add permission: named.
+  fake.writable = true;
+  const { transport } = fake;
+  const partial = { request: async (req) => (req.method === 'OPTIONS' && req.url.includes('/api/dcim/devices/') ? { status: 200, headers: {}, text: JSON.stringify({ actions: { PUT: {} } }) } : transport.request(req)), close() {} };
+  const limited = new NetBoxClient({ url: FAKE_URL, token: NB_TOKEN, transport: partial, sleep: async () => {} });
+  await assert.rejects(syncOnce({ netbox: limited, proxmox: fakeProxmox(), endpoint: 1, apply: true }), {
+    message: 'the NetBox token may not add to /api/dcim/devices/: grant its user those permissions in NetBox, or use another token (NETBOX_TOKEN)',
+  });
+  assert.deepEqual(writes(), []);
 });
 
 test('collectInput: discover → fetch → repeat until complete gives the same plan as the full sample', async () => {
