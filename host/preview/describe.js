@@ -35,6 +35,11 @@ export const MODEL_NAMES = {
   'netbox_proxbox.proxmoxsdnroutemap': ['SDN Route Map', 'SDN Route Maps'],
   'netbox_proxbox.proxmoxsdnprefixlist': ['SDN Prefix List', 'SDN Prefix Lists'],
   'netbox_proxbox.proxmoxsdnbinding': ['SDN Binding', 'SDN Bindings'],
+  'netbox_proxbox.proxmoxcluster': ['Proxmox cluster', 'Proxmox clusters'],
+  'netbox_proxbox.proxmoxnode': ['Proxmox node', 'Proxmox nodes'],
+  'netbox_proxbox.proxboxclustersyncstate': ['Proxbox cluster sync state', 'Proxbox cluster sync states'],
+  'netbox_proxbox.proxboxdevicesyncstate': ['Proxbox device sync state', 'Proxbox device sync states'],
+  'netbox_proxbox.proxboxvirtualmachinesyncstate': ['Proxbox virtual machine sync state', 'Proxbox virtual machine sync states'],
 };
 
 /** Collections of models that plans reference but may not write (learned from ops too). */
@@ -68,6 +73,8 @@ const REFERENCES = {
     tenant: '/api/tenancy/tenants/',
     platform: '/api/dcim/platforms/',
     l2vpn: '/api/vpn/l2vpns/',
+    netbox_cluster: '/api/virtualization/clusters/',
+    netbox_device: '/api/dcim/devices/',
     prefix: '/api/ipam/prefixes/',
     vrf: '/api/ipam/vrfs/',
   },
@@ -86,6 +93,12 @@ const PARENTS = {
   'netbox_proxbox.replication': [{ field: 'virtual_machine' }],
   'netbox_proxbox.proxmoxsdnvnet': [{ field: 'zone_name', byName: 'netbox_proxbox.proxmoxsdnzone' }],
   'netbox_proxbox.proxmoxsdnsubnet': [{ field: 'vnet_name', byName: 'netbox_proxbox.proxmoxsdnvnet' }],
+  // The Proxbox plugin's records about an object sit beneath it.
+  'netbox_proxbox.proxmoxcluster': [{ field: 'netbox_cluster' }],
+  'netbox_proxbox.proxmoxnode': [{ field: 'netbox_device' }],
+  'netbox_proxbox.proxboxclustersyncstate': [{ field: 'cluster' }],
+  'netbox_proxbox.proxboxdevicesyncstate': [{ field: 'device' }],
+  'netbox_proxbox.proxboxvirtualmachinesyncstate': [{ field: 'virtual_machine' }],
 };
 
 /** The field that names an object of a model, where `name` is not it. */
