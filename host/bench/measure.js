@@ -3,7 +3,16 @@
 // one JSON line of times in ms.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import * as planner from 'proxbox-planner';
+import { pathToFileURL } from 'node:url';
+
+// BENCH_PKG=DIR measures another wasm-bindgen web build (bench.js's size variants).
+const planner = process.env.BENCH_PKG ? await loadBuild(process.env.BENCH_PKG) : await import('proxbox-planner');
+
+async function loadBuild(dir) {
+  const glue = await import(pathToFileURL(`${dir}/proxbox_planner.js`).href);
+  glue.initSync({ module: readFileSync(`${dir}/proxbox_planner_bg.wasm`) });
+  return glue;
+}
 
 const [file, runsText = '5'] = process.argv.slice(2);
 const runs = Number(runsText);
