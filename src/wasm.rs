@@ -83,8 +83,14 @@ export interface PlanInput {
   subset?: { guests?: string[]; netbox_vm_ids?: number[] } | null;
   /** Where NetBox was read (no token): echoed as `plan.origin`. */
   origin?: { netbox_url?: string | null; netbox_version?: string | null; instance?: string | number | null } | null;
+  /** The NetBox user of the host's token (`GET /api/authentication-check/`): the sync in the change log. */
+  sync_user?: { id: number; username?: string | null } | null;
 }
-export interface Discovery { proxmox: string[]; netbox: string[]; complete: boolean }
+export interface Discovery {
+  proxmox: string[]; netbox: string[]; complete: boolean;
+  /** Collections to read filtered instead of in full: every query's results, together. */
+  queries?: Record<string, Record<string, string | number | (string | number)[]>[]>;
+}
 export type Action = "create" | "update" | "delete" | "skip";
 export interface Operation {
   id: string; stage: string; resource?: ResourceType; model: string; collection: string;
@@ -97,7 +103,15 @@ export interface Operation {
   /** NetBox list filters that find what a create made (values may be `$ref`s). */
   lookup?: Record<string, unknown>;
 }
-export interface Counts { create: number; update: number; delete: number; skip: number; unchanged: number }
+export interface Counts { create: number; update: number; delete: number; skip: number; unchanged: number; operator_owned: number }
+/** A field both an operator and Proxmox changed; the operation with its `id` carries out `resolution`. */
+export interface FieldConflict {
+  kind: "operator-edited"; id: string; stage: string; model: string; object_id: number; key: string; field: string;
+  base: unknown; netbox: unknown; proxmox: unknown; changed_by: string | null; changed_at: string | null;
+  resolution: "keep" | "overwrite" | "ask";
+  choices: { "accept-proxmox": Operation; "keep-netbox": Operation };
+}
+export type Conflict = FieldConflict | ({ kind: "sdn-termination" } & Record<string, unknown>);
 export interface Plan {
   format_version: 1; planner_version: string;
   /** False when the input was too incomplete to plan: report the run as failed. */
@@ -106,9 +120,11 @@ export interface Plan {
   endpoint: { id: number | null; name: string | null; cluster: string | null };
   modes: Omit<ModeReport, "stages" | "query_flags">;
   stages: StageStatus[]; query_flags: ModeReport["query_flags"];
-  operations: Operation[]; conflicts: unknown[];
+  operations: Operation[]; conflicts: Conflict[];
   warnings: { code: string; message: string; proxmox_path?: string; netbox_collection?: string; netbox_id?: number; stage?: string }[];
   summary: Counts & { stages: Record<string, Counts> };
+  /** Send as `changelog_message` with every write of this plan. */
+  changelog_message: string;
 }
 /** Every error thrown by this package. */
 export interface ProxboxPlannerError extends Error { code: string; path: string; detail: string }
