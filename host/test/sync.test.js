@@ -15,6 +15,7 @@ import { FakeNetBox, FAKE_URL } from '../test-support/fake-netbox.js';
 import { planOutcome } from '../outcome.js';
 
 const sample = JSON.parse(readFileSync(new URL('../../fixtures/sample/snapshot.json', import.meta.url), 'utf8'));
+const STATE_PATH = '/api/plugins/proxbox/sync-state/virtual-machines/';
 const NB_TOKEN = 'nbt_syncTestKey1.SyncTestSecret0123456789abcdefgh';
 const PVE_TOKEN = 'root@pam!planner=5e1f3c7a-0000-4000-8000-00000000abcd';
 
@@ -71,7 +72,7 @@ test('without the plugin, flags stand in for settings and endpoint', async () =>
   const { client } = fakeNetBox({ plugin: false });
   const context = await readContext(client, { endpoint: 'lab', settings: { sync_mode_vm: 'disabled' }, endpointOverrides: { id: 7 } });
   const origin = { netbox_url: FAKE_URL, netbox_version: '4.7.3', instance: null };
-  assert.deepEqual(context, { plugin: false, settings: { sync_mode_vm: 'disabled' }, endpoint: { id: 7 }, origin });
+  assert.deepEqual(context, { plugin: false, settings: { sync_mode_vm: 'disabled' }, endpoint: { id: 7 }, origin, syncUser: { id: 1, username: 'admin' } });
   const named = await readContext(client, { endpoint: 'lab' });
   assert.deepEqual(named.endpoint, { name: 'lab' });
   // The plugin's collections answer 404: the core skips its stages and says why.
@@ -197,4 +198,57 @@ test('snapshots: exactly the planner input; never written with a token in it', (
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+const CHANGELOG = '/api/core/object-changes/';
+const JOURNAL = '/api/extras/journal-entries/';
+
+test('NetBox history: read filtered as discover asks, only for what the plan would update; writes carry the plan\'s change-log message', async () => {
+  const { fake, client } = fakeNetBox();
+  fake.objects(CHANGELOG);
+  fake.objects(JOURNAL);
+  const history = () => fake.log.filter((e) => e.path === CHANGELOG || e.path === JOURNAL);
+  const first = await syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: 1, apply: true });
+  assert.equal(first.report.ok, true);
+  assert.deepEqual(first.input.sync_user, { id: 1, username: 'admin' });
+  assert.deepEqual(history(), [], 'creates need no history');
+  const written = fake.log.filter((e) => ['POST', 'PATCH', 'DELETE'].includes(e.method)).flatMap((e) => e.body);
+  assert.equal(fake.changelogMessages.length, written.length);
+  assert.ok(fake.changelogMessages.every((m) => m === first.plan.changelog_message), fake.changelogMessages[0]);
+  assert.match(first.plan.changelog_message, /^proxbox-planner /);
+
+  const converged = await syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: 1 });
+  assert.equal(converged.result.changes, 0);
+  assert.deepEqual(history(), [], 'a converged NetBox reads no history');
+
+  // Proxmox doubles web01's memory; Alice had changed it in NetBox.
+  const resources = sample.proxmox['/cluster/resources'].map((r) => (r.id === 'qemu/101' ? { ...r, maxmem: r.maxmem * 2 } : r));
+  const drifted = { ...sample.proxmox, '/cluster/resources': resources };
+  const state = fake.objects(STATE_PATH).find((s) => s.proxmox_vm_id === 101);
+  const vm = fake.find('/api/virtualization/virtual-machines/', state.virtual_machine);
+  const before = vm.memory;
+  vm.memory = 6000;
+  fake.seed(CHANGELOG, {
+    time: '2026-11-23T11:00:00.000000Z', user: { id: 2, username: 'alice' }, user_name: 'alice', action: { value: 'update', label: 'Updated' },
+    changed_object_type: 'virtualization.virtualmachine', changed_object_id: vm.id, message: '',
+    prechange_data: { memory: before }, postchange_data: { memory: 6000 },
+  });
+  const next = await syncOnce({ netbox: client, proxmox: fakeProxmox(drifted), endpoint: 1 });
+  const asked = history().map((e) => `${e.path}${decodeURIComponent(e.query)}`);
+  assert.deepEqual(asked, [
+    `${CHANGELOG}?action=update&changed_object_id=${vm.id}&changed_object_type=virtualization.virtualmachine&user_id__n=1&limit=1000`,
+    `${JOURNAL}?assigned_object_id=${vm.id}&assigned_object_type=virtualization.virtualmachine&q=keep-netbox:&limit=1000`,
+  ]);
+  const id = 'virtual-machines:virtualization.virtualmachine:qemu/101@memory';
+  const kept = next.plan.operations.find((o) => o.id === id);
+  assert.deepEqual([kept.action, kept.reason], ['skip', 'operator-edited']);
+  const conflict = next.plan.conflicts.find((c) => c.id === id);
+  assert.deepEqual([conflict.base, conflict.netbox, conflict.proxmox, conflict.changed_by], [before, 6000, before * 2, 'alice']);
+
+  // A token that may not read the change log: what an operator may own is held, nothing overwritten.
+  fake.fault = (req) => (req.path === CHANGELOG ? { status: 403, body: { detail: 'You do not have permission to perform this action.' } } : undefined);
+  const blind = await syncOnce({ netbox: client, proxmox: fakeProxmox(drifted), endpoint: 1 });
+  assert.deepEqual(blind.plan.operations.filter((o) => o.id.startsWith('virtual-machines:virtualization.virtualmachine:qemu/101')).map((o) => [o.id, o.action, o.reason]), [[id, 'skip', 'ownership-unknown']]);
+  assert.deepEqual(blind.plan.warnings.map((w) => w.code), ['changelog-unreadable']);
+  assert.equal(blind.result.outcome, 'ok-with-warnings');
 });
