@@ -315,7 +315,7 @@ const commands = {
       clearProgress();
       const done = report ? applyResult(result, report) : { ...result, message: 'Nothing to apply' };
       if (streamMode) events.emit('complete', completePayload({ result: done, label: 'Apply' }));
-      else if (flags.json) process.stdout.write(`${JSON.stringify(report ?? { ok: done.ok, outcome: done.outcome, counts: { total: plan.operations.length, changes: 0, done: 0 }, operations: [] }, null, 2)}\n`);
+      else if (flags.json) process.stdout.write(`${JSON.stringify(report ?? { ok: done.ok, outcome: done.outcome, warnings: done.warnings, counts: { total: plan.operations.length, changes: 0, done: 0 }, operations: [] }, null, 2)}\n`);
       else process.stdout.write(report ? renderApplyReport(report, { color: colorOn(process.stdout) }) : 'Nothing to apply.\n');
       return done.outcome;
     } catch (error) {
