@@ -571,10 +571,7 @@ impl PlanBuilder {
         lookup: Map<String, Value>,
         depends_on: Vec<String>,
     ) -> String {
-        let mut op = head.operation(Action::Create, reason);
-        op.fields = fields;
-        op.lookup = lookup;
-        op.depends_on = sorted_unique(depends_on);
+        let op = head.create_op(reason, fields, lookup, depends_on);
         let id = op.id.clone();
         self.push(op);
         id
@@ -594,11 +591,8 @@ impl PlanBuilder {
             *self.unchanged.entry(head.stage).or_default() += 1;
             return None;
         }
-        let mut op = head.operation(Action::Update, reason);
-        op.target = Some(target);
-        op.changes = changes;
+        let mut op = head.update_op(target, reason, changes, depends_on);
         op.matched_by = matched_by;
-        op.depends_on = sorted_unique(depends_on);
         let id = op.id.clone();
         self.push(op);
         Some(id)

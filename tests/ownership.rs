@@ -78,6 +78,14 @@ fn with_setting(mut state: Value, value: &str) -> Value {
     state
 }
 
+/// Alice edited qemu/101's description in NetBox, and Proxmox's note changed too.
+fn both_changed(setting: &str) -> Value {
+    let mut state = with_setting(synced(), setting);
+    edit_description(&mut state, "Alice's web frontend");
+    proxmox_note(&mut state, "web frontend v2");
+    state
+}
+
 #[test]
 fn nobody_edited_in_netbox_proxmox_changes_are_written_as_today() {
     let mut state = synced();
@@ -127,9 +135,7 @@ fn an_operators_edit_of_a_field_proxmox_did_not_change_stands_with_no_operation_
 
 #[test]
 fn both_changed_is_a_conflict_kept_by_default_showing_the_three_values_who_and_when() {
-    let mut state = synced();
-    edit_description(&mut state, "Alice's web frontend");
-    proxmox_note(&mut state, "web frontend v2");
+    let mut state = both_changed("keep");
     let next = plan(&state);
     let kept = op(&next, DESCRIPTION_101);
     assert_eq!(kept["action"], "skip");
@@ -163,9 +169,7 @@ fn both_changed_is_a_conflict_kept_by_default_showing_the_three_values_who_and_w
 
 #[test]
 fn overwrite_writes_proxmoxs_value_visibly_and_the_field_is_ours_again() {
-    let mut state = with_setting(synced(), "overwrite");
-    edit_description(&mut state, "Alice's web frontend");
-    proxmox_note(&mut state, "web frontend v2");
+    let mut state = both_changed("overwrite");
     let next = plan(&state);
     let written = op(&next, DESCRIPTION_101);
     assert_eq!(written["action"], "update");
@@ -185,9 +189,7 @@ fn overwrite_writes_proxmoxs_value_visibly_and_the_field_is_ours_again() {
 
 #[test]
 fn ask_leaves_the_field_until_a_choice_and_says_so() {
-    let mut state = with_setting(synced(), "ask");
-    edit_description(&mut state, "Alice's web frontend");
-    proxmox_note(&mut state, "web frontend v2");
+    let mut state = both_changed("ask");
     let next = plan(&state);
     assert_eq!(op(&next, DESCRIPTION_101)["action"], "skip");
     assert_eq!(conflict(&next, DESCRIPTION_101)["resolution"], "ask");
@@ -201,9 +203,7 @@ fn ask_leaves_the_field_until_a_choice_and_says_so() {
 
 #[test]
 fn accepting_proxmox_writes_its_value_and_the_re_plan_is_empty() {
-    let mut state = with_setting(synced(), "ask");
-    edit_description(&mut state, "Alice's web frontend");
-    proxmox_note(&mut state, "web frontend v2");
+    let mut state = both_changed("ask");
     let chosen = choose(&plan(&state), DESCRIPTION_101, "accept-proxmox");
     assert_eq!(op(&chosen, DESCRIPTION_101)["action"], "update");
     apply_plan(&mut state, &chosen);
@@ -215,9 +215,7 @@ fn accepting_proxmox_writes_its_value_and_the_re_plan_is_empty() {
 
 #[test]
 fn keeping_netbox_is_recorded_on_the_object_and_never_asked_again() {
-    let mut state = with_setting(synced(), "ask");
-    edit_description(&mut state, "Alice's web frontend");
-    proxmox_note(&mut state, "web frontend v2");
+    let mut state = both_changed("ask");
     let chosen = choose(&plan(&state), DESCRIPTION_101, "keep-netbox");
     let record = op(&chosen, DESCRIPTION_101);
     assert_eq!(
