@@ -13,6 +13,8 @@ import { ProxmoxClient } from '../proxmox.js';
 import { collectInput, loadSnapshot, readContext, saveSnapshot, syncOnce, ENDPOINTS_PATH, SETTINGS_PATH } from '../sync.js';
 import { FakeNetBox, FAKE_URL } from '../test-support/fake-netbox.js';
 import { planOutcome } from '../outcome.js';
+import { renderPlan } from '../render.js';
+import { withChoices } from '../apply.js';
 
 const sample = JSON.parse(readFileSync(new URL('../../fixtures/sample/snapshot.json', import.meta.url), 'utf8'));
 const STATE_PATH = '/api/plugins/proxbox/sync-state/virtual-machines/';
@@ -244,6 +246,22 @@ test('NetBox history: read filtered as discover asks, only for what the plan wou
   assert.deepEqual([kept.action, kept.reason], ['skip', 'operator-edited']);
   const conflict = next.plan.conflicts.find((c) => c.id === id);
   assert.deepEqual([conflict.base, conflict.netbox, conflict.proxmox, conflict.changed_by], [before, 6000, before * 2, 'alice']);
+
+  // The two ways out, as the core planned them, and what the listing says of each.
+  const { 'accept-proxmox': accept, 'keep-netbox': keep } = conflict.choices;
+  assert.deepEqual([accept.action, accept.target.id, accept.changes], ['update', vm.id, { memory: { before: 6000, after: before * 2 } }]);
+  assert.deepEqual([keep.action, keep.collection, keep.fields.assigned_object_type, keep.fields.assigned_object_id], ['create', JOURNAL, 'virtualization.virtualmachine', vm.id]);
+  assert.match(keep.fields.comments, /\nkeep-netbox: memory$/);
+  const listing = (plan) => {
+    const lines = renderPlan(plan).split('\n');
+    const at = lines.findIndex((line) => line.trim().startsWith('memory: NetBox'));
+    return lines.slice(at, at + 2).map((line) => line.trim());
+  };
+  const sides = `memory: NetBox 6000 (alice, 2026-11-23T11:00:00.000000Z) · Proxmox ${before * 2} · last synced ${before}`;
+  assert.deepEqual(listing(next.plan), [sides, 'NetBox\'s value is kept (on_operator_edit = keep)']);
+  assert.deepEqual(listing(withChoices(next.plan, { acceptProxmox: [id] })), [sides, 'Proxmox\'s value, as chosen']);
+  assert.deepEqual(listing(withChoices(next.plan, { keepNetbox: [id] })), [sides, 'kept for good (a journal entry on the object)']);
+  assert.match(renderPlan(next.plan), new RegExp(`Edited in NetBox and changed in Proxmox .*\\n  ${id.replace(/[.@/]/g, '\\$&')}  \\(keep\\)`));
 
   // A token that may not read the change log: what an operator may own is held, nothing overwritten.
   fake.fault = (req) => (req.path === CHANGELOG ? { status: 403, body: { detail: 'You do not have permission to perform this action.' } } : undefined);
