@@ -4,54 +4,17 @@
 // for NetBox and Proxmox; e2e.test.js runs the loop against real servers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as planner from 'proxbox-planner';
 import { NetBoxClient } from '../netbox.js';
-import { ProxmoxClient } from '../proxmox.js';
 import { collectInput, loadSnapshot, readContext, saveSnapshot, syncOnce, ENDPOINTS_PATH, SETTINGS_PATH } from '../sync.js';
-import { FakeNetBox, FAKE_URL } from '../test-support/fake-netbox.js';
+import { FAKE_URL } from '../test-support/fake-netbox.js';
+import { aliceSetsMemory, CHANGELOG, doubledMemory, fakeNetBox, fakeProxmox, JOURNAL, NB_TOKEN, sample } from '../test-support/sample-fakes.js';
 import { planOutcome } from '../outcome.js';
 import { renderPlan } from '../render.js';
 import { withChoices } from '../apply.js';
-
-const sample = JSON.parse(readFileSync(new URL('../../fixtures/sample/snapshot.json', import.meta.url), 'utf8'));
-const STATE_PATH = '/api/plugins/proxbox/sync-state/virtual-machines/';
-const NB_TOKEN = 'nbt_syncTestKey1.SyncTestSecret0123456789abcdefgh';
-const PVE_TOKEN = 'root@pam!planner=5e1f3c7a-0000-4000-8000-00000000abcd';
-
-function fakeProxmox(data = sample.proxmox) {
-  const asked = [];
-  const transport = {
-    async request({ url }) {
-      const path = url.replace(/^.*\/api2\/json/, '');
-      asked.push(path);
-      if (!(path in data)) return { status: 500, headers: {}, text: JSON.stringify({ data: null, message: `no such path ${path}\n` }) };
-      return { status: 200, headers: {}, text: JSON.stringify({ data: data[path] }) };
-    },
-    close() {},
-  };
-  const client = new ProxmoxClient({ url: 'https://pve.test:8006', token: PVE_TOKEN, transport, sleep: async () => {} });
-  client.asked = asked;
-  return client;
-}
-
-function fakeNetBox({ plugin = true } = {}) {
-  const fake = new FakeNetBox();
-  for (const [collection, rows] of Object.entries(sample.netbox)) {
-    if (!plugin && collection.startsWith('/api/plugins/')) continue;
-    fake.objects(collection);
-    for (const row of rows) fake.seed(collection, row);
-  }
-  if (plugin) {
-    fake.seed(SETTINGS_PATH, { id: 1, ...sample.settings, encryption_key: 'never-in-a-snapshot' });
-    fake.seed(ENDPOINTS_PATH, { ...sample.endpoint, domain: 'pve.test', port: 8006, token_name: 'planner', token_value: 'endpoint-secret-value', password: 'pw' });
-    fake.seed(ENDPOINTS_PATH, { id: 2, name: 'other', domain: 'other.test', port: 8006 });
-  }
-  const client = new NetBoxClient({ url: FAKE_URL, token: NB_TOKEN, transport: fake.transport, sleep: async () => {} });
-  return { fake, client };
-}
 
 test('readContext: plugin settings and the chosen endpoint, flags over them, secrets dropped', async () => {
   const { client } = fakeNetBox();
@@ -202,9 +165,6 @@ test('snapshots: exactly the planner input; never written with a token in it', (
   }
 });
 
-const CHANGELOG = '/api/core/object-changes/';
-const JOURNAL = '/api/extras/journal-entries/';
-
 test('NetBox history: read filtered as discover asks, only for what the plan would update; writes carry the plan\'s change-log message', async () => {
   const { fake, client } = fakeNetBox();
   fake.objects(CHANGELOG);
@@ -224,17 +184,8 @@ test('NetBox history: read filtered as discover asks, only for what the plan wou
   assert.deepEqual(history(), [], 'a converged NetBox reads no history');
 
   // Proxmox doubles web01's memory; Alice had changed it in NetBox.
-  const resources = sample.proxmox['/cluster/resources'].map((r) => (r.id === 'qemu/101' ? { ...r, maxmem: r.maxmem * 2 } : r));
-  const drifted = { ...sample.proxmox, '/cluster/resources': resources };
-  const state = fake.objects(STATE_PATH).find((s) => s.proxmox_vm_id === 101);
-  const vm = fake.find('/api/virtualization/virtual-machines/', state.virtual_machine);
-  const before = vm.memory;
-  vm.memory = 6000;
-  fake.seed(CHANGELOG, {
-    time: '2026-11-23T11:00:00.000000Z', user: { id: 2, username: 'alice' }, user_name: 'alice', action: { value: 'update', label: 'Updated' },
-    changed_object_type: 'virtualization.virtualmachine', changed_object_id: vm.id, message: '',
-    prechange_data: { memory: before }, postchange_data: { memory: 6000 },
-  });
+  const drifted = doubledMemory();
+  const { vm, before } = await aliceSetsMemory(fake);
   const next = await syncOnce({ netbox: client, proxmox: fakeProxmox(drifted), endpoint: 1 });
   const asked = history().map((e) => `${e.path}${decodeURIComponent(e.query)}`);
   assert.deepEqual(asked, [
