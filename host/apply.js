@@ -14,7 +14,7 @@
 // done.
 import * as planner from 'proxbox-planner';
 import { backoffDelay, sleep } from './http.js';
-import { applyOutcome, incompleteReason, OUTCOMES, RunError, warningsOf } from './outcome.js';
+import { applyOutcome, incompleteReason, OUTCOMES, RunError, UsageError, warningsOf } from './outcome.js';
 
 export const STATUSES = ['done', 'failed', 'stale', 'skipped', 'skipped-dependency'];
 const BLOCKING = new Set(['failed', 'stale', 'skipped-dependency']);
@@ -103,6 +103,8 @@ class Executor {
     if (plan.complete === false) throw new RunError(incompleteReason(plan));
     this.plan = plan;
     this.client = client;
+    // NetBox records it with each change: the core reads the sync's own writes by it.
+    this.changelogMessage = typeof plan.changelog_message === 'string' && plan.changelog_message ? plan.changelog_message : null;
     this.batchSize = batchSize;
     this.verifyCreates = verifyCreates === true ? 'always' : verifyCreates === false ? 'never' : verifyCreates;
     this.writeRetries = writeRetries;
@@ -253,7 +255,7 @@ class Executor {
         lookFirst = false;
       }
       try {
-        const created = await this.client.createBatch(collection, pending.map((i) => i.payload), { idempotent: false });
+        const created = await this.client.createBatch(collection, pending.map((i) => this.#marked(i.payload)), { idempotent: false });
         if (!Array.isArray(created) || created.length !== pending.length) {
           throw Object.assign(new Error(`POST ${collection}: expected a list of ${pending.length} objects back`), { status: 200 });
         }
@@ -290,6 +292,11 @@ class Executor {
         return;
       }
     }
+  }
+
+  /** A write's body with the plan's change-log message, when it has one. */
+  #marked(body) {
+    return this.changelogMessage ? { ...body, changelog_message: this.changelogMessage } : body;
   }
 
   #created(op, id) {
@@ -345,7 +352,7 @@ class Executor {
       try {
         const id = resolveRefs(op.target?.id, this.ids);
         if (!Number.isInteger(id)) throw new Error(`target id is not an id: ${JSON.stringify(op.target?.id)}`);
-        const body = action === 'update' ? { id, ...resolveChanges(op.changes, this.ids) } : { id };
+        const body = this.#marked(action === 'update' ? { id, ...resolveChanges(op.changes, this.ids) } : { id });
         items.push({ op, id, body });
       } catch (error) {
         this.#record(op, { status: 'failed', error: errorInfo(error) });
@@ -437,7 +444,7 @@ class Executor {
 
   #deleteItems(collection, items) {
     return this.#writeItems(collection, items, true, {
-      send: (pending) => this.client.deleteBatch(collection, pending.map((i) => i.id)),
+      send: (pending) => this.client.deleteBatch(collection, pending.map((i) => i.body)),
       done: (item) => this.#record(item.op, { status: 'done', netbox_id: item.id }),
       // Already gone (a cascade, an earlier apply): that delete is done.
       itemError: (item, body, error) => {
@@ -477,6 +484,35 @@ class Executor {
       duration_ms: Date.now() - started,
     };
   }
+}
+
+/** The two ways out of a field conflict, as `apply --accept-proxmox ID` / `--keep-netbox ID` name them. */
+export const CHOICES = { acceptProxmox: 'accept-proxmox', keepNetbox: 'keep-netbox' };
+
+/**
+ * The plan with the chosen operation of each named conflict in place of the
+ * one its resolution picked. The core planned both (`conflicts[].choices`):
+ * this only picks. Throws a UsageError for an id that is not a conflict of
+ * the plan, or one named for both choices.
+ * @param {object} plan
+ * @param {{acceptProxmox?: string[], keepNetbox?: string[]}} chosen
+ */
+export function withChoices(plan, chosen = {}) {
+  const byId = new Map((plan.conflicts ?? []).filter((c) => c.kind === 'operator-edited').map((c) => [c.id, c]));
+  const picks = new Map();
+  for (const [key, choice] of Object.entries(CHOICES)) {
+    for (const id of chosen[key] ?? []) {
+      if (!byId.has(id)) {
+        const known = [...byId.keys()];
+        throw new UsageError(`--${choice} ${id}: the plan has no such conflict (${known.length ? `its conflicts: ${known.join(', ')}` : 'it has none'})`);
+      }
+      if (picks.has(id) && picks.get(id) !== choice) throw new UsageError(`${id} is named for both --accept-proxmox and --keep-netbox: choose one`);
+      picks.set(id, choice);
+    }
+  }
+  if (!picks.size) return plan;
+  const operations = plan.operations.map((op) => (picks.has(op.id) ? byId.get(op.id).choices[picks.get(op.id)] : op));
+  return { ...plan, operations };
 }
 
 /** Operations that write (create, update, delete): what "N changes" means everywhere. */

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline/promises';
 import * as planner from 'proxbox-planner';
 import { renderApplyReport, renderModes, renderPlan, renderProgress } from './render.js';
 import { checkInteger, checkPort, netboxClient, proxmoxClient, resolveOptions, secretsOf } from './config.js';
-import { applyPlan, countChanges } from './apply.js';
+import { applyPlan, countChanges, withChoices } from './apply.js';
 import { completePayload, EventStream } from './events.js';
 import { applyResult, collectInput, endpointUrl, planResult, readContext, saveSnapshot, syncOnce } from './sync.js';
 import { checkPlanFormat, checkPlanOrigin, checkWrites } from './preflight.js';
@@ -88,6 +88,8 @@ const COMMANDS = {
       json: { type: 'boolean', help: 'print the apply report as JSON' },
       out: { type: 'string', arg: 'PLAN.json', help: 'keep the live plan in this file' },
       verbose: FLAG.verbose,
+      'accept-proxmox': { type: 'string', multiple: true, arg: 'ID', help: 'write Proxmox\'s value for this conflict (repeatable; IDs from the plan\'s conflicts)' },
+      'keep-netbox': { type: 'string', multiple: true, arg: 'ID', help: 'keep the operator\'s value of this conflict for good (a journal entry on the object records it)' },
     },
     live: true,
   },
@@ -263,7 +265,7 @@ const commands = {
     try {
       const context = await readContext(netbox, { endpoint: opts.endpoint, settings: opts.settings, endpointOverrides: opts.endpointOverrides });
       proxmox = proxmoxClient(opts, endpointUrl(context.endpoint));
-      const input = await collectInput({ netbox, proxmox, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncTypes: opts.syncTypes, emit: flags.json ? () => {} : stderrProgress() });
+      const input = await collectInput({ netbox, proxmox, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser, syncTypes: opts.syncTypes, emit: flags.json ? () => {} : stderrProgress() });
       clearProgress();
       saveSnapshot(flags.out, input, { secrets: secretsOf(opts) });
       process.stderr.write(`wrote ${flags.out}: ${Object.keys(input.proxmox).length} Proxmox paths, ${Object.keys(input.netbox).length} NetBox collections\n`);
@@ -284,9 +286,12 @@ const commands = {
     const emit = streamMode ? events.emit : process.stderr.isTTY ? ttyProgress() : () => {};
     const quiet = streamMode || flags.json;
     try {
-      const { plan, result } = file ? savedPlan(file) : await livePlan(opts, emit);
+      const planned = file ? savedPlan(file) : await livePlan(opts, emit);
       clearProgress();
-      if (!file && flags.out) writeFileSync(flags.out, `${JSON.stringify(plan, null, 2)}\n`);
+      const { result } = planned;
+      if (!file && flags.out) writeFileSync(flags.out, `${JSON.stringify(planned.plan, null, 2)}\n`);
+      // The conflicts someone chose: their other operation stands in (the core planned both).
+      const plan = withChoices(planned.plan, { acceptProxmox: flags['accept-proxmox'], keepNetbox: flags['keep-netbox'] });
       if (!file && !quiet) process.stdout.write(renderPlan(plan, { color: colorOn(process.stdout), fields: Boolean(flags.verbose) }));
       failIfIncomplete(plan);
       const changes = countChanges(plan);
@@ -310,7 +315,7 @@ const commands = {
       clearProgress();
       const done = report ? applyResult(result, report) : { ...result, message: 'Nothing to apply' };
       if (streamMode) events.emit('complete', completePayload({ result: done, label: 'Apply' }));
-      else if (flags.json) process.stdout.write(`${JSON.stringify(report ?? { ok: done.ok, outcome: done.outcome, counts: { total: plan.operations.length, changes: 0, done: 0 }, operations: [] }, null, 2)}\n`);
+      else if (flags.json) process.stdout.write(`${JSON.stringify(report ?? { ok: done.ok, outcome: done.outcome, warnings: done.warnings, counts: { total: plan.operations.length, changes: 0, done: 0 }, operations: [] }, null, 2)}\n`);
       else process.stdout.write(report ? renderApplyReport(report, { color: colorOn(process.stdout) }) : 'Nothing to apply.\n');
       return done.outcome;
     } catch (error) {

@@ -278,9 +278,9 @@ export class NetBoxClient {
     return (await this.request('PATCH', collection, { body: items, ...options })).data;
   }
 
-  /** One bulk DELETE (`[{id}]`). */
-  async deleteBatch(collection, ids, options) {
-    await this.request('DELETE', collection, { body: ids.map((id) => ({ id })), ...options });
+  /** One bulk DELETE (`[{id}]`): of ids, or of `{id, ...}` items (`changelog_message`). */
+  async deleteBatch(collection, items, options) {
+    await this.request('DELETE', collection, { body: items.map((item) => (typeof item === 'object' ? item : { id: item })), ...options });
   }
 
   /** Bulk POST in batches of batchSize; returns the created objects in order. */

@@ -4,6 +4,8 @@
 //
 //   netboxStatus   GET /api/status/: NetBox answers as NetBox (version >= 4.2)
 //                  and accepts the token; says whether the Proxbox plugin is there
+//   netboxUser     GET /api/authentication-check/: the token's user, who is the
+//                  sync in NetBox's change log
 //   checkProxmox   GET /cluster/resources: Proxmox answers, trusts the token and
 //                  shows it the cluster (its answer is the run's own, not read twice)
 //   checkWrites    OPTIONS on each collection the plan writes: the token may add
@@ -23,6 +25,7 @@ export const SETTINGS_PATH = '/api/plugins/proxbox/settings/';
 export const ENDPOINTS_PATH = '/api/plugins/proxbox/endpoints/proxmox/';
 export const PROXMOX_PROBE_PATH = '/cluster/resources';
 const TOKENS_PATH = '/api/users/tokens/';
+export const AUTH_CHECK_PATH = '/api/authentication-check/';
 
 /** The oldest NetBox the plans fit, and why. */
 const MIN_NETBOX = { version: [4, 2], why: 'plans write MAC addresses as dcim.macaddress objects, which NetBox 4.2 introduced' };
@@ -75,6 +78,26 @@ export function netboxStatus(netbox) {
     }
     const plugins = data.plugins && typeof data.plugins === 'object' ? data.plugins : {};
     return { url, version, plugins, plugin: 'netbox_proxbox' in plugins };
+  });
+}
+
+/**
+ * The NetBox user the token belongs to, `{id, username}`: the core tells the
+ * sync's changes from operators' by it (`$.sync_user`).
+ * @param {import('./netbox.js').NetBoxClient} netbox
+ */
+export function netboxUser(netbox) {
+  return once(netbox, 'user', async () => {
+    let data;
+    try {
+      ({ data } = await netbox.request('GET', AUTH_CHECK_PATH, { retries: Math.min(netbox.retries, 2) }));
+    } catch (error) {
+      throw statusFailure(netbox, publicUrl(netbox.base), error);
+    }
+    if (!Number.isInteger(data?.id)) {
+      throw new RunError(`NetBox at ${publicUrl(netbox.base)} does not name the token's user (GET ${AUTH_CHECK_PATH}): check ${netbox.hints.url}`);
+    }
+    return { id: data.id, username: data.username ?? null };
   });
 }
 

@@ -21,10 +21,29 @@ const SYMBOLS = { create: ['+', '32'], update: ['~', '33'], delete: ['-', '31'],
 
 const show = (value) => (typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value ?? null));
 
+/** What each resolution of a field conflict means, for the listing. */
+const RESOLUTION = {
+  keep: 'NetBox\'s value is kept (on_operator_edit = keep)',
+  overwrite: 'Proxmox\'s value is written (on_operator_edit = overwrite)',
+  ask: 'waits for a choice (on_operator_edit = ask)',
+};
+
+/** A field conflict's three values, who and when: two lines under its operation. */
+function conflictLines(conflict, op, color) {
+  const who = [conflict.changed_by, conflict.changed_at].filter(Boolean).join(', ') || 'unknown';
+  const accepted = op.action === 'update' && conflict.resolution !== 'overwrite';
+  const chosen = op.action === 'create' ? 'kept for good (a journal entry on the object)' : accepted ? 'Proxmox\'s value, as chosen' : RESOLUTION[conflict.resolution];
+  return [
+    `        ${conflict.field}: NetBox ${show(conflict.netbox)} (${who}) · Proxmox ${show(conflict.proxmox)} · last synced ${show(conflict.base)}`,
+    `        ${paint(color, '2', chosen)}`,
+  ];
+}
+
 /** A `terraform plan`-like listing of a plan, grouped by stage. */
 export function renderPlan(plan, { color = false, fields = false } = {}) {
   const { endpoint, summary } = plan;
   const lines = [`Plan for endpoint ${endpoint.name ?? '?'} (id ${endpoint.id ?? '?'}), cluster ${endpoint.cluster ?? '?'}`, ''];
+  const conflicts = new Map((plan.conflicts ?? []).filter((c) => c.kind === 'operator-edited').map((c) => [c.id, c]));
   let stage = null;
   for (const op of plan.operations) {
     if (op.stage !== stage) {
@@ -34,6 +53,11 @@ export function renderPlan(plan, { color = false, fields = false } = {}) {
     const [symbol, code] = SYMBOLS[op.action];
     const head = `  ${paint(color, code, `${symbol} ${op.action.padEnd(6)}`)} ${op.model.padEnd(30)} ${op.key}`;
     lines.push(`${head}  ${paint(color, '2', `(${op.reason})`)}`);
+    const conflict = conflicts.get(op.id);
+    if (conflict) {
+      lines.push(...conflictLines(conflict, op, color));
+      continue;
+    }
     for (const [field, change] of Object.entries(op.changes ?? {})) {
       lines.push(`        ${field}: ${show(change.before)} → ${show(change.after)}`);
     }
@@ -48,12 +72,17 @@ export function renderPlan(plan, { color = false, fields = false } = {}) {
     lines.push('', 'Warnings:');
     for (const warning of plan.warnings) lines.push(`  ! ${warning.code}: ${warning.message}`);
   }
+  if (conflicts.size) {
+    lines.push('', 'Edited in NetBox and changed in Proxmox (apply --accept-proxmox ID or --keep-netbox ID):');
+    for (const [id, conflict] of conflicts) lines.push(`  ${id}  (${conflict.resolution})`);
+  }
   const skipped = plan.stages.filter((s) => !s.run).map((s) => `${s.stage} (${s.reason})`);
   if (skipped.length) lines.push('', `Skipped stages: ${skipped.join('; ')}`);
+  const owned = summary.operator_owned ? `, ${summary.operator_owned} field${summary.operator_owned === 1 ? '' : 's'} left to operators` : '';
   lines.push(
     '',
     `Plan: ${summary.create} to create, ${summary.update} to update, ${summary.delete} to delete, ` +
-      `${summary.skip} skipped, ${summary.unchanged} unchanged.`,
+      `${summary.skip} skipped, ${summary.unchanged} unchanged${owned}.`,
   );
   if (plan.complete === false) lines.push(paint(color, '31', 'Incomplete: the input could not be read whole, so this plan cannot be applied (see the warnings).'));
   return `${lines.join('\n')}\n`;

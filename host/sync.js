@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import * as planner from 'proxbox-planner';
 import { applyPlan, countChanges } from './apply.js';
 import { mapLimit } from './http.js';
-import { checkProxmox, checkWrites, netboxStatus, originOf, pluginRecords, PROXMOX_PROBE_PATH, startRun } from './preflight.js';
+import { checkProxmox, checkWrites, netboxStatus, netboxUser, originOf, pluginRecords, PROXMOX_PROBE_PATH, startRun } from './preflight.js';
 import { applyMessage, incompleteReason, OUTCOMES, planOutcome, warningsOf } from './outcome.js';
 
 export { ENDPOINTS_PATH, SETTINGS_PATH } from './preflight.js';
@@ -31,11 +31,11 @@ export function scrubSecrets(value) {
  * @param {number|string} [o.endpoint]  the plugin endpoint to sync: id or name
  * @param {object} [o.settings]         values over the plugin's settings (or the whole settings without the plugin)
  * @param {object} [o.endpointOverrides] values over the endpoint (or the endpoint without the plugin: {id, name, ...})
- * @returns {Promise<{plugin: boolean, settings: object, endpoint: object, origin: object}>}
+ * @returns {Promise<{plugin: boolean, settings: object, endpoint: object, origin: object, syncUser: {id: number, username: string|null}}>}
  */
 export async function readContext(netbox, { endpoint: wanted, settings: overrides = {}, endpointOverrides = {} } = {}) {
   const status = await netboxStatus(netbox);
-  const records = await pluginRecords(netbox);
+  const [records, syncUser] = await Promise.all([pluginRecords(netbox), netboxUser(netbox)]);
   const plugin = Boolean(records);
   let endpoint = {};
   if (plugin) {
@@ -58,6 +58,7 @@ export async function readContext(netbox, { endpoint: wanted, settings: override
     settings: scrubSecrets({ ...(records?.settings ?? {}), ...overrides }),
     endpoint: scrubSecrets({ ...endpoint, ...endpointOverrides }),
     origin: originOf(status, records?.settings.id),
+    syncUser,
   };
 }
 
@@ -85,20 +86,31 @@ export function endpointUrl(endpoint) {
 }
 
 /**
- * Reads NetBox collections. One that cannot be read becomes `{error}` for the
- * core, which knows what it means (404 of a plugin collection: the plugin is
- * absent; anything else: the plan is incomplete).
+ * Reads NetBox collections: in full, or (those in `queries`, as the core's
+ * `discover` gives them) each query's results together. One that cannot be
+ * read becomes `{error}` for the core, which knows what it means (404 of a
+ * plugin collection: the plugin is absent; the change log: updates held;
+ * anything else: the plan is incomplete).
  */
-export async function fetchCollections(netbox, collections, { concurrency = 4 } = {}) {
+export async function fetchCollections(netbox, collections, { concurrency = 4, queries = {} } = {}) {
   const out = {};
   await mapLimit(collections, concurrency, async (collection) => {
     try {
-      out[collection] = await netbox.list(collection);
+      out[collection] = queries[collection] ? await listQueried(netbox, collection, queries[collection]) : await netbox.list(collection);
     } catch (error) {
       out[collection] = { error: { status: error.status ?? 0, message: error.message } };
     }
   });
   return Object.fromEntries(collections.map((c) => [c, out[c]]));
+}
+
+/** The objects the filtered lists of one collection find, each once. */
+async function listQueried(netbox, collection, queries) {
+  const found = new Map();
+  for (const query of queries) {
+    for (const object of await netbox.list(collection, { query })) found.set(object.id, object);
+  }
+  return [...found.values()];
 }
 
 /**
@@ -118,8 +130,10 @@ async function readProxmox(proxmox, paths) {
  * Builds the complete planner input: discover → fetch → repeat until the
  * core says `complete`.
  */
-export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, emit = () => {}, maxRounds = 12 }) {
-  const input = { settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), proxmox: {}, netbox: {}, ...(origin ? { origin } : {}) };
+export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, syncUser, emit = () => {}, maxRounds = 12 }) {
+  const input = {
+    settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), proxmox: {}, netbox: {}, ...(origin ? { origin } : {}), ...(syncUser ? { sync_user: syncUser } : {}),
+  };
   emit('step', { step: 'discovery', status: 'started', message: 'Discovering what to read from Proxmox and NetBox' });
   let round = 0;
   for (;;) {
@@ -137,7 +151,7 @@ export async function collectInput({ netbox, proxmox, settings, endpoint, syncTy
     });
     const [fromProxmox, fromNetbox] = await Promise.all([
       readProxmox(proxmox, next.proxmox),
-      next.netbox.length ? fetchCollections(netbox, next.netbox) : {},
+      next.netbox.length ? fetchCollections(netbox, next.netbox, { queries: next.queries ?? {} }) : {},
     ]);
     for (const [path, data] of Object.entries(fromProxmox)) {
       input.proxmox[path] = data;
@@ -162,7 +176,7 @@ export async function planLive({ netbox, proxmox, endpoint, settings, endpointOv
   if (!context.plugin) {
     emit('error_detail', { phase: 'discovery', category: 'plugin', message: 'the Proxbox plugin is not installed in NetBox: using the settings and endpoint given on the command line' });
   }
-  const input = await collectInput({ netbox, proxmox, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncTypes, emit });
+  const input = await collectInput({ netbox, proxmox, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser, syncTypes, emit });
   const plan = makePlan(input, emit);
   return { context, input, plan };
 }
@@ -236,7 +250,7 @@ export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, setting
   }
   const pve = proxmox ?? makeProxmox(endpointUrl(context.endpoint));
   try {
-    const input = await collectInput({ netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncTypes, subset, emit });
+    const input = await collectInput({ netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser, syncTypes, subset, emit });
     const plan = makePlan(input, emit);
     const result = planResult(plan, { requests: netbox.stats.requests - requestsBefore, proxmox_requests: pve.stats.requests, ms: Date.now() - started });
     if (onPlan) await onPlan(plan, input);

@@ -11,6 +11,14 @@ export interface Change {
 }
 
 /**
+ * A field conflict's ways out: the operation each choice puts in its place.
+ */
+export interface Choices {
+  "accept-proxmox": Operation;
+  "keep-netbox": Operation;
+}
+
+/**
  * An SDN termination the planner would not write because its target
  * already terminates another L2VPN (SPEC §5): recorded, never overwritten.
  */
@@ -28,9 +36,22 @@ export interface Conflict {
   target_type: string;
 }
 
+/**
+ * What `conflicts` lists: each entry says its `kind`.
+ */
+export type ConflictEntry = (Conflict & {
+  kind: "sdn-termination";
+}) | (FieldConflict & {
+  kind: "operator-edited";
+});
+
 export interface Counts {
   create: number;
   delete: number;
+  /**
+   * Fields an operator changed that Proxmox did not: left alone, no operation.
+   */
+  operator_owned: number;
   skip: number;
   unchanged: number;
   update: number;
@@ -42,13 +63,20 @@ export interface Discovery {
    */
   complete: boolean;
   /**
-   * NetBox collections to list in full (their `results` go under `netbox[path]`).
+   * NetBox collections to list (their `results` go under `netbox[path]`):
+   * in full, or, for those in `queries`, filtered.
    */
   netbox: string[];
   /**
    * Proxmox API paths to GET (their `data` goes under `proxmox[path]`).
    */
   proxmox: string[];
+  /**
+   * Collections read with filters instead of in full: each query's results,
+   * together (NetBox's change log and journal, for the objects the plan
+   * would update: see `planner::ownership`).
+   */
+  queries?: Record<string, (Record<string, unknown>)[]>;
 }
 
 /**
@@ -57,6 +85,7 @@ export interface Discovery {
 export interface Endpoint {
   id?: number | null;
   name?: string | null;
+  on_operator_edit?: OnOperatorEdit | "" | null;
   overwrite_cluster_custom_fields?: boolean | null;
   overwrite_cluster_description?: boolean | null;
   overwrite_cluster_tags?: boolean | null;
@@ -120,6 +149,41 @@ export interface FetchError {
 }
 
 /**
+ * A field an operator changed in NetBox after the sync last wrote it, and
+ * Proxmox changed too. The operation with the same `id` does what
+ * `resolution` says; `choices` holds the operation for each way out, which a
+ * host puts in its place when someone chooses (`apply --accept-proxmox ID`).
+ */
+export interface FieldConflict {
+  /**
+   * What the sync last wrote (before the operator's edit).
+   */
+  base: unknown;
+  changed_at: string | null;
+  /**
+   * Who changed it in NetBox, and when (the change log's latest edit).
+   */
+  changed_by: string | null;
+  /**
+   * `accept-proxmox` (an update) and `keep-netbox` (a journal entry
+   * that keeps the operator's value for good).
+   */
+  choices: Choices;
+  field: string;
+  /**
+   * The operation's id: `<stage>:<model>:<identity>@<field>`.
+   */
+  id: string;
+  key: string;
+  model: string;
+  netbox: unknown;
+  object_id: number;
+  proxmox: unknown;
+  resolution: OnOperatorEdit;
+  stage: OperationStage;
+}
+
+/**
  * A NetBox id, or `{"$ref": "<op id>"}` for an object the plan creates first.
  */
 export type IdOrRef = number | {
@@ -159,6 +223,12 @@ export type ModeSource = "endpoint" | "global" | "default";
  * A NetBox collection's (fully paginated) `results`, or the error that replaced them.
  */
 export type NetboxAnswer = (Record<string, unknown>)[] | Failed;
+
+/**
+ * What a plan does with a field both an operator (in NetBox) and Proxmox
+ * changed since the sync last wrote it (see `planner::diff::Owner`).
+ */
+export type OnOperatorEdit = "keep" | "overwrite" | "ask";
 
 export interface Operation {
   action: Action;
@@ -229,11 +299,16 @@ export interface OriginIn {
 
 export interface Plan {
   /**
+   * What a host sends as `changelog_message` with every write of this
+   * plan: NetBox's change log then names the sync whoever's token it was.
+   */
+  changelog_message: string;
+  /**
    * False when the input was too incomplete to plan (see the warnings):
    * an empty plan then means "could not look", not "nothing to do".
    */
   complete: boolean;
-  conflicts: Conflict[];
+  conflicts: ConflictEntry[];
   endpoint: EndpointInfo;
   format_version: number;
   modes: ResolvedModes;
@@ -274,6 +349,11 @@ export interface PlanInput {
    * Stage names (`virtual-machines`, ...) or `all`; absent means all.
    */
   sync_types?: string[] | null;
+  /**
+   * The NetBox user the host's token belongs to: the sync, in NetBox's
+   * change log (`GET /api/authentication-check/`).
+   */
+  sync_user?: SyncUser | null;
 }
 
 /**
@@ -308,7 +388,7 @@ export interface QueryFlags {
 /**
  * Why an operation is in the plan. Stable codes a UI or script can filter on.
  */
-export type Reason = "new-in-proxmox" | "changed-in-proxmox" | "gone-from-proxmox" | "bootstrap-only-tag" | "mode-disabled" | "ambiguous-identity" | "max-deletes-exceeded" | "sdn-conflict" | "missing-in-netbox" | "back-in-proxmox" | "not-owned" | "incomplete-snapshot" | "orphan-kept" | "has-manual-objects" | "is-template" | "unknown-vm" | "unsupported-by-netbox" | "missing-parent" | "unidentified-same-name";
+export type Reason = "new-in-proxmox" | "changed-in-proxmox" | "gone-from-proxmox" | "bootstrap-only-tag" | "mode-disabled" | "ambiguous-identity" | "max-deletes-exceeded" | "sdn-conflict" | "missing-in-netbox" | "back-in-proxmox" | "not-owned" | "incomplete-snapshot" | "orphan-kept" | "has-manual-objects" | "is-template" | "unknown-vm" | "unsupported-by-netbox" | "missing-parent" | "unidentified-same-name" | "operator-edited" | "ownership-unknown";
 
 /**
  * The modes that decide the plan, with how each was reached.
@@ -342,9 +422,10 @@ export interface Settings {
   adopt_by_name?: boolean;
   default_site?: unknown;
   delete_orphans?: boolean;
-  ignore_ipv6_link_local?: boolean;
+  ignore_ipv6_link_local_addresses?: boolean;
   max_deletes?: number;
   node_device_name_template?: string;
+  on_operator_edit?: OnOperatorEdit | "" | null;
   overwrite_cluster_custom_fields?: boolean;
   overwrite_cluster_description?: boolean;
   overwrite_cluster_tags?: boolean;
@@ -404,6 +485,10 @@ export interface SubsetIn {
 export interface Summary {
   create: number;
   delete: number;
+  /**
+   * Fields an operator changed that Proxmox did not: left alone, no operation.
+   */
+  operator_owned: number;
   skip: number;
   stages: {
     bootstrap?: Counts;
@@ -421,6 +506,14 @@ export interface Summary {
 }
 
 export type SyncMode = "always" | "bootstrap_only" | "disabled";
+
+/**
+ * `$.sync_user`: `{"id": 3, "username": "proxbox"}`.
+ */
+export interface SyncUser {
+  id: number;
+  username?: string | null;
+}
 
 export interface Target {
   /**
@@ -455,7 +548,7 @@ export interface Warning {
  * What a warning is about. One enum, so the codes a UI can filter on are
  * exactly these (the README lists them).
  */
-export type WarningCode = "invalid-cidr" | "max-deletes-exceeded" | "proxbox-plugin-absent" | "sdn-unreadable" | "unreadable-row" | "ambiguous-identity" | "duplicate-identity" | "duplicate-ip" | "incomplete-snapshot" | "netbox-unreadable" | "not-owned" | "proxmox-unreadable" | "sdn-path-unsupported" | "sdn-unsupported" | "unidentified-same-name";
+export type WarningCode = "invalid-cidr" | "max-deletes-exceeded" | "proxbox-plugin-absent" | "sdn-unreadable" | "unreadable-row" | "ambiguous-identity" | "duplicate-identity" | "duplicate-ip" | "incomplete-snapshot" | "netbox-unreadable" | "not-owned" | "proxmox-unreadable" | "sdn-path-unsupported" | "sdn-unsupported" | "unidentified-same-name" | "changelog-unreadable" | "decisions-pending";
 
 /** Every error the package throws: `code` to branch on, `path` the JSON path of the offending value. */
 export interface ProxboxPlannerError extends Error {

@@ -13,15 +13,22 @@ use crate::proxmox_path;
 use crate::settings::read_settings;
 use crate::source::{inventory, ProxmoxSnapshot};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Discovery {
     /// Proxmox API paths to GET (their `data` goes under `proxmox[path]`).
     pub proxmox: Vec<String>,
-    /// NetBox collections to list in full (their `results` go under `netbox[path]`).
+    /// NetBox collections to list (their `results` go under `netbox[path]`):
+    /// in full, or, for those in `queries`, filtered.
     pub netbox: Vec<String>,
+    /// Collections read with filters instead of in full: each query's results,
+    /// together (NetBox's change log and journal, for the objects the plan
+    /// would update: see `planner::ownership`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub queries: BTreeMap<String, Vec<Map<String, Value>>>,
     /// True when nothing more is needed: call `plan` now.
     pub complete: bool,
 }
@@ -59,11 +66,20 @@ pub fn discover(input: &Value) -> Result<Discovery> {
             }
         }
     }
+    // Last, once everything else is read: the history of what the plan would update.
+    let mut queries = BTreeMap::new();
+    if !selected.is_empty() && proxmox.is_empty() && collections.is_empty() {
+        for (collection, list) in crate::planner::history_queries(&input)? {
+            collections.push(collection);
+            queries.insert(collection.to_owned(), list);
+        }
+    }
     collections.sort_unstable();
     let complete = proxmox.is_empty() && collections.is_empty();
     Ok(Discovery {
         proxmox,
         netbox: collections.into_iter().map(str::to_owned).collect(),
+        queries,
         complete,
     })
 }

@@ -39,6 +39,19 @@ pub struct InputDoc {
     #[serde(default)]
     #[cfg_attr(test, schemars(with = "Option<crate::schema::SubsetIn>"))]
     pub subset: Option<Value>,
+    /// The NetBox user the host's token belongs to: the sync, in NetBox's
+    /// change log (`GET /api/authentication-check/`).
+    #[serde(default)]
+    #[cfg_attr(test, schemars(with = "Option<SyncUser>"))]
+    pub sync_user: Option<Value>,
+}
+
+/// `$.sync_user`: `{"id": 3, "username": "proxbox"}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct SyncUser {
+    pub id: u64,
+    pub username: Option<String>,
 }
 
 /// `$.origin` as the host gives it.
@@ -68,6 +81,7 @@ impl InputDoc {
             &self.endpoint,
             &self.sync_types,
             &self.subset,
+            &self.sync_user,
             &self.proxmox,
         ] {
             value(&mut state, part.as_ref().unwrap_or(&Value::Null));
@@ -100,6 +114,23 @@ impl InputDoc {
             netbox_version: text("netbox_version")?,
             instance,
         })
+    }
+
+    pub fn sync_user(&self) -> Result<Option<SyncUser>> {
+        let path = crate::json::Path::ROOT.key("sync_user");
+        let Some(user) = self.sync_user.as_ref().filter(|u| !u.is_null()) else {
+            return Ok(None);
+        };
+        let obj = crate::json::as_object(user, &path)?;
+        let id = crate::json::opt_u64(obj, "id", &path)?.ok_or_else(|| {
+            PlanError::new(
+                ErrorCode::MissingField,
+                path.key("id"),
+                "the sync's NetBox user needs its id",
+            )
+        })?;
+        let username = crate::json::opt_str(obj, "username", &path)?.map(str::to_owned);
+        Ok(Some(SyncUser { id, username }))
     }
 
     pub fn from_json(text: &str) -> Result<InputDoc> {

@@ -58,6 +58,8 @@ models! {
     VM_SYNC_STATE = "netbox_proxbox.proxboxvirtualmachinesyncstate" at "/api/plugins/proxbox/sync-state/virtual-machines/";
     DEVICE_SYNC_STATE = "netbox_proxbox.proxboxdevicesyncstate" at "/api/plugins/proxbox/sync-state/devices/";
     CLUSTER_SYNC_STATE = "netbox_proxbox.proxboxclustersyncstate" at "/api/plugins/proxbox/sync-state/clusters/";
+    OBJECT_CHANGE = "core.objectchange" at "/api/core/object-changes/";
+    JOURNAL_ENTRY = "extras.journalentry" at "/api/extras/journal-entries/";
 }
 
 /// The Proxbox plugin's own bookkeeping (its tracking rows and sync-state
@@ -147,26 +149,27 @@ macro_rules! fields {
 // are; the other fields have nested objects reduced to their id or value.
 #[rustfmt::skip]
 fields! {
-    json: ["disk_config", "net_config", "raw_config"],
+    json: ["disk_config", "net_config", "postchange_data", "prechange_data", "raw_config"],
     reduced: [
-    "action", "address", "advertise_subnets", "alias", "asn", "assigned_object_id", "assigned_object_type", "cidr",
-    "cloud_init_enabled", "cluster", "cluster_id", "cluster_name", "color", "comment", "comments", "conflict_reason",
-    "content", "controller", "controller_name", "controller_type", "datastore", "description", "device",
-    "device_type", "disable", "disk", "dns", "dns_name", "enabled", "endpoint", "export", "export_targets",
-    "fabric_name", "fabric_type", "format", "gateway", "ge", "group", "group_name", "guest", "identifier",
-    "import_targets", "ip_address", "ipam", "is_mountpoint", "job_type", "jobnum", "l2vpn", "label", "last_updated",
-    "le", "local", "loopback", "mac_address", "manufacturer", "match_ip", "match_peer", "max_cpu", "max_memory",
-    "max_protected_backups", "memory", "mode", "model", "monhost", "mountpoint", "mtu", "name", "namespace",
-    "netbox_cluster", "netbox_device", "node", "node_id", "node_name", "nodes", "nodes_count", "object_types",
-    "online", "order", "os_type", "path", "peers", "pool", "port", "preallocation", "prefix", "primary_ip4",
-    "primary_ip6", "primary_mac_address", "proxmox_cluster", "proxmox_cluster_name", "proxmox_endpoint",
-    "proxmox_node", "proxmox_node_name", "proxmox_status", "proxmox_type", "proxmox_vm_id", "proxmox_vm_name",
-    "proxmox_vm_type", "prune_backups", "quorate", "rate", "remove_job", "replication_id", "required", "role",
-    "rt_import", "schedule", "scope_id", "scope_type", "server", "set_community", "share", "shared", "site",
-    "skip_reason", "slug", "snat", "source", "source_name", "source_type", "state", "status", "storage_type",
-    "subdir", "subnet", "subnet_type", "tag", "target", "target_id", "target_type", "type", "u_height",
-    "untagged_vlan", "username", "vcpus", "version", "vid", "virtual_machine", "vlanaware", "vm_role", "vmid",
-    "vnet_name", "vnet_type", "vrf", "vrf_vxlan", "zone_name", "zone_type",
+    "action", "address", "advertise_subnets", "alias", "asn", "assigned_object_id", "assigned_object_type",
+    "changed_object_id", "changed_object_type", "cidr", "cloud_init_enabled", "cluster", "cluster_id",
+    "cluster_name", "color", "comment", "comments", "conflict_reason", "content", "controller", "controller_name",
+    "controller_type", "datastore", "description", "device", "device_type", "disable", "disk", "dns", "dns_name",
+    "enabled", "endpoint", "export", "export_targets", "fabric_name", "fabric_type", "format", "gateway", "ge",
+    "group", "group_name", "guest", "identifier", "import_targets", "ip_address", "ipam", "is_mountpoint",
+    "job_type", "jobnum", "kind", "l2vpn", "label", "last_updated", "le", "local", "loopback", "mac_address",
+    "manufacturer", "match_ip", "match_peer", "max_cpu", "max_memory", "max_protected_backups", "memory", "message",
+    "mode", "model", "monhost", "mountpoint", "mtu", "name", "namespace", "netbox_cluster", "netbox_device", "node",
+    "node_id", "node_name", "nodes", "nodes_count", "object_types", "online", "order", "os_type", "path", "peers",
+    "pool", "port", "preallocation", "prefix", "primary_ip4", "primary_ip6", "primary_mac_address",
+    "proxmox_cluster", "proxmox_cluster_name", "proxmox_endpoint", "proxmox_node", "proxmox_node_name",
+    "proxmox_status", "proxmox_type", "proxmox_vm_id", "proxmox_vm_name", "proxmox_vm_type", "prune_backups",
+    "quorate", "rate", "remove_job", "replication_id", "required", "role", "rt_import", "schedule", "scope_id",
+    "scope_type", "server", "set_community", "share", "shared", "site", "skip_reason", "slug", "snat", "source",
+    "source_name", "source_type", "state", "status", "storage_type", "subdir", "subnet", "subnet_type", "tag",
+    "target", "target_id", "target_type", "time", "type", "u_height", "untagged_vlan", "user", "user_name",
+    "username", "vcpus", "version", "vid", "virtual_machine", "vlanaware", "vm_role", "vmid", "vnet_name",
+    "vnet_type", "vrf", "vrf_vxlan", "zone_name", "zone_type",
     ],
 }
 

@@ -71,6 +71,12 @@ pub enum Reason {
     /// A same-name NetBox object with no Proxmox identity: not copied, not
     /// taken (unless `adopt_by_name`).
     UnidentifiedSameName,
+    /// An operator changed the field in NetBox and Proxmox changed it too
+    /// (`conflicts` has the three values and the choices).
+    OperatorEdited,
+    /// NetBox's change log could not be read: whether an operator changed
+    /// the field is unknown, so it is not written.
+    OwnershipUnknown,
 }
 
 /// Which rule found an existing object (SPEC §3.1): an operation on an
@@ -92,7 +98,7 @@ pub enum MatchedBy {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 19] = {
+    pub const ALL: [Reason; 21] = {
         use Reason::*;
         [
             MissingInNetbox,
@@ -114,6 +120,8 @@ impl Reason {
             UnsupportedByNetbox,
             MissingParent,
             UnidentifiedSameName,
+            OperatorEdited,
+            OwnershipUnknown,
         ]
     };
 }
@@ -244,10 +252,15 @@ pub enum WarningCode {
     UnreadableRow,
     /// A same-name NetBox object with no identity holds back a create.
     UnidentifiedSameName,
+    /// NetBox's change log (or the journal) could not be read: updates an
+    /// operator may have made are held.
+    ChangelogUnreadable,
+    /// `on_operator_edit` is `ask`: conflicts wait for a choice.
+    DecisionsPending,
 }
 
 impl WarningCode {
-    pub const ALL: [WarningCode; 15] = {
+    pub const ALL: [WarningCode; 17] = {
         use WarningCode::*;
         [
             AmbiguousIdentity,
@@ -265,6 +278,8 @@ impl WarningCode {
             SdnUnsupported,
             UnreadableRow,
             UnidentifiedSameName,
+            ChangelogUnreadable,
+            DecisionsPending,
         ]
     };
 
@@ -343,6 +358,47 @@ pub struct Origin {
     pub input_fingerprint: String,
 }
 
+/// What `conflicts` lists: each entry says its `kind`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ConflictEntry {
+    SdnTermination(Conflict),
+    OperatorEdited(FieldConflict),
+}
+
+/// A field an operator changed in NetBox after the sync last wrote it, and
+/// Proxmox changed too. The operation with the same `id` does what
+/// `resolution` says; `choices` holds the operation for each way out, which a
+/// host puts in its place when someone chooses (`apply --accept-proxmox ID`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct FieldConflict {
+    /// The operation's id: `<stage>:<model>:<identity>@<field>`.
+    pub id: String,
+    #[cfg_attr(test, schemars(with = "crate::schema::OperationStage"))]
+    pub stage: &'static str,
+    pub model: &'static str,
+    pub object_id: u64,
+    pub key: String,
+    pub field: String,
+    /// What the sync last wrote (before the operator's edit).
+    pub base: Value,
+    pub netbox: Value,
+    pub proxmox: Value,
+    /// Who changed it in NetBox, and when (the change log's latest edit).
+    pub changed_by: Option<String>,
+    pub changed_at: Option<String>,
+    pub resolution: crate::settings::OnOperatorEdit,
+    /// `accept-proxmox` (an update) and `keep-netbox` (a journal entry
+    /// that keeps the operator's value for good).
+    #[cfg_attr(test, schemars(with = "crate::schema::Choices"))]
+    pub choices: BTreeMap<&'static str, Operation>,
+}
+
+pub const ACCEPT_PROXMOX: &str = "accept-proxmox";
+pub const KEEP_NETBOX: &str = "keep-netbox";
+
 /// An SDN termination the planner would not write because its target
 /// already terminates another L2VPN (SPEC §5): recorded, never overwritten.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -368,6 +424,8 @@ pub struct Counts {
     pub delete: u64,
     pub skip: u64,
     pub unchanged: u64,
+    /// Fields an operator changed that Proxmox did not: left alone, no operation.
+    pub operator_owned: u64,
 }
 
 impl Counts {
@@ -412,15 +470,18 @@ pub struct Plan {
     pub stages: Vec<StageStatus>,
     pub query_flags: QueryFlags,
     pub operations: Vec<Operation>,
-    pub conflicts: Vec<Conflict>,
+    pub conflicts: Vec<ConflictEntry>,
     pub warnings: Vec<Warning>,
     pub summary: Summary,
+    /// What a host sends as `changelog_message` with every write of this
+    /// plan: NetBox's change log then names the sync whoever's token it was.
+    pub changelog_message: String,
 }
 
 pub struct Finished {
     pub operations: Vec<Operation>,
     pub warnings: Vec<Warning>,
-    pub conflicts: Vec<Conflict>,
+    pub conflicts: Vec<ConflictEntry>,
     pub summary: Summary,
 }
 
@@ -430,8 +491,9 @@ pub struct PlanBuilder {
     operations: Vec<Operation>,
     ids: std::collections::HashSet<String>,
     warnings: Vec<Warning>,
-    conflicts: Vec<Conflict>,
+    conflicts: Vec<ConflictEntry>,
     unchanged: BTreeMap<&'static str, u64>,
+    operator_owned: BTreeMap<&'static str, u64>,
 }
 
 /// What every operation has; the constructors below fill in the rest.
@@ -446,6 +508,44 @@ pub struct OpHead<'k> {
 impl OpHead<'_> {
     pub fn id(&self) -> String {
         format!("{}:{}:{}", self.stage, self.model.name, self.identity)
+    }
+
+    /// An update of the object, not planned yet (a choice of a conflict).
+    pub fn update_op(
+        self,
+        target: Target,
+        reason: Reason,
+        changes: BTreeMap<String, Change>,
+        depends_on: Vec<String>,
+    ) -> Operation {
+        let mut op = self.operation(Action::Update, reason);
+        op.target = Some(target);
+        op.changes = changes;
+        op.depends_on = sorted_unique(depends_on);
+        op
+    }
+
+    /// A create, not planned yet (a choice of a conflict).
+    pub fn create_op(
+        self,
+        reason: Reason,
+        fields: Map<String, Value>,
+        lookup: Map<String, Value>,
+        depends_on: Vec<String>,
+    ) -> Operation {
+        let mut op = self.operation(Action::Create, reason);
+        op.fields = fields;
+        op.lookup = lookup;
+        op.depends_on = sorted_unique(depends_on);
+        op
+    }
+
+    /// A skip of an existing object, not planned yet.
+    pub fn skip_op(self, object: &Object, reason: Reason, detail: String) -> Operation {
+        let mut op = self.operation(Action::Skip, reason);
+        op.target = Some(Target::of(object));
+        op.detail = Some(detail);
+        op
     }
 
     fn operation(self, action: Action, reason: Reason) -> Operation {
@@ -499,10 +599,7 @@ impl PlanBuilder {
         lookup: Map<String, Value>,
         depends_on: Vec<String>,
     ) -> String {
-        let mut op = head.operation(Action::Create, reason);
-        op.fields = fields;
-        op.lookup = lookup;
-        op.depends_on = sorted_unique(depends_on);
+        let op = head.create_op(reason, fields, lookup, depends_on);
         let id = op.id.clone();
         self.push(op);
         id
@@ -522,11 +619,8 @@ impl PlanBuilder {
             *self.unchanged.entry(head.stage).or_default() += 1;
             return None;
         }
-        let mut op = head.operation(Action::Update, reason);
-        op.target = Some(target);
-        op.changes = changes;
+        let mut op = head.update_op(target, reason, changes, depends_on);
         op.matched_by = matched_by;
-        op.depends_on = sorted_unique(depends_on);
         let id = op.id.clone();
         self.push(op);
         Some(id)
@@ -637,7 +731,25 @@ impl PlanBuilder {
     }
 
     pub fn conflict(&mut self, conflict: Conflict) {
-        self.conflicts.push(conflict);
+        self.conflicts.push(ConflictEntry::SdnTermination(conflict));
+    }
+
+    /// A field conflict and the operation that carries out its resolution.
+    pub fn field_conflict(&mut self, conflict: FieldConflict, planned: Operation) {
+        self.push(planned);
+        self.conflicts.push(ConflictEntry::OperatorEdited(conflict));
+    }
+
+    /// A planned skip or update built elsewhere (`OpHead::skip_op`, ...).
+    pub fn planned(&mut self, op: Operation) {
+        self.push(op);
+    }
+
+    /// Fields left to the operator in a stage: no operation, a count.
+    pub fn operator_owned(&mut self, stage: &'static str, fields: u64) {
+        if fields > 0 {
+            *self.operator_owned.entry(stage).or_default() += fields;
+        }
     }
 
     pub fn operations(&self) -> &[Operation] {
@@ -694,6 +806,10 @@ impl PlanBuilder {
         for (stage, count) in self.unchanged {
             summary.total.unchanged += count;
             summary.stages.entry(stage).or_default().unchanged += count;
+        }
+        for (stage, count) in self.operator_owned {
+            summary.total.operator_owned += count;
+            summary.stages.entry(stage).or_default().operator_owned += count;
         }
         Finished {
             operations,
@@ -853,7 +969,9 @@ mod tests {
             | WarningCode::SdnUnreadable
             | WarningCode::SdnUnsupported
             | WarningCode::UnreadableRow
-            | WarningCode::UnidentifiedSameName => listed(code),
+            | WarningCode::UnidentifiedSameName
+            | WarningCode::ChangelogUnreadable
+            | WarningCode::DecisionsPending => listed(code),
         };
         assert!(WarningCode::ALL.into_iter().all(every_warning));
         let every_reason = |reason: Reason| match reason {
@@ -875,7 +993,9 @@ mod tests {
             | Reason::SdnConflict
             | Reason::UnsupportedByNetbox
             | Reason::MissingParent
-            | Reason::UnidentifiedSameName => Reason::ALL.contains(&reason),
+            | Reason::UnidentifiedSameName
+            | Reason::OperatorEdited
+            | Reason::OwnershipUnknown => Reason::ALL.contains(&reason),
         };
         assert!(Reason::ALL.into_iter().all(every_reason));
     }

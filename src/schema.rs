@@ -72,6 +72,16 @@ impl<T: JsonSchema> JsonSchema for PerType<T> {
     }
 }
 
+/// A field conflict's ways out: the operation each choice puts in its place.
+#[derive(Serialize, JsonSchema)]
+#[allow(dead_code)]
+pub struct Choices {
+    #[serde(rename = "accept-proxmox")]
+    pub accept_proxmox: crate::plan::Operation,
+    #[serde(rename = "keep-netbox")]
+    pub keep_netbox: crate::plan::Operation,
+}
+
 /// What a fetch that failed leaves in the input instead of an answer.
 #[derive(Serialize, JsonSchema)]
 #[allow(dead_code)]
@@ -165,6 +175,11 @@ fn overwrite_properties(inherit: bool) -> Map<String, Value> {
         .collect()
 }
 
+fn on_operator_edit(generator: &mut SchemaGenerator) -> Value {
+    let mode = generator.subschema_for::<crate::settings::OnOperatorEdit>().to_value();
+    serde_json::json!({ "anyOf": [mode, { "const": "" }, { "type": "null" }] })
+}
+
 impl JsonSchema for Settings {
     fn schema_name() -> Cow<'static, str> {
         "Settings".into()
@@ -178,9 +193,10 @@ impl JsonSchema for Settings {
                 "delete_orphans": { "type": "boolean" },
                 "max_deletes": { "type": "integer", "minimum": 0 },
                 "node_device_name_template": { "type": "string" },
-                "ignore_ipv6_link_local": { "type": "boolean" },
+                "ignore_ipv6_link_local_addresses": { "type": "boolean" },
                 "adopt_by_name": { "type": "boolean" },
                 "default_site": {},
+                "on_operator_edit": on_operator_edit(generator),
             })
             .as_object()
             .cloned()
@@ -208,6 +224,7 @@ impl JsonSchema for Endpoint {
         );
         properties.insert("name".into(), serde_json::json!({ "type": ["string", "null"] }));
         properties.insert("site".into(), serde_json::json!({}));
+        properties.insert("on_operator_edit".into(), on_operator_edit(generator));
         json_schema!({
             "description": "The plugin's endpoint object; a `sync_mode_*` or `overwrite_*` that is null or \"\" inherits the global value.",
             "type": "object",

@@ -43,6 +43,43 @@ impl OverwriteFlags {
     }
 }
 
+/// What a plan does with a field both an operator (in NetBox) and Proxmox
+/// changed since the sync last wrote it (see `planner::diff::Owner`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum OnOperatorEdit {
+    /// The operator's value stays; the plan says so.
+    #[default]
+    Keep,
+    /// Proxmox's value is written, visibly.
+    Overwrite,
+    /// Nothing is written until someone chooses (`conflicts`).
+    Ask,
+}
+
+impl OnOperatorEdit {
+    const NAMES: [(&'static str, OnOperatorEdit); 3] = [
+        ("keep", OnOperatorEdit::Keep),
+        ("overwrite", OnOperatorEdit::Overwrite),
+        ("ask", OnOperatorEdit::Ask),
+    ];
+
+    pub fn parse(text: &str) -> Option<OnOperatorEdit> {
+        Self::NAMES
+            .iter()
+            .find(|(name, _)| *name == text.trim())
+            .map(|(_, value)| *value)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, value)| *value == self)
+            .map_or("keep", |(name, _)| name)
+    }
+}
+
 /// Everything the planner reads from settings + endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
@@ -50,6 +87,8 @@ pub struct Settings {
     pub overwrite: OverwriteFlags,
     pub options: Options,
     pub endpoint: Endpoint,
+    /// `on_operator_edit`: the endpoint's value over the global one.
+    pub on_operator_edit: OnOperatorEdit,
 }
 
 /// Behaviour options beyond modes and overwrite flags.
@@ -221,6 +260,23 @@ fn read_endpoint(
     })
 }
 
+/// `on_operator_edit` of one object (`null` or `""`: not set there).
+fn read_on_operator_edit(obj: Option<&Map<String, Value>>, path: &Path) -> Result<Option<OnOperatorEdit>> {
+    let Some(text) = obj.map(|o| opt_str(o, "on_operator_edit", path)).transpose()?.flatten() else {
+        return Ok(None);
+    };
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    OnOperatorEdit::parse(text).map(Some).ok_or_else(|| {
+        PlanError::new(
+            ErrorCode::InvalidValue,
+            path.key("on_operator_edit"),
+            format!("{text:?} is not one of keep, overwrite, ask"),
+        )
+    })
+}
+
 /// Everything in `$.settings` and `$.endpoint`.
 pub fn read_settings(settings: Option<&Value>, endpoint: Option<&Value>) -> Result<Settings> {
     let settings_path = Path::ROOT.key("settings");
@@ -232,5 +288,8 @@ pub fn read_settings(settings: Option<&Value>, endpoint: Option<&Value>) -> Resu
         overwrite: read_overwrite_flags(global, overrides, &settings_path, &endpoint_path)?,
         options: read_options(global, &settings_path)?,
         endpoint: read_endpoint(overrides, global, &endpoint_path, &settings_path)?,
+        on_operator_edit: read_on_operator_edit(overrides, &endpoint_path)?
+            .or(read_on_operator_edit(global, &settings_path)?)
+            .unwrap_or_default(),
     })
 }

@@ -4,7 +4,11 @@
 mod support;
 
 use proptest::prelude::*;
-use serde_json::Value;
+use serde_json::{json, Value};
+
+const VMS: &str = "/api/virtualization/virtual-machines/";
+const IFACES: &str = "/api/virtualization/interfaces/";
+use support::apply::{operator_edit, OPERATOR};
 use support::{apply::apply, gen, plan, writes};
 
 fn converge(input: &Value) -> Result<Value, TestCaseError> {
@@ -62,6 +66,59 @@ proptest! {
         }
         prop_assert_eq!(&a["operations"], &b["operations"]);
         converge(&changed)?;
+    }
+
+    /// An operator's edit is never overwritten silently: an update of an
+    /// edited field is an `operator-edited` one under `overwrite`, and
+    /// otherwise the operator's value is still there after the apply. Plans
+    /// converge all the same.
+    #[test]
+    fn operator_edits_are_never_overwritten_silently(
+        before in gen::cluster(), after in gen::cluster(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..3), 0..6),
+        setting in prop::sample::select(vec!["keep", "overwrite", "ask"]),
+    ) {
+        let mut synced = converge(&gen::snapshot(&before, Value::Null))?;
+        let mut edited: Vec<(&str, u64, &str, Value)> = Vec::new();
+        for (at, (pick, what)) in edits.iter().enumerate() {
+            let (collection, field) = [(VMS, "description"), (VMS, "memory"), (IFACES, "enabled")][*what];
+            let objects = synced["netbox"][collection].as_array().cloned().unwrap_or_default();
+            if objects.is_empty() {
+                continue;
+            }
+            let object = &objects[pick.index(objects.len())];
+            let id = object["id"].as_u64().unwrap();
+            let value = match field {
+                "description" => json!(format!("Alice's note {at}")),
+                "memory" => json!(777 + at as u64),
+                _ => json!(!object["enabled"].as_bool().unwrap_or(true)),
+            };
+            operator_edit(&mut synced["netbox"], OPERATOR, collection, id, field, value.clone());
+            edited.retain(|(c, i, f, _)| (*c, *i, *f) != (collection, id, field));
+            edited.push((collection, id, field, value));
+        }
+        let mut changed = gen::snapshot(&after, synced["netbox"].clone());
+        changed["settings"]["on_operator_edit"] = json!(setting);
+        let first = plan(&changed);
+        let mut overwritten = Vec::new();
+        for op in first["operations"].as_array().unwrap().iter().filter(|op| op["action"] == "update") {
+            for (collection, id, field, _) in &edited {
+                if op["collection"] == *collection && op["target"]["id"] == *id && op["changes"].get(*field).is_some() {
+                    prop_assert_eq!(&op["reason"], "operator-edited", "{} silently overwrites {}", op["id"], field);
+                    prop_assert_eq!(setting, "overwrite");
+                    overwritten.push((*collection, *id, *field));
+                }
+            }
+        }
+        let next = converge(&changed)?;
+        for (collection, id, field, value) in &edited {
+            let objects = next["netbox"][*collection].as_array().unwrap();
+            if let Some(object) = objects.iter().find(|o| o["id"] == *id) {
+                if !overwritten.contains(&(*collection, *id, *field)) {
+                    prop_assert_eq!(&object[*field], value, "{}{} {}", collection, id, field);
+                }
+            }
+        }
     }
 
     #[test]

@@ -204,7 +204,7 @@ fn terminations_only_for_unambiguous_targets_and_conflicts_are_recorded() {
     assert_eq!(
         first["conflicts"],
         json!([{
-        "source_type": "node-zone-content", "source_name": "pve1/vxz/vx300", "target_type": "ipam.vlan", "target_id": 4,
+        "kind": "sdn-termination", "source_type": "node-zone-content", "source_name": "pve1/vxz/vx300", "target_type": "ipam.vlan", "target_id": 4,
         "intended_l2vpn": {"$ref": "sdn:vpn.l2vpn:proxbox-1-lab-vxz-vx300"}, "intended_l2vpn_slug": "proxbox-1-lab-vxz-vx300",
         "existing_l2vpn": 9, "reason": "Target already terminates L2VPN 9."}])
     );

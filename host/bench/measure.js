@@ -43,6 +43,12 @@ planner.planJson(text);
 const planJsonFirst = performance.now() - firstStart;
 const planJson = timed(() => planner.planJson(text));
 const plan = timed(() => planner.plan(parse.result));
+// The discover round that asks for NetBox's history (change log, journal):
+// it plans once without it to learn which objects the plan would update.
+const HISTORY = ['/api/core/object-changes/', '/api/extras/journal-entries/'];
+const withoutHistory = { ...parse.result, netbox: Object.fromEntries(Object.entries(parse.result.netbox).filter(([c]) => !HISTORY.includes(c))) };
+const history = timed(() => planner.discover(withoutHistory));
+const queries = Object.values(history.result.queries ?? {}).flat();
 process.stdout.write(`${JSON.stringify({
   input_bytes: Buffer.byteLength(text),
   parse_ms: parse.median,
@@ -51,6 +57,9 @@ process.stdout.write(`${JSON.stringify({
   plan_json_first_ms: planJsonFirst,
   plan_bytes: Buffer.byteLength(planJson.result),
   operations: plan.result.operations.length,
+  history_discover_ms: history.median,
+  history_queries: queries.length,
+  history_objects: queries.reduce((n, q) => n + (q.changed_object_id?.length ?? 0), 0),
   wasm_memory_mb: planner.memoryBytes() / 2 ** 20,
   peak_rss_mb: process.resourceUsage().maxRSS / 1024,
 })}\n`);

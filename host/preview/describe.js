@@ -150,6 +150,9 @@ export const REASONS = {
   'unknown-vm': 'no NetBox VM for it',
   'sdn-conflict': 'SDN conflict',
   'unsupported-by-netbox': 'NetBox cannot hold it',
+  'unidentified-same-name': 'a same-name NetBox object without a Proxmox identity',
+  'operator-edited': 'edited in NetBox and changed in Proxmox',
+  'ownership-unknown': "NetBox's change log could not be read: whether an operator changed it is unknown",
 };
 
 export const isRef = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)

@@ -7,7 +7,8 @@
  * @param {{discover: Function}} o.planner
  * @param {object} o.base          the input without data: settings, endpoint, sync_types, subset...
  * @param {(paths: string[]) => Promise<object>} o.readProxmox        path -> data | {error}
- * @param {(collections: string[]) => Promise<object>} o.readNetbox  collection -> rows | {error}
+ * @param {(collections: string[], queries: object) => Promise<object>} o.readNetbox  collection -> rows | {error};
+ *   a collection in `queries` (discover's, NetBox's history) is read filtered, each query's rows together
  * @param {(round: {round: number, proxmox: number, netbox: number}) => void} [o.onRound]
  * @returns {Promise<{input: object, rounds: number}>}
  */
@@ -23,7 +24,7 @@ export async function collectInput({ planner, base, readProxmox, readNetbox, onR
     onRound({ round, proxmox: next.proxmox.length, netbox: next.netbox.length });
     const [fromProxmox, fromNetbox] = await Promise.all([
       next.proxmox.length ? readProxmox(next.proxmox) : {},
-      next.netbox.length ? readNetbox(next.netbox) : {},
+      next.netbox.length ? readNetbox(next.netbox, next.queries ?? {}) : {},
     ]);
     Object.assign(input.proxmox, fromProxmox);
     Object.assign(input.netbox, fromNetbox);

@@ -27,11 +27,15 @@ async function requestJson(url, { method = 'GET', body, csrf } = {}) {
   return data;
 }
 
-/** Every row of a NetBox collection (limit/offset, following `next` on this origin). */
-async function readCollection(path) {
+/** Every row of a NetBox collection (limit/offset, following `next` on this origin), or of
+ *  its filtered list (`query`: name -> value or list of values, as discover gives them). */
+async function readCollection(path, query = {}) {
   const rows = [];
   const seen = new Set();
   let url = new URL(path, location.origin);
+  for (const [name, value] of Object.entries(query)) {
+    for (const one of Array.isArray(value) ? value : [value]) url.searchParams.append(name, String(one));
+  }
   url.searchParams.set('limit', String(PAGE_SIZE));
   while (url) {
     let page;
@@ -52,6 +56,23 @@ async function readCollection(path) {
   return rows;
 }
 
+/** The rows the filtered lists of one collection find, each once. A list this user may not
+ *  read is `{error}` for the planner (NetBox's change log: it holds what an operator may own). */
+async function readQueried(path, queries) {
+  const found = new Map();
+  for (const query of queries) {
+    let rows;
+    try {
+      rows = await readCollection(path, query);
+    } catch (err) {
+      return { error: { status: err.status ?? 0, message: err.message } };
+    }
+    if (!Array.isArray(rows)) return rows;
+    for (const row of rows) found.set(row.id, row);
+  }
+  return [...found.values()];
+}
+
 async function mapLimit(items, limit, fn) {
   const out = new Array(items.length);
   let next = 0;
@@ -69,8 +90,8 @@ export function netboxAdapter(config) {
   const base = config.base_path ?? '';
   const csrf = config.csrf_token;
   const endpointId = config.endpoint.id;
-  const readNetbox = async (collections) => {
-    const rows = await mapLimit(collections, 4, (c) => readCollection(`${base}${c}`));
+  const readNetbox = async (collections, queries = {}) => {
+    const rows = await mapLimit(collections, 4, (c) => (queries[c] ? readQueried(`${base}${c}`, queries[c]) : readCollection(`${base}${c}`)));
     return Object.fromEntries(collections.map((c, i) => [c, rows[i]]));
   };
   const readProxmox = (paths) => requestJson(config.urls.proxmox, { method: 'POST', csrf, body: { endpoint_id: endpointId, paths } });
@@ -89,12 +110,27 @@ export function netboxAdapter(config) {
           settings, endpoint, sync_types: ['all'],
           origin: { netbox_url: `${location.origin}${base}`, ...(config.netbox_version ? { netbox_version: config.netbox_version } : {}) },
           ...(config.subset ? { subset: config.subset } : {}),
+          // The NetBox user the Proxbox backend writes as: the sync, in NetBox's change log.
+          ...(config.sync_user ? { sync_user: config.sync_user } : {}),
         },
         readProxmox,
         readNetbox,
         onRound: ({ round, proxmox, netbox }) => status(`Reading round ${round}: ${proxmox} Proxmox paths, ${netbox} NetBox collections…`),
       });
       return input;
+    },
+
+    /** A field conflict's chosen operation (an update of the field, or the journal entry
+     *  that keeps it), written as the signed-in user with the plan's change-log message. */
+    async choose(op, { changelogMessage } = {}) {
+      const marked = (body) => ({ ...body, ...(changelogMessage ? { changelog_message: changelogMessage } : {}) });
+      if (JSON.stringify(op).includes('"$ref"')) throw new Error('this choice refers to an object the plan still has to create: apply the plan first');
+      if (op.action === 'update') {
+        const changes = Object.fromEntries(Object.entries(op.changes ?? {}).map(([field, change]) => [field, change.after]));
+        return requestJson(`${base}${op.collection}${op.target.id}/`, { method: 'PATCH', csrf, body: marked(changes) });
+      }
+      if (op.action === 'create') return requestJson(`${base}${op.collection}`, { method: 'POST', csrf, body: marked(op.fields) });
+      throw new Error(`a choice is an update or a create, not a ${op.action}`);
     },
 
     async describeModels(labels) {

@@ -96,6 +96,16 @@ function download(text, fileName) {
 
 // ---------------------------------------------------------------------------
 
+/** The two ways out of a field conflict, as the core names them, and their buttons. */
+const CHOICES = [['accept-proxmox', "Write Proxmox's"], ['keep-netbox', "Keep NetBox's for good"]];
+
+/** What each `on_operator_edit` does with a field both sides changed. */
+const FIELD_RESOLUTION = {
+  keep: "NetBox's value is kept",
+  overwrite: "Proxmox's value is written",
+  ask: 'waits for a choice; nothing is written',
+};
+
 class Preview {
   constructor(root, options) {
     this.root = root;
@@ -672,9 +682,11 @@ class Preview {
 
   renderNotes(plan) {
     const warnings = plan.warnings ?? [];
-    const conflicts = plan.conflicts ?? [];
+    const edited = (plan.conflicts ?? []).filter((c) => c.kind === 'operator-edited');
+    const conflicts = (plan.conflicts ?? []).filter((c) => c.kind !== 'operator-edited');
+    const fieldConflicts = edited.length ? this.renderFieldConflicts(edited) : null;
     if (!warnings.length && !conflicts.length) {
-      return h('p', { class: 'pbx-notes-none', dataset: { notes: 'none' } }, 'No warnings, no SDN conflicts.');
+      return [h('p', { class: 'pbx-notes-none', dataset: { notes: 'none' } }, 'No warnings, no SDN conflicts.'), fieldConflicts];
     }
     const wlist = warnings.length
       ? h('ul', { class: 'pbx-notes' }, warnings.map((w) => h('li', { class: 'pbx-warning' },
@@ -684,11 +696,56 @@ class Preview {
     const clist = conflicts.length
       ? h('ul', { class: 'pbx-notes' }, conflicts.map((c) => h('li', { class: 'pbx-conflict' },
         c.code || c.message ? [h('strong', null, c.code ?? 'conflict'), ' ', c.message ?? ''] : null,
-        this.kvList(c, ['code', 'message']))))
+        this.kvList(c, ['kind', 'code', 'message']))))
       : h('p', { class: 'pbx-empty' }, 'No SDN conflicts.');
-    return h('div', { class: 'pbx-notes-row' },
-      this.section('warnings', `Warnings (${warnings.length})`, wlist),
-      this.section('conflicts', `SDN conflicts (${conflicts.length})`, clist));
+    return [
+      h('div', { class: 'pbx-notes-row' },
+        this.section('warnings', `Warnings (${warnings.length})`, wlist),
+        this.section('conflicts', `SDN conflicts (${conflicts.length})`, clist)),
+      fieldConflicts,
+    ];
+  }
+
+  /** Fields an operator edited in NetBox that Proxmox changed too: both sides, who and when,
+   *  what the plan does, and how to choose otherwise (the core planned both ways out). */
+  renderFieldConflicts(edited) {
+    const value = (c, v) => this.values.value(c.model, c.field, v, {}, true);
+    const rows = edited.map((c) => h('tr', { dataset: { fieldConflict: c.id } },
+      h('th', { scope: 'row' }, c.key, ' · ', this.catalog.fieldLabel(c.model, c.field)),
+      h('td', { dataset: { side: 'netbox' } }, value(c, c.netbox),
+        h('div', { class: 'pbx-muted' }, [c.changed_by, c.changed_at].filter(Boolean).join(', ') || 'another NetBox user')),
+      h('td', { dataset: { side: 'proxmox' } }, value(c, c.proxmox)),
+      h('td', { dataset: { side: 'base' } }, value(c, c.base)),
+      h('td', { dataset: { resolution: c.resolution } }, FIELD_RESOLUTION[c.resolution] ?? c.resolution,
+        h('div', { class: 'pbx-muted' }, h('code', null, `apply --accept-proxmox ${c.id}`), ' or ', h('code', null, `--keep-netbox ${c.id}`))),
+      this.opts.adapter?.choose ? h('td', null, CHOICES.map(([choice, label]) => h('button', {
+        type: 'button', class: this.cls('secondary', 'pbx-button'), dataset: { action: 'choose', choice }, onclick: () => this.choose(c, choice),
+      }, label))) : null));
+    return this.section('field-conflicts', `Edited in NetBox and changed in Proxmox (${edited.length})`,
+      h('div', { class: 'pbx-table-wrap' },
+        h('table', { class: this.cls('table', 'pbx-table') },
+          h('caption', { class: 'pbx-sr' }, 'Fields an operator changed in NetBox that Proxmox changed too'),
+          h('thead', null, h('tr', null, ['Field', 'NetBox (changed by)', 'Proxmox', 'Last synced', 'This plan', this.opts.adapter?.choose ? 'Choose' : null]
+            .filter(Boolean).map((c) => h('th', { scope: 'col' }, c)))),
+          h('tbody', null, rows))));
+  }
+
+  /** Writes the operation the core planned for `choice` of a field conflict (through the
+   *  adapter, as the signed-in user), then re-plans: the conflict is not asked again. */
+  async choose(conflict, choice) {
+    const op = conflict.choices?.[choice];
+    if (!op) return false;
+    this.setBusy(true);
+    this.setStatus('Writing your choice to NetBox…');
+    try {
+      await this.opts.adapter.choose(op, { changelogMessage: this.plan?.changelog_message });
+    } catch (err) {
+      this.showError(`Could not write your choice: ${describeError(err)}`);
+      return false;
+    } finally {
+      this.setBusy(false);
+    }
+    return this.refresh(choice === 'keep-netbox' ? `Kept NetBox's ${conflict.field}; re-planned` : `Wrote Proxmox's ${conflict.field}; re-planned`);
   }
 
   /** The other keys of a warning or conflict, as a small definition list. */

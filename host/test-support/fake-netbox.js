@@ -24,6 +24,10 @@ export class FakeNetBox {
     this.transport = { request: (req) => this.request(req), close() {} };
     this.version = '4.7.3';
     this.writable = true;
+    /** The token's user (`/api/authentication-check/`). */
+    this.user = { id: 1, username: 'admin' };
+    /** Every `changelog_message` written, in order (NetBox keeps it in its change log, not on the object). */
+    this.changelogMessages = [];
   }
 
   /** NetBox's `/api/status/` (the parts the host reads). */
@@ -76,6 +80,9 @@ export class FakeNetBox {
   #handle(method, target, collection, body) {
     const idMatch = /\/(\d+)\/$/.exec(target.pathname);
     if (target.pathname === '/api/status/' && method === 'GET') return respond(200, this.status);
+    if (target.pathname === '/api/authentication-check/' && method === 'GET') return respond(200, this.user);
+    if (Array.isArray(body)) body = body.map((item) => this.#message(item));
+    else if (body && typeof body === 'object') body = this.#message(body);
     if (!this.collections.has(collection)) return respond(404, { detail: 'Not found.' });
     if (method === 'OPTIONS') return respond(200, { name: collection, ...(this.writable ? { actions: { POST: {}, PUT: {} } } : {}) });
     if (method === 'GET' && idMatch) {
@@ -87,6 +94,14 @@ export class FakeNetBox {
     if (method === 'PATCH') return this.#update(collection, body);
     if (method === 'DELETE') return this.#delete(collection, body);
     return respond(405, { detail: `Method "${method}" not allowed.` });
+  }
+
+  /** `changelog_message` is write-only: recorded, never stored on the object. */
+  #message(item) {
+    if (!item || typeof item !== 'object' || !('changelog_message' in item)) return item;
+    const { changelog_message: message, ...rest } = item;
+    this.changelogMessages.push(message);
+    return rest;
   }
 
   #list(target, collection) {

@@ -207,3 +207,17 @@ export async function startServe({ stateDir, pveCaFile }) {
   child.stdout.on('data', (d) => (output.text += d));
   return { url: url.endsWith('/') ? url : `${url}/`, process: child, output };
 }
+
+/**
+ * A new NetBox user who may view and write (add, change) the object types
+ * `view` and `write` pick, and a v2 token of theirs. Resolves to the token.
+ * @param {import('../netbox.js').NetBoxClient} admin
+ */
+export async function createLimitedToken(admin, name, { view = () => true, write = () => true } = {}) {
+  const types = (await admin.list('/api/core/object-types/')).map((t) => `${t.app_label}.${t.model}`);
+  const { data: user } = await admin.request('POST', '/api/users/users/', { body: { username: name, password: `${name}-Password-0123` } });
+  await admin.request('POST', '/api/users/permissions/', { body: { name: `${name} view`, object_types: types.filter(view), actions: ['view'], users: [user.id] } });
+  await admin.request('POST', '/api/users/permissions/', { body: { name: `${name} write`, object_types: types.filter(write), actions: ['add', 'change'], users: [user.id] } });
+  const { data: token } = await admin.request('POST', '/api/users/tokens/', { body: { user: user.id, version: 2 } });
+  return `nbt_${token.key}.${token.token}`;
+}

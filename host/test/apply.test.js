@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as planner from 'proxbox-planner';
 import { NetBoxClient } from '../netbox.js';
-import { applyPlan, batches, lookupGroups, resolveRefs } from '../apply.js';
+import { applyPlan, batches, lookupGroups, resolveRefs, withChoices } from '../apply.js';
 import { FakeNetBox, FAKE_URL } from '../test-support/fake-netbox.js';
 
 const TOKEN = '0123456789abcdef0123456789abcdef01234567';
@@ -297,4 +297,36 @@ test('outcomes: nothing done of several is failed, warnings make ok-with-warning
     return true;
   });
   assert.equal(fake.log.filter((e) => e.method !== 'GET').length, writes, 'nothing written');
+});
+
+test('withChoices: a named conflict\'s chosen operation stands in for the planned one; unknown or doubly named ids are usage errors', () => {
+  const skip = op('x@description', '/api/virtualization/virtual-machines/', 'skip', { target: { id: 7 } });
+  const accept = op('x@description', '/api/virtualization/virtual-machines/', 'update', { target: { id: 7 }, changes: { description: { before: 'a', after: 'b' } } });
+  const keep = op('x@description', '/api/extras/journal-entries/', 'create', { fields: { assigned_object_id: 7 } });
+  const plan = { operations: [op('other', '/y/', 'create'), skip], conflicts: [{ kind: 'operator-edited', id: 'x@description', choices: { 'accept-proxmox': accept, 'keep-netbox': keep } }] };
+  assert.equal(withChoices(plan, {}), plan);
+  assert.deepEqual(withChoices(plan, { acceptProxmox: ['x@description'] }).operations, [plan.operations[0], accept]);
+  assert.deepEqual(withChoices(plan, { keepNetbox: ['x@description'] }).operations, [plan.operations[0], keep]);
+  assert.equal(plan.operations[1], skip, 'the plan itself is left as it was');
+  assert.throws(() => withChoices(plan, { acceptProxmox: ['nope'] }), { name: 'UsageError', message: '--accept-proxmox nope: the plan has no such conflict (its conflicts: x@description)' });
+  assert.throws(() => withChoices(plan, { acceptProxmox: ['x@description'], keepNetbox: ['x@description'] }), /named for both --accept-proxmox and --keep-netbox/);
+});
+
+test('every write carries the plan\'s changelog_message (deletes too), which NetBox keeps in its change log', async () => {
+  const { fake, client } = setup();
+  const vms = '/api/virtualization/virtual-machines/';
+  fake.seed(vms, { id: 1, name: 'a' });
+  fake.seed(vms, { id: 2, name: 'b' });
+  const plan = {
+    changelog_message: 'proxbox-planner 0.1.0',
+    operations: [
+      op('c', vms, 'create', { fields: { name: 'c' } }),
+      op('u', vms, 'update', { target: { id: 1 }, changes: { name: { before: 'a', after: 'a2' } } }),
+      op('d', vms, 'delete', { target: { id: 2 } }),
+    ],
+  };
+  const report = await applyPlan(plan, client, { verifyCreates: 'never' });
+  assert.equal(report.ok, true, JSON.stringify(report.operations));
+  assert.deepEqual(fake.changelogMessages, ['proxbox-planner 0.1.0', 'proxbox-planner 0.1.0', 'proxbox-planner 0.1.0']);
+  assert.deepEqual(fake.objects(vms).map((o) => [o.id, o.name, 'changelog_message' in o]), [[1, 'a2', false], [3, 'c', false]]);
 });

@@ -145,7 +145,11 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
       saveSnapshot(file, input, { secrets: [nb.NETBOX_TOKEN_V2, pve.PVE_TOKEN] });
       const text = readFileSync(file, 'utf8');
       for (const secret of [nb.NETBOX_TOKEN, nb.NETBOX_TOKEN_V2, nb.NETBOX_TOKEN_V2.split('.')[1], pve.PVE_TOKEN_SECRET]) assert.ok(!text.includes(secret));
-      assert.deepEqual(Object.keys(JSON.parse(text)).sort(), ['endpoint', 'netbox', 'origin', 'proxmox', 'settings', 'sync_types']);
+      const saved = JSON.parse(text);
+      assert.deepEqual(Object.keys(saved).sort(), ['endpoint', 'netbox', 'origin', 'proxmox', 'settings', 'sync_types', 'sync_user']);
+      // The sync, in NetBox's change log: the token's own user.
+      const { data: tokenUser } = await netbox.request('GET', '/api/authentication-check/');
+      assert.deepEqual(saved.sync_user, { id: tokenUser.id, username: tokenUser.username });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -20,7 +20,7 @@ import { parseSSE } from '../events.js';
 import { createSyncServer } from '../server.js';
 import { resolveOptions } from '../config.js';
 import {
-  cleanEnv, CLI, createEndpoint, installFakepve, installNetbox, pveWrite, runCli, serverEnv, startFakepve, startNetbox, stopFakepve, stopNetbox,
+  cleanEnv, CLI, createEndpoint, createLimitedToken, installFakepve, installNetbox, pveWrite, runCli, serverEnv, startFakepve, startNetbox, stopFakepve, stopNetbox,
 } from '../test-support/servers.js';
 import { startFaultProxy } from '../test-support/fault-proxy.js';
 import { runInPty } from '../test-support/pty.js';
@@ -145,15 +145,7 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
     assert.equal(await changeLog(), before);
   });
 
-  /** A v2 token of a new user who may view and write the object types `view` and `write` pick. */
-  async function limitedToken(name, { view = () => true, write = () => true }) {
-    const types = (await admin.list('/api/core/object-types/')).map((t) => `${t.app_label}.${t.model}`);
-    const { data: user } = await admin.request('POST', '/api/users/users/', { body: { username: name, password: `${name}-Password-0123` } });
-    await admin.request('POST', '/api/users/permissions/', { body: { name: `${name} view`, object_types: types.filter(view), actions: ['view'], users: [user.id] } });
-    await admin.request('POST', '/api/users/permissions/', { body: { name: `${name} write`, object_types: types.filter(write), actions: ['add', 'change'], users: [user.id] } });
-    const { data: token } = await admin.request('POST', '/api/users/tokens/', { body: { user: user.id, version: 2 } });
-    return `nbt_${token.key}.${token.token}`;
-  }
+  const limitedToken = (name, permissions) => createLimitedToken(admin, name, permissions);
 
   test('a user who may not read one collection gets an incomplete plan, one who may not add VMs is stopped before the first write', async () => {
     const blind = await limitedToken('novlans', { view: (type) => type !== 'ipam.vlan' });

@@ -16,7 +16,7 @@ import * as planner from 'proxbox-planner';
 import { NetBoxClient } from '../netbox.js';
 import { diffPlans } from '../preview/plan-diff.js';
 import {
-  installFakepve, installNetbox, pveWrite as pveWriteTo, runCli, SAMPLE_SEED, serverEnv, startFakepve, startNetboxWithPlanner, startServe,
+  createLimitedToken, installFakepve, installNetbox, pveWrite as pveWriteTo, runCli, SAMPLE_SEED, serverEnv, startFakepve, startNetboxWithPlanner, startServe,
   stopFakepve, stopNetbox,
 } from '../test-support/servers.js';
 import { launchBrowser, watchedPage } from '../test-support/browser.js';
@@ -25,6 +25,7 @@ import { assertCountsShown, expand, openAllNodes, openModes, stageCells, text } 
 const MINUTE = 60 * 1000;
 const PLUGIN = '/api/plugins/proxbox';
 const VMS = '/api/virtualization/virtual-machines/';
+const JOURNAL = '/api/extras/journal-entries/';
 const HOSTILE = '<img src=x onerror=alert(1)>';
 const HOSTILE_VMID = 102;
 const CHANGES = ['create', 'update', 'delete'];
@@ -180,6 +181,9 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     assert.doesNotMatch(scriptSrc, /'unsafe-inline'|'unsafe-eval'/, 'scripts only from NetBox or by hash');
     assert.equal(await page.locator('.nav-tabs a.active').textContent().then((t) => t.trim()), 'Sync preview', "NetBox's own tabs, ours active");
     const { plan, input } = await planShown(page);
+    // The page plans as the sync: the user of the token the Proxbox plugin gives the backend.
+    const { data: syncUser } = await netbox.request('GET', '/api/authentication-check/');
+    assert.deepEqual(input.sync_user, { id: syncUser.id, username: syncUser.username });
     const cli = await cliPlan();
     assert.ok(changes(cli) > 60, `a first sync creates the sample: ${JSON.stringify(cli.summary)}`);
     assert.deepEqual(plan.summary, cli.summary);
@@ -340,5 +344,38 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     } finally {
       await Promise.allSettled([viewer.close(), outsider.close()]);
     }
+  });
+
+  test('a field an operator edited that Proxmox changed too: both sides in the tab; "Keep NetBox\'s for good" records it and it is never asked again', async () => {
+    const edits = new Set(['virtualization.virtualmachine']);
+    const alice = new NetBoxClient({ url: nb.NETBOX_URL, token: await createLimitedToken(netbox, 'alice', { view: (t) => edits.has(t), write: (t) => edits.has(t) }), timeout: 60000 });
+    const [state] = (await netbox.list('/api/plugins/proxbox/sync-state/virtual-machines/')).filter((r) => r.proxmox_vm_id === 103);
+    const vmId = state.virtual_machine.id;
+    const synced = (await netbox.get(VMS, vmId)).description;
+    await alice.request('PATCH', `${VMS}${vmId}/`, { body: { description: 'Jump host: ask #ops before patching' } });
+    alice.close();
+    await pveWrite('PUT', '/nodes/pve3/qemu/103/config', { description: 'Windows Server 2025 jump host' });
+    const id = 'virtual-machines:virtualization.virtualmachine:qemu/103@description';
+
+    const [page] = await open(browser.context, tabPath());
+    const { plan } = await planShown(page);
+    assert.deepEqual(plan.conflicts.filter((c) => c.kind === 'operator-edited').map((c) => [c.id, c.changed_by, c.resolution]), [[id, 'alice', 'keep']]);
+    const row = page.locator(`tr[data-field-conflict="${id}"]`);
+    assert.match(await row.locator('[data-side="netbox"]').textContent(), /^Jump host: ask #ops before patchingalice, \d{4}-/);
+    assert.equal(await row.locator('[data-side="proxmox"]').textContent(), 'Windows Server 2025 jump host');
+    assert.equal(await row.locator('[data-side="base"]').textContent(), synced);
+    await row.locator('button[data-choice="keep-netbox"]').click();
+    await page.waitForFunction(() => /^Kept NetBox's description; re-planned/.test(document.querySelector('.pbx-status')?.textContent ?? ''), null, { timeout: 2 * MINUTE });
+    const [record] = await netbox.list(JOURNAL, { query: { assigned_object_type: 'virtualization.virtualmachine', assigned_object_id: vmId } });
+    assert.match(record.comments, /\nkeep-netbox: description$/);
+    const [signedIn] = await netbox.list('/api/users/users/', { query: { username: nb.NETBOX_USERNAME } });
+    assert.equal(record.created_by, signedIn.id, 'written as the signed-in user');
+    const after = await page.evaluate(() => window.proxboxPreview.plan);
+    assert.equal(await page.locator(`tr[data-field-conflict="${id}"]`).count(), 0, 'not asked again');
+    assert.equal(after.operations.find((op) => op.id === id || op.id === 'virtual-machines:virtualization.virtualmachine:qemu/103'), undefined, 'no operation on its description');
+    assert.ok(after.summary.operator_owned >= 1);
+    assert.equal((await cliPlan()).conflicts.filter((c) => c.kind === 'operator-edited').length, 0, 'and the CLI sees it kept too');
+    assert.equal((await netbox.get(VMS, vmId)).description, 'Jump host: ask #ops before patching');
+    await closeWatched(page);
   });
 });

@@ -9,6 +9,7 @@ import { PlanCatalog, formatSize, humanizeField } from '../preview/describe.js';
 import { buildTree } from '../preview/tree.js';
 import { diffPlans } from '../preview/plan-diff.js';
 import { collectInput } from '../preview/discover.js';
+import { CHANGELOG, JOURNAL, memoryConflictInput } from '../test-support/sample-fakes.js';
 
 const sampleText = readFileSync(new URL('../../fixtures/sample/snapshot.json', import.meta.url), 'utf8');
 const sample = () => JSON.parse(sampleText);
@@ -138,4 +139,26 @@ test('the browser discover loop reads exactly what discover names, round by roun
     readProxmox: async () => ({}),
     readNetbox: async (collections) => Object.fromEntries(collections.map((c) => [c, []])),
   }), /discovery does not converge/);
+});
+
+test('the browser discover loop reads NetBox\'s history filtered, as discover asks, and plans the field conflict the Node host plans', async () => {
+  const { input: full, vm } = await memoryConflictInput();
+  const history = [CHANGELOG, JOURNAL];
+  const asked = [];
+  const { input } = await collectInput({
+    planner,
+    base: { settings: full.settings, endpoint: full.endpoint, sync_types: full.sync_types, sync_user: full.sync_user },
+    readProxmox: async (paths) => Object.fromEntries(paths.map((p) => [p, full.proxmox[p]])),
+    readNetbox: async (collections, queries) => {
+      asked.push(...collections.filter((c) => history.includes(c)).map((c) => [c, queries[c]]));
+      return Object.fromEntries(collections.map((c) => [c, full.netbox[c]]));
+    },
+  });
+  assert.deepEqual(asked, [
+    [CHANGELOG, [{ action: 'update', changed_object_id: [vm.id], changed_object_type: VM, user_id__n: 1 }]],
+    [JOURNAL, [{ assigned_object_id: [vm.id], assigned_object_type: VM, q: 'keep-netbox:' }]],
+  ]);
+  const plan = planner.plan(input);
+  assert.deepEqual(plan.conflicts, planner.plan(full).conflicts);
+  assert.deepEqual(plan.conflicts.map((c) => [c.kind, c.field, c.changed_by]), [['operator-edited', 'memory', 'alice']]);
 });

@@ -12,6 +12,7 @@ import * as planner from 'proxbox-planner';
 import { diffPlans } from '../preview/plan-diff.js';
 import { launchBrowser, watchedPage } from '../test-support/browser.js';
 import { ACTIONS, assertCountsShown, expand, openAllNodes, openModes, showView, text, totals } from '../test-support/preview-page.js';
+import { memoryConflictInput } from '../test-support/sample-fakes.js';
 
 const SERVE = fileURLToPath(new URL('../preview/serve.js', import.meta.url));
 const sampleText = readFileSync(new URL('../../fixtures/sample/snapshot.json', import.meta.url), 'utf8');
@@ -502,5 +503,32 @@ test('apply through an adapter: refused with overrides or when live data moved s
   assert.equal(await page.locator(`${scope} button[data-action="apply"]`).isDisabled(), true, 'nothing left to apply');
   assert.match(await text(page, `${scope} .pbx-diff h2`), /^Re-planned after the sync/);
   assert.equal(await page.evaluate(() => window.reads), 4, 'load, check, check, after the sync');
+  await closePage(page);
+});
+
+test('a field an operator edited that Proxmox changed too: both sides, who and when, last synced, what the plan does and how to choose', async () => {
+  const { input, before } = await memoryConflictInput();
+  const [conflict] = planner.plan(input).conflicts.filter((c) => c.kind === 'operator-edited');
+  assert.ok(conflict, 'the input has a field conflict');
+  const page = await openPage();
+  const planned = await page.evaluate(async (doc) => {
+    const { createPreview } = await import('/preview/preview.js');
+    const el = document.createElement('section');
+    el.id = 'edited';
+    document.body.append(el);
+    const preview = await createPreview(el, { planner: await import('/pkg/proxbox_planner.js') });
+    return preview.setInput(doc, 'edited.json');
+  }, input);
+  assert.equal(planned, true);
+  const row = page.locator(`#edited .pbx-field-conflicts tr[data-field-conflict="${conflict.id}"]`);
+  await row.waitFor();
+  const cells = await row.evaluate((tr) => Object.fromEntries([...tr.querySelectorAll('[data-side], [data-resolution]')]
+    .map((td) => [td.dataset.side ?? 'plan', td.textContent])));
+  assert.match(await row.locator('th').textContent(), /^qemu\/101 web01 · Memory/);
+  // Sizes in NetBox's unit (MiB) read as sizes: Alice's 6000, Proxmox's doubled 8 GiB, the 8 GiB the sync wrote.
+  assert.equal(before, 8192);
+  assert.deepEqual([cells.netbox, cells.proxmox, cells.base], ['5.86 GiBalice, 2026-11-23T11:00:00.000000Z', '16 GiB', '8 GiB']);
+  assert.equal(cells.plan, `NetBox's value is keptapply --accept-proxmox ${conflict.id} or --keep-netbox ${conflict.id}`);
+  assert.match(await text(page, '#edited .pbx-field-conflicts h2'), /^Edited in NetBox and changed in Proxmox \(1\)$/);
   await closePage(page);
 });

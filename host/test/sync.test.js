@@ -4,51 +4,17 @@
 // for NetBox and Proxmox; e2e.test.js runs the loop against real servers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as planner from 'proxbox-planner';
 import { NetBoxClient } from '../netbox.js';
-import { ProxmoxClient } from '../proxmox.js';
 import { collectInput, loadSnapshot, readContext, saveSnapshot, syncOnce, ENDPOINTS_PATH, SETTINGS_PATH } from '../sync.js';
-import { FakeNetBox, FAKE_URL } from '../test-support/fake-netbox.js';
+import { FAKE_URL } from '../test-support/fake-netbox.js';
+import { aliceSetsMemory, CHANGELOG, doubledMemory, fakeNetBox, fakeProxmox, JOURNAL, NB_TOKEN, sample } from '../test-support/sample-fakes.js';
 import { planOutcome } from '../outcome.js';
-
-const sample = JSON.parse(readFileSync(new URL('../../fixtures/sample/snapshot.json', import.meta.url), 'utf8'));
-const NB_TOKEN = 'nbt_syncTestKey1.SyncTestSecret0123456789abcdefgh';
-const PVE_TOKEN = 'root@pam!planner=5e1f3c7a-0000-4000-8000-00000000abcd';
-
-function fakeProxmox(data = sample.proxmox) {
-  const asked = [];
-  const transport = {
-    async request({ url }) {
-      const path = url.replace(/^.*\/api2\/json/, '');
-      asked.push(path);
-      if (!(path in data)) return { status: 500, headers: {}, text: JSON.stringify({ data: null, message: `no such path ${path}\n` }) };
-      return { status: 200, headers: {}, text: JSON.stringify({ data: data[path] }) };
-    },
-    close() {},
-  };
-  const client = new ProxmoxClient({ url: 'https://pve.test:8006', token: PVE_TOKEN, transport, sleep: async () => {} });
-  client.asked = asked;
-  return client;
-}
-
-function fakeNetBox({ plugin = true } = {}) {
-  const fake = new FakeNetBox();
-  for (const [collection, rows] of Object.entries(sample.netbox)) {
-    if (!plugin && collection.startsWith('/api/plugins/')) continue;
-    fake.objects(collection);
-    for (const row of rows) fake.seed(collection, row);
-  }
-  if (plugin) {
-    fake.seed(SETTINGS_PATH, { id: 1, ...sample.settings, encryption_key: 'never-in-a-snapshot' });
-    fake.seed(ENDPOINTS_PATH, { ...sample.endpoint, domain: 'pve.test', port: 8006, token_name: 'planner', token_value: 'endpoint-secret-value', password: 'pw' });
-    fake.seed(ENDPOINTS_PATH, { id: 2, name: 'other', domain: 'other.test', port: 8006 });
-  }
-  const client = new NetBoxClient({ url: FAKE_URL, token: NB_TOKEN, transport: fake.transport, sleep: async () => {} });
-  return { fake, client };
-}
+import { renderPlan } from '../render.js';
+import { withChoices } from '../apply.js';
 
 test('readContext: plugin settings and the chosen endpoint, flags over them, secrets dropped', async () => {
   const { client } = fakeNetBox();
@@ -71,7 +37,7 @@ test('without the plugin, flags stand in for settings and endpoint', async () =>
   const { client } = fakeNetBox({ plugin: false });
   const context = await readContext(client, { endpoint: 'lab', settings: { sync_mode_vm: 'disabled' }, endpointOverrides: { id: 7 } });
   const origin = { netbox_url: FAKE_URL, netbox_version: '4.7.3', instance: null };
-  assert.deepEqual(context, { plugin: false, settings: { sync_mode_vm: 'disabled' }, endpoint: { id: 7 }, origin });
+  assert.deepEqual(context, { plugin: false, settings: { sync_mode_vm: 'disabled' }, endpoint: { id: 7 }, origin, syncUser: { id: 1, username: 'admin' } });
   const named = await readContext(client, { endpoint: 'lab' });
   assert.deepEqual(named.endpoint, { name: 'lab' });
   // The plugin's collections answer 404: the core skips its stages and says why.
@@ -197,4 +163,61 @@ test('snapshots: exactly the planner input; never written with a token in it', (
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('NetBox history: read filtered as discover asks, only for what the plan would update; writes carry the plan\'s change-log message', async () => {
+  const { fake, client } = fakeNetBox();
+  fake.objects(CHANGELOG);
+  fake.objects(JOURNAL);
+  const history = () => fake.log.filter((e) => e.path === CHANGELOG || e.path === JOURNAL);
+  const first = await syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: 1, apply: true });
+  assert.equal(first.report.ok, true);
+  assert.deepEqual(first.input.sync_user, { id: 1, username: 'admin' });
+  assert.deepEqual(history(), [], 'creates need no history');
+  const written = fake.log.filter((e) => ['POST', 'PATCH', 'DELETE'].includes(e.method)).flatMap((e) => e.body);
+  assert.equal(fake.changelogMessages.length, written.length);
+  assert.ok(fake.changelogMessages.every((m) => m === first.plan.changelog_message), fake.changelogMessages[0]);
+  assert.match(first.plan.changelog_message, /^proxbox-planner /);
+
+  const converged = await syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: 1 });
+  assert.equal(converged.result.changes, 0);
+  assert.deepEqual(history(), [], 'a converged NetBox reads no history');
+
+  // Proxmox doubles web01's memory; Alice had changed it in NetBox.
+  const drifted = doubledMemory();
+  const { vm, before } = await aliceSetsMemory(fake);
+  const next = await syncOnce({ netbox: client, proxmox: fakeProxmox(drifted), endpoint: 1 });
+  const asked = history().map((e) => `${e.path}${decodeURIComponent(e.query)}`);
+  assert.deepEqual(asked, [
+    `${CHANGELOG}?action=update&changed_object_id=${vm.id}&changed_object_type=virtualization.virtualmachine&user_id__n=1&limit=1000`,
+    `${JOURNAL}?assigned_object_id=${vm.id}&assigned_object_type=virtualization.virtualmachine&q=keep-netbox:&limit=1000`,
+  ]);
+  const id = 'virtual-machines:virtualization.virtualmachine:qemu/101@memory';
+  const kept = next.plan.operations.find((o) => o.id === id);
+  assert.deepEqual([kept.action, kept.reason], ['skip', 'operator-edited']);
+  const conflict = next.plan.conflicts.find((c) => c.id === id);
+  assert.deepEqual([conflict.base, conflict.netbox, conflict.proxmox, conflict.changed_by], [before, 6000, before * 2, 'alice']);
+
+  // The two ways out, as the core planned them, and what the listing says of each.
+  const { 'accept-proxmox': accept, 'keep-netbox': keep } = conflict.choices;
+  assert.deepEqual([accept.action, accept.target.id, accept.changes], ['update', vm.id, { memory: { before: 6000, after: before * 2 } }]);
+  assert.deepEqual([keep.action, keep.collection, keep.fields.assigned_object_type, keep.fields.assigned_object_id], ['create', JOURNAL, 'virtualization.virtualmachine', vm.id]);
+  assert.match(keep.fields.comments, /\nkeep-netbox: memory$/);
+  const listing = (plan) => {
+    const lines = renderPlan(plan).split('\n');
+    const at = lines.findIndex((line) => line.trim().startsWith('memory: NetBox'));
+    return lines.slice(at, at + 2).map((line) => line.trim());
+  };
+  const sides = `memory: NetBox 6000 (alice, 2026-11-23T11:00:00.000000Z) · Proxmox ${before * 2} · last synced ${before}`;
+  assert.deepEqual(listing(next.plan), [sides, 'NetBox\'s value is kept (on_operator_edit = keep)']);
+  assert.deepEqual(listing(withChoices(next.plan, { acceptProxmox: [id] })), [sides, 'Proxmox\'s value, as chosen']);
+  assert.deepEqual(listing(withChoices(next.plan, { keepNetbox: [id] })), [sides, 'kept for good (a journal entry on the object)']);
+  assert.match(renderPlan(next.plan), new RegExp(`Edited in NetBox and changed in Proxmox .*\\n  ${id.replace(/[.@/]/g, '\\$&')}  \\(keep\\)`));
+
+  // A token that may not read the change log: what an operator may own is held, nothing overwritten.
+  fake.fault = (req) => (req.path === CHANGELOG ? { status: 403, body: { detail: 'You do not have permission to perform this action.' } } : undefined);
+  const blind = await syncOnce({ netbox: client, proxmox: fakeProxmox(drifted), endpoint: 1 });
+  assert.deepEqual(blind.plan.operations.filter((o) => o.id.startsWith('virtual-machines:virtualization.virtualmachine:qemu/101')).map((o) => [o.id, o.action, o.reason]), [[id, 'skip', 'ownership-unknown']]);
+  assert.deepEqual(blind.plan.warnings.map((w) => w.code), ['changelog-unreadable']);
+  assert.equal(blind.result.outcome, 'ok-with-warnings');
 });

@@ -264,6 +264,8 @@ pub struct Context<'a> {
     pub in_scope: Option<BTreeSet<String>>,
     pub refs: Refs,
     pub plan: PlanBuilder,
+    /// Who changed what in NetBox since the sync wrote it (`ownership`).
+    pub ownership: super::ownership::Ownership<'a>,
 }
 
 impl<'a> Context<'a> {

@@ -26,6 +26,53 @@ pub enum Kind {
     ForeignKeys,
 }
 
+impl Kind {
+    /// Whether an operator can own a field of this kind: tags are merged
+    /// (an operator's tags stay anyway) and custom fields hold the
+    /// identities the sync keeps, so both always stay the sync's.
+    pub fn can_be_operators(self) -> bool {
+        !matches!(self, Kind::Tags | Kind::CustomFields)
+    }
+}
+
+/// Who a field belongs to when the sync would change it (the three-way
+/// decision the README tabulates). `base` is what the sync last wrote,
+/// `netbox` what NetBox holds now, `proxmox` what Proxmox wants now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// NetBox holds what the sync wrote (or what Proxmox wants): update as today.
+    Sync,
+    /// The operator edited it and Proxmox did not change: it stands, no operation.
+    Operator,
+    /// Both changed: `on_operator_edit` decides.
+    Conflict,
+}
+
+pub fn owner(base: &Value, netbox: &Value, proxmox: &Value) -> Owner {
+    let agree = (same(netbox, proxmox), same(netbox, base), same(proxmox, base));
+    match agree {
+        (true, _, _) | (false, true, _) => Owner::Sync,
+        (false, false, true) => Owner::Operator,
+        (false, false, false) => Owner::Conflict,
+    }
+}
+
+/// A field's value in NetBox's change log (Django's serialization) in the
+/// form the REST read of the same field compares in: decimals are strings
+/// there (`"2.00"`), many-to-many fields unordered id lists.
+pub fn logged(value: &Value, kind: Kind, like: &Value) -> Value {
+    match (kind, value) {
+        (Kind::ForeignKeys, _) => sorted_references(value),
+        (Kind::Scalar, Value::String(text)) if like.is_number() => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or_else(|| value.clone(), Value::Number),
+        _ => value.clone(),
+    }
+}
+
 /// When an existing object's field is patched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Update {
@@ -64,7 +111,7 @@ impl Field {
         self
     }
 
-    fn patched(&self, flags: &OverwriteFlags) -> bool {
+    pub fn patched(&self, flags: &OverwriteFlags) -> bool {
         match self.update {
             Update::Always => true,
             Update::Never => false,

@@ -14,6 +14,7 @@ mod interface;
 mod ip;
 mod mac;
 mod node;
+mod ownership;
 mod proxbox;
 mod reconcile;
 mod replication;
@@ -22,6 +23,7 @@ mod storage;
 mod template;
 mod vm;
 
+use crate::error::PlanError;
 use crate::error::Result;
 use crate::input::InputDoc;
 use crate::json::Path;
@@ -31,7 +33,8 @@ use crate::plan::{EndpointInfo, OpHead, Origin, Plan, PlanBuilder, Reason, Warni
 use crate::settings::{read_settings, Settings};
 use crate::source::{self, Guest, Inventory, ProxmoxSnapshot};
 use context::{Context, Loaded, Refs, Subset};
-use std::collections::BTreeSet;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use bootstrap::Prerequisite;
 pub use diff::holds;
@@ -203,6 +206,41 @@ fn endpoint_info(settings: &Settings, inventory: Option<&Inventory>) -> Endpoint
 
 /// The whole planner: `$` is the input document of the README.
 pub fn plan(input: &InputDoc) -> Result<Plan> {
+    let (plan, ownership) = run(input)?;
+    match ownership {
+        Some(error) => Err(error),
+        None => Ok(plan),
+    }
+}
+
+/// For `discover`: the NetBox history (change log, journal) queries the plan
+/// needs, per collection; empty once given, or when nothing needs it.
+pub fn history_queries(input: &InputDoc) -> Result<BTreeMap<&'static str, Vec<Map<String, Value>>>> {
+    let netbox_state = NetboxState::read(&input.netbox)?;
+    if ownership::HISTORY.iter().any(|m| netbox_state.has(*m)) {
+        return Ok(BTreeMap::new());
+    }
+    let mut queries = BTreeMap::new();
+    run_with(input, |ownership| {
+        queries = ownership.queries()?;
+        Ok(())
+    })?;
+    Ok(queries)
+}
+
+/// The plan, and the error to give instead when it needed NetBox history it
+/// was not given.
+fn run(input: &InputDoc) -> Result<(Plan, Option<PlanError>)> {
+    let mut missing = None;
+    let plan = run_with(input, |ownership| {
+        missing = ownership.missing();
+        Ok(())
+    })?;
+    Ok((plan, missing))
+}
+
+/// The planner, with a look at what ownership learnt once the planners ran.
+fn run_with(input: &InputDoc, mut after: impl FnMut(&ownership::Ownership) -> Result<()>) -> Result<Plan> {
     let settings = read_settings(input.settings.as_ref(), input.endpoint.as_ref())?;
     let stages = parse_sync_types(input.sync_types.as_ref(), &Path::ROOT.key("sync_types"))?;
     let subset = input.subset()?;
@@ -222,6 +260,7 @@ pub fn plan(input: &InputDoc) -> Result<Plan> {
         let mut warnings = Vec::new();
         let loaded = Loaded::load(&netbox_state, &reads(&selected, subset.as_ref()), &mut warnings)?;
         warnings.into_iter().for_each(|w| builder.warn(w));
+        let ownership = ownership::Ownership::read(&netbox_state, input.sync_user()?, settings.on_operator_edit)?;
         let mut ctx = Context {
             settings: &settings,
             modes: &report.modes,
@@ -231,6 +270,7 @@ pub fn plan(input: &InputDoc) -> Result<Plan> {
             in_scope: None,
             refs: Refs::default(),
             plan: builder,
+            ownership,
         };
         let (vms, states) = (ctx.objects(netbox::VIRTUAL_MACHINE), ctx.objects(netbox::VM_SYNC_STATE));
         let cluster = &inventory.cluster_name;
@@ -238,6 +278,8 @@ pub fn plan(input: &InputDoc) -> Result<Plan> {
             .as_ref()
             .map(|s| vm::subset_keys(vms, states, settings.endpoint.id, cluster, s));
         run_planners(&mut ctx, &selected)?;
+        after(&ctx.ownership)?;
+        ownership_warnings(&mut ctx);
         builder = ctx.plan;
     }
     let finished = builder.finish();
@@ -254,7 +296,31 @@ pub fn plan(input: &InputDoc) -> Result<Plan> {
         conflicts: finished.conflicts,
         warnings: finished.warnings,
         summary: finished.summary,
+        changelog_message: format!("{} {}", ownership::CHANGELOG_MARKER, crate::VERSION),
     })
+}
+
+/// What the change log could not tell, and what waits for a choice: one
+/// warning each.
+fn ownership_warnings(ctx: &mut Context) {
+    let ownership = &ctx.ownership;
+    if let Some(why) = ownership.unreadable().filter(|_| ownership.held > 0) {
+        let message = format!(
+            "{why}: {} field update(s) an operator may have made are held (ownership-unknown); \
+             give the token view permission on core.objectchange and extras.journalentry",
+            ownership.held
+        );
+        let warning = Warning::new(WarningCode::ChangelogUnreadable, message).in_collection(netbox::OBJECT_CHANGE);
+        ctx.plan.warn(warning);
+    }
+    if ownership.pending > 0 {
+        let message = format!(
+            "{} field(s) changed both by an operator and in Proxmox wait for a choice (on_operator_edit = ask): \
+             see conflicts; apply --accept-proxmox ID or --keep-netbox ID",
+            ownership.pending
+        );
+        ctx.plan.warn(Warning::new(WarningCode::DecisionsPending, message));
+    }
 }
 
 /// What `/cluster/status` and `/cluster/resources` say, or the warning that

@@ -15,9 +15,14 @@
 
 use super::context::Context;
 use super::diff::{changes, create_payload, tag_list, Field, Kind};
+use super::ownership::{Edit, CHANGELOG_MARKER, KEEP_LINE};
 use crate::modes::ResourceType;
-use crate::netbox::{Model, Object};
-use crate::plan::{reference, Change, MatchedBy, OpHead, Reason, Target, Warning, WarningCode};
+use crate::netbox::{self, Model, Object};
+use crate::plan::{
+    reference, Change, FieldConflict, MatchedBy, OpHead, Operation, Reason, Target, Warning, WarningCode,
+    ACCEPT_PROXMOX, KEEP_NETBOX,
+};
+use crate::settings::OnOperatorEdit;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -413,7 +418,9 @@ impl<'s, 'a> Reconciler<'s, 'a> {
                 None => tag_field,
             });
         }
-        let mut changes = changes(object, &fields, &ctx.settings.overwrite);
+        let wanted = changes(object, &fields, &ctx.settings.overwrite);
+        let settled = ctx.ownership.settle(spec.model, object, &fields, wanted);
+        let mut changes = settled.write;
         if retired && !changes.contains_key("tags") && object.has_tag(&own.soft_deleted) {
             // Back from the dead: the soft-delete tag goes whatever the tag flag says.
             let kept: Vec<&String> = object.tag_slugs().iter().filter(|t| **t != own.soft_deleted).collect();
@@ -432,6 +439,20 @@ impl<'s, 'a> Reconciler<'s, 'a> {
         };
         let head = spec.head(&item.identity, item.key.clone());
         ctx.update(head, Target::of(object), reason, changes, Some(matched_by));
+        ctx.plan.operator_owned(spec.stage, settled.owned);
+        for (field, change, edit) in settled.conflicts {
+            disputed(ctx, spec, item, object, Disputed { field, change, edit });
+        }
+        for (field, change) in settled.held {
+            let identity = format!("{}@{field}", item.identity);
+            let head = spec.head(&identity, format!("{} {field}", item.key));
+            let detail = format!(
+                "{field} would become {}, but NetBox's change log could not be read to see whether an operator \
+                 changed it: left as it is",
+                change.after
+            );
+            ctx.plan.planned(head.skip_op(object, Reason::OwnershipUnknown, detail));
+        }
     }
 
     /// The scope's objects no item claimed, per the `Gone` policy. Only when
@@ -451,6 +472,103 @@ impl<'s, 'a> Reconciler<'s, 'a> {
             retire_one(ctx, self.spec, object, &identity);
         }
     }
+}
+
+/// One field both an operator and Proxmox changed.
+struct Disputed {
+    field: String,
+    change: Change,
+    edit: Edit,
+}
+
+/// Plans a conflict's operation as `on_operator_edit` says, with both
+/// choices beside it in `conflicts`.
+fn disputed(ctx: &mut Context, spec: &Lifecycle, item: &Item, object: &Object, disputed: Disputed) {
+    let Disputed { field, change, edit } = disputed;
+    let identity = format!("{}@{field}", item.identity);
+    let key = format!("{} {field}", item.key);
+    let head = || spec.head(&identity, key.clone());
+    let id = head().id();
+    let who = edit.user.as_deref().unwrap_or("another NetBox user");
+    let when = edit.time.as_deref().map(|t| format!(" at {t}")).unwrap_or_default();
+    let story = format!(
+        "{who} changed {field} in NetBox{when} ({} → {}); Proxmox now has {}",
+        edit.base, change.before, change.after
+    );
+    let deps = ctx.refs.dependencies(&[&change.after]);
+    let changed = BTreeMap::from([(field.clone(), change.clone())]);
+    let mut accept = head().update_op(Target::of(object), Reason::OperatorEdited, changed, deps);
+    let mut keep = keep_record(spec, item, object, &field, &story);
+    keep.id = id.clone();
+    let resolution = ctx.ownership.resolution;
+    let planned = match resolution {
+        OnOperatorEdit::Overwrite => {
+            let mut op = accept.clone();
+            op.detail = Some(format!(
+                "{story}: Proxmox's value is written (on_operator_edit = overwrite)"
+            ));
+            op
+        }
+        OnOperatorEdit::Keep => head().skip_op(
+            object,
+            Reason::OperatorEdited,
+            format!("{story}: NetBox's value is kept (on_operator_edit = keep)"),
+        ),
+        OnOperatorEdit::Ask => {
+            ctx.ownership.pending += 1;
+            let detail = format!("{story}: waits for a choice (apply --accept-proxmox {id} or --keep-netbox {id})");
+            head().skip_op(object, Reason::OperatorEdited, detail)
+        }
+    };
+    accept.detail = Some(format!("{story}: accepted, Proxmox's value is written"));
+    let conflict = FieldConflict {
+        id,
+        stage: spec.stage,
+        model: spec.model.name,
+        object_id: object.id,
+        key: item.key.clone(),
+        field,
+        base: edit.base,
+        netbox: change.before,
+        proxmox: change.after,
+        changed_by: edit.user,
+        changed_at: edit.time,
+        resolution,
+        choices: BTreeMap::from([(ACCEPT_PROXMOX, accept), (KEEP_NETBOX, keep)]),
+    };
+    ctx.plan.field_conflict(conflict, planned);
+}
+
+/// The journal entry on `object` that keeps the operator's value of `field`
+/// for good (see `ownership`): deleting it gives the field back to Proxmox.
+fn keep_record(spec: &Lifecycle, item: &Item, object: &Object, field: &str, story: &str) -> Operation {
+    let comments = format!(
+        "{CHANGELOG_MARKER} keeps NetBox's value of {field}: {story}.\n\
+         Delete this journal entry to let Proxmox's value through again.\n\n{KEEP_LINE} {field}"
+    );
+    let fields = Map::from_iter([
+        ("assigned_object_type".to_owned(), Value::from(spec.model.name)),
+        ("assigned_object_id".to_owned(), Value::from(object.id)),
+        ("kind".to_owned(), Value::from("info")),
+        ("comments".to_owned(), Value::from(comments)),
+    ]);
+    let lookup = Map::from_iter([
+        ("assigned_object_type".to_owned(), Value::from(spec.model.name)),
+        ("assigned_object_id".to_owned(), Value::from(object.id)),
+    ]);
+    let identity = format!("{}@{field}", item.identity);
+    let head = OpHead {
+        stage: spec.stage,
+        resource: spec.resource,
+        model: netbox::JOURNAL_ENTRY,
+        identity: &identity,
+        key: format!("{} {field}", item.key),
+    };
+    let mut op = head.create_op(Reason::OperatorEdited, fields, lookup, Vec::new());
+    op.detail = Some(format!(
+        "{story}: kept for good (a journal entry on the object records it)"
+    ));
+    op
 }
 
 fn retire_one(ctx: &mut Context, spec: &Lifecycle, object: &Object, identity: &str) {

@@ -115,7 +115,12 @@ fn ts(schema: &Value, indent: &str) -> String {
         .to_owned();
     };
     if let Some(reference) = object.get("$ref").and_then(Value::as_str) {
-        return reference.rsplit('/').next().unwrap_or(reference).to_owned();
+        let name = reference.rsplit('/').next().unwrap_or(reference).to_owned();
+        // A tagged variant: the struct plus its tag (`{ kind: "..." }`).
+        return match object.get("properties") {
+            Some(_) => format!("({name} & {})", object_body(schema, indent)),
+            None => name,
+        };
     }
     if let Some(constant) = object.get("const") {
         return constant.to_string();

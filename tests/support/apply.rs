@@ -1,7 +1,10 @@
 //! Applies a plan to NetBox state JSON like NetBox would: assigns ids, resolves
 //! `$ref`s, returns objects in the REST read shape (nested foreign keys,
-//! tag objects, choice objects), merges custom fields, cascades deletes, and
-//! refuses stale preconditions and dangling references.
+//! tag objects, choice objects), merges custom fields, cascades deletes,
+//! refuses stale preconditions and dangling references, and records every
+//! write in the change log (`/api/core/object-changes/`) as the sync's user,
+//! with the planner's change-log message. `operator_edit` is a change made
+//! in NetBox by someone else, recorded the same way.
 
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -35,8 +38,15 @@ fn fk_collection(collection: &str, field: &str) -> Option<&'static str> {
     })
 }
 
-const CHOICES: [&str; 4] = ["status", "mode", "job_type", "remove_job"];
+const CHOICES: [&str; 5] = ["status", "mode", "job_type", "remove_job", "kind"];
 const INTERFACES: &str = "/api/virtualization/interfaces/";
+pub const CHANGELOG: &str = "/api/core/object-changes/";
+pub const JOURNAL: &str = "/api/extras/journal-entries/";
+
+/// The NetBox user the sync's token belongs to (what `$.sync_user` names).
+pub const SYNC_USER: (u64, &str) = (1, "proxbox-sync");
+/// Someone editing NetBox by hand.
+pub const OPERATOR: (u64, &str) = (2, "alice");
 
 pub struct Simulator<'s> {
     state: &'s mut Value,
@@ -46,10 +56,12 @@ pub struct Simulator<'s> {
     created: BTreeMap<String, u64>,
     touched: BTreeSet<(String, u64)>,
     clock: u64,
+    /// The plan's `changelog_message`, which the host sends with each write.
+    message: String,
 }
 
 pub fn apply(state: &mut Value, plan: &Value) -> Result<(), String> {
-    let clock = 1_000;
+    let clock = clock_of(state);
     let mut sim = Simulator {
         state,
         index: HashMap::new(),
@@ -57,6 +69,7 @@ pub fn apply(state: &mut Value, plan: &Value) -> Result<(), String> {
         created: BTreeMap::new(),
         touched: BTreeSet::new(),
         clock,
+        message: plan["changelog_message"].as_str().unwrap_or_default().to_owned(),
     };
     let mut done = BTreeSet::new();
     for op in plan["operations"].as_array().ok_or("no operations")? {
@@ -188,12 +201,23 @@ impl Simulator<'_> {
 
     fn tick(&mut self) -> String {
         self.clock += 1;
-        format!(
-            "2026-11-23T10:{:02}:{:02}.{:06}Z",
-            (self.clock / 60) % 60,
-            self.clock % 60,
-            self.clock
-        )
+        stamp(self.clock)
+    }
+
+    /// One change-log entry by the sync for a write this simulator made.
+    fn record(&mut self, action: &str, collection: &str, id: u64, before: Option<&Value>, after: Option<&Value>) {
+        let time = stamp(self.clock);
+        let entry = change_entry(
+            SYNC_USER,
+            Some(&self.message),
+            action,
+            collection,
+            id,
+            before,
+            after,
+            &time,
+        );
+        push_entry(self.state, entry);
     }
 
     fn resolve(&self, value: &Value) -> Result<Value, String> {
@@ -283,10 +307,9 @@ impl Simulator<'_> {
             object.get("assigned_object_id").cloned(),
         ) {
             let target = match kind.as_str() {
-                Some("virtualization.vminterface") => INTERFACES,
-                Some("ipam.vlan") => "/api/ipam/vlans/",
                 Some("dcim.interface") => "/api/dcim/interfaces/",
-                other => return Err(format!("unknown assigned_object_type {other:?}")),
+                other => collection_of(other.unwrap_or_default())
+                    .ok_or_else(|| format!("unknown assigned_object_type {other:?}"))?,
             };
             if self.find(target, id.as_u64().unwrap_or(0)).is_none() {
                 return Err(format!("assigned_object_id: no {target} object {id}"));
@@ -296,6 +319,8 @@ impl Simulator<'_> {
         object.entry("custom_fields").or_insert_with(|| json!({}));
         object.insert("last_updated".into(), self.tick().into());
         let id = self.push(collection, Value::Object(object));
+        let written = self.find(collection, id).cloned();
+        self.record("create", collection, id, None, written.as_ref());
         self.created
             .insert(op["id"].as_str().unwrap_or_default().to_owned(), id);
         self.touched.insert((collection.to_owned(), id));
@@ -323,6 +348,7 @@ impl Simulator<'_> {
             patch.push((field.clone(), self.read_shape(collection, field, after)?));
         }
         let stamp = self.tick();
+        let before = self.find(collection, id).cloned();
         let object = self
             .find(collection, id)
             .ok_or("vanished")?
@@ -339,12 +365,17 @@ impl Simulator<'_> {
             }
         }
         object.insert("last_updated".into(), stamp.into());
+        let after = Value::Object(object.clone());
+        self.record("update", collection, id, before.as_ref(), Some(&after));
         self.touched.insert((collection.to_owned(), id));
         Ok(())
     }
 
     fn delete(&mut self, op: &Value, collection: &str) -> Result<(), String> {
         let id = self.target(op, collection)?;
+        let before = self.find(collection, id).cloned();
+        self.tick();
+        self.record("delete", collection, id, before.as_ref(), None);
         self.remove(collection, id);
         Ok(())
     }
@@ -396,4 +427,120 @@ impl Simulator<'_> {
             }
         }
     }
+}
+
+fn collection_of(model: &str) -> Option<&'static str> {
+    let mut models = proxbox_planner::netbox::ALL_MODELS.iter();
+    models.find(|m| m.name == model).map(|m| m.collection)
+}
+
+fn model_of(collection: &str) -> &'static str {
+    let mut models = proxbox_planner::netbox::ALL_MODELS.iter();
+    models
+        .find(|m| m.collection == collection)
+        .map_or("unknown.model", |m| m.name)
+}
+
+/// A timestamp after every earlier one of the state (one tick per entry).
+fn stamp(clock: u64) -> String {
+    format!(
+        "2026-11-23T{:02}:{:02}:{:02}.{:06}Z",
+        (clock / 3600) % 24,
+        (clock / 60) % 60,
+        clock % 60,
+        clock % 1_000_000
+    )
+}
+
+/// The clock goes on from the last write the state recorded.
+fn clock_of(state: &Value) -> u64 {
+    1_000 + state[CHANGELOG].as_array().map_or(0, Vec::len) as u64
+}
+
+fn push_entry(state: &mut Value, mut entry: Value) {
+    let collections = state.as_object_mut().unwrap();
+    collections.entry(JOURNAL.to_owned()).or_insert_with(|| json!([]));
+    let log = collections
+        .entry(CHANGELOG.to_owned())
+        .or_insert_with(|| json!([]))
+        .as_array_mut()
+        .unwrap();
+    entry["id"] = json!(log.len() as u64 + 1);
+    log.push(entry);
+}
+
+/// How NetBox serializes an object into its change log (Django's
+/// serialization): references as ids, choices as values, tags as names.
+fn logged(object: &Value) -> Value {
+    fn value(v: &Value) -> Value {
+        match v {
+            Value::Object(o) if o.contains_key("url") && o.contains_key("id") => o["id"].clone(),
+            Value::Object(o) if o.len() == 2 && o.contains_key("value") && o.contains_key("label") => {
+                o["value"].clone()
+            }
+            Value::Array(items) => Value::Array(items.iter().map(value).collect()),
+            other => other.clone(),
+        }
+    }
+    let mut out = Map::new();
+    for (key, v) in object.as_object().into_iter().flatten() {
+        let shaped = match key.as_str() {
+            "id" | "url" | "last_updated" | "created" => continue,
+            "tags" => {
+                let mut names: Vec<Value> = v.as_array().into_iter().flatten().map(|t| t["name"].clone()).collect();
+                names.sort_by_key(|n| n.to_string());
+                Value::Array(names)
+            }
+            "custom_fields" => v.clone(),
+            _ => value(v),
+        };
+        out.insert(key.clone(), shaped);
+    }
+    Value::Object(out)
+}
+
+/// One `/api/core/object-changes/` object, as NetBox's REST API lists it.
+#[allow(clippy::too_many_arguments)]
+fn change_entry(
+    user: (u64, &str),
+    message: Option<&str>,
+    action: &str,
+    collection: &str,
+    id: u64,
+    before: Option<&Value>,
+    after: Option<&Value>,
+    time: &str,
+) -> Value {
+    json!({
+        "time": time, "user": {"id": user.0, "username": user.1, "url": "http://netbox/api/users/users/"},
+        "user_name": user.1, "action": {"value": action, "label": action},
+        "changed_object_type": model_of(collection), "changed_object_id": id, "message": message.unwrap_or(""),
+        "prechange_data": before.map_or(json!({}), logged), "postchange_data": after.map_or(Value::Null, logged),
+    })
+}
+
+/// An edit made in NetBox by `user` (not the sync): `value` in the REST read
+/// shape, `last_updated` bumped, and the change log entry NetBox records.
+pub fn operator_edit(state: &mut Value, user: (u64, &str), collection: &str, id: u64, field: &str, value: Value) {
+    let clock = clock_of(state) + 1;
+    let objects = state[collection].as_array_mut().unwrap();
+    let object = objects
+        .iter_mut()
+        .find(|o| o["id"] == id)
+        .unwrap_or_else(|| panic!("no {collection}{id}"));
+    let before = object.clone();
+    object[field] = value;
+    object["last_updated"] = json!(stamp(clock));
+    let after = object.clone();
+    let entry = change_entry(
+        user,
+        None,
+        "update",
+        collection,
+        id,
+        Some(&before),
+        Some(&after),
+        &stamp(clock),
+    );
+    push_entry(state, entry);
 }

@@ -81,9 +81,26 @@ pub fn warnings<'p>(plan: &'p Value, code: &str) -> Vec<&'p Value> {
         .collect()
 }
 
-/// The plan of `input`, checked against the published plan schema.
+/// The input as a host hands it over after `discover`: with the sync's
+/// NetBox user, and NetBox's history (what the apply simulator and
+/// `apply::operator_edit` recorded; empty where nothing was: nobody edited).
+pub fn with_history(input: &Value) -> Value {
+    let mut input = input.clone();
+    if input.get("sync_user").is_none_or(Value::is_null) {
+        let (id, username) = apply::SYNC_USER;
+        input["sync_user"] = serde_json::json!({"id": id, "username": username});
+    }
+    if let Some(netbox) = input.get_mut("netbox").and_then(Value::as_object_mut) {
+        for collection in [apply::CHANGELOG, apply::JOURNAL] {
+            netbox.entry(collection).or_insert_with(|| serde_json::json!([]));
+        }
+    }
+    input
+}
+
+/// The plan of `input` (with its history), checked against the published plan schema.
 pub fn plan(input: &Value) -> Value {
-    schema::checked(serde_json::to_value(proxbox_planner::plan(input).unwrap()).unwrap())
+    schema::checked(serde_json::to_value(proxbox_planner::plan(&with_history(input)).unwrap()).unwrap())
 }
 
 pub fn ops<'p>(plan: &'p Value, action: &str) -> Vec<&'p Value> {

@@ -21,7 +21,7 @@ from virtualization.models import VirtualMachine
 
 from netbox_proxbox.choices import SyncTypeChoices
 from netbox_proxbox.jobs import PROXBOX_SYNC_QUEUE_NAME, ProxboxSyncJob
-from netbox_proxbox.models import ProxmoxEndpoint
+from netbox_proxbox.models import NetBoxEndpoint, ProxmoxEndpoint
 from netbox_proxbox.views.proxbox_access import permission_enqueue_proxbox_sync
 from netbox_proxbox.views.sync_helpers import build_job_name
 
@@ -56,6 +56,23 @@ def _apply_refusal(user) -> str | None:
     return str(_("Applying needs the permission to run Proxbox syncs (add Job)."))
 
 
+def _sync_user() -> dict | None:
+    """The NetBox user the Proxbox backend writes as: the first enabled NetBox endpoint, in the
+    order the Proxbox plugin pushes them and `serve` takes the first (its linked token, or the
+    v2 token its key names). The planner tells the sync's changes from operators' by it in
+    NetBox's change log; None when no endpoint names a token of this NetBox."""
+    from users.models import Token
+
+    endpoint = NetBoxEndpoint.objects.filter(enabled=True).select_related("token__user").first()
+    if endpoint is None:
+        return None
+    token = endpoint.token
+    if token is None and endpoint.token_key:
+        token = Token.objects.filter(key=endpoint.token_key).select_related("user").first()
+    user = getattr(token, "user", None)
+    return {"id": user.pk, "username": user.username} if user else None
+
+
 def _preview_config(request, endpoint: ProxmoxEndpoint, vm: VirtualMachine | None = None) -> dict:
     """What the page's script needs, as one JSON document (rendered with json_script)."""
     denied = _apply_refusal(request.user)
@@ -63,6 +80,7 @@ def _preview_config(request, endpoint: ProxmoxEndpoint, vm: VirtualMachine | Non
         "endpoint": {"id": endpoint.pk, "name": str(endpoint), "url": endpoint.get_absolute_url()},
         "vm": {"id": vm.pk, "name": str(vm), "url": vm.get_absolute_url()} if vm else None,
         "subset": {"netbox_vm_ids": [vm.pk]} if vm else None,
+        "sync_user": _sync_user(),
         "planner_url": static("proxbox_planner_netbox/pkg/proxbox_planner.js"),
         "netbox_version": settings.RELEASE.version,
         # NetBox's path prefix (BASE_PATH): the planner names collections from /api/ on.
