@@ -14,13 +14,18 @@ use crate::settings::read_settings;
 use crate::source::{inventory, ProxmoxSnapshot};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Discovery {
     /// Proxmox API paths to GET (their `data` goes under `proxmox[path]`).
     pub proxmox: Vec<String>,
-    /// NetBox collections to list in full (their `results` go under `netbox[path]`).
+    /// NetBox collections to list, every object (their `results` go under `netbox[path]`).
     pub netbox: Vec<String>,
+    /// For each of those collections, the fields to ask NetBox for
+    /// (`?fields=a,b`): the planners read no other. Full objects are read
+    /// the same way (a NetBox that ignores `fields` costs only time).
+    pub fields: BTreeMap<String, Vec<&'static str>>,
     /// True when nothing more is needed: call `plan` now.
     pub complete: bool,
 }
@@ -50,19 +55,19 @@ pub fn discover(input: &Value) -> Result<Discovery> {
     }
     proxmox.sort();
     proxmox.dedup();
-    let mut collections: Vec<&str> = Vec::new();
+    let mut fields = BTreeMap::new();
     if !selected.is_empty() {
         for model in reads(&selected, subset.as_ref()) {
-            if !netbox.has(model) && !collections.contains(&model.collection) {
-                collections.push(model.collection);
+            if !netbox.has(model) {
+                fields.insert(model.collection.to_owned(), model.query_fields());
             }
         }
     }
-    collections.sort_unstable();
-    let complete = proxmox.is_empty() && collections.is_empty();
+    let complete = proxmox.is_empty() && fields.is_empty();
     Ok(Discovery {
         proxmox,
-        netbox: collections.into_iter().map(str::to_owned).collect(),
+        netbox: fields.keys().cloned().collect(),
+        fields,
         complete,
     })
 }

@@ -84,7 +84,7 @@ export interface PlanInput {
   /** Where NetBox was read (no token): echoed as `plan.origin`. */
   origin?: { netbox_url?: string | null; netbox_version?: string | null; instance?: string | number | null } | null;
 }
-export interface Discovery { proxmox: string[]; netbox: string[]; complete: boolean }
+export interface Discovery { proxmox: string[]; netbox: string[]; fields: Record<string, string[]>; complete: boolean }
 export type Action = "create" | "update" | "delete" | "skip";
 export interface Operation {
   id: string; stage: string; resource?: ResourceType; model: string; collection: string;
