@@ -5,7 +5,6 @@
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import * as planner from 'proxbox-planner';
 import { applyPlan, countChanges } from './apply.js';
-import { mapLimit } from './http.js';
 import { checkProxmox, checkWrites, netboxStatus, originOf, pluginRecords, PROXMOX_PROBE_PATH, startRun } from './preflight.js';
 import { applyMessage, incompleteReason, OUTCOMES, planOutcome, warningsOf } from './outcome.js';
 
@@ -85,19 +84,25 @@ export function endpointUrl(endpoint) {
 }
 
 /**
- * Reads NetBox collections. One that cannot be read becomes `{error}` for the
- * core, which knows what it means (404 of a plugin collection: the plugin is
- * absent; anything else: the plan is incomplete).
+ * Reads NetBox collections, all at once (the client's gate bounds the
+ * requests), each with only the fields the core reads when `fields` names
+ * them (discover's `fields`: NetBox 4.x answers `?fields=` with those, nested
+ * objects and custom fields in their usual shape, and skips what it would
+ * compute for the others, a VM's config context among them). One that
+ * cannot be read becomes `{error}` for the core, which knows what it means
+ * (404 of a plugin collection: the plugin is absent; anything else: the
+ * plan is incomplete).
  */
-export async function fetchCollections(netbox, collections, { concurrency = 4 } = {}) {
+export async function fetchCollections(netbox, collections, { fields = {} } = {}) {
   const out = {};
-  await mapLimit(collections, concurrency, async (collection) => {
+  await Promise.all(collections.map(async (collection) => {
+    const query = fields[collection]?.length ? { fields: fields[collection].join(',') } : {};
     try {
-      out[collection] = await netbox.list(collection);
+      out[collection] = await netbox.list(collection, { query });
     } catch (error) {
       out[collection] = { error: { status: error.status ?? 0, message: error.message } };
     }
-  });
+  }));
   return Object.fromEntries(collections.map((c) => [c, out[c]]));
 }
 
@@ -137,7 +142,7 @@ export async function collectInput({ netbox, proxmox, settings, endpoint, syncTy
     });
     const [fromProxmox, fromNetbox] = await Promise.all([
       readProxmox(proxmox, next.proxmox),
-      next.netbox.length ? fetchCollections(netbox, next.netbox) : {},
+      next.netbox.length ? fetchCollections(netbox, next.netbox, { fields: next.fields }) : {},
     ]);
     for (const [path, data] of Object.entries(fromProxmox)) {
       input.proxmox[path] = data;

@@ -77,7 +77,7 @@ test('without the plugin, flags stand in for settings and endpoint', async () =>
   // The plugin's collections answer 404: the core skips its stages and says why.
   const events = [];
   const { plan, input } = await syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: '1', emit: (e, d) => events.push({ e, d }) });
-  assert.deepEqual(input.netbox['/api/plugins/proxbox/storage/'], { error: { status: 404, message: 'GET /api/plugins/proxbox/storage/?limit=1000 → 404: Not found.' } });
+  assert.deepEqual(input.netbox['/api/plugins/proxbox/storage/'], { error: { status: 404, message: 'GET /api/plugins/proxbox/storage/?fields=…&limit=1000 → 404: Not found.' } });
   assert.ok(plan.warnings.some((w) => w.code === 'proxbox-plugin-absent'), JSON.stringify(plan.warnings));
   assert.ok(events.some(({ e, d }) => e === 'error_detail' && d.category === 'plugin'));
 });
