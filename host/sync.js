@@ -121,9 +121,11 @@ async function readProxmox(proxmox, paths) {
 
 /**
  * Builds the complete planner input: discover → fetch → repeat until the
- * core says `complete`.
+ * core says `complete`. `leanReads: false` reads NetBox's full objects
+ * instead of the fields the core names (the same plan, more bytes: for
+ * comparison, or a proxy that mishandles `?fields=`).
  */
-export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, emit = () => {}, maxRounds = 12 }) {
+export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, emit = () => {}, maxRounds = 12, leanReads = true }) {
   const input = { settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), proxmox: {}, netbox: {}, ...(origin ? { origin } : {}) };
   emit('step', { step: 'discovery', status: 'started', message: 'Discovering what to read from Proxmox and NetBox' });
   let round = 0;
@@ -142,7 +144,7 @@ export async function collectInput({ netbox, proxmox, settings, endpoint, syncTy
     });
     const [fromProxmox, fromNetbox] = await Promise.all([
       readProxmox(proxmox, next.proxmox),
-      next.netbox.length ? fetchCollections(netbox, next.netbox, { fields: next.fields }) : {},
+      next.netbox.length ? fetchCollections(netbox, next.netbox, { fields: leanReads ? next.fields : {} }) : {},
     ]);
     for (const [path, data] of Object.entries(fromProxmox)) {
       input.proxmox[path] = data;
@@ -229,9 +231,11 @@ export function applyResult(result, report) {
  * and `result` (what the `complete` event carries: `{ok, outcome, message,
  * summary, changes, warnings, ...}`); an incomplete plan resolves with
  * outcome `failed` and is not applied. Rejects (with a one-line message)
- * when a server cannot be read or refuses the token.
+ * when a server cannot be read or refuses the token. NetBox requests in
+ * flight: the client's `concurrency` (reads and writes); `applyOptions`
+ * go to applyPlan (`concurrency` there can only narrow the batches).
  */
-export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], subset, apply = false, applyOptions = {}, emit = () => {}, onPlan }) {
+export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], subset, apply = false, applyOptions = {}, emit = () => {}, onPlan, leanReads = true }) {
   const started = Date.now();
   const requestsBefore = netbox.stats.requests;
   startRun(netbox, proxmox);
@@ -241,7 +245,7 @@ export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, setting
   }
   const pve = proxmox ?? makeProxmox(endpointUrl(context.endpoint));
   try {
-    const input = await collectInput({ netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncTypes, subset, emit });
+    const input = await collectInput({ netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncTypes, subset, emit, leanReads });
     const plan = makePlan(input, emit);
     const result = planResult(plan, { requests: netbox.stats.requests - requestsBefore, proxmox_requests: pve.stats.requests, ms: Date.now() - started });
     if (onPlan) await onPlan(plan, input);
