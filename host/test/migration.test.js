@@ -9,8 +9,8 @@
 // made may be created a second time. Our plan is applied, re-planned (empty),
 // and proxbox-api runs again: it must not duplicate what we made either.
 //
-// Not skippable. Takes about 8 minutes on 2 cores, nearly all of it proxbox-api
-// (its first full update of the 8 guests alone takes ~3 minutes).
+// Not skippable. Takes 4 minutes on 2 quiet cores (15 under a load of 10), nearly all of it proxbox-api
+// (of the 4: starting it ~1 min, its first full update of the 8 guests ~1.5, its re-run ~1).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetBoxClient } from '../netbox.js';
