@@ -198,6 +198,11 @@ describe('migration: a NetBox synced by proxbox-api 0.0.30, then by us', { timeo
     for (const line of describePlan(plan, proxboxMade)) t.diagnostic(line);
     for (const warning of plan.warnings) t.diagnostic(`warning ${warning.code}: ${warning.message}`);
     assert.deepEqual(createsOfWhatProxboxMade(plan, proxboxMade), [], 'our plan creates a second copy of objects Proxbox made');
+    // Proxbox's own support objects serve: no second device type, cluster type or site, and
+    // the nodes keep the device type Proxbox gave them.
+    const support = ['dcim.devicetype', 'dcim.manufacturer', 'dcim.site', 'virtualization.clustertype'];
+    assert.deepEqual(plan.operations.filter((op) => op.action === 'create' && support.includes(op.model)).map((op) => op.id), []);
+    assert.deepEqual(plan.operations.filter((op) => op.model === 'dcim.device' && op.changes?.device_type).map((op) => op.id), []);
   });
 
   test('our plan applies and the re-plan is empty', async () => {
