@@ -7,7 +7,7 @@ const TRIM = 600;
 
 /**
  * Requests in flight by default. Measured on NetBox 4.7 under gunicorn with
- * 5 workers on 2 cores (host/bench/sync-bench.js): see README "Speed".
+ * 5 workers on 2 cores (host/bench/sync-bench.js): README.md, "Against real servers".
  */
 export const DEFAULT_CONCURRENCY = 4;
 

@@ -425,8 +425,9 @@ EOF
 # gunicorn as NetBox's contrib/netbox.service runs it, with its contrib/gunicorn.py (timeout,
 # threads, max_requests), bound to our port, with the workers of this machine. One argument a
 # line. No control socket: its default path is one per user, and tests run several NetBoxes.
-# --preload imports NetBox once, before the workers fork. The WSGI module next to this script is NetBox's own application with Django serving
-# /static/ (production puts nginx in front for that; the tests' browser needs the pages whole).
+# --preload imports NetBox once, before the workers fork. The WSGI module next to this script
+# is NetBox's own application with Django serving /static/ (production puts nginx in front for
+# that; the tests' browser needs the pages whole).
 gunicorn_command() {
   local here; here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
   printf '%s\n' "$VENV/bin/gunicorn" --config "$(contrib_gunicorn)" --bind "127.0.0.1:$1" \
