@@ -355,6 +355,7 @@ class Executor {
   async #createItems(collection, items, splittable) {
     let pending = items;
     let lookFirst = this.verifyCreates === 'always';
+    let unsure = false; // an earlier attempt got no answer: it may still land, after our look
     for (let attempt = 0; pending.length; ) {
       if (lookFirst) {
         pending = await this.#adoptExisting(collection, pending);
@@ -372,12 +373,14 @@ class Executor {
         const perItem = itemErrors(error, pending.length);
         if (perItem) {
           // NetBox validated every item and created nothing: fail the bad ones, re-send the rest.
-          pending = pending.filter((item, at) => {
-            if (!perItem.has(at)) return true;
-            const body = perItem.get(at);
+          const refused = new Map(pending.flatMap((item, at) => (perItem.has(at) ? [[item, perItem.get(at)]] : [])));
+          pending = pending.filter((item, at) => !perItem.has(at));
+          // Refused as a duplicate of our own earlier attempt, landed after the look? Look again.
+          const notOurs = unsure ? await this.#adoptExisting(collection, [...refused.keys()]) : [...refused.keys()];
+          for (const item of notOurs) {
+            const body = refused.get(item);
             this.#record(item.op, { status: 'failed', error: { status: error.status, body, message: `POST ${collection} → ${error.status}: ${JSON.stringify(body)}` } });
-            return false;
-          });
+          }
           continue;
         }
         if (error.ambiguous && this.verifyCreates !== 'never' && attempt < this.writeRetries) {
@@ -385,6 +388,7 @@ class Executor {
           await this.sleep(backoffDelay(attempt, { base: this.client.backoff ?? 500, max: this.client.maxBackoff ?? 8000, random: this.random }));
           attempt += 1;
           lookFirst = true;
+          unsure = true;
           continue;
         }
         const httpFailure = error.status >= 400 && error.status !== 429 && error.status !== 503 && !error.ambiguous;

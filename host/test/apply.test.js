@@ -383,3 +383,31 @@ test('a plan whose operations wait for each other ends, each failed with the rea
   assert.match(report.operations[0].error.message, /not in dependency order/);
   assert.equal(fake.log.filter((e) => e.method !== 'GET').length, 0);
 });
+
+test('a create re-sent after no answer, refused as a duplicate because the first attempt landed late, is found, not failed', async () => {
+  const vlans = '/api/ipam/vlans/';
+  const { fake, client } = setup({ unique: { [vlans]: ['vid'] } });
+  fake.objects(vlans);
+  // The first POST times out on our side while NetBox goes on; its objects appear after our look.
+  let late = null;
+  fake.fault = (req) => {
+    if (req.method !== 'POST' || req.path !== vlans) return undefined;
+    if (!late) {
+      late = req.body;
+      return 'drop-before';
+    }
+    if (late !== 'landed') {
+      for (const item of late) fake.seed(vlans, item);
+      late = 'landed';
+    }
+    return undefined;
+  };
+  const plan = {
+    format_version: 1,
+    operations: [20, 30].map((vid) => op(`v${vid}`, vlans, 'create', { fields: { vid, name: `VLAN ${vid}`, status: 'active' }, lookup: { vid, name: `VLAN ${vid}` } })),
+  };
+  const report = await applyPlan(plan, client);
+  assert.equal(report.ok, true, JSON.stringify(report.operations));
+  assert.equal(fake.objects(vlans).length, 2, 'each once');
+  assert.ok(report.operations.every((o) => o.status === 'done' && o.existing && o.netbox_id === fake.objects(vlans).find((v) => `v${v.vid}` === o.id).id));
+});
