@@ -1,8 +1,15 @@
-// The executor: applies a plan to NetBox in plan order, batching consecutive
-// operations of the same collection and action, resolving `$ref`s to the ids
-// NetBox returned, and checking every update/delete precondition
+// The executor: applies a plan to NetBox, batching consecutive operations of
+// the same collection and action, resolving `$ref`s to the ids NetBox
+// returned, and checking every update/delete precondition
 // (`target.last_updated`) first. It makes no sync decision: what to write
 // comes from the plan; this file only decides how to get it written safely.
+//
+// Batches run side by side, up to `concurrency` at once: a batch starts as
+// soon as every operation it depends on (`depends_on`, the plan's DAG) has
+// an outcome, so the interfaces of the first VMs are written while later VMs
+// still are (a pipeline, not a barrier per stage). Two operations on one
+// object run in plan order, and deletes (children first, at the end of a
+// plan) run one batch at a time after everything else.
 //
 // The plan is the unit of retry. After a failure or a crash, re-plan against
 // fresh NetBox state and apply the new plan. Applying the SAME plan again is
@@ -85,6 +92,8 @@ function canJoin(batch, op, batchSize) {
  * @param {import('./netbox.js').NetBoxClient} client
  * @param {object} [options]
  * @param {number} [options.batchSize=100]
+ * @param {number} [options.concurrency] batches in flight at most (default: the client's
+ *   `concurrency`, 4); fewer while the client's gate is lowered by 429/503 answers
  * @param {'always'|'retry'|'never'} [options.verifyCreates='always'] look for identical existing
  *   objects before every create batch ('retry': only before re-sending after an unknown outcome)
  * @param {number} [options.writeRetries=3] re-sends of a create batch whose outcome was unknown
@@ -96,16 +105,43 @@ export async function applyPlan(plan, client, options = {}) {
   return executor.run();
 }
 
+/**
+ * The plan's batches as units of work, in plan order: `ops`, the operation
+ * ids each waits for (`after`: what its operations depend on, and earlier
+ * operations on the same object), and whether it must run alone after
+ * everything before it (`alone`: deletes).
+ */
+export function workUnits(operations, { batchSize = 100 } = {}) {
+  const planned = new Set(operations.map((op) => op.id));
+  const lastOnTarget = new Map(); // collection + target id -> the last operation on it so far
+  return batches(operations, { batchSize }).map((ops, index) => {
+    const own = new Set(ops.map((op) => op.id));
+    const after = new Set();
+    for (const op of ops) {
+      for (const dep of op.depends_on ?? []) if (planned.has(dep) && !own.has(dep)) after.add(dep);
+      if (op.action === 'update' || op.action === 'delete') {
+        const key = `${op.collection} ${JSON.stringify(op.target?.id)}`;
+        const previous = lastOnTarget.get(key);
+        if (previous && !own.has(previous)) after.add(previous);
+        lastOnTarget.set(key, op.id);
+      }
+    }
+    return { index, ops, after, alone: ops[0].action === 'delete' };
+  });
+}
+
 class Executor {
-  constructor(plan, client, { batchSize = client.batchSize ?? 100, verifyCreates = 'always', writeRetries = 3, emit = () => {}, sleep: sleeper = sleep, random = Math.random } = {}) {
+  constructor(plan, client, { batchSize = client.batchSize ?? 100, concurrency = client.concurrency ?? 4, verifyCreates = 'always', writeRetries = 3, emit = () => {}, sleep: sleeper = sleep, random = Math.random } = {}) {
     if (!plan || !Array.isArray(plan.operations)) throw new Error('not a plan: no operations list');
     // An empty or short plan from an input the core could not read whole means "could not look".
     if (plan.complete === false) throw new RunError(incompleteReason(plan));
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`concurrency must be a positive integer (got ${concurrency})`);
     this.plan = plan;
     this.client = client;
     // NetBox records it with each change: the core reads the sync's own writes by it.
     this.changelogMessage = typeof plan.changelog_message === 'string' && plan.changelog_message ? plan.changelog_message : null;
     this.batchSize = batchSize;
+    this.concurrency = concurrency;
     this.verifyCreates = verifyCreates === true ? 'always' : verifyCreates === false ? 'never' : verifyCreates;
     this.writeRetries = writeRetries;
     this.emit = emit;
@@ -113,60 +149,131 @@ class Executor {
     this.random = random;
     this.ids = new Map(); // op id -> NetBox id (creates)
     this.results = new Map(); // op id -> report entry
-    this.touched = new Set(); // `${collection}#${id}` written by this apply
+    this.touched = new Set(); // `${collection}#${id}` written or matched by this apply
     // Progress counts changes (create/update/delete), as the prompt and the report do; planned skips are not work.
     this.total = countChanges(plan);
     this.current = 0;
     this.stageStats = new Map();
     this.remaining = new Map(); // stage -> operations without an outcome yet
     for (const op of plan.operations) this.remaining.set(op.stage, (this.remaining.get(op.stage) ?? 0) + 1);
+    this.waiters = new Map(); // op id -> units waiting for its outcome
+    this.aloneRunning = false;
   }
 
   async run() {
     const started = Date.now();
     const before = { ...this.client.stats, byMethod: { ...this.client.stats.byMethod } };
     this.emit('step', { step: 'apply', status: 'started', message: `Applying ${this.total} changes` });
-    const ops = this.plan.operations;
-    let at = 0;
-    while (at < ops.length) {
-      const op = ops[at];
-      this.#stageStarted(op);
-      if (op.action === 'skip') {
-        this.#record(op, { status: 'skipped', detail: op.detail ?? op.reason });
-        at += 1;
-        continue;
-      }
-      const blocker = this.#blocker(op);
-      if (blocker) {
-        this.#record(op, { status: 'skipped-dependency', error: { message: `depends on ${blocker} (${this.results.get(blocker).status})`, dependency: blocker } });
-        at += 1;
-        continue;
-      }
-      // Collect the batch: consecutive, same collection and action.
-      const batch = [op];
-      let next = at + 1;
-      while (next < ops.length) {
-        const candidate = ops[next];
-        if (candidate.action === 'skip' || !canJoin(batch, candidate, this.batchSize)) break;
-        const blocked = this.#blocker(candidate);
-        if (blocked) {
-          this.#stageStarted(candidate);
-          this.#record(candidate, { status: 'skipped-dependency', error: { message: `depends on ${blocked} (${this.results.get(blocked).status})`, dependency: blocked } });
-        } else {
-          this.#stageStarted(candidate);
-          batch.push(candidate);
-        }
-        next += 1;
-      }
-      if (op.action === 'create') await this.#creates(batch);
-      else if (op.action === 'update') await this.#writes(batch, 'update');
-      else if (op.action === 'delete') await this.#writes(batch, 'delete');
-      else for (const o of batch) this.#record(o, { status: 'failed', error: { message: `unknown action ${o.action}` } });
-      at = next;
-    }
+    await this.#schedule(workUnits(this.plan.operations, { batchSize: this.batchSize }));
     const report = this.#report(started, before);
     this.emit('step', { step: 'apply', status: report.ok ? 'completed' : 'failed', message: summaryLine(report.counts) });
     return report;
+  }
+
+  /** Batches in flight, at most `concurrency` (fewer while the client's gate is lowered). */
+  get #capacity() {
+    return Math.max(1, Math.min(this.concurrency, this.client.gate?.limit ?? this.concurrency));
+  }
+
+  /**
+   * Starts every unit whose operations' dependencies have outcomes, earliest
+   * in the plan first, while there is room; waits for one to finish; again.
+   */
+  async #schedule(units) {
+    for (const unit of units) {
+      unit.waiting = 0;
+      for (const id of unit.after) {
+        if (this.results.has(id)) continue;
+        unit.waiting += 1;
+        if (!this.waiters.has(id)) this.waiters.set(id, []);
+        this.waiters.get(id).push(unit);
+      }
+    }
+    let pending = units;
+    const running = new Set();
+    while (pending.length || running.size) {
+      const settled = this.results.size;
+      pending = this.#startReady(pending, running);
+      if (running.size) await Promise.race(running);
+      else if (pending.length && this.results.size === settled) {
+        this.#failStuck(pending);
+        pending = [];
+      }
+    }
+  }
+
+  /** Starts what may start now (see #schedule); returns the units still to start, in plan order. */
+  #startReady(pending, running) {
+    const left = [];
+    let aloneLeft = false;
+    for (const unit of pending) {
+      // A unit that runs alone waits for everything before it, and nothing starts beside or after it.
+      const held = this.aloneRunning || aloneLeft || (unit.alone && (left.length > 0 || running.size > 0));
+      if (held || unit.waiting > 0) {
+        left.push(unit);
+        aloneLeft ||= unit.alone;
+        continue;
+      }
+      if (!this.#settleUnrunnable(unit)) continue; // skips and operations whose dependencies failed: no request
+      if (running.size >= this.#capacity) {
+        left.push(unit);
+        aloneLeft ||= unit.alone;
+        continue;
+      }
+      this.aloneRunning = unit.alone;
+      const task = this.#runBatch(unit.live).finally(() => {
+        running.delete(task);
+        if (unit.alone) this.aloneRunning = false;
+      });
+      running.add(task);
+    }
+    return left;
+  }
+
+  /**
+   * Records the unit's skips and the operations whose dependencies failed;
+   * `unit.live` is what is left to send. False when nothing is.
+   */
+  #settleUnrunnable(unit) {
+    if (!unit.live) {
+      unit.live = [];
+      for (const op of unit.ops) {
+        this.#stageStarted(op);
+        if (op.action === 'skip') {
+          this.#record(op, { status: 'skipped', detail: op.detail ?? op.reason });
+          continue;
+        }
+        const blocker = this.#blocker(op);
+        if (blocker) this.#record(op, { status: 'skipped-dependency', error: { message: `depends on ${blocker} (${this.results.get(blocker).status})`, dependency: blocker } });
+        else unit.live.push(op);
+      }
+    }
+    return unit.live.length > 0;
+  }
+
+  /** Operations that wait for an operation planned after them (a plan not in dependency order). */
+  #failStuck(pending) {
+    for (const unit of pending) {
+      for (const op of unit.ops) {
+        if (this.results.has(op.id)) continue;
+        this.#stageStarted(op);
+        this.#record(op, { status: 'failed', error: { message: 'waits for an operation planned after it: the plan is not in dependency order' } });
+      }
+      unit.waiting = 0;
+      unit.live = [];
+    }
+  }
+
+  async #runBatch(batch) {
+    const { action } = batch[0];
+    try {
+      if (action === 'create') await this.#creates(batch);
+      else if (action === 'update' || action === 'delete') await this.#writes(batch, action);
+      else for (const o of batch) this.#record(o, { status: 'failed', error: { message: `unknown action ${o.action}` } });
+    } catch (error) {
+      // A bug here must not leave operations without an outcome (or the run waiting for them).
+      for (const o of batch) if (!this.results.has(o.id)) this.#record(o, { status: 'failed', error: errorInfo(error) });
+    }
   }
 
   #blocker(op) {
@@ -216,6 +323,8 @@ class Executor {
     const left = this.remaining.get(op.stage) - 1;
     this.remaining.set(op.stage, left);
     if (left === 0) this.#stageDone(op.stage);
+    for (const unit of this.waiters.get(op.id) ?? []) unit.waiting -= 1;
+    this.waiters.delete(op.id);
   }
 
   #stageDone(stage) {
@@ -248,6 +357,7 @@ class Executor {
   async #createItems(collection, items, splittable) {
     let pending = items;
     let lookFirst = this.verifyCreates === 'always';
+    let unsure = false; // an earlier attempt got no answer: it may still land, after our look
     for (let attempt = 0; pending.length; ) {
       if (lookFirst) {
         pending = await this.#adoptExisting(collection, pending);
@@ -265,12 +375,14 @@ class Executor {
         const perItem = itemErrors(error, pending.length);
         if (perItem) {
           // NetBox validated every item and created nothing: fail the bad ones, re-send the rest.
-          pending = pending.filter((item, at) => {
-            if (!perItem.has(at)) return true;
-            const body = perItem.get(at);
+          const refused = new Map(pending.flatMap((item, at) => (perItem.has(at) ? [[item, perItem.get(at)]] : [])));
+          pending = pending.filter((item, at) => !perItem.has(at));
+          // Refused as a duplicate of our own earlier attempt, landed after the look? Look again.
+          const notOurs = unsure ? await this.#adoptExisting(collection, [...refused.keys()]) : [...refused.keys()];
+          for (const item of notOurs) {
+            const body = refused.get(item);
             this.#record(item.op, { status: 'failed', error: { status: error.status, body, message: `POST ${collection} → ${error.status}: ${JSON.stringify(body)}` } });
-            return false;
-          });
+          }
           continue;
         }
         if (error.ambiguous && this.verifyCreates !== 'never' && attempt < this.writeRetries) {
@@ -278,6 +390,7 @@ class Executor {
           await this.sleep(backoffDelay(attempt, { base: this.client.backoff ?? 500, max: this.client.maxBackoff ?? 8000, random: this.random }));
           attempt += 1;
           lookFirst = true;
+          unsure = true;
           continue;
         }
         const httpFailure = error.status >= 400 && error.status !== 429 && error.status !== 503 && !error.ambiguous;
@@ -319,15 +432,14 @@ class Executor {
       this.emit('error_detail', { phase: pending[0].op.stage, category: 'lookup', message: `existing-object lookup on ${collection} failed: ${error.message}` });
       return pending;
     }
-    const claimed = new Set();
     const rest = [];
     for (const item of pending) {
-      const match = candidates.find((object) => !claimed.has(object.id) && planner.matchesExisting(item.payload, object));
+      // An object this apply made or matched is another operation's, even when it looks the same.
+      const match = candidates.find((object) => !this.touched.has(`${collection}#${object.id}`) && planner.matchesExisting(item.payload, object));
       if (!match) {
         rest.push(item);
         continue;
       }
-      claimed.add(match.id);
       this.ids.set(item.op.id, match.id);
       this.touched.add(`${collection}#${match.id}`);
       this.#record(item.op, { status: 'done', netbox_id: match.id, existing: true });
@@ -335,10 +447,12 @@ class Executor {
     return rest;
   }
 
+  /** The candidates, with the fields the creates would write (what `matchesExisting` compares). */
   async #lookup(collection, pending) {
+    const fields = [...new Set(['id', ...pending.flatMap((item) => Object.keys(item.payload))])].join(',');
     const found = new Map();
     for (const group of lookupGroups(pending)) {
-      for (const object of await this.client.list(collection, { query: group, cursor: false })) found.set(object.id, object);
+      for (const object of await this.client.list(collection, { query: { ...group, fields }, cursor: false })) found.set(object.id, object);
     }
     return [...found.values()].sort((a, b) => a.id - b.id);
   }

@@ -42,6 +42,7 @@ const LIVE_FLAGS = {
   timeout: { type: 'string', arg: 'MS', help: 'per NetBox/Proxmox request (default 30000/15000)' },
   retries: { type: 'string', arg: 'N', help: 'NetBox retries on 429/5xx/timeouts/resets (default 5)' },
   'batch-size': { type: 'string', arg: 'N', help: 'objects per bulk write (default 100)' },
+  concurrency: { type: 'string', arg: 'N', help: 'NetBox requests in flight: pages read, batches written (default 4; fewer while NetBox answers 429/503)' },
   'verify-creates': { type: 'string', arg: 'MODE', help: 'always (default): look for identical objects before each create batch; retry: only after an unknown outcome; never' },
 };
 

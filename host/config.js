@@ -163,6 +163,7 @@ export function resolveOptions(flags = {}, env = process.env) {
     syncTypes: syncTypesOf(flags['sync-types'] ?? 'all'),
     timeout: numberFlag(flags, 'timeout', { min: 1, unit: 'milliseconds' }),
     batchSize: numberFlag(flags, 'batch-size', { min: 1 }),
+    concurrency: numberFlag(flags, 'concurrency', { min: 1 }),
     retries: numberFlag(flags, 'retries', { min: 0 }),
     verifyCreates: checkChoice(flags['verify-creates'] ?? 'always', '--verify-creates', VERIFY_CREATES),
     /** Where each setting came from, for messages that name what to fix. */
@@ -187,6 +188,7 @@ export function netboxClient(options, extra = {}) {
     hints: { ...(sources.netboxUrl ? { url: sources.netboxUrl } : {}), ...(sources.netboxToken ? { token: sources.netboxToken } : {}) },
     ...(options.timeout ? { timeout: options.timeout } : {}),
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.retries !== undefined ? { retries: options.retries } : {}),
     ...extra,
   });

@@ -208,3 +208,74 @@ export async function mapLimit(items, limit, fn) {
   await Promise.all(workers);
   return results;
 }
+
+/**
+ * At most `limit` holders at once, FIFO, with the limit adapting to the
+ * server: `throttled()` (a 429 or 503) halves it, and every GROW_AFTER
+ * successes in a row add one back, up to `max` (additive increase,
+ * multiplicative decrease). A server that says "too many" gets fewer
+ * requests in flight, not only the same number later.
+ */
+// Slow to grow back: a server at its limit answers one 503 per GROW_AFTER requests, each a retry.
+const GROW_AFTER = 10;
+
+export class AdaptiveLimit {
+  #waiting = [];
+  #successes = 0;
+
+  constructor(max) {
+    if (!Number.isInteger(max) || max < 1) throw new Error(`concurrency must be a positive integer (got ${max})`);
+    this.max = max;
+    this.limit = max;
+    this.active = 0;
+    /** How often the limit was lowered, and the lowest it went. */
+    this.stats = { throttled: 0, lowest: max };
+  }
+
+  /** Resolves once a slot is free; the caller must `release()` it. */
+  acquire() {
+    if (this.active < this.limit) {
+      this.active += 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  release() {
+    this.active -= 1;
+    this.#admit();
+  }
+
+  /** Runs `fn` in a slot. */
+  async run(fn) {
+    await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+
+  throttled() {
+    this.limit = Math.max(1, Math.floor(this.limit / 2));
+    this.#successes = 0;
+    this.stats.throttled += 1;
+    this.stats.lowest = Math.min(this.stats.lowest, this.limit);
+  }
+
+  succeeded() {
+    if (this.limit >= this.max) return;
+    this.#successes += 1;
+    if (this.#successes < GROW_AFTER) return;
+    this.#successes = 0;
+    this.limit += 1;
+    this.#admit();
+  }
+
+  #admit() {
+    while (this.active < this.limit && this.#waiting.length) {
+      this.active += 1;
+      this.#waiting.shift()();
+    }
+  }
+}

@@ -1,9 +1,15 @@
 // NetBox REST client: token auth (v1 and v2), fully paginated reads, bulk
 // writes in batches, retries with exponential back-off, a per-request
 // timeout and an optional branch header. It makes no sync decision.
-import { backoffDelay, createTransport, NOT_SENT_CODES, publicUrl, redact, redactValue, sleep, TRANSIENT_CODES, transportMessage } from './http.js';
+import { AdaptiveLimit, backoffDelay, createTransport, NOT_SENT_CODES, publicUrl, redact, redactValue, sleep, TRANSIENT_CODES, transportMessage } from './http.js';
 
 const TRIM = 600;
+
+/**
+ * Requests in flight by default. Measured on NetBox 4.7 under gunicorn with
+ * 5 workers on 2 cores (host/bench/sync-bench.js): README.md, "Against real servers".
+ */
+export const DEFAULT_CONCURRENCY = 4;
 
 /** An HTTP or transport failure talking to NetBox. Never carries the token. */
 export class NetBoxError extends Error {
@@ -89,11 +95,13 @@ export class NetBoxClient {
    * @param {number} [o.pageSize] list page size (default 1000, NetBox's MAX_PAGE_SIZE)
    * @param {number} [o.batchSize] objects per bulk write (default 100)
    * @param {boolean} [o.cursor]  cursor pagination (`?start=`) instead of limit/offset
+   * @param {number} [o.concurrency] requests in flight at most (default 4; halved on every 429 or 503,
+   *   grown back by one per that many successes)
    */
   constructor({
     url, token, branch, timeout = 30000, retries = 5, backoff = 500, maxBackoff = 8000, pageSize = 1000,
     batchSize = 100, cursor = false, ca, insecure = false, transport, sleep: sleeper = sleep, random = Math.random,
-    onRequest, userAgent = 'proxbox-planner', hints = {},
+    onRequest, userAgent = 'proxbox-planner', hints = {}, concurrency = DEFAULT_CONCURRENCY,
   } = {}) {
     if (!url) throw new Error('a NetBox URL is required');
     this.base = new URL(url.endsWith('/') ? url.slice(0, -1) : url);
@@ -114,7 +122,10 @@ export class NetBoxClient {
     this.onRequest = onRequest;
     this.userAgent = userAgent;
     this.#ownsTransport = !transport;
-    this.#transport = transport ?? createTransport({ ca, insecure });
+    this.#transport = transport ?? createTransport({ ca, insecure, maxSockets: Math.max(16, concurrency) });
+    this.concurrency = concurrency;
+    /** Every request waits for a slot here: the bound on what NetBox is asked at once. */
+    this.gate = new AdaptiveLimit(concurrency);
     this.stats = { requests: 0, retries: 0, byMethod: {} };
   }
 
@@ -161,7 +172,8 @@ export class NetBoxClient {
    */
   async request(method, path, { query, body, idempotent = method !== 'POST', retries = this.retries, timeout = this.timeout } = {}) {
     const url = this.url(path, query);
-    const shown = redact(new URL(url).pathname + new URL(url).search, this.secrets);
+    // The field list of a lean read is long and says nothing about what went wrong.
+    const shown = redact(new URL(url).pathname + new URL(url).search, this.secrets).replace(/([?&]fields=)[^&]*/, '$1…');
     const headers = { Authorization: this.#authHeader, 'User-Agent': this.userAgent };
     if (this.branch) headers['X-NetBox-Branch'] = this.branch;
     // A retried write whose earlier attempt got no answer may have been applied already.
@@ -173,11 +185,16 @@ export class NetBoxClient {
       const started = Date.now();
       let response;
       let failure;
+      await this.gate.acquire();
       try {
         response = await this.#transport.request({ method, url, headers, body, timeout });
       } catch (error) {
         failure = error;
+      } finally {
+        this.gate.release();
       }
+      if (response?.status === 429 || response?.status === 503) this.gate.throttled();
+      else if (response && response.status < 500) this.gate.succeeded();
       this.onRequest?.({ method, path: shown, status: response?.status ?? null, error: failure ? failure.code : undefined, ms: Date.now() - started, attempt });
       if (failure) {
         const code = failure.code ?? 'ECONNRESET';
@@ -230,31 +247,50 @@ export class NetBoxClient {
   }
 
   /**
-   * Every object of a collection: limit=pageSize and `next` links (or cursor
-   * mode, `?start=<id>`, ordered by id). Objects seen twice (a write between
-   * two pages shifts offsets) are kept once.
+   * Every object of a collection. The first page (limit=pageSize) gives the
+   * count; the other pages are then asked for at once, by offset (the gate
+   * bounds them), and a `next` link on the last one is still followed
+   * (objects added meanwhile). Cursor mode (`?start=<id>`, ordered by id)
+   * reads page after page. Objects seen twice (a write between two pages
+   * shifts offsets) are kept once.
    */
   async list(collection, { query = {}, cursor = this.cursor } = {}) {
-    const results = [];
-    const seen = new Set();
-    let next = cursor
+    const first = cursor
       ? this.url(collection, { ...query, start: 0, limit: this.pageSize })
       : this.url(collection, { ...query, limit: this.pageSize });
-    for (let page = 0; next; page++) {
-      const { data } = await this.request('GET', next);
-      if (!data || !Array.isArray(data.results)) {
-        throw new NetBoxError(`GET ${collection}: not a paginated list`, { status: 200, body: null, method: 'GET', path: collection });
-      }
-      for (const object of data.results) {
-        const key = object?.id ?? `#${results.length}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        results.push(object);
-      }
-      next = data.next || null;
-      if (page > 100000) throw new Error(`GET ${collection}: pagination does not end`);
+    const page = await this.#page(collection, first);
+    const pages = [page];
+    if (!cursor && page.next && Number.isInteger(page.count) && page.results.length) {
+      // NetBox may answer fewer than asked for (its MAX_PAGE_SIZE): that is the page size.
+      const size = page.results.length;
+      const offsets = [];
+      for (let offset = size; offset < page.count; offset += size) offsets.push(offset);
+      pages.push(...(await Promise.all(offsets.map((offset) => this.#page(collection, this.url(collection, { ...query, limit: size, offset }))))));
+    }
+    for (let next = pages.at(-1).next, count = 0; next; count++) {
+      if (count > 100000) throw new Error(`GET ${collection}: pagination does not end`);
+      const more = await this.#page(collection, next);
+      pages.push(more);
+      next = more.next;
+    }
+    const results = [];
+    const seen = new Set();
+    for (const object of pages.flatMap((p) => p.results)) {
+      const key = object?.id ?? `#${results.length}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      results.push(object);
     }
     return results;
+  }
+
+  /** One page of a list: `{count, next, results}`. */
+  async #page(collection, url) {
+    const { data } = await this.request('GET', url);
+    if (!data || !Array.isArray(data.results)) {
+      throw new NetBoxError(`GET ${collection}: not a paginated list`, { status: 200, body: null, method: 'GET', path: collection });
+    }
+    return { count: data.count, next: data.next || null, results: data.results };
   }
 
   /** Objects by id (`?id=1&id=2...`), in chunks; only the fields asked for when given. */

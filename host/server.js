@@ -17,7 +17,6 @@ import { createServer as createHttpServer } from 'node:http';
 import * as planner from 'proxbox-planner';
 import { EventStream, runWithEvents } from './events.js';
 import { syncOnce } from './sync.js';
-import { NetBoxClient } from './netbox.js';
 import { ProxmoxClient } from './proxmox.js';
 import { netboxClient, proxmoxClient, secretsOf } from './config.js';
 import { redact } from './http.js';
@@ -267,11 +266,8 @@ function netboxFor(c, request) {
     if (!c.options?.netboxUrl) throw new Error('no NetBox to write to: the plugin pushes its NetBox endpoint at the start of every sync job (or set NETBOX_URL and NETBOX_TOKEN for serve)');
     return netboxClient(c.options, branch);
   }
-  const o = c.options ?? {};
-  return new NetBoxClient({
-    url: pushed.url, token: pushed.token, insecure: pushed.insecure, branch: o.netboxBranch, ...branch,
-    ...(o.timeout ? { timeout: o.timeout } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...(o.retries !== undefined ? { retries: o.retries } : {}),
-  });
+  // The pushed URL and token, with serve's own request options (timeout, retries, batch size, concurrency).
+  return netboxClient({ ...c.options, netboxUrl: pushed.url, netboxToken: pushed.token, sources: {} }, { insecure: pushed.insecure, ...branch });
 }
 
 async function stageRun(c, { req, res, url }, found) {

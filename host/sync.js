@@ -5,7 +5,6 @@
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import * as planner from 'proxbox-planner';
 import { applyPlan, countChanges } from './apply.js';
-import { mapLimit } from './http.js';
 import { checkProxmox, checkWrites, netboxStatus, netboxUser, originOf, pluginRecords, PROXMOX_PROBE_PATH, startRun } from './preflight.js';
 import { applyMessage, incompleteReason, OUTCOMES, planOutcome, warningsOf } from './outcome.js';
 
@@ -86,21 +85,29 @@ export function endpointUrl(endpoint) {
 }
 
 /**
- * Reads NetBox collections: in full, or (those in `queries`, as the core's
- * `discover` gives them) each query's results together. One that cannot be
- * read becomes `{error}` for the core, which knows what it means (404 of a
- * plugin collection: the plugin is absent; the change log: updates held;
- * anything else: the plan is incomplete).
+ * Reads NetBox collections, all at once (the client's gate bounds the
+ * requests): in full, or (those in `queries`, as the core's `discover` gives
+ * them) each query's results together; each with only the fields the core
+ * reads when `fields` names them (discover's `fields`: NetBox 4.x answers
+ * `?fields=` with those, nested objects and custom fields in their usual
+ * shape, and skips what it would compute for the others, a VM's config
+ * context among them). One that cannot be read becomes `{error}` for the
+ * core, which knows what it means (404 of a plugin collection: the plugin is
+ * absent; the change log: updates held; anything else: the plan is
+ * incomplete).
  */
-export async function fetchCollections(netbox, collections, { concurrency = 4, queries = {} } = {}) {
+export async function fetchCollections(netbox, collections, { fields = {}, queries = {} } = {}) {
   const out = {};
-  await mapLimit(collections, concurrency, async (collection) => {
+  await Promise.all(collections.map(async (collection) => {
+    const query = fields[collection]?.length ? { fields: fields[collection].join(',') } : {};
     try {
-      out[collection] = queries[collection] ? await listQueried(netbox, collection, queries[collection]) : await netbox.list(collection);
+      out[collection] = queries[collection]
+        ? await listQueried(netbox, collection, queries[collection].map((q) => ({ ...q, ...query })))
+        : await netbox.list(collection, { query });
     } catch (error) {
       out[collection] = { error: { status: error.status ?? 0, message: error.message } };
     }
-  });
+  }));
   return Object.fromEntries(collections.map((c) => [c, out[c]]));
 }
 
@@ -128,9 +135,11 @@ async function readProxmox(proxmox, paths) {
 
 /**
  * Builds the complete planner input: discover → fetch → repeat until the
- * core says `complete`.
+ * core says `complete`. `leanReads: false` reads NetBox's full objects
+ * instead of the fields the core names (the same plan, more bytes: for
+ * comparison, or a proxy that mishandles `?fields=`).
  */
-export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, syncUser, emit = () => {}, maxRounds = 12 }) {
+export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, syncUser, emit = () => {}, maxRounds = 12, leanReads = true }) {
   const input = {
     settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), proxmox: {}, netbox: {}, ...(origin ? { origin } : {}), ...(syncUser ? { sync_user: syncUser } : {}),
   };
@@ -151,7 +160,7 @@ export async function collectInput({ netbox, proxmox, settings, endpoint, syncTy
     });
     const [fromProxmox, fromNetbox] = await Promise.all([
       readProxmox(proxmox, next.proxmox),
-      next.netbox.length ? fetchCollections(netbox, next.netbox, { queries: next.queries ?? {} }) : {},
+      next.netbox.length ? fetchCollections(netbox, next.netbox, { fields: leanReads ? next.fields : {}, queries: next.queries ?? {} }) : {},
     ]);
     for (const [path, data] of Object.entries(fromProxmox)) {
       input.proxmox[path] = data;
@@ -238,9 +247,11 @@ export function applyResult(result, report) {
  * and `result` (what the `complete` event carries: `{ok, outcome, message,
  * summary, changes, warnings, ...}`); an incomplete plan resolves with
  * outcome `failed` and is not applied. Rejects (with a one-line message)
- * when a server cannot be read or refuses the token.
+ * when a server cannot be read or refuses the token. NetBox requests in
+ * flight: the client's `concurrency` (reads and writes); `applyOptions`
+ * go to applyPlan (`concurrency` there can only narrow the batches).
  */
-export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], subset, apply = false, applyOptions = {}, emit = () => {}, onPlan }) {
+export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], subset, apply = false, applyOptions = {}, emit = () => {}, onPlan, leanReads = true }) {
   const started = Date.now();
   const requestsBefore = netbox.stats.requests;
   startRun(netbox, proxmox);
@@ -250,7 +261,7 @@ export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, setting
   }
   const pve = proxmox ?? makeProxmox(endpointUrl(context.endpoint));
   try {
-    const input = await collectInput({ netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser, syncTypes, subset, emit });
+    const input = await collectInput({ netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser, syncTypes, subset, emit, leanReads });
     const plan = makePlan(input, emit);
     const result = planResult(plan, { requests: netbox.stats.requests - requestsBefore, proxmox_requests: pve.stats.requests, ms: Date.now() - started });
     if (onPlan) await onPlan(plan, input);

@@ -63,8 +63,14 @@ export interface Discovery {
    */
   complete: boolean;
   /**
+   * For each of those collections, the fields to ask NetBox for
+   * (`?fields=a,b`): the planners read no other. Full objects are read
+   * the same way (a NetBox that ignores `fields` costs only time).
+   */
+  fields: Record<string, string[]>;
+  /**
    * NetBox collections to list (their `results` go under `netbox[path]`):
-   * in full, or, for those in `queries`, filtered.
+   * every object, or, for those in `queries`, the filtered ones.
    */
   netbox: string[];
   /**

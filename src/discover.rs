@@ -22,13 +22,17 @@ pub struct Discovery {
     /// Proxmox API paths to GET (their `data` goes under `proxmox[path]`).
     pub proxmox: Vec<String>,
     /// NetBox collections to list (their `results` go under `netbox[path]`):
-    /// in full, or, for those in `queries`, filtered.
+    /// every object, or, for those in `queries`, the filtered ones.
     pub netbox: Vec<String>,
     /// Collections read with filters instead of in full: each query's results,
     /// together (NetBox's change log and journal, for the objects the plan
     /// would update: see `planner::ownership`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub queries: BTreeMap<String, Vec<Map<String, Value>>>,
+    /// For each of those collections, the fields to ask NetBox for
+    /// (`?fields=a,b`): the planners read no other. Full objects are read
+    /// the same way (a NetBox that ignores `fields` costs only time).
+    pub fields: BTreeMap<String, Vec<&'static str>>,
     /// True when nothing more is needed: call `plan` now.
     pub complete: bool,
 }
@@ -58,28 +62,30 @@ pub fn discover(input: &Value) -> Result<Discovery> {
     }
     proxmox.sort();
     proxmox.dedup();
-    let mut collections: Vec<&str> = Vec::new();
+    let mut fields = BTreeMap::new();
     if !selected.is_empty() {
         for model in reads(&selected, subset.as_ref()) {
-            if !netbox.has(model) && !collections.contains(&model.collection) {
-                collections.push(model.collection);
+            if !netbox.has(model) {
+                fields.insert(model.collection.to_owned(), model.query_fields());
             }
         }
     }
     // Last, once everything else is read: the history of what the plan would update.
     let mut queries = BTreeMap::new();
-    if !selected.is_empty() && proxmox.is_empty() && collections.is_empty() {
+    if !selected.is_empty() && proxmox.is_empty() && fields.is_empty() {
         for (collection, list) in crate::planner::history_queries(&input)? {
-            collections.push(collection);
+            if let Some(model) = crate::netbox::ALL_MODELS.iter().find(|m| m.collection == collection) {
+                fields.insert(collection.to_owned(), model.query_fields());
+            }
             queries.insert(collection.to_owned(), list);
         }
     }
-    collections.sort_unstable();
-    let complete = proxmox.is_empty() && collections.is_empty();
+    let complete = proxmox.is_empty() && fields.is_empty();
     Ok(Discovery {
         proxmox,
-        netbox: collections.into_iter().map(str::to_owned).collect(),
+        netbox: fields.keys().cloned().collect(),
         queries,
+        fields,
         complete,
     })
 }

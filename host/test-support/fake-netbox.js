@@ -6,7 +6,8 @@
 // real NetBox. Faults are injected per request with `fault(req) → action`.
 // `/api/status/` answers `status` (the Proxbox plugin is listed once one of
 // its collections exists); OPTIONS on a collection lists POST and PUT unless
-// `writable` is false (a read-only token).
+// `writable` is false (a read-only token). `delayedTransport` makes its
+// answers late, so that concurrent requests overlap (`inFlight` in the log).
 
 const BASE = 'http://netbox.test';
 
@@ -64,10 +65,10 @@ export class FakeNetBox {
     return this.objects(collection).find((o) => o.id === id);
   }
 
-  async request({ method, url, headers = {}, body }) {
+  async request({ method, url, headers = {}, body, inFlight = 1, alongside = [] }) {
     const target = new URL(url);
     const collection = target.pathname.replace(/\d+\/$/, '');
-    const entry = { method, path: target.pathname, query: target.search, body, auth: headers.Authorization, branch: headers['X-NetBox-Branch'] };
+    const entry = { method, path: target.pathname, query: target.search, body, auth: headers.Authorization, branch: headers['X-NetBox-Branch'], inFlight, alongside };
     this.log.push(entry);
     const fault = this.fault?.(entry);
     if (fault === 'drop-before') throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
@@ -220,3 +221,29 @@ function respond(status, body) {
 }
 
 export const FAKE_URL = BASE;
+
+/**
+ * The fake's transport with every answer `ms` late (a timer, so requests
+ * overlap as they do on a socket). `max` is the most requests there were
+ * at once; each log entry has `inFlight` (how many, itself included) and
+ * `alongside` ("METHOD /path/" of the others).
+ */
+export function delayedTransport(fake, ms = 2) {
+  const active = new Set();
+  const transport = {
+    max: 0,
+    async request(req) {
+      const others = [...active].map((r) => `${r.method} ${new URL(r.url).pathname}`);
+      active.add(req);
+      transport.max = Math.max(transport.max, active.size);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, ms));
+        return await fake.request({ ...req, inFlight: others.length + 1, alongside: others });
+      } finally {
+        active.delete(req);
+      }
+    },
+    close() {},
+  };
+  return transport;
+}

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as planner from 'proxbox-planner';
 import { NetBoxClient } from '../netbox.js';
-import { applyPlan, batches, lookupGroups, resolveRefs, withChoices } from '../apply.js';
-import { FakeNetBox, FAKE_URL } from '../test-support/fake-netbox.js';
+import { applyPlan, batches, lookupGroups, resolveRefs, withChoices, workUnits } from '../apply.js';
+import { delayedTransport, FakeNetBox, FAKE_URL } from '../test-support/fake-netbox.js';
 
 const TOKEN = '0123456789abcdef0123456789abcdef01234567';
 const sample = JSON.parse(readFileSync(new URL('../../fixtures/sample/snapshot.json', import.meta.url), 'utf8'));
@@ -207,9 +207,13 @@ test('a failed create fails its dependents transitively; independent operations 
   assert.deepEqual(bad.error.body, { invalid: ['This field is invalid.'] });
   assert.match(report.operations.find((o) => o.id === 'needs-skip').error.message, /unresolved \$ref skip/);
   assert.deepEqual(report.counts.by_action.create, { failed: 2, done: 2, 'skipped-dependency': 2 });
+  // One error_detail per operation that did not go through, causes before their consequences
+  // ('needs-skip' waits only for a skip, so it runs beside 'bad' and may come first).
   const details = events.filter((e) => e.event === 'error_detail');
-  assert.deepEqual(details.map((e) => e.data.operation), ['bad', 'child', 'grandchild', 'needs-skip']);
-  assert.deepEqual(details.map((e) => e.data.category), ['netbox', 'dependency', 'dependency', 'netbox']);
+  const category = Object.fromEntries(details.map((e) => [e.data.operation, e.data.category]));
+  assert.deepEqual(category, { bad: 'netbox', child: 'dependency', grandchild: 'dependency', 'needs-skip': 'netbox' });
+  const order = details.map((e) => e.data.operation);
+  assert.ok(order.indexOf('bad') < order.indexOf('child') && order.indexOf('child') < order.indexOf('grandchild'), order.join(', '));
 });
 
 test('a create batch whose answer is lost is found, not re-created', async () => {
@@ -329,4 +333,113 @@ test('every write carries the plan\'s changelog_message (deletes too), which Net
   assert.equal(report.ok, true, JSON.stringify(report.operations));
   assert.deepEqual(fake.changelogMessages, ['proxbox-planner 0.1.0', 'proxbox-planner 0.1.0', 'proxbox-planner 0.1.0']);
   assert.deepEqual(fake.objects(vms).map((o) => [o.id, o.name, 'changelog_message' in o]), [[1, 'a2', false], [3, 'c', false]]);
+});
+
+/** 250 parents in /p/ and a child in /c/ for each (its `parent` a $ref): three batches each. */
+function familyPlan(n = 250) {
+  const operations = [];
+  for (let i = 0; i < n; i++) operations.push(op(`p${i}`, '/p/', 'create', { stage: 'parents', fields: { name: `p${i}` }, lookup: { name: `p${i}` } }));
+  for (let i = 0; i < n; i++) operations.push(op(`c${i}`, '/c/', 'create', { stage: 'children', fields: { name: `c${i}`, parent: { $ref: `p${i}` } }, lookup: { name: `c${i}` }, depends_on: [`p${i}`] }));
+  return { format_version: 1, warnings: [], operations };
+}
+
+test('concurrent batches: at most N in flight, children start as soon as their parents are done (a pipeline), every $ref right', async () => {
+  const fake = new FakeNetBox();
+  for (const c of ['/p/', '/c/']) fake.objects(c);
+  const transport = delayedTransport(fake);
+  const client = new NetBoxClient({ url: FAKE_URL, token: TOKEN, transport, sleep: async () => {}, batchSize: 100, concurrency: 2 });
+  const events = [];
+  const report = await applyPlan(familyPlan(), client, { emit: (event, data) => events.push({ event, data }) });
+  assert.equal(report.ok, true);
+  assert.equal(transport.max, 2, 'two requests at once, never more');
+  const parents = new Map(fake.objects('/p/').map((p) => [p.id, p.name]));
+  assert.equal(parents.size, 250);
+  assert.ok(fake.objects('/c/').every((c) => parents.get(c.parent) === c.name.replace('c', 'p')), 'each child points at its own parent');
+  // Parents' batches first (plan order), and the first children's batch went out while the last parents' was still on its way.
+  const posts = fake.log.filter((e) => e.method === 'POST');
+  assert.deepEqual(posts.map((e) => e.path), ['/p/', '/p/', '/p/', '/c/', '/c/', '/c/']);
+  assert.ok(fake.log.find((e) => e.path === '/c/').alongside.some((r) => r.endsWith(' /p/')), 'a pipeline, not a barrier per stage');
+  // Progress still counts up by one, and each stage is summed up once, when its last operation is done.
+  const items = events.filter((e) => e.event === 'item_progress');
+  assert.deepEqual(items.map((e) => e.data.progress.current), Array.from({ length: 500 }, (_, i) => i + 1));
+  assert.deepEqual(events.filter((e) => e.event === 'phase_summary').map((e) => [e.data.phase, e.data.result.created]), [['parents', 250], ['children', 250]]);
+  assert.ok(events.findIndex((e) => e.event === 'step' && e.data.step === 'children') < events.findIndex((e) => e.event === 'phase_summary'), 'children started before the parents were all done');
+});
+
+test('concurrent batches: two operations on one object run in plan order; deletes run alone, after everything else', async () => {
+  const { fake, client } = setup();
+  const vms = '/api/virtualization/virtual-machines/';
+  const a = fake.seed(vms, { name: 'a' });
+  const gone = fake.seed(vms, { name: 'gone' });
+  fake.objects('/x/');
+  const update = (id, field, value, extra = {}) => op(id, vms, 'update', { target: { id: a.id, last_updated: a.last_updated }, changes: { [field]: { before: null, after: value } }, ...extra });
+  const plan = {
+    format_version: 1,
+    operations: [
+      update('first', 'comments', 'one'),
+      op('other', '/x/', 'create', { fields: { name: 'x' } }),
+      update('second', 'comments', 'two', { stage: 't' }),
+      op('del', vms, 'delete', { target: { id: gone.id, last_updated: gone.last_updated } }),
+    ],
+  };
+  const units = workUnits(plan.operations);
+  assert.deepEqual(units.map((u) => [u.ops.map((o) => o.id), [...u.after], u.alone]), [[['first'], [], false], [['other'], [], false], [['second'], ['first'], false], [['del'], [], true]]);
+  const report = await applyPlan(plan, client, { concurrency: 4 });
+  assert.equal(report.ok, true, JSON.stringify(report.operations));
+  assert.equal(fake.find(vms, a.id).comments, 'two', 'the later change last; not stale: this apply made the first');
+  const writes = fake.log.filter((e) => e.method !== 'GET').map((e) => `${e.method} ${e.path}`);
+  assert.equal(writes.at(-1), `DELETE ${vms}`);
+});
+
+test('429/503: the apply lowers its concurrency to what NetBox takes, and finishes', async () => {
+  const fake = new FakeNetBox();
+  for (const c of ['/p/', '/c/']) fake.objects(c);
+  const transport = delayedTransport(fake);
+  // A NetBox (or the proxy in front of it) that takes two requests at a time.
+  fake.fault = (req) => (req.inFlight > 2 ? { status: 429, body: { detail: 'Request was throttled.' } } : undefined);
+  const client = new NetBoxClient({ url: FAKE_URL, token: TOKEN, transport, sleep: async () => {}, batchSize: 50, concurrency: 8 });
+  const report = await applyPlan(familyPlan(), client);
+  assert.equal(report.ok, true, JSON.stringify(report.counts));
+  assert.equal(fake.objects('/c/').length, 250);
+  assert.ok(client.gate.stats.throttled > 0 && client.gate.stats.lowest <= 2, JSON.stringify(client.gate.stats));
+  const throttled = fake.log.filter((e) => e.inFlight > 2).length;
+  assert.ok(throttled < fake.log.length / 4, `${throttled} of ${fake.log.length} requests refused: the limit came down, not only the pace`);
+});
+
+test('a plan whose operations wait for each other ends, each failed with the reason, instead of waiting forever', async () => {
+  const { fake, client } = setup();
+  fake.objects('/x/');
+  const plan = { format_version: 1, operations: [op('a', '/x/', 'create', { fields: { name: 'a' }, depends_on: ['b'] }), op('b', '/x/', 'update', { target: { id: { $ref: 'a' } }, changes: { name: { before: 'a', after: 'b' } }, depends_on: ['a'] })] };
+  const report = await applyPlan(plan, client);
+  assert.deepEqual(report.operations.map((o) => [o.id, o.status]), [['a', 'failed'], ['b', 'failed']]);
+  assert.match(report.operations[0].error.message, /not in dependency order/);
+  assert.equal(fake.log.filter((e) => e.method !== 'GET').length, 0);
+});
+
+test('a create re-sent after no answer, refused as a duplicate because the first attempt landed late, is found, not failed', async () => {
+  const vlans = '/api/ipam/vlans/';
+  const { fake, client } = setup({ unique: { [vlans]: ['vid'] } });
+  fake.objects(vlans);
+  // The first POST times out on our side while NetBox goes on; its objects appear after our look.
+  let late = null;
+  fake.fault = (req) => {
+    if (req.method !== 'POST' || req.path !== vlans) return undefined;
+    if (!late) {
+      late = req.body;
+      return 'drop-before';
+    }
+    if (late !== 'landed') {
+      for (const item of late) fake.seed(vlans, item);
+      late = 'landed';
+    }
+    return undefined;
+  };
+  const plan = {
+    format_version: 1,
+    operations: [20, 30].map((vid) => op(`v${vid}`, vlans, 'create', { fields: { vid, name: `VLAN ${vid}`, status: 'active' }, lookup: { vid, name: `VLAN ${vid}` } })),
+  };
+  const report = await applyPlan(plan, client);
+  assert.equal(report.ok, true, JSON.stringify(report.operations));
+  assert.equal(fake.objects(vlans).length, 2, 'each once');
+  assert.ok(report.operations.every((o) => o.status === 'done' && o.existing && o.netbox_id === fake.objects(vlans).find((v) => `v${v.vid}` === o.id).id));
 });

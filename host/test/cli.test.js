@@ -136,6 +136,7 @@ test('usage errors exit 64 with one line naming the flag or variable', async () 
       [['plan', '--bogus'], "error: Unknown option '--bogus' (see proxbox-planner plan --help)"],
       [['plan', '--timeout', 'abc'], 'error: --timeout must be a whole number of milliseconds, 1 or more; got "abc"'],
       [['apply', '--yes', '--batch-size', '0'], 'error: --batch-size must be a whole number, 1 or more; got "0"'],
+      [['apply', '--yes', '--concurrency', '0'], 'error: --concurrency must be a whole number, 1 or more; got "0"'],
       [['plan', '--retries=-1'], 'error: --retries must be a whole number, 0 or more; got "-1"'],
       [['apply', '--yes', '--verify-creates', 'sometimes'], 'error: --verify-creates must be one of always, retry, never; got "sometimes"'],
       [['plan', '--sync-types', 'vms'], 'error: --sync-types: unknown sync type "vms"; valid sync types: all, devices, storage, virtual-machines, vm-templates, vm-interfaces, ip-addresses, sdn, replications'],

@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as planner from 'proxbox-planner';
 import { NetBoxClient } from '../netbox.js';
 import { ProxmoxClient } from '../proxmox.js';
 import { applyPlan } from '../apply.js';
@@ -170,11 +171,21 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     const r0 = netbox.stats.requests;
     const p0 = proxmox.stats.requests;
     const t0 = Date.now();
-    const { plan: p } = await plan();
+    const { plan: p, input } = await plan();
     timings.no_change_resync = { ms: Date.now() - t0, netbox_requests: netbox.stats.requests - r0, proxmox_requests: proxmox.stats.requests - p0 };
     t.diagnostic(`no-change re-sync: ${JSON.stringify(timings.no_change_resync)}`);
     zero(p);
     assert.ok(p.summary.unchanged > 40);
+    // Lean reads: NetBox answered every collection with only the fields the core declares,
+    // nested objects, tags and custom fields in their full shape; zero changes from those.
+    const wanted = planner.discover({ ...input, netbox: {} }).fields;
+    for (const [collection, objects] of Object.entries(input.netbox)) {
+      for (const object of objects) assert.deepEqual(Object.keys(object).filter((k) => !wanted[collection].includes(k)), [], collection);
+    }
+    const vm = input.netbox[VMS].find((v) => v.name === 'web01');
+    assert.deepEqual(Object.keys(vm).sort(), [...wanted[VMS]].sort(), 'no config_context, url or display');
+    assert.equal(vm.cluster.name, 'lab');
+    assert.ok(vm.tags.some((tag) => tag.slug === 'proxbox') && typeof vm.custom_fields === 'object');
   });
 
   test('the CLI, live: plan, snapshot, apply --stream, serve (v1 token; no token in any output)', async () => {
@@ -410,7 +421,8 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
       if (reads % 13 === 0) return 'drop-before';
       return 'pass';
     });
-    const faulty = clients({ ...nb, NETBOX_URL: proxy.url }, { retries: 2, backoff: 50, maxBackoff: 400 });
+    // Four requests in flight: faults land on batches that run side by side.
+    const faulty = clients({ ...nb, NETBOX_URL: proxy.url }, { retries: 2, backoff: 50, maxBackoff: 400, concurrency: 4 });
     try {
       const collectionsOf = (p) => [...new Set(p.operations.filter((o) => o.action === 'create').map((o) => o.collection))];
       const { plan: p0 } = await plan(netbox);

@@ -149,7 +149,7 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
 
   test('a user who may not read one collection gets an incomplete plan, one who may not add VMs is stopped before the first write', async () => {
     const blind = await limitedToken('novlans', { view: (type) => type !== 'ipam.vlan' });
-    const line = 'the plan is incomplete, so it cannot be applied: netbox-unreadable: stage vm-interfaces skipped: /api/ipam/vlans/ could not be read: GET /api/ipam/vlans/?limit=1000 → 403: You do not have permission to perform this action.';
+    const line = 'the plan is incomplete, so it cannot be applied: netbox-unreadable: stage vm-interfaces skipped: /api/ipam/vlans/ could not be read: GET /api/ipam/vlans/?fields=…&limit=1000 → 403: You do not have permission to perform this action.';
     const before = await changeLog();
     const stream = await cli(['apply', '--yes', '--stream'], { NETBOX_TOKEN: blind });
     assert.equal(stream.code, 2, stream.stderr);

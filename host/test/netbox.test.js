@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { NetBoxClient, NetBoxError, authorization } from '../netbox.js';
-import { backoffDelay, redact } from '../http.js';
-import { FakeNetBox, FAKE_URL } from '../test-support/fake-netbox.js';
+import { AdaptiveLimit, backoffDelay, redact } from '../http.js';
+import { delayedTransport, FakeNetBox, FAKE_URL } from '../test-support/fake-netbox.js';
 
 const V1 = '0123456789abcdef0123456789abcdef01234567';
 const V2 = 'nbt_proxboxplan2.ProxboxPlannerE2eV2TokenSecret0123456789';
@@ -32,18 +32,68 @@ test('auth: v1 tokens as Token, v2 (nbt_) as Bearer; optional branch header', as
   assert.equal(fake.log[1].branch, undefined);
 });
 
-test('list: limit=1000 pages, follows next (re-based on our URL), keeps every object once', async () => {
+test('list: the first page gives the count, the others are asked for at once (bounded); a trailing next is followed; every object once', async () => {
   const fake = new FakeNetBox({ pageSize: 7 });
   for (let i = 0; i < 30; i++) fake.seed('/api/ipam/vlans/', { vid: i + 1, name: `v${i}` });
-  const c = client(fake);
+  const transport = delayedTransport(fake);
+  const c = client(fake, { transport, concurrency: 3 });
   const rows = await c.list('/api/ipam/vlans/');
-  assert.equal(rows.length, 30);
   assert.deepEqual(rows.map((r) => r.vid), Array.from({ length: 30 }, (_, i) => i + 1));
-  assert.equal(fake.log.length, 5, '30 objects in pages of 7');
+  assert.equal(fake.log.length, 5, '30 objects in pages of 7 (NetBox answers fewer than the 1000 asked for)');
   assert.match(fake.log[0].query, /limit=1000/);
-  // `next` named another host; the client asked its own.
+  assert.deepEqual(fake.log.slice(1).map((e) => new URLSearchParams(e.query).get('offset')).sort(), ['14', '21', '28', '7']);
+  assert.equal(transport.max, 3, 'pages in parallel, at most the client\'s concurrency');
+  // Objects added while the pages are read: the last page's `next` (another host's URL) is followed on our own.
+  fake.log.length = 0;
+  let added = false;
+  fake.fault = () => {
+    if (fake.log.length === 2 && !added) {
+      added = true;
+      for (let i = 30; i < 40; i++) fake.seed('/api/ipam/vlans/', { vid: i + 1, name: `v${i}` });
+    }
+  };
+  const grown = await c.list('/api/ipam/vlans/');
+  assert.deepEqual(grown.map((r) => r.vid), Array.from({ length: 40 }, (_, i) => i + 1));
   assert.ok(fake.log.every((e) => e.path === '/api/ipam/vlans/'));
-  assert.match(fake.log[1].query, /offset=7/);
+  assert.equal(fake.log.at(-1).query.includes('offset=35'), true, fake.log.map((e) => e.query).join(' '));
+});
+
+test('concurrency: a gate bounds the requests in flight; 429 and 503 halve it, successes grow it back', async () => {
+  const gate = new AdaptiveLimit(4);
+  const held = [];
+  for (let i = 0; i < 6; i++) held.push(gate.acquire());
+  let admitted = 0;
+  held.forEach((p) => p.then(() => (admitted += 1)));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(admitted, 4);
+  gate.throttled();
+  assert.equal(gate.limit, 2);
+  gate.release();
+  gate.release();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(admitted, 4, 'nothing more while more than the lowered limit hold slots');
+  gate.release();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(admitted, 5);
+  gate.throttled();
+  gate.throttled();
+  assert.deepEqual([gate.limit, gate.stats], [1, { throttled: 3, lowest: 1 }]);
+  for (let i = 0; i < 10; i++) gate.succeeded();
+  assert.equal(gate.limit, 2, 'one more after ten successes in a row');
+  for (let i = 0; i < 100; i++) gate.succeeded();
+  assert.equal(gate.limit, 4, 'never above the maximum');
+  assert.throws(() => new AdaptiveLimit(0), /positive integer/);
+  // The client: a NetBox that takes one request at a time answers 503 to the others.
+  const fake = new FakeNetBox();
+  for (let i = 0; i < 50; i++) fake.seed('/api/ipam/vlans/', { vid: i + 1 });
+  const transport = delayedTransport(fake);
+  fake.maxPage = 5;
+  fake.fault = (req) => (req.inFlight > 1 ? { status: 503, body: { detail: 'busy' } } : undefined);
+  const c = client(fake, { transport, concurrency: 4 });
+  const rows = await c.list('/api/ipam/vlans/');
+  assert.equal(rows.length, 50);
+  assert.equal(c.gate.stats.lowest, 1, 'lowered to what NetBox takes');
+  assert.ok(c.gate.stats.throttled >= 2);
 });
 
 test('list: cursor mode (?start=) pages by id', async () => {

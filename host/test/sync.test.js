@@ -43,7 +43,7 @@ test('without the plugin, flags stand in for settings and endpoint', async () =>
   // The plugin's collections answer 404: the core skips its stages and says why.
   const events = [];
   const { plan, input } = await syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: '1', emit: (e, d) => events.push({ e, d }) });
-  assert.deepEqual(input.netbox['/api/plugins/proxbox/storage/'], { error: { status: 404, message: 'GET /api/plugins/proxbox/storage/?limit=1000 → 404: Not found.' } });
+  assert.deepEqual(input.netbox['/api/plugins/proxbox/storage/'], { error: { status: 404, message: 'GET /api/plugins/proxbox/storage/?fields=…&limit=1000 → 404: Not found.' } });
   assert.ok(plan.warnings.some((w) => w.code === 'proxbox-plugin-absent'), JSON.stringify(plan.warnings));
   assert.ok(events.some(({ e, d }) => e === 'error_detail' && d.category === 'plugin'));
 });
@@ -188,7 +188,9 @@ test('NetBox history: read filtered as discover asks, only for what the plan wou
   const { vm, before } = await aliceSetsMemory(fake);
   const next = await syncOnce({ netbox: client, proxmox: fakeProxmox(drifted), endpoint: 1 });
   const asked = history().map((e) => `${e.path}${decodeURIComponent(e.query)}`);
-  assert.deepEqual(asked, [
+  // Lean reads: the history too is asked for only the fields the core reads.
+  assert.ok(asked.every((q) => /&fields=id,[a-z_,]+&/.test(q)), asked.join('\n'));
+  assert.deepEqual(asked.map((q) => q.replace(/&fields=[^&]*/, '')), [
     `${CHANGELOG}?action=update&changed_object_id=${vm.id}&changed_object_type=virtualization.virtualmachine&user_id__n=1&limit=1000`,
     `${JOURNAL}?assigned_object_id=${vm.id}&assigned_object_type=virtualization.virtualmachine&q=keep-netbox:&limit=1000`,
   ]);

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod gen;
 pub mod schema;
 
+use proxbox_planner::netbox::ALL_MODELS;
 use serde_json::Value;
 
 /// The resource types that default to `always` (all but the SDN ones).
@@ -98,9 +99,38 @@ pub fn with_history(input: &Value) -> Value {
     input
 }
 
-/// The plan of `input` (with its history), checked against the published plan schema.
+/// Plans the input as the host hands it over: with its history, every
+/// object with only the fields `discover` asks for (see `lean`), and checks
+/// the plan against the published plan schema.
 pub fn plan(input: &Value) -> Value {
-    schema::checked(serde_json::to_value(proxbox_planner::plan(&with_history(input)).unwrap()).unwrap())
+    let input = lean(&with_history(input));
+    schema::checked(serde_json::to_value(proxbox_planner::plan(&input).unwrap()).unwrap())
+}
+
+/// The input's NetBox objects as NetBox answers `?fields=` with the fields a
+/// model is read with (`Model::query_fields`): the others left out, the kept
+/// ones in their full REST shape. Entries that are not objects, and
+/// collections that could not be read, stay as they are.
+pub fn lean(input: &Value) -> Value {
+    let mut input = input.clone();
+    let Some(collections) = input.get_mut("netbox").and_then(Value::as_object_mut) else {
+        return input;
+    };
+    for (collection, doc) in collections {
+        let Some(model) = ALL_MODELS.iter().find(|m| m.collection == collection) else {
+            continue;
+        };
+        let fields = model.query_fields();
+        for object in doc
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object_mut)
+        {
+            object.retain(|key, _| fields.contains(&key.as_str()));
+        }
+    }
+    input
 }
 
 pub fn ops<'p>(plan: &'p Value, action: &str) -> Vec<&'p Value> {

@@ -5,6 +5,9 @@
 #   netbox.sh start          fresh copy of the cached DB, PostgreSQL + Redis + NetBox on free
 #                            loopback ports; prints the path of $RUN_DIR/netbox.env
 #                            (NETBOX_RQWORKER=1: also `netbox rqworker`, the job runner)
+#                            NetBox runs as in production: gunicorn with NetBox's own
+#                            contrib/gunicorn.py, 2 x cores + 1 workers (NETBOX_SERVER=runserver:
+#                            Django's development server instead)
 #   netbox.sh stop RUN_DIR   stops what `start` started and removes RUN_DIR
 #   netbox.sh shell RUN_DIR  runs the Python code on stdin in `netbox shell` against that run
 #   netbox.sh paths          prints NETBOX_VENV=, NETBOX_ROOT= and NETBOX_BASE_PYTHON= of the cache
@@ -18,7 +21,10 @@
 # Environment: NETBOX_PORT (fixed port for NetBox), PROXBOX_TEST_CACHE, NETBOX_PYTHON
 # (python >= 3.12 to build the venv), NETBOX_KEEP_FAILED=1 (keep RUN_DIR when start fails),
 # NETBOX_RQWORKER=1 (start also runs `netbox rqworker`, which executes background jobs such
-# as the Proxbox sync; its log is $RUN_DIR/rqworker.log; stop stops it first).
+# as the Proxbox sync; its log is $RUN_DIR/rqworker.log; stop stops it first),
+# NETBOX_SERVER=gunicorn|runserver (default gunicorn), NETBOX_WORKERS (gunicorn workers; default
+# 2 x cores + 1, contrib/gunicorn.py's rule), NETBOX_THREADS (threads per worker; default
+# contrib/gunicorn.py's).
 # Opt-in for `start` (plugins of our own, from their source tree; the cache stays as it is):
 #   NETBOX_EXTRA_PLUGINS=mod1,mod2    appended to PLUGINS for this run (the worker's too)
 #   NETBOX_EXTRA_PYTHONPATH=dir1:dir2 where those modules are (prepended to PYTHONPATH)
@@ -356,11 +362,16 @@ cmd_start() {
   local extra=()
   mapfile -t extra < <(extra_plugins_env)
   [ "${#extra[@]}" -eq 0 ] || log "extra plugins for this run: $NETBOX_EXTRA_PLUGINS"
-  log "starting NetBox runserver on 127.0.0.1:$port"
-  # setsid: own process group, so stop can signal all of it.
+  local server=${NETBOX_SERVER:-gunicorn} serve_cmd
+  case "$server" in
+    gunicorn) mapfile -t serve_cmd < <(gunicorn_command "$port") ;;
+    runserver) serve_cmd=("$VENV/bin/netbox" runserver "127.0.0.1:$port" --insecure --noreload --skip-checks) ;;
+    *) die "NETBOX_SERVER must be gunicorn or runserver (got $server)" ;;
+  esac
+  log "starting NetBox ($server) on 127.0.0.1:$port"
+  # setsid: own process group, so stop can signal all of it (gunicorn's workers included).
   setsid env NETBOX_ROOT="$NBROOT" PROXBOX_NB_DB_PORT="$pgport" PROXBOX_NB_REDIS_PORT="$rport" "${extra[@]}" \
-    PYTHONUNBUFFERED=1 "$VENV/bin/netbox" runserver "127.0.0.1:$port" --insecure --noreload --skip-checks \
-    </dev/null >"$run/netbox.log" 2>&1 &
+    PYTHONUNBUFFERED=1 "${serve_cmd[@]}" </dev/null >"$run/netbox.log" 2>&1 &
   nbpid=$!
   echo "NETBOX_PID=$nbpid" >>"$run/state.env"
 
@@ -393,6 +404,8 @@ NETBOX_PASSWORD=$ADMIN_PASSWORD
 NETBOX_VERSION=$NETBOX_VERSION
 PROXBOX_VERSION=$PROXBOX_VERSION
 NETBOX_PID=$nbpid
+NETBOX_SERVER=$server
+NETBOX_WORKERS=$(server_workers "$server")
 POSTGRES_PID=$pgpid
 REDIS_PID=$redispid
 PG_PORT=$pgport
@@ -407,6 +420,34 @@ EOF
   trap - EXIT
   log "NetBox up at $url in $(( $(date +%s%3N) - t0 )) ms"
   echo "$run/netbox.env"
+}
+
+# gunicorn as NetBox's contrib/netbox.service runs it, with its contrib/gunicorn.py (timeout,
+# threads, max_requests), bound to our port, with the workers of this machine. One argument a
+# line. No control socket: its default path is one per user, and tests run several NetBoxes.
+# --preload imports NetBox once, before the workers fork. The WSGI module next to this script
+# is NetBox's own application with Django serving /static/ (production puts nginx in front for
+# that; the tests' browser needs the pages whole).
+gunicorn_command() {
+  local here; here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  printf '%s\n' "$VENV/bin/gunicorn" --config "$(contrib_gunicorn)" --bind "127.0.0.1:$1" \
+    --workers "$(server_workers gunicorn)" ${NETBOX_THREADS:+--threads "$NETBOX_THREADS"} \
+    --pythonpath "$here" --preload --no-control-socket --error-logfile - --access-logfile - \
+    netbox_test_wsgi:application
+}
+
+contrib_gunicorn() {
+  local f
+  f=$("$VENV/bin/python" -c 'import netbox, os; print(os.path.join(os.path.dirname(netbox.__file__), "_data", "contrib", "gunicorn.py"))')
+  [ -f "$f" ] || f=$NBROOT/contrib/gunicorn.py
+  [ -f "$f" ] || die "NetBox's contrib/gunicorn.py not found (looked in the netbox package and $NBROOT/contrib)"
+  echo "$f"
+}
+
+# Workers: NETBOX_WORKERS, else contrib/gunicorn.py's rule, 2n + 1 for n cores; runserver has one.
+server_workers() {
+  if [ "$1" = runserver ]; then echo 1; return; fi
+  echo "${NETBOX_WORKERS:-$(( 2 * $(nproc) + 1 ))}"
 }
 
 # start_rqworker RUN PGPORT REDISPORT: the job runner, in its own process group, recorded in
