@@ -233,7 +233,10 @@ mod tests {
         let passthrough = disk_spec("/dev/disk/by-id/ata-ST4000DM004-2CV104_ZFN0ABCD,backup=0");
         assert_eq!(passthrough.volume, "/dev/disk/by-id/ata-ST4000DM004-2CV104_ZFN0ABCD");
         assert_eq!((passthrough.storage, passthrough.size_bytes), (None, None));
-        assert_eq!(disk_spec("file=ceph:vm-1-disk-0,size=1T").storage.as_deref(), Some("ceph"));
+        assert_eq!(
+            disk_spec("file=ceph:vm-1-disk-0,size=1T").storage.as_deref(),
+            Some("ceph")
+        );
         assert_eq!(mib_rounded_up(528 << 10), 1);
         assert_eq!(mib_rounded_up(4 << 20), 4);
         assert_eq!(mib_rounded_up(0), 0);

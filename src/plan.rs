@@ -582,9 +582,7 @@ impl PlanBuilder {
         self.operations
             .iter()
             .find(|op| {
-                op.action == Action::Update
-                    && op.model == model.name
-                    && op.target.as_ref().is_some_and(|t| t.id == id)
+                op.action == Action::Update && op.model == model.name && op.target.as_ref().is_some_and(|t| t.id == id)
             })
             .map(|op| &op.changes)
     }
@@ -680,7 +678,12 @@ fn ordered_deletes(deletes: Vec<Operation>) -> Vec<Operation> {
         let next = left
             .iter()
             .copied()
-            .find(|at| pending.get(*at).and_then(Option::as_ref).is_some_and(|op| !waits(op, &pending)))
+            .find(|at| {
+                pending
+                    .get(*at)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|op| !waits(op, &pending))
+            })
             // A cycle cannot come out of the planners; keep the rest in order.
             .or_else(|| left.first().copied());
         let Some(at) = next else { break };

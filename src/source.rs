@@ -647,7 +647,11 @@ fn members(row: &Map<String, Value>, keys: &[&str]) -> Vec<String> {
 }
 
 pub fn node_interface(name: &str, row: &Map<String, Value>) -> NodeInterface {
-    let text = |key: &str| loose_string(row.get(key)).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    let text = |key: &str| {
+        loose_string(row.get(key))
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+    };
     let kind = text("type").unwrap_or_default();
     let vlan_raw_device = text("vlan-raw-device").or_else(|| {
         let (raw, vid) = name.rsplit_once('.')?;
@@ -662,7 +666,10 @@ pub fn node_interface(name: &str, row: &Map<String, Value>) -> NodeInterface {
         slaves: members(row, &["slaves", "ovs_bonds"]),
         ovs_bridge: text("ovs_bridge"),
         vlan_raw_device,
-        addresses: ["cidr", "cidr6"].iter().filter_map(|key| Cidr::parse(&text(key)?)).collect(),
+        addresses: ["cidr", "cidr6"]
+            .iter()
+            .filter_map(|key| Cidr::parse(&text(key)?))
+            .collect(),
         kind,
     }
 }
@@ -750,18 +757,36 @@ mod tests {
     #[test]
     fn node_interfaces_read_members_raw_devices_and_addresses() {
         let row = |v: Value| v.as_object().unwrap().clone();
-        let bond = node_interface("bond0", &row(json!({"type": "bond", "slaves": "eno1 eno2", "active": 1, "mtu": "9000"})));
-        assert_eq!((bond.slaves.as_slice(), bond.mtu), (["eno1".to_owned(), "eno2".to_owned()].as_slice(), Some(9000)));
-        let bridge = node_interface("vmbr1", &row(json!({"type": "bridge", "bridge_ports": "none", "active": 0})));
+        let bond = node_interface(
+            "bond0",
+            &row(json!({"type": "bond", "slaves": "eno1 eno2", "active": 1, "mtu": "9000"})),
+        );
+        assert_eq!(
+            (bond.slaves.as_slice(), bond.mtu),
+            (["eno1".to_owned(), "eno2".to_owned()].as_slice(), Some(9000))
+        );
+        let bridge = node_interface(
+            "vmbr1",
+            &row(json!({"type": "bridge", "bridge_ports": "none", "active": 0})),
+        );
         assert!(bridge.ports.is_empty() && !bridge.active);
-        let vlan = node_interface("vmbr0.20", &row(json!({"type": "vlan", "cidr": "10.0.20.2/24", "cidr6": "2001:db8::2/64"})));
+        let vlan = node_interface(
+            "vmbr0.20",
+            &row(json!({"type": "vlan", "cidr": "10.0.20.2/24", "cidr6": "2001:db8::2/64"})),
+        );
         assert_eq!(vlan.vlan_raw_device.as_deref(), Some("vmbr0"));
         assert_eq!(vlan.addresses.len(), 2);
-        let named = node_interface("vlan30", &row(json!({"type": "vlan", "vlan-raw-device": "bond0", "vlan-id": 30})));
+        let named = node_interface(
+            "vlan30",
+            &row(json!({"type": "vlan", "vlan-raw-device": "bond0", "vlan-id": 30})),
+        );
         assert_eq!(named.vlan_raw_device.as_deref(), Some("bond0"));
         let port = node_interface("eno3", &row(json!({"type": "OVSPort", "ovs_bridge": "vmbr2"})));
         assert_eq!(port.ovs_bridge.as_deref(), Some("vmbr2"));
-        assert_eq!(node_interface("eno1.5", &row(json!({"type": "eth"}))).vlan_raw_device, None);
+        assert_eq!(
+            node_interface("eno1.5", &row(json!({"type": "eth"}))).vlan_raw_device,
+            None
+        );
     }
 
     #[test]

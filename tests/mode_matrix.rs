@@ -98,13 +98,19 @@ fn world_with_manual_objects() -> Value {
     push(
         &mut world,
         "/api/virtualization/virtual-disks/",
-        untagged(9007, json!({"name": "scsi9", "size": 1024, "virtual_machine": {"id": vm}})),
+        untagged(
+            9007,
+            json!({"name": "scsi9", "size": 1024, "virtual_machine": {"id": vm}}),
+        ),
     );
     let pve1 = id_of(&world, "/api/dcim/devices/", |d| d["name"] == "pve1");
     push(
         &mut world,
         "/api/dcim/interfaces/",
-        untagged(9008, json!({"name": "oob0", "type": {"value": "1000base-t"}, "device": {"id": pve1}})),
+        untagged(
+            9008,
+            json!({"name": "oob0", "type": {"value": "1000base-t"}, "device": {"id": pve1}}),
+        ),
     );
     world
 }

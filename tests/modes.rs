@@ -322,11 +322,7 @@ fn every_skip_reason_of_the_stage_table() {
             "vm-templates",
             "sync_mode_vm_template=disabled",
         ),
-        (
-            json!({"sync_mode_vm": "disabled"}),
-            "vm-disks",
-            "sync_mode_vm=disabled",
-        ),
+        (json!({"sync_mode_vm": "disabled"}), "vm-disks", "sync_mode_vm=disabled"),
         (
             json!({"sync_mode_node": "disabled"}),
             "network-interfaces",

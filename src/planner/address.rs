@@ -107,9 +107,11 @@ fn primary_elsewhere(ctx: &Context, how: &Assignment, ip: &Object, owner: Option
         .u64("assigned_object_id")
         .and_then(|id| ctx.object(how.interface, id))
         .and_then(|iface| iface.fk(parent_field));
-    let primary = parent
-        .and_then(|id| ctx.object(parent_model, id))
-        .is_some_and(|p| ["primary_ip4", "primary_ip6", "oob_ip"].iter().any(|f| p.fk(f) == Some(ip.id)));
+    let primary = parent.and_then(|id| ctx.object(parent_model, id)).is_some_and(|p| {
+        ["primary_ip4", "primary_ip6", "oob_ip"]
+            .iter()
+            .any(|f| p.fk(f) == Some(ip.id))
+    });
     primary && parent != owner
 }
 
@@ -184,7 +186,10 @@ pub fn plan_groups(
     for group in groups {
         let mut planned: Vec<(Cidr, Option<Value>)> = Vec::new();
         for target in &group.targets {
-            let existing = target.existing_id.and_then(|id| assigned.remove(&id)).unwrap_or_default();
+            let existing = target
+                .existing_id
+                .and_then(|id| assigned.remove(&id))
+                .unwrap_or_default();
             let staying: Vec<&Object> = existing
                 .iter()
                 .copied()

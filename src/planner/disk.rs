@@ -106,7 +106,9 @@ fn plan_guest<'a>(ctx: &mut Context<'a>, writes: bool, key: &str, slot: &VmSlot,
             continue;
         };
         let found = Found::among(candidates, MatchedBy::NaturalKey, "virtual disks of the VM");
-        let outcome = reconciler.item(ctx, &item, found, |_, _| desired(&disk.spec, &disk.key, size, &slot.reference));
+        let outcome = reconciler.item(ctx, &item, found, |_, _| {
+            desired(&disk.spec, &disk.key, size, &slot.reference)
+        });
         if let Some(linked) = Linked::of(&outcome, reconciler.reference_of(&label)) {
             plan_sync_state(ctx, writes, &label, &disk.spec, &linked);
         }

@@ -189,7 +189,14 @@ fn plan_sync_state(ctx: &mut Context, writes: bool, node: &str, label: &str, nic
     ];
     let key = format!("{label}/sync-state");
     let parent_op = INTERFACE.head(label, String::new()).id();
-    proxbox::plan(ctx, &proxbox::VM_INTERFACE, writes, (&key, &parent_op), interface, fields);
+    proxbox::plan(
+        ctx,
+        &proxbox::VM_INTERFACE,
+        writes,
+        (&key, &parent_op),
+        interface,
+        fields,
+    );
 }
 
 /// What the interface's 802.1Q settings should be.

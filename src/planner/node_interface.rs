@@ -66,7 +66,12 @@ const INTERFACE: Lifecycle = Lifecycle {
 const ADDRESS: Lifecycle = Lifecycle {
     tags_flag: Some("overwrite_ip_tags"),
     lookup: &[("address", "address"), ("interface_id", "assigned_object_id")],
-    ..Lifecycle::synced(STAGE, ResourceType::Node, netbox::IP_ADDRESS, Gone::Delete { cascades: &[] })
+    ..Lifecycle::synced(
+        STAGE,
+        ResourceType::Node,
+        netbox::IP_ADDRESS,
+        Gone::Delete { cascades: &[] },
+    )
 };
 
 const NODE_ADDRESSES: Assignment = Assignment {

@@ -482,7 +482,13 @@ fn restriction_depth(ctx: &Context, spec: &Lifecycle, object: &Object) -> usize 
 }
 
 /// `deleted`: object id → the op that deletes it, for what this retire deleted so far.
-fn retire_one(ctx: &mut Context, spec: &Lifecycle, object: &Object, identity: &str, deleted: &mut BTreeMap<u64, String>) {
+fn retire_one(
+    ctx: &mut Context,
+    spec: &Lifecycle,
+    object: &Object,
+    identity: &str,
+    deleted: &mut BTreeMap<u64, String>,
+) {
     if matches!(spec.gone, Gone::Keep) || spec.retired(ctx, object) {
         return;
     }
@@ -554,7 +560,11 @@ fn staying_restrictors<'a>(
     let mut staying = Vec::new();
     let mut going = Vec::new();
     for field in spec.restricted_by {
-        for other in ctx.objects(spec.model).iter().filter(|o| o.fk(field) == Some(object.id)) {
+        for other in ctx
+            .objects(spec.model)
+            .iter()
+            .filter(|o| o.fk(field) == Some(object.id))
+        {
             let moved = ctx
                 .plan
                 .changes_of(spec.model, other.id)

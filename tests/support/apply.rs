@@ -160,7 +160,12 @@ impl Simulator<'_> {
     fn per_parent(&mut self, collection: &str, parent: &str) -> Vec<(String, String)> {
         self.objects(collection)
             .iter()
-            .map(|o| (o[parent]["id"].to_string(), o["name"].as_str().unwrap_or_default().to_owned()))
+            .map(|o| {
+                (
+                    o[parent]["id"].to_string(),
+                    o["name"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
             .collect()
     }
 
@@ -208,7 +213,11 @@ impl Simulator<'_> {
             .filter_map(|d| d["size"].as_u64())
             .collect();
         if let Some(object) = self.find(VMS, vm) {
-            object["disk"] = if sizes.is_empty() { Value::Null } else { json!(sizes.iter().sum::<u64>()) };
+            object["disk"] = if sizes.is_empty() {
+                Value::Null
+            } else {
+                json!(sizes.iter().sum::<u64>())
+            };
             object["virtual_disk_count"] = json!(sizes.len());
         }
     }
@@ -466,7 +475,9 @@ impl Simulator<'_> {
                 .map(|i| i["id"].clone())
                 .collect();
             if !children.is_empty() {
-                return Err(format!("NetBox refuses: interfaces {children:?} have it as their parent"));
+                return Err(format!(
+                    "NetBox refuses: interfaces {children:?} have it as their parent"
+                ));
             }
         }
         self.remove(collection, id);

@@ -117,15 +117,17 @@ fn network() -> impl Strategy<Value = NetworkSpec> {
         prop::option::of(prop::sample::select(vec![1500u64, 9000])),
         prop::bool::weighted(0.1),
     )
-        .prop_map(|(bond, vlan, address_on_vlan, v6, second_bridge, mtu, failed)| NetworkSpec {
-            bond,
-            vlan,
-            address_on_vlan,
-            v6,
-            second_bridge,
-            mtu,
-            failed,
-        })
+        .prop_map(
+            |(bond, vlan, address_on_vlan, v6, second_bridge, mtu, failed)| NetworkSpec {
+                bond,
+                vlan,
+                address_on_vlan,
+                v6,
+                second_bridge,
+                mtu,
+                failed,
+            },
+        )
 }
 
 /// The nodes' networks, one each.
@@ -200,11 +202,17 @@ fn number(value: u64, as_string: bool) -> Value {
 fn disk_line(g: &GuestSpec, disk: &DiskSpec) -> Option<(String, String)> {
     let (vmid, i) = (g.vmid, disk.index);
     Some(match (&disk.kind, g.lxc) {
-        (DiskKind::Sized(gib), true) => (format!("mp{i}"), format!("local-lvm:vm-{vmid}-disk-{i},mp=/mnt/d{i},size={gib}G")),
+        (DiskKind::Sized(gib), true) => (
+            format!("mp{i}"),
+            format!("local-lvm:vm-{vmid}-disk-{i},mp=/mnt/d{i},size={gib}G"),
+        ),
         (DiskKind::Sized(gib), false) => (format!("scsi{i}"), format!("local-lvm:vm-{vmid}-disk-{i},size={gib}G")),
         (DiskKind::NoSize, true) => (format!("mp{i}"), format!("/srv/share{i},mp=/mnt/s{i}")),
         (DiskKind::NoSize, false) => (format!("ide{i}"), "none,media=cdrom".to_owned()),
-        (DiskKind::Passthrough, false) => (format!("sata{i}"), format!("/dev/disk/by-id/ata-DISK{vmid}{i},backup=0")),
+        (DiskKind::Passthrough, false) => (
+            format!("sata{i}"),
+            format!("/dev/disk/by-id/ata-DISK{vmid}{i},backup=0"),
+        ),
         (DiskKind::Passthrough, true) => return None,
         (DiskKind::Unused, _) => (format!("unused{i}"), format!("local-lvm:vm-{vmid}-disk-9{i}")),
     })
@@ -218,13 +226,16 @@ fn node_network(n: usize, spec: &NetworkSpec) -> Value {
     let eth = |name: &str| json!({"iface": name, "type": "eth", "active": 1, "exists": 1});
     let mut rows = vec![eth("eno1"), eth("eno2")];
     let uplink = if spec.bond {
-        rows.push(json!({"iface": "bond0", "type": "bond", "active": 1, "slaves": "eno1 eno2", "bond_mode": "active-backup"}));
+        rows.push(
+            json!({"iface": "bond0", "type": "bond", "active": 1, "slaves": "eno1 eno2", "bond_mode": "active-backup"}),
+        );
         "bond0"
     } else {
         "eno1"
     };
     let address = format!("10.99.{n}.1/24");
-    let mut vmbr0 = json!({"iface": "vmbr0", "type": "bridge", "active": 1, "bridge_ports": uplink, "bridge_vlan_aware": 1});
+    let mut vmbr0 =
+        json!({"iface": "vmbr0", "type": "bridge", "active": 1, "bridge_ports": uplink, "bridge_vlan_aware": 1});
     if let Some(mtu) = spec.mtu {
         vmbr0["mtu"] = json!(mtu.to_string());
     }
@@ -245,7 +256,9 @@ fn node_network(n: usize, spec: &NetworkSpec) -> Value {
     rows.push(vmbr0);
     rows.extend(vlan_row);
     if spec.second_bridge {
-        rows.push(json!({"iface": "vmbr1", "type": "bridge", "active": 1, "bridge_ports": "none", "comments": "isolated\n"}));
+        rows.push(
+            json!({"iface": "vmbr1", "type": "bridge", "active": 1, "bridge_ports": "none", "comments": "isolated\n"}),
+        );
     }
     Value::Array(rows)
 }

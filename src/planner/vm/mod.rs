@@ -406,7 +406,9 @@ fn desired(ctx: &mut Context, guest: &Guest, name: &str, existing: Option<&Objec
     }
     // Once a VM has virtual disks, NetBox keeps its `disk` at their sum and
     // refuses any other value: then the disks say it (their stage), not we.
-    let has_disks = existing.and_then(|vm| vm.u64("virtual_disk_count")).is_some_and(|n| n > 0);
+    let has_disks = existing
+        .and_then(|vm| vm.u64("virtual_disk_count"))
+        .is_some_and(|n| n > 0);
     if let Some(config) = guest.config().filter(|_| !has_disks) {
         let disk = Some(disk_mib(config)).filter(|mib| *mib > 0);
         fields.push(Field::new("disk", Kind::Scalar, disk));
