@@ -29,7 +29,7 @@ const HOME = '/plugins/proxbox/home/';
 const SAMPLE_VMS = ['app02', 'db01', 'dns01', 'legacy-ct', 'proxy01', 'web01', 'win-rdp01'];
 /** The plugin's "All": its 13 stages, of which it skips sdn itself (sync_mode_sdn=disabled by default). */
 const ALL_STAGES = ['devices', 'storage', 'virtual-machines', 'task-history', 'vm-disks', 'vm-backups', 'vm-snapshots', 'network-interfaces', 'vm-interfaces', 'ip-addresses', 'sdn', 'replications', 'backup-routines'];
-const NOT_PLANNED = ['task-history', 'vm-disks', 'vm-backups', 'vm-snapshots', 'network-interfaces', 'backup-routines'];
+const NOT_PLANNED = ['task-history', 'vm-backups', 'vm-snapshots', 'backup-routines'];
 
 let nb; // netbox.env
 let pve; // fakepve.env
@@ -228,7 +228,7 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
     const { job, runs } = await pressAndWait(HOME, '/plugins/proxbox/sync/full-update/');
     completed(job);
     const planned = runs.filter((r) => !r.skipped);
-    assert.deepEqual(planned.map((r) => r.stage), ['devices', 'storage', 'virtual-machines', 'vm-interfaces', 'ip-addresses', 'replications']);
+    assert.deepEqual(planned.map((r) => r.stage), ['devices', 'storage', 'virtual-machines', 'vm-disks', 'network-interfaces', 'vm-interfaces', 'ip-addresses', 'replications']);
     for (const run of planned) {
       assert.deepEqual([run.summary.create, run.summary.update, run.summary.delete], [0, 0, 0], `${run.stage}: ${JSON.stringify(run.summary)}`);
       assert.equal(run.applied.done, 0, run.stage);
