@@ -143,6 +143,10 @@ function requestTimes() {
     set phase(name) {
       phase = name;
     },
+    /** Requests recorded so far, all phases. */
+    count() {
+      return Object.values(phases).reduce((n, kinds) => n + Object.values(kinds).reduce((m, e) => m + e.n, 0), 0);
+    },
     record({ method, path, ms }) {
       if (!phase) return;
       // `/api/ipam/ip-addresses/?id=1&…` and `/api/…/12/` → `/api/ipam/ip-addresses/`
@@ -161,6 +165,43 @@ function requestTimes() {
       return out;
     },
   };
+}
+
+/**
+ * Per stage of an apply: wall time from its first to its last operation and
+ * the NetBox requests sent meanwhile (fed by the executor's events; stages
+ * run one after the other, deletes at the end under their own stage).
+ */
+function stageClock(times) {
+  const stages = {};
+  let current = null;
+  const requests = () => times.count();
+  return {
+    emit(event, data) {
+      if (event === 'step' && data.status === 'started' && data.phase) {
+        current = data.phase;
+        times.phase = `apply ${current}`;
+        stages[current] ??= { started: performance.now(), ms: 0, requests: 0, firstRequest: requests() };
+      }
+      if (event === 'phase_summary' && stages[data.phase]) {
+        const stage = stages[data.phase];
+        stage.ms = performance.now() - stage.started;
+        stage.requests = requests() - stage.firstRequest;
+      }
+    },
+    stages,
+  };
+}
+
+/** One line per stage: what the plan does there, what the apply took, what the re-plan found unchanged. */
+function stageLines(plan, clock, again) {
+  const rows = [['stage', 'create', 'update', 'delete', 'skip', 'apply', 'NetBox req.', 're-plan unchanged']];
+  for (const [stage, c] of Object.entries(plan.summary.stages)) {
+    const applied = clock.stages[stage];
+    rows.push([stage, c.create, c.update, c.delete, c.skip, applied ? secs(applied.ms) : '-', applied ? applied.requests : '-', again.summary.stages[stage]?.unchanged ?? 0]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  return rows.map((r) => r.map((cell, i) => (i ? String(cell).padStart(widths[i]) : String(cell).padEnd(widths[i]))).join('  '));
 }
 
 /** `create 980 virtualization.virtualmachine, …`: what the operations of a plan are. */
@@ -248,7 +289,9 @@ async function benchCluster(spec) {
     for (const w of plan.warnings) log(`  warning ${w.code}: ${w.message}`);
     times.phase = 'apply';
     const applyStart = performance.now();
-    const report = await applyPlan(plan, netbox, { emit: progress() });
+    const clock = stageClock(times);
+    const shown = progress();
+    const report = await applyPlan(plan, netbox, { emit: (event, data) => { clock.emit(event, data); shown(event, data); } });
     const applyMs = performance.now() - applyStart;
     if (!report.ok) {
       printFailures(plan, report);
@@ -266,7 +309,9 @@ async function benchCluster(spec) {
     const by = report.requests.by_method;
     log(`  initial apply: ${secs(applyMs)}, ${report.counts.done} done, ${report.requests.total} NetBox requests (${Object.entries(by).map(([m, n]) => `${n} ${m}`).join(', ')}; ${report.requests.retries} retries)`);
     log('    NetBox time by request kind:');
-    for (const line of times.lines('apply')) log(`      ${line}`);
+    for (const kind of Object.keys(clock.stages).map((stage) => `apply ${stage}`)) {
+      for (const line of times.lines(kind, 2)) log(`      [${kind.slice('apply '.length)}] ${line}`);
+    }
 
     // (b) The no-change re-sync: plan only, against what (a) wrote.
     r0 = netbox.stats.requests;
@@ -282,6 +327,8 @@ async function benchCluster(spec) {
     log(`  no-change re-sync: ${secs(resync.ms)}, ${resync.netbox_requests} NetBox + ${resync.proxmox_requests} Proxmox requests; ${resync.changes.length} create/update/delete, ${again.summary.unchanged} unchanged, ${again.summary.skip} skip`);
     log('    NetBox time by request kind (reads run 4 at a time, so they add up to more than the wall time):');
     for (const line of times.lines('resync', 4)) log(`      ${line}`);
+    log('  per stage (initial plan and apply; the re-plan):');
+    for (const line of stageLines(plan, clock, again)) log(`    ${line}`);
     if (resync.changes.length) {
       log(`  RE-PLAN NOT EMPTY (${again.summary.create} create, ${again.summary.update} update, ${again.summary.delete} delete):`);
       for (const o of resync.changes.slice(0, 50)) log(`    ${o.action} ${o.id}${o.changes ? ` ${JSON.stringify(o.changes)}` : ''}`);

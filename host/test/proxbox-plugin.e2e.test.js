@@ -217,6 +217,15 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
     assert.equal(web01.primary_ip4?.address, '10.0.20.11/24');
     assert.deepEqual((await netbox.list('/api/dcim/devices/')).map((d) => d.name).sort(), ['pve1', 'pve2', 'pve3']);
     assert.deepEqual((await netbox.list(`${PLUGIN}/storage/`)).map((s) => s.name).sort(), ['ceph-vm', 'local', 'local-lvm', 'nfs-shared']);
+    // The vm-disks and network-interfaces stages, each its own request from the plugin.
+    const disks = await netbox.list('/api/virtualization/virtual-disks/', { query: { virtual_machine_id: web01.id } });
+    assert.deepEqual(disks.map((d) => d.name).sort(), ['efidisk0', 'scsi0', 'scsi1']);
+    const diskStates = await netbox.list(`${PLUGIN}/sync-state/virtual-disks/`);
+    assert.equal(diskStates.find((row) => row.virtual_disk.id === disks.find((d) => d.name === 'scsi1').id)?.proxbox_storage?.name, 'nfs-shared',
+      'the storage row the storage stage wrote (a request of its own) is linked');
+    const pve1 = (await netbox.list('/api/dcim/devices/', { query: { name: 'pve1' } }))[0];
+    assert.deepEqual((await netbox.list('/api/dcim/interfaces/', { query: { device_id: pve1.id } })).map((i) => i.name).sort(),
+      ['bond0', 'eno1', 'eno2', 'eno3', 'vmbr0', 'vmbr0.40', 'vmbr1']);
     assert.deepEqual((await netbox.list(`${PLUGIN}/vm-templates/`)).map((t) => [t.vmid, t.name]), [[9000, 'debian12-cloudinit']]);
     assert.deepEqual((await netbox.list(`${PLUGIN}/proxmox-nodes/`)).map((n) => n.name).sort(), ['pve1', 'pve2', 'pve3']);
   });
