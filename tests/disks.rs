@@ -5,7 +5,9 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{op, op_ids, ops, plan, records, records_of, sample, sync, vm_of, warnings, without_plugin, writes};
+use support::{
+    op, op_ids, ops, plan, records, records_of, sample, stage, sync, vm_of, warnings, without_plugin, writes,
+};
 
 const DISKS: &str = "/api/virtualization/virtual-disks/";
 const DISK: &str = "vm-disks:virtualization.virtualdisk:";
@@ -212,16 +214,9 @@ fn disks_follow_their_vm_mode() {
     let mut input = sample();
     input["settings"]["sync_mode_vm"] = json!("disabled");
     let disabled = plan(&input);
-    let stage = disabled["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == "vm-disks")
-        .unwrap()
-        .clone();
     assert_eq!(
-        stage,
-        json!({"stage": "vm-disks", "run": false, "reason": "sync_mode_vm=disabled"})
+        stage(&disabled, "vm-disks"),
+        &json!({"stage": "vm-disks", "run": false, "reason": "sync_mode_vm=disabled"})
     );
     let about_disks: Vec<&str> = op_ids(&disabled)
         .into_iter()

@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{op, op_ids, ops, plan, records, records_of, sample, sync, vm_of, warnings, writes};
+use support::{op, op_ids, ops, plan, records, records_of, sample, stage, sync, vm_of, warnings, writes};
 
 const IFACES: &str = "/api/dcim/interfaces/";
 const IFACE: &str = "network-interfaces:dcim.interface:";
@@ -275,14 +275,7 @@ fn node_interfaces_follow_the_node_mode() {
     let mut input = sample();
     input["settings"]["sync_mode_cluster"] = json!("disabled");
     let disabled = plan(&input);
-    let stage = disabled["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == "network-interfaces")
-        .unwrap()
-        .clone();
-    assert_eq!(stage["run"], false);
+    assert_eq!(stage(&disabled, "network-interfaces")["run"], false);
     assert!(!op_ids(&disabled)
         .iter()
         .any(|id| id.starts_with(IFACE) && !id.ends_with(":*")));

@@ -452,6 +452,17 @@ impl<'a> Context<'a> {
     }
 }
 
+/// Objects by the object a field of theirs points at (disks by VM, interfaces by device).
+pub fn by_parent<'o, 'a>(objects: &'o [Object<'a>], field: &str) -> BTreeMap<u64, Vec<&'o Object<'a>>> {
+    let mut map: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();
+    for object in objects {
+        if let Some(parent) = object.fk(field) {
+            map.entry(parent).or_default().push(object);
+        }
+    }
+    map
+}
+
 /// Objects assigned to interfaces of one model (IPs, MACs), by interface id.
 pub fn by_interface<'o, 'a>(objects: &'o [Object<'a>], interface: Model) -> BTreeMap<u64, Vec<&'o Object<'a>>> {
     let mut map: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();

@@ -7,7 +7,7 @@
 //! name is kept. Where the plugin is installed, each disk's sync-state
 //! record names its storage (the plugin's `storage` row), as proxbox-api does.
 
-use super::context::{Context, VmSlot};
+use super::context::{by_parent, Context, VmSlot};
 use super::diff::{Field, Kind};
 use super::proxbox::{self, Linked};
 use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Reconciler};
@@ -19,7 +19,6 @@ use crate::parse::DiskSpec;
 use crate::plan::{MatchedBy, Reason, Warning, WarningCode};
 use crate::source::{disks, GuestDisk};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 pub const PLANNER: Planner = Planner {
     name: "disk",
@@ -51,12 +50,7 @@ const LIFECYCLE: Lifecycle = Lifecycle {
 const DESCRIPTION_CHARS: usize = 200;
 
 fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
-    let mut by_vm: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();
-    for disk in ctx.objects(netbox::VIRTUAL_DISK) {
-        if let Some(vm) = disk.fk("virtual_machine") {
-            by_vm.entry(vm).or_default().push(disk);
-        }
-    }
+    let mut by_vm = by_parent(ctx.objects(netbox::VIRTUAL_DISK), "virtual_machine");
     let slots: Vec<(String, VmSlot)> = ctx.refs.vms.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (key, slot) in slots {
         let existing = slot.existing_id.and_then(|id| by_vm.remove(&id)).unwrap_or_default();

@@ -5,7 +5,7 @@
 //! NIC is plugged into (`bridge=`) is recorded where the plugin keeps it, the
 //! interface's sync-state record (`proxbox_bridge`).
 
-use super::context::{Context, InterfaceSlot, VmSlot};
+use super::context::{by_parent, Context, InterfaceSlot, VmSlot};
 use super::diff::{Field, Kind};
 use super::proxbox::{self, Linked};
 use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Outcome, Reconciler};
@@ -95,12 +95,7 @@ fn unique_nics(ctx: &mut Context, key: &str, guest: &Guest, config: &serde_json:
 }
 
 fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
-    let mut by_vm: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();
-    for iface in ctx.objects(netbox::VM_INTERFACE) {
-        if let Some(vm) = iface.fk("virtual_machine") {
-            by_vm.entry(vm).or_default().push(iface);
-        }
-    }
+    let mut by_vm = by_parent(ctx.objects(netbox::VM_INTERFACE), "virtual_machine");
     let mut vlans = VlanResolver::new(ctx, writes);
     let slots: Vec<(String, VmSlot)> = ctx.refs.vms.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (key, slot) in slots {

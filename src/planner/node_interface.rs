@@ -9,7 +9,7 @@
 //! no LAG member; and an interface stays while a child names it as parent.
 
 use super::address::{self, Assignment, Group, Target};
-use super::context::{Context, NodeInterfaceSlot, NodeNetwork};
+use super::context::{by_parent, Context, NodeInterfaceSlot, NodeNetwork};
 use super::diff::{Field, Kind};
 use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Outcome, Reconciler};
 use super::{nothing, Ask, Planner};
@@ -115,12 +115,7 @@ fn ask(ask: &mut Ask) {
 }
 
 fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
-    let mut by_device: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();
-    for iface in ctx.objects(netbox::DEVICE_INTERFACE) {
-        if let Some(device) = iface.fk("device") {
-            by_device.entry(device).or_default().push(iface);
-        }
-    }
+    let mut by_device = by_parent(ctx.objects(netbox::DEVICE_INTERFACE), "device");
     let devices: Vec<(String, Value)> = ctx.refs.devices.iter().map(|(n, d)| (n.clone(), d.clone())).collect();
     for (node, device) in devices {
         let existing = device.as_u64().and_then(|id| by_device.remove(&id)).unwrap_or_default();

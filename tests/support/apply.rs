@@ -203,15 +203,18 @@ impl Simulator<'_> {
         Ok(())
     }
 
-    /// NetBox's signal: a VM's `disk` is the sum of its virtual disks' sizes
-    /// (null without any), kept with a queryset update (`last_updated` stays).
-    fn sum_disks(&mut self, vm: u64) {
-        let sizes: Vec<u64> = self
-            .objects(DISKS)
+    fn disk_sizes(&mut self, vm: u64) -> Vec<u64> {
+        self.objects(DISKS)
             .iter()
             .filter(|d| d["virtual_machine"]["id"] == vm)
             .filter_map(|d| d["size"].as_u64())
-            .collect();
+            .collect()
+    }
+
+    /// NetBox's signal: a VM's `disk` is the sum of its virtual disks' sizes
+    /// (null without any), kept with a queryset update (`last_updated` stays).
+    fn sum_disks(&mut self, vm: u64) {
+        let sizes = self.disk_sizes(vm);
         if let Some(object) = self.find(VMS, vm) {
             object["disk"] = if sizes.is_empty() {
                 Value::Null
@@ -227,12 +230,7 @@ impl Simulator<'_> {
         let Some((_, disk)) = patch.iter().find(|(field, _)| field == "disk") else {
             return Ok(());
         };
-        let sizes: Vec<u64> = self
-            .objects(DISKS)
-            .iter()
-            .filter(|d| d["virtual_machine"]["id"] == vm)
-            .filter_map(|d| d["size"].as_u64())
-            .collect();
+        let sizes = self.disk_sizes(vm);
         let sum: u64 = sizes.iter().sum();
         if !sizes.is_empty() && disk.as_u64() != Some(sum) {
             return Err(format!(
