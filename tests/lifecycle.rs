@@ -4,7 +4,9 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{op, ops, plan, records, records_of, sample, sync, vm_of, warnings, without_plugin, writes};
+use support::{
+    op, ops, plan, records, records_of, sample, sync, vm_of, warnings, without_plugin, writes, SYNCED_RESOURCES,
+};
 
 const VMS: &str = "/api/virtualization/virtual-machines/";
 const IPS: &str = "/api/ipam/ip-addresses/";
@@ -12,16 +14,7 @@ const TAGS: &str = "/api/extras/tags/";
 const LXC_201: &str = "/nodes/pve3/lxc/201/config";
 
 fn set_all_modes(input: &mut Value, mode: &str) {
-    for resource in [
-        "vm",
-        "vm_template",
-        "vm_interface",
-        "mac",
-        "cluster",
-        "node",
-        "storage",
-        "ip_address",
-    ] {
+    for resource in SYNCED_RESOURCES {
         input["settings"][format!("sync_mode_{resource}")] = json!(mode);
     }
 }
