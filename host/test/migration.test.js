@@ -33,6 +33,8 @@ const KINDS = [
   { model: 'virtualization.virtualmachine', collection: '/api/virtualization/virtual-machines/', netbox: (vm, vmKey) => vmKey(vm.id), plan: (op) => op.key.split(' ')[0] },
   { model: 'netbox_proxbox.proxmoxvmtemplate', collection: '/api/plugins/proxbox/vm-templates/', netbox: (t) => `qemu/${t.vmid}`, plan: (op) => op.key.split(' ')[0] },
   { model: 'virtualization.vminterface', collection: '/api/virtualization/interfaces/', netbox: (i, vmKey) => `${vmKey(i.virtual_machine.id)}/${i.name}`, plan: (op) => op.key },
+  { model: 'virtualization.virtualdisk', collection: '/api/virtualization/virtual-disks/', netbox: (d, vmKey) => `${vmKey(d.virtual_machine.id)}/${d.name}`, plan: (op) => op.key },
+  { model: 'dcim.interface', collection: '/api/dcim/interfaces/', netbox: (i) => `${i.device.name}/${i.name}`, plan: (op) => op.key },
   { model: 'ipam.ipaddress', collection: '/api/ipam/ip-addresses/', netbox: (ip) => ip.address, plan: (op) => op.fields.address },
   { model: 'dcim.macaddress', collection: '/api/dcim/mac-addresses/', netbox: (m) => m.mac_address.toUpperCase(), plan: (op) => op.fields.mac_address.toUpperCase() },
   { model: 'ipam.vlan', collection: '/api/ipam/vlans/', netbox: (v) => `vid ${v.vid}`, plan: (op) => `vid ${op.fields.vid}` },
@@ -151,7 +153,7 @@ function createsOfWhatProxboxMade(plan, existing) {
 }
 
 function assertPeerRan(run, what) {
-  assert.equal(run.ok, true, `${what}: ${run.message} ${JSON.stringify({ errors: run.errors, failures: run.failures })}`);
+  assert.equal(run.ok, true, `${what}: ${run.message} ${JSON.stringify({ errors: run.errors, failures: run.failures, logged: run.logged })}`);
   assert.deepEqual(run.errors, [], `${what}: error events`);
 }
 
