@@ -190,11 +190,15 @@ describe('migration: a NetBox synced by proxbox-api 0.0.30, then by us', { timeo
     assert.deepEqual(proxboxMade.syncState.map((s) => `${s.proxmox_vm_type}/${s.proxmox_vm_id}`).sort(),
       ['lxc/200', 'lxc/201', 'lxc/202', 'qemu/100', 'qemu/101', 'qemu/102', 'qemu/103', 'qemu/9000']);
     assert.deepEqual(proxboxMade['dcim.device'].map((d) => d.key).sort(), ['pve1', 'pve2', 'pve3']);
+    // Disks and node interfaces are there to be adopted (else the duplicate check below proves nothing).
+    assert.ok(proxboxMade['virtualization.virtualdisk'].some((d) => d.key === 'qemu/100/scsi0'), 'Proxbox made virtual disks');
+    assert.ok(proxboxMade['dcim.interface'].some((i) => i.key === 'pve1/vmbr0'), 'Proxbox made node interfaces');
     assert.deepEqual(duplicatesIn(proxboxMade), []);
     for (const { model } of KINDS) t.diagnostic(`Proxbox made ${model}: ${proxboxMade[model].map((o) => o.key).join(', ') || 'none'}`);
   });
 
   test('our plan against that NetBox creates nothing Proxbox already made (issue 20)', async (t) => {
+    assert.ok(proxboxMade, 'proxbox-api synced the sample');
     const { plan } = await planLive({ netbox, proxmox, endpoint: peer.endpointId });
     ourPlan = plan;
     for (const line of describePlan(plan, proxboxMade)) t.diagnostic(line);
