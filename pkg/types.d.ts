@@ -382,10 +382,12 @@ export interface QueryFlags {
   stages: {
     devices?: Record<string, string>;
     "ip-addresses"?: Record<string, string>;
+    "network-interfaces"?: Record<string, string>;
     replications?: Record<string, string>;
     sdn?: Record<string, string>;
     storage?: Record<string, string>;
     "virtual-machines"?: Record<string, string>;
+    "vm-disks"?: Record<string, string>;
     "vm-interfaces"?: Record<string, string>;
     "vm-templates"?: Record<string, string>;
   };
@@ -470,7 +472,7 @@ export interface Settings {
   sync_mode_vm_template?: SyncMode;
 }
 
-export type StageName = "devices" | "storage" | "virtual-machines" | "vm-templates" | "vm-interfaces" | "ip-addresses" | "sdn" | "replications";
+export type StageName = "devices" | "storage" | "virtual-machines" | "vm-templates" | "vm-disks" | "network-interfaces" | "vm-interfaces" | "ip-addresses" | "sdn" | "replications";
 
 export interface StageStatus {
   reason?: string | null;
@@ -500,10 +502,12 @@ export interface Summary {
     bootstrap?: Counts;
     devices?: Counts;
     "ip-addresses"?: Counts;
+    "network-interfaces"?: Counts;
     replications?: Counts;
     sdn?: Counts;
     storage?: Counts;
     "virtual-machines"?: Counts;
+    "vm-disks"?: Counts;
     "vm-interfaces"?: Counts;
     "vm-templates"?: Counts;
   };
@@ -554,7 +558,7 @@ export interface Warning {
  * What a warning is about. One enum, so the codes a UI can filter on are
  * exactly these (the README lists them).
  */
-export type WarningCode = "invalid-cidr" | "max-deletes-exceeded" | "proxbox-plugin-absent" | "sdn-unreadable" | "unreadable-row" | "ambiguous-identity" | "duplicate-identity" | "duplicate-ip" | "incomplete-snapshot" | "netbox-unreadable" | "not-owned" | "proxmox-unreadable" | "sdn-path-unsupported" | "sdn-unsupported" | "unidentified-same-name" | "changelog-unreadable" | "decisions-pending";
+export type WarningCode = "invalid-cidr" | "max-deletes-exceeded" | "proxbox-plugin-absent" | "sdn-unreadable" | "unreadable-row" | "ambiguous-identity" | "duplicate-identity" | "duplicate-ip" | "incomplete-snapshot" | "netbox-unreadable" | "not-owned" | "proxmox-unreadable" | "sdn-path-unsupported" | "sdn-unsupported" | "unidentified-same-name" | "changelog-unreadable" | "decisions-pending" | "unsized-disk";
 
 /** Every error the package throws: `code` to branch on, `path` the JSON path of the offending value. */
 export interface ProxboxPlannerError extends Error {

@@ -322,6 +322,8 @@ pub enum Stage {
     Storage,
     VirtualMachines,
     VmTemplates,
+    VmDisks,
+    NetworkInterfaces,
     VmInterfaces,
     IpAddresses,
     Sdn,
@@ -336,7 +338,7 @@ pub struct StageSpec {
 }
 
 /// Dependency order: this is the order stages run and operations are listed in.
-pub const STAGES: [StageSpec; 8] = [
+pub const STAGES: [StageSpec; STAGE_COUNT] = [
     StageSpec {
         stage: Stage::Devices,
         name: "devices",
@@ -356,6 +358,16 @@ pub const STAGES: [StageSpec; 8] = [
         stage: Stage::VmTemplates,
         name: "vm-templates",
         gated_by: &[R::VmTemplate],
+    },
+    StageSpec {
+        stage: Stage::VmDisks,
+        name: "vm-disks",
+        gated_by: &[R::Vm],
+    },
+    StageSpec {
+        stage: Stage::NetworkInterfaces,
+        name: "network-interfaces",
+        gated_by: &[R::Node],
     },
     StageSpec {
         stage: Stage::VmInterfaces,
@@ -379,12 +391,16 @@ pub const STAGES: [StageSpec; 8] = [
     },
 ];
 
+pub const STAGE_COUNT: usize = 10;
+
 impl Stage {
-    pub const ALL: [Stage; 8] = [
+    pub const ALL: [Stage; STAGE_COUNT] = [
         Stage::Devices,
         Stage::Storage,
         Stage::VirtualMachines,
         Stage::VmTemplates,
+        Stage::VmDisks,
+        Stage::NetworkInterfaces,
         Stage::VmInterfaces,
         Stage::IpAddresses,
         Stage::Sdn,
@@ -438,14 +454,14 @@ pub fn parse_sync_types(value: Option<&Value>, path: &Path) -> Result<Vec<Stage>
             format!("no sync types given; use [\"all\"] or some of: {}", valid_sync_types()),
         ));
     }
-    let mut wanted = [false; 8];
+    let mut wanted = [false; STAGE_COUNT];
     for (index, item) in items.iter().enumerate() {
         let item_path = path.index(index);
         let text = item
             .as_str()
             .ok_or_else(|| crate::json::wrong_type(&item_path, "a sync type string", item))?;
         if text.trim().eq_ignore_ascii_case("all") {
-            wanted = [true; 8];
+            wanted = [true; STAGE_COUNT];
             continue;
         }
         let stage = Stage::parse(text).ok_or_else(|| {

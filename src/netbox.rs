@@ -52,12 +52,17 @@ models! {
     DEVICE_ROLE = "dcim.devicerole" at "/api/dcim/device-roles/"
         reads ["color", "name", "slug", "tags", "vm_role"];
     DEVICE = "dcim.device" at "/api/dcim/devices/"
-        reads ["cluster", "device_type", "name", "role", "site", "status", "tags"];
+        reads ["cluster", "device_type", "name", "oob_ip", "primary_ip4", "primary_ip6", "role", "site", "status",
+            "tags"];
     VIRTUAL_MACHINE = "virtualization.virtualmachine" at "/api/virtualization/virtual-machines/"
         reads ["cluster", "comments", "custom_fields", "description", "device", "disk", "memory", "name",
-            "primary_ip4", "primary_ip6", "site", "status", "tags", "vcpus"];
+            "primary_ip4", "primary_ip6", "site", "status", "tags", "vcpus", "virtual_disk_count"];
     VM_INTERFACE = "virtualization.vminterface" at "/api/virtualization/interfaces/"
         reads ["enabled", "mode", "mtu", "name", "primary_mac_address", "tags", "untagged_vlan", "virtual_machine"];
+    VIRTUAL_DISK = "virtualization.virtualdisk" at "/api/virtualization/virtual-disks/"
+        reads ["description", "name", "size", "tags", "virtual_machine"];
+    DEVICE_INTERFACE = "dcim.interface" at "/api/dcim/interfaces/"
+        reads ["bridge", "description", "device", "enabled", "lag", "mtu", "name", "parent", "tags", "type"];
     MAC_ADDRESS = "dcim.macaddress" at "/api/dcim/mac-addresses/"
         reads ["assigned_object_id", "assigned_object_type", "mac_address", "tags"];
     IP_ADDRESS = "ipam.ipaddress" at "/api/ipam/ip-addresses/"
@@ -120,6 +125,12 @@ models! {
             "tags"];
     CLUSTER_SYNC_STATE = "netbox_proxbox.proxboxclustersyncstate" at "/api/plugins/proxbox/sync-state/clusters/"
         reads ["cluster", "proxmox_cluster", "proxmox_cluster_name", "tags"];
+    VIRTUAL_DISK_SYNC_STATE = "netbox_proxbox.proxboxvirtualdisksyncstate" at "/api/plugins/proxbox/sync-state/virtual-disks/"
+        reads ["endpoint", "proxbox_storage", "proxbox_storage_raw_value", "proxmox_cluster", "proxmox_cluster_name",
+            "proxmox_node", "proxmox_node_name", "tags", "virtual_disk"];
+    VM_INTERFACE_SYNC_STATE = "netbox_proxbox.proxboxvminterfacesyncstate" at "/api/plugins/proxbox/sync-state/vm-interfaces/"
+        reads ["endpoint", "proxbox_bridge", "proxbox_bridge_raw_value", "proxmox_cluster", "proxmox_cluster_name",
+            "proxmox_node", "proxmox_node_name", "tags", "vm_interface"];
     OBJECT_CHANGE = "core.objectchange" at "/api/core/object-changes/"
         reads ["action", "changed_object_id", "changed_object_type", "message", "postchange_data",
             "prechange_data", "time", "user", "user_name"];
@@ -136,6 +147,8 @@ pub const BOOKKEEPING: &[Model] = &[
     VM_SYNC_STATE,
     DEVICE_SYNC_STATE,
     CLUSTER_SYNC_STATE,
+    VIRTUAL_DISK_SYNC_STATE,
+    VM_INTERFACE_SYNC_STATE,
 ];
 
 impl Model {
@@ -224,24 +237,26 @@ fields! {
     json: ["disk_config", "net_config", "postchange_data", "prechange_data", "raw_config"],
     reduced: [
     "action", "address", "advertise_subnets", "alias", "asn", "assigned_object_id", "assigned_object_type",
-    "changed_object_id", "changed_object_type", "cidr", "cloud_init_enabled", "cluster", "cluster_id",
+    "bridge", "changed_object_id", "changed_object_type", "cidr", "cloud_init_enabled", "cluster", "cluster_id",
     "cluster_name", "color", "comment", "comments", "conflict_reason", "content", "controller", "controller_name",
     "controller_type", "datastore", "description", "device", "device_type", "disable", "disk", "dns", "dns_name",
     "enabled", "endpoint", "export", "export_targets", "fabric_name", "fabric_type", "format", "gateway", "ge",
     "group", "group_name", "guest", "identifier", "import_targets", "ip_address", "ipam", "is_mountpoint",
-    "job_type", "jobnum", "kind", "l2vpn", "label", "last_updated", "le", "local", "loopback", "mac_address",
+    "job_type", "jobnum", "kind", "l2vpn", "label", "lag", "last_updated", "le", "local", "loopback", "mac_address",
     "manufacturer", "match_ip", "match_peer", "max_cpu", "max_memory", "max_protected_backups", "memory", "message",
     "mode", "model", "monhost", "mountpoint", "mtu", "name", "namespace", "netbox_cluster", "netbox_device", "node",
-    "node_id", "node_name", "nodes", "nodes_count", "object_types", "online", "order", "os_type", "path", "peers",
-    "pool", "port", "preallocation", "prefix", "primary_ip4", "primary_ip6", "primary_mac_address",
-    "proxmox_cluster", "proxmox_cluster_name", "proxmox_endpoint", "proxmox_node", "proxmox_node_name",
-    "proxmox_status", "proxmox_type", "proxmox_vm_id", "proxmox_vm_name", "proxmox_vm_type", "prune_backups",
-    "quorate", "rate", "remove_job", "replication_id", "required", "role", "rt_import", "schedule", "scope_id",
-    "scope_type", "server", "set_community", "share", "shared", "site", "skip_reason", "slug", "snat", "source",
-    "source_name", "source_type", "state", "status", "storage_type", "subdir", "subnet", "subnet_type", "tag",
-    "target", "target_id", "target_type", "time", "type", "u_height", "untagged_vlan", "user", "user_name",
-    "username", "vcpus", "version", "vid", "virtual_machine", "vlanaware", "vm_role", "vmid", "vnet_name",
-    "vnet_type", "vrf", "vrf_vxlan", "zone_name", "zone_type",
+    "node_id", "node_name", "nodes", "nodes_count", "object_types", "online", "oob_ip", "order", "os_type",
+    "parent", "path", "peers", "pool", "port", "preallocation", "prefix", "primary_ip4", "primary_ip6",
+    "primary_mac_address", "proxbox_bridge", "proxbox_bridge_raw_value", "proxbox_storage",
+    "proxbox_storage_raw_value", "proxmox_cluster", "proxmox_cluster_name", "proxmox_endpoint", "proxmox_node",
+    "proxmox_node_name", "proxmox_status", "proxmox_type", "proxmox_vm_id", "proxmox_vm_name", "proxmox_vm_type",
+    "prune_backups", "quorate", "rate", "remove_job", "replication_id", "required", "role", "rt_import", "schedule",
+    "scope_id", "scope_type", "server", "set_community", "share", "shared", "site", "size", "skip_reason", "slug",
+    "snat", "source", "source_name", "source_type", "state", "status", "storage_type", "subdir", "subnet",
+    "subnet_type", "tag", "target", "target_id", "target_type", "time", "type", "u_height", "untagged_vlan", "user",
+    "user_name", "username", "vcpus", "version", "vid", "virtual_disk", "virtual_disk_count", "virtual_machine",
+    "vlanaware", "vm_interface", "vm_role", "vmid", "vnet_name", "vnet_type", "vrf", "vrf_vxlan", "zone_name",
+    "zone_type",
     ],
 }
 

@@ -45,6 +45,44 @@ pub fn size_bytes(text: &str) -> Option<u64> {
     Some((number * (1u64 << shift) as f64) as u64)
 }
 
+/// A size in MiB, rounded up: NetBox keeps disk sizes as whole units, and a
+/// disk of 528 KiB (an EFI vars disk) is still a disk.
+pub fn mib_rounded_up(bytes: u64) -> u64 {
+    bytes.div_ceil(1 << 20)
+}
+
+/// One guest disk's property string: `local-lvm:vm-101-disk-0,iothread=1,size=32G`,
+/// `none,media=cdrom`, `/dev/disk/by-id/ata-X` (a passthrough device).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskSpec {
+    /// The volume as Proxmox names it (`file=` and `volume=` are the same place).
+    pub volume: String,
+    /// The storage of a `storage:volume`; a device path or `none` has none.
+    pub storage: Option<String>,
+    pub format: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub cdrom: bool,
+}
+
+pub fn disk_spec(text: &str) -> DiskSpec {
+    let pairs = property_string(text);
+    let volume = ["", "file", "volume"]
+        .iter()
+        .find_map(|key| property(&pairs, key))
+        .unwrap_or_default();
+    let storage = volume
+        .split_once(':')
+        .map(|(storage, _)| storage.trim())
+        .filter(|storage| !storage.is_empty() && !storage.starts_with('/'));
+    DiskSpec {
+        volume: volume.to_owned(),
+        storage: storage.map(str::to_owned),
+        format: property(&pairs, "format").filter(|f| !f.is_empty()).map(str::to_owned),
+        size_bytes: property(&pairs, "size").and_then(size_bytes),
+        cdrom: property(&pairs, "media") == Some("cdrom"),
+    }
+}
+
 /// Proxmox tags are `;`-separated (older releases also used spaces or commas).
 pub fn tags(text: &str) -> Vec<String> {
     let mut tags: Vec<String> = text
@@ -142,6 +180,23 @@ impl Cidr {
     pub fn is_unspecified(&self) -> bool {
         self.ip.is_unspecified()
     }
+
+    /// NetBox assigns no network ID (nor an IPv4 broadcast address) to an
+    /// interface, but for the host-sized prefixes (/31, /32, /127, /128).
+    pub fn is_assignable_to_interface(&self) -> bool {
+        let host_sized = match self.ip {
+            IpAddr::V4(_) => self.prefix >= 31,
+            IpAddr::V6(_) => self.prefix >= 127,
+        };
+        let broadcast = match self.ip {
+            IpAddr::V4(v4) => {
+                let host_bits = u32::MAX.checked_shr(u32::from(self.prefix)).unwrap_or(0);
+                u32::from(v4) & host_bits == host_bits
+            }
+            IpAddr::V6(_) => false,
+        };
+        host_sized || (self.network().ip != self.ip && !broadcast)
+    }
 }
 
 impl std::fmt::Display for Cidr {
@@ -182,6 +237,28 @@ mod tests {
     }
 
     #[test]
+    fn disk_specs_name_their_storage_format_size_and_media() {
+        let disk = disk_spec("local-lvm:vm-101-disk-0,format=raw,iothread=1,size=32G");
+        assert_eq!(disk.storage.as_deref(), Some("local-lvm"));
+        assert_eq!(disk.format.as_deref(), Some("raw"));
+        assert_eq!(disk.size_bytes, Some(32 << 30));
+        assert!(!disk.cdrom);
+        let cdrom = disk_spec("none,media=cdrom");
+        assert!(cdrom.cdrom);
+        assert_eq!((cdrom.storage, cdrom.size_bytes), (None, None));
+        let passthrough = disk_spec("/dev/disk/by-id/ata-ST4000DM004-2CV104_ZFN0ABCD,backup=0");
+        assert_eq!(passthrough.volume, "/dev/disk/by-id/ata-ST4000DM004-2CV104_ZFN0ABCD");
+        assert_eq!((passthrough.storage, passthrough.size_bytes), (None, None));
+        assert_eq!(
+            disk_spec("file=ceph:vm-1-disk-0,size=1T").storage.as_deref(),
+            Some("ceph")
+        );
+        assert_eq!(mib_rounded_up(528 << 10), 1);
+        assert_eq!(mib_rounded_up(4 << 20), 4);
+        assert_eq!(mib_rounded_up(0), 0);
+    }
+
+    #[test]
     fn tags_split_on_semicolons_and_sort() {
         assert_eq!(tags("web;prod;;web"), ["prod", "web"]);
         assert_eq!(tags("a b,c"), ["a", "b", "c"]);
@@ -206,6 +283,10 @@ mod tests {
         assert_eq!(Cidr::parse("10.0.0.5/33"), None);
         assert_eq!(Cidr::parse("dhcp"), None);
         assert!(Cidr::parse("127.0.0.1/8").unwrap().is_loopback());
+        let assignable = |text: &str| Cidr::parse(text).unwrap().is_assignable_to_interface();
+        assert!(assignable("10.0.0.5/24") && assignable("10.0.0.0/31") && assignable("10.0.0.7/32"));
+        assert!(!assignable("10.0.0.0/24") && !assignable("10.0.0.255/24") && !assignable("2001:db8::/64"));
+        assert!(assignable("2001:db8::ffff/64") && assignable("2001:db8::/128"));
     }
 }
 

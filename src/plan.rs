@@ -257,10 +257,13 @@ pub enum WarningCode {
     ChangelogUnreadable,
     /// `on_operator_edit` is `ask`: conflicts wait for a choice.
     DecisionsPending,
+    /// A guest disk without `size=` (a passthrough device, a bind mount):
+    /// NetBox's virtual disks need a size; a NetBox disk of its name is kept.
+    UnsizedDisk,
 }
 
 impl WarningCode {
-    pub const ALL: [WarningCode; 17] = {
+    pub const ALL: [WarningCode; 18] = {
         use WarningCode::*;
         [
             AmbiguousIdentity,
@@ -280,6 +283,7 @@ impl WarningCode {
             UnidentifiedSameName,
             ChangelogUnreadable,
             DecisionsPending,
+            UnsizedDisk,
         ]
     };
 
@@ -691,6 +695,16 @@ impl PlanBuilder {
         }
     }
 
+    /// The changes an update of this plan makes to an object, if it has one.
+    pub fn changes_of(&self, model: Model, id: u64) -> Option<&BTreeMap<String, Change>> {
+        self.operations
+            .iter()
+            .find(|op| {
+                op.action == Action::Update && op.model == model.name && op.target.as_ref().is_some_and(|t| t.id == id)
+            })
+            .map(|op| &op.changes)
+    }
+
     /// Marks a create as needed only by what refers to it (see `finish`).
     pub fn only_if_referenced(&mut self, id: &str) {
         if let Some(op) = self.operations.iter_mut().find(|o| o.id == id) {
@@ -797,7 +811,7 @@ impl PlanBuilder {
             }
             operations.extend(group_runs(segment));
         }
-        operations.extend(deletes.into_iter().rev());
+        operations.extend(ordered_deletes(deletes));
         let mut summary = Summary::default();
         for op in &operations {
             summary.total.add(op.action);
@@ -818,6 +832,38 @@ impl PlanBuilder {
             summary,
         }
     }
+}
+
+/// Deletes children first: in the reverse of the order planned (planners
+/// retire parents before children), moved only where one waits for another
+/// (an interface NetBox keeps while a VLAN on it exists).
+fn ordered_deletes(deletes: Vec<Operation>) -> Vec<Operation> {
+    use std::collections::BTreeSet;
+    let mut pending: Vec<Option<Operation>> = deletes.into_iter().rev().map(Some).collect();
+    let waits = |op: &Operation, pending: &[Option<Operation>]| {
+        op.depends_on
+            .iter()
+            .any(|dep| pending.iter().flatten().any(|other| other.id == *dep))
+    };
+    let mut ordered = Vec::with_capacity(pending.len());
+    let mut left: BTreeSet<usize> = (0..pending.len()).collect();
+    while !left.is_empty() {
+        let next = left
+            .iter()
+            .copied()
+            .find(|at| {
+                pending
+                    .get(*at)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|op| !waits(op, &pending))
+            })
+            // A cycle cannot come out of the planners; keep the rest in order.
+            .or_else(|| left.first().copied());
+        let Some(at) = next else { break };
+        left.remove(&at);
+        ordered.extend(pending.get_mut(at).and_then(Option::take));
+    }
+    ordered
 }
 
 /// Reorders one stage's operations so that operations on the same collection
@@ -971,7 +1017,8 @@ mod tests {
             | WarningCode::UnreadableRow
             | WarningCode::UnidentifiedSameName
             | WarningCode::ChangelogUnreadable
-            | WarningCode::DecisionsPending => listed(code),
+            | WarningCode::DecisionsPending
+            | WarningCode::UnsizedDisk => listed(code),
         };
         assert!(WarningCode::ALL.into_iter().all(every_warning));
         let every_reason = |reason: Reason| match reason {

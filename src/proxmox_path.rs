@@ -24,6 +24,7 @@ pub const TEMPLATES: &[&str] = &[
     "/cluster/sdn/vnets/{name}/subnets",
     "/nodes/{name}/{guest}/{vmid}/config",
     "/nodes/{name}/qemu/{vmid}/agent/network-get-interfaces",
+    "/nodes/{name}/network",
     "/nodes/{name}/sdn/zones",
     "/nodes/{name}/sdn/zones/{name}/content",
     "/nodes/{name}/sdn/zones/{name}/bridges",
@@ -52,6 +53,10 @@ pub fn guest_config(node: &str, kind: GuestKind, vmid: u64) -> String {
 
 pub fn guest_agent_interfaces(node: &str, vmid: u64) -> String {
     format!("/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces")
+}
+
+pub fn node_network(node: &str) -> String {
+    format!("/nodes/{node}/network")
 }
 
 pub fn vnet_subnets(vnet: &str) -> String {
@@ -119,6 +124,7 @@ mod tests {
         let built = [
             guest_config("pve1", GuestKind::Lxc, 200),
             guest_agent_interfaces("pve-2.lab", 101),
+            node_network("pve1"),
             vnet_subnets("vnet100"),
             node_sdn_zones("pve1"),
             node_sdn_zone("pve1", "evpnz1", "ip-vrf"),
@@ -147,6 +153,8 @@ mod tests {
             "/nodes/pve1/qemu/0101/config",
             "/nodes/pve1/qemu/1000000000/config",
             "/nodes/pve1/lxc/200/agent/network-get-interfaces",
+            "/nodes/pve1/network/vmbr0",
+            "/nodes/pve1/network?type=bridge",
             "/nodes/pve1/openvz/200/config",
             "/cluster/status/",
             "/cluster/status?x=1",

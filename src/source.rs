@@ -474,6 +474,8 @@ pub struct Nic {
     pub vlan: Option<u16>,
     pub enabled: bool,
     pub mtu: Option<u64>,
+    /// The node bridge it is plugged into (`bridge=`).
+    pub bridge: Option<String>,
     /// Static addresses from `ipconfigN` (QEMU) or `ip=`/`ip6=` (LXC).
     pub static_ips: Vec<Cidr>,
 }
@@ -541,6 +543,9 @@ fn nic(kind: GuestKind, index: u32, text: &str, config: &Map<String, Value>) -> 
         mtu: parse::property(&pairs, "mtu")
             .and_then(|m| m.parse().ok())
             .filter(|m| *m > 1),
+        bridge: parse::property(&pairs, "bridge")
+            .filter(|b| !b.is_empty())
+            .map(str::to_owned),
         static_ips,
     }
 }
@@ -556,28 +561,117 @@ fn static_addresses(pairs: &[(&str, &str)]) -> Vec<Cidr> {
 
 /// The disk keys that count towards a guest's size (SPEC §3.2).
 pub fn is_disk_key(key: &str) -> bool {
-    if key == "rootfs" {
-        return true;
-    }
-    ["scsi", "virtio", "sata", "ide", "efidisk", "tpmstate", "mp"]
-        .iter()
-        .any(|prefix| {
-            key.strip_prefix(prefix)
-                .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit()))
-        })
+    disk_key_order(key).is_some()
 }
 
-/// Sum of the disk sizes in MiB, CD-ROMs and `unusedN` excluded.
-pub fn disk_mib(config: &Map<String, Value>) -> u64 {
-    let bytes: u64 = config
+const DISK_PREFIXES: [&str; 7] = ["scsi", "virtio", "sata", "ide", "efidisk", "tpmstate", "mp"];
+
+/// Where a disk key sorts (`scsi2` before `scsi10`), if it is one.
+fn disk_key_order(key: &str) -> Option<(usize, u32)> {
+    if key == "rootfs" {
+        return Some((0, 0));
+    }
+    DISK_PREFIXES.iter().enumerate().find_map(|(at, prefix)| {
+        let rest = key.strip_prefix(prefix)?;
+        let index = rest.parse().ok().filter(|_| rest.chars().all(|c| c.is_ascii_digit()))?;
+        Some((at + 1, index))
+    })
+}
+
+/// One disk key of a guest config (`unusedN` are not disks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestDisk {
+    pub key: String,
+    pub spec: parse::DiskSpec,
+}
+
+impl GuestDisk {
+    /// Its size as NetBox keeps disk sizes (MiB, rounded up); `None` for a
+    /// CD-ROM or a disk without `size=` (a passthrough device, a bind mount).
+    pub fn size_mib(&self) -> Option<u64> {
+        let bytes = self.spec.size_bytes.filter(|_| !self.spec.cdrom)?;
+        Some(parse::mib_rounded_up(bytes))
+    }
+}
+
+/// The disks of a config, in key order (`rootfs`, `scsi0`, `scsi2`, `scsi10`, ...).
+pub fn disks(config: &Map<String, Value>) -> Vec<GuestDisk> {
+    let mut disks: Vec<(usize, u32, GuestDisk)> = config
         .iter()
-        .filter(|(key, _)| is_disk_key(key))
-        .filter_map(|(_, value)| value.as_str())
-        .map(parse::property_string)
-        .filter(|pairs| parse::property(pairs, "media") != Some("cdrom"))
-        .filter_map(|pairs| parse::property(&pairs, "size").and_then(parse::size_bytes))
-        .fold(0u64, u64::saturating_add);
-    bytes >> 20
+        .filter_map(|(key, value)| {
+            let (kind, index) = disk_key_order(key)?;
+            let spec = parse::disk_spec(value.as_str()?);
+            Some((kind, index, GuestDisk { key: key.clone(), spec }))
+        })
+        .collect();
+    disks.sort_by_key(|(kind, index, _)| (*kind, *index));
+    disks.into_iter().map(|(_, _, disk)| disk).collect()
+}
+
+/// The guest's disk size in MiB: the sum of its disks' sizes, each as NetBox
+/// keeps it (so a VM's `disk` is what NetBox sums from its virtual disks).
+pub fn disk_mib(config: &Map<String, Value>) -> u64 {
+    disks(config)
+        .iter()
+        .filter_map(GuestDisk::size_mib)
+        .fold(0u64, u64::saturating_add)
+}
+
+/// One row of `/nodes/{node}/network`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInterface {
+    pub name: String,
+    /// Proxmox's `type`: `bridge`, `bond`, `eth`, `vlan`, `OVSBridge`, ...
+    pub kind: String,
+    pub active: bool,
+    pub mtu: Option<u64>,
+    pub comments: Option<String>,
+    /// What a bridge bridges (`bridge_ports`, `ovs_ports`).
+    pub ports: Vec<String>,
+    /// A bond's members (`slaves`; `ovs_bonds` for OVS).
+    pub slaves: Vec<String>,
+    /// The OVS bridge a port or internal port belongs to.
+    pub ovs_bridge: Option<String>,
+    /// A VLAN's raw device (`vlan-raw-device`, else the `name.vid` form).
+    pub vlan_raw_device: Option<String>,
+    /// `cidr` and `cidr6`.
+    pub addresses: Vec<Cidr>,
+}
+
+/// Names in a member list; Proxmox writes `none` for a bridge without ports.
+fn members(row: &Map<String, Value>, keys: &[&str]) -> Vec<String> {
+    keys.iter()
+        .flat_map(|key| parse::list(row.get(*key)))
+        .filter(|name| name != "none")
+        .collect()
+}
+
+pub fn node_interface(name: &str, row: &Map<String, Value>) -> NodeInterface {
+    let text = |key: &str| {
+        loose_string(row.get(key))
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+    };
+    let kind = text("type").unwrap_or_default();
+    let vlan_raw_device = text("vlan-raw-device").or_else(|| {
+        let (raw, vid) = name.rsplit_once('.')?;
+        (kind.eq_ignore_ascii_case("vlan") && !raw.is_empty() && vid.parse::<u16>().is_ok()).then(|| raw.to_owned())
+    });
+    NodeInterface {
+        name: name.to_owned(),
+        active: row.get("active").is_none_or(|v| loose_flag(Some(v))),
+        mtu: row.get("mtu").and_then(loose_u64).filter(|m| (1..=65536).contains(m)),
+        comments: text("comments"),
+        ports: members(row, &["bridge_ports", "ovs_ports"]),
+        slaves: members(row, &["slaves", "ovs_bonds"]),
+        ovs_bridge: text("ovs_bridge"),
+        vlan_raw_device,
+        addresses: ["cidr", "cidr6"]
+            .iter()
+            .filter_map(|key| Cidr::parse(&text(key)?))
+            .collect(),
+        kind,
+    }
 }
 
 /// (MAC, addresses) for each interface the guest agent reports.
@@ -654,7 +748,45 @@ mod tests {
             "ide2": "local:iso/x.iso,media=cdrom,size=600M", "unused0": "local-lvm:vm-1-disk-9",
             "rootfs": "local:8,size=8G", "mp0": "local:vm-1-disk-2,mp=/srv,size=1024M", "scsihw": "virtio-scsi-pci",
         });
-        assert_eq!(disk_mib(config.as_object().unwrap()), 32 * 1024 + 8 * 1024 + 1024);
+        // 528K is one MiB as NetBox keeps it: the VM's disk is the sum of its virtual disks.
+        assert_eq!(disk_mib(config.as_object().unwrap()), 32 * 1024 + 1 + 8 * 1024 + 1024);
+        let keys: Vec<String> = disks(config.as_object().unwrap()).into_iter().map(|d| d.key).collect();
+        assert_eq!(keys, ["rootfs", "scsi0", "ide2", "efidisk0", "mp0"]);
+    }
+
+    #[test]
+    fn node_interfaces_read_members_raw_devices_and_addresses() {
+        let row = |v: Value| v.as_object().unwrap().clone();
+        let bond = node_interface(
+            "bond0",
+            &row(json!({"type": "bond", "slaves": "eno1 eno2", "active": 1, "mtu": "9000"})),
+        );
+        assert_eq!(
+            (bond.slaves.as_slice(), bond.mtu),
+            (["eno1".to_owned(), "eno2".to_owned()].as_slice(), Some(9000))
+        );
+        let bridge = node_interface(
+            "vmbr1",
+            &row(json!({"type": "bridge", "bridge_ports": "none", "active": 0})),
+        );
+        assert!(bridge.ports.is_empty() && !bridge.active);
+        let vlan = node_interface(
+            "vmbr0.20",
+            &row(json!({"type": "vlan", "cidr": "10.0.20.2/24", "cidr6": "2001:db8::2/64"})),
+        );
+        assert_eq!(vlan.vlan_raw_device.as_deref(), Some("vmbr0"));
+        assert_eq!(vlan.addresses.len(), 2);
+        let named = node_interface(
+            "vlan30",
+            &row(json!({"type": "vlan", "vlan-raw-device": "bond0", "vlan-id": 30})),
+        );
+        assert_eq!(named.vlan_raw_device.as_deref(), Some("bond0"));
+        let port = node_interface("eno3", &row(json!({"type": "OVSPort", "ovs_bridge": "vmbr2"})));
+        assert_eq!(port.ovs_bridge.as_deref(), Some("vmbr2"));
+        assert_eq!(
+            node_interface("eno1.5", &row(json!({"type": "eth"}))).vlan_raw_device,
+            None
+        );
     }
 
     #[test]

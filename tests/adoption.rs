@@ -306,6 +306,8 @@ fn proxbox_support_objects_are_used_never_copied_or_swapped() {
     pve4["id"] = json!("node/pve4");
     pve4["nodeid"] = json!(4);
     status.push(pve4);
+    // discover asks for the new node's network (the network-interfaces stage).
+    grown["proxmox"]["/nodes/pve4/network"] = json!([]);
     let next = plan(&grown);
     let created = creates_of(&next, "dcim.device");
     assert_eq!(created.len(), 1, "{next}");

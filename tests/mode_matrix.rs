@@ -35,7 +35,17 @@ const RESOURCES: [(&str, &str, &str); 8] = [
     ),
 ];
 
-const MANUAL_IDS: [u64; 6] = [9001, 9002, 9003, 9004, 9005, 9006];
+const MANUAL_IDS: [u64; 8] = [9001, 9002, 9003, 9004, 9005, 9006, 9007, 9008];
+const MANUAL_COLLECTIONS: [&str; 8] = [
+    "/api/virtualization/virtual-machines/",
+    "/api/dcim/devices/",
+    "/api/virtualization/interfaces/",
+    "/api/ipam/ip-addresses/",
+    "/api/dcim/mac-addresses/",
+    "/api/ipam/vlans/",
+    "/api/virtualization/virtual-disks/",
+    "/api/dcim/interfaces/",
+];
 
 fn push(state: &mut Value, collection: &str, object: Value) {
     records(state, collection).push(object);
@@ -85,6 +95,23 @@ fn world_with_manual_objects() -> Value {
         "/api/ipam/vlans/",
         untagged(9006, json!({"vid": 99, "name": "manual"})),
     );
+    push(
+        &mut world,
+        "/api/virtualization/virtual-disks/",
+        untagged(
+            9007,
+            json!({"name": "scsi9", "size": 1024, "virtual_machine": {"id": vm}}),
+        ),
+    );
+    let pve1 = id_of(&world, "/api/dcim/devices/", |d| d["name"] == "pve1");
+    push(
+        &mut world,
+        "/api/dcim/interfaces/",
+        untagged(
+            9008,
+            json!({"name": "oob0", "type": {"value": "1000base-t"}, "device": {"id": pve1}}),
+        ),
+    );
     world
 }
 
@@ -104,10 +131,20 @@ fn change_proxmox(world: &mut Value) {
     let agent = &mut world["proxmox"]["/nodes/pve2/qemu/102/agent/network-get-interfaces"]["result"][1];
     agent["hardware-address"] = json!("bc:24:11:aa:02:99");
     agent["ip-addresses"][0]["ip-address"] = json!("10.0.20.99");
+    world["proxmox"]["/nodes/pve1/qemu/101/config"]["scsi0"] = json!("local-lvm:vm-101-disk-0,iothread=1,size=40G");
     world["proxmox"]["/cluster/status"]
         .as_array_mut()
         .unwrap()
         .push(json!({"type": "node", "name": "pve4", "online": 1}));
+    world["proxmox"]["/nodes/pve4/network"] = json!([
+        {"iface": "eno1", "type": "eth", "active": 1},
+        {"iface": "vmbr0", "type": "bridge", "active": 1, "bridge_ports": "eno1", "cidr": "10.0.0.14/24"},
+    ]);
+    let pve1 = world["proxmox"]["/nodes/pve1/network"].as_array_mut().unwrap();
+    pve1.retain(|row| row["iface"] != "eno3");
+    for row in pve1.iter_mut().filter(|row| row["iface"] == "vmbr1") {
+        row["comments"] = json!("lab segment, now routed");
+    }
     world["proxmox"]["/nodes/pve1/qemu/9000/config"]["description"] = json!("Debian 12, refreshed");
     world["proxmox"]["/storage"][0]["content"] = json!("iso");
     world["proxmox"]["/cluster/replication"][0]["schedule"] = json!("*/5");
@@ -198,14 +235,7 @@ fn check(resource: &str, collection: &str, model: &str, mode: &str, tagged: bool
     }
     let mut next = world.clone();
     apply(&mut next["netbox"], &plan).unwrap_or_else(|e| panic!("{case}: apply: {e}"));
-    for (id, collection) in MANUAL_IDS.iter().zip([
-        "/api/virtualization/virtual-machines/",
-        "/api/dcim/devices/",
-        "/api/virtualization/interfaces/",
-        "/api/ipam/ip-addresses/",
-        "/api/dcim/mac-addresses/",
-        "/api/ipam/vlans/",
-    ]) {
+    for (id, collection) in MANUAL_IDS.iter().zip(MANUAL_COLLECTIONS) {
         let before = world["netbox"][collection]
             .as_array()
             .unwrap()

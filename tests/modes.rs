@@ -254,6 +254,8 @@ fn all_lists_every_stage_in_dependency_order_with_sdn_skipped_by_default() {
             "storage",
             "virtual-machines",
             "vm-templates",
+            "vm-disks",
+            "network-interfaces",
             "vm-interfaces",
             "ip-addresses",
             "sdn",
@@ -289,7 +291,7 @@ fn sync_types_are_deduplicated_sorted_and_pull_in_dependencies() {
     let names: Vec<&str> = listed.iter().map(|(n, _, _)| n.as_str()).collect();
     assert_eq!(names, ["devices", "vm-interfaces", "ip-addresses", "replications"]);
     let listed = stages(json!({}), Some(json!(["storage", "all"])));
-    assert_eq!(listed.len(), 8, "all absorbs the rest");
+    assert_eq!(listed.len(), 10, "all absorbs the rest");
 }
 
 #[test]
@@ -319,6 +321,17 @@ fn every_skip_reason_of_the_stage_table() {
             json!({"sync_mode_vm_template": "disabled"}),
             "vm-templates",
             "sync_mode_vm_template=disabled",
+        ),
+        (json!({"sync_mode_vm": "disabled"}), "vm-disks", "sync_mode_vm=disabled"),
+        (
+            json!({"sync_mode_node": "disabled"}),
+            "network-interfaces",
+            "sync_mode_node=disabled",
+        ),
+        (
+            json!({"sync_mode_cluster": "disabled"}),
+            "network-interfaces",
+            "sync_mode_node=disabled (inherited from sync_mode_cluster=disabled)",
         ),
         (
             json!({"sync_mode_vm_interface": "disabled"}),

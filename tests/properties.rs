@@ -24,14 +24,16 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_clusters_converge_from_empty(guests in gen::cluster()) {
-        converge(&gen::snapshot(&guests, Value::Null))?;
+    fn random_clusters_converge_from_empty(guests in gen::cluster(), networks in gen::networks()) {
+        converge(&gen::snapshot_with_networks(&guests, &networks, Value::Null))?;
     }
 
     #[test]
-    fn random_changes_converge(before in gen::cluster(), after in gen::cluster()) {
-        let synced = converge(&gen::snapshot(&before, Value::Null))?;
-        let changed = gen::snapshot(&after, synced["netbox"].clone());
+    fn random_changes_converge(
+        before in gen::cluster(), networks_before in gen::networks(), after in gen::cluster(), networks_after in gen::networks(),
+    ) {
+        let synced = converge(&gen::snapshot_with_networks(&before, &networks_before, Value::Null))?;
+        let changed = gen::snapshot_with_networks(&after, &networks_after, synced["netbox"].clone());
         let first = plan(&changed);
         // Nothing the planner did not create is ever deleted: here all of it was.
         for op in first["operations"].as_array().unwrap().iter().filter(|op| op["action"] == "delete") {
@@ -43,12 +45,12 @@ proptest! {
     #[test]
     fn mode_switches_converge(
         before in gen::cluster(), first_modes in gen::modes(), after in gen::cluster(), then_modes in gen::modes(),
-        listed_twice in any::<bool>(),
+        listed_twice in any::<bool>(), networks_before in gen::networks(), networks_after in gen::networks(),
     ) {
-        let mut input = gen::snapshot(&before, Value::Null);
+        let mut input = gen::snapshot_with_networks(&before, &networks_before, Value::Null);
         input["settings"] = first_modes;
         let synced = converge(&input)?;
-        let mut changed = gen::snapshot(&after, synced["netbox"].clone());
+        let mut changed = gen::snapshot_with_networks(&after, &networks_after, synced["netbox"].clone());
         changed["settings"] = then_modes;
         // Offset pagination lists an object twice while someone writes: the
         // plan from that listing must be the plan from NetBox as it is.
@@ -122,8 +124,8 @@ proptest! {
     }
 
     #[test]
-    fn plans_are_deterministic(guests in gen::cluster()) {
-        let input = gen::snapshot(&guests, Value::Null);
+    fn plans_are_deterministic(guests in gen::cluster(), networks in gen::networks()) {
+        let input = gen::snapshot_with_networks(&guests, &networks, Value::Null);
         let a = support::schema::checked_text(&proxbox_planner::plan_json(&input.to_string()).unwrap());
         let mut reversed = input.clone();
         reversed["proxmox"]["/cluster/resources"].as_array_mut().unwrap().reverse();

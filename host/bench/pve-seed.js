@@ -69,24 +69,35 @@ const TEMPLATE_OS = ['debian12', 'ubuntu2404', 'rocky9', 'alma9', 'win2022'];
 
 const hex2 = (n) => n.toString(16).padStart(2, '0').toUpperCase();
 
-/** The node's `GET /nodes/{node}/network`, shaped like the sample's. */
+/** The node's `GET /nodes/{node}/network`, shaped like the sample's: a bond under vmbr0, a migration VLAN, vmbr1. */
 function nodeNetwork(index) {
-  // 198.18.0.0/15 (RFC 2544, benchmarking): room for any node count.
-  const address = `198.18.${(index + 10) >> 8}.${(index + 10) & 255}`;
+  // 198.18.0.0/15 (RFC 2544, benchmarking): room for any node count; vmbr0 in
+  // 198.18/16, the VLAN in 198.19/16, IPv6 in 2001:db8:0:1::/64.
+  const host = `${(index + 10) >> 8}.${(index + 10) & 255}`;
+  const address = `198.18.${host}`;
+  const eth = (iface, priority) => ({ iface, type: 'eth', method: 'manual', method6: 'manual', families: [], priority, active: 1, exists: 1 });
   return [
     {
-      iface: 'vmbr0', type: 'bridge', method: 'static', method6: 'manual', families: ['inet'],
-      priority: 3, active: 1, autostart: 1, exists: 1, address,
-      netmask: '255.254.0.0', cidr: `${address}/15`, gateway: '198.18.0.1', bridge_ports: 'eno1',
-      bridge_stp: 'off', bridge_fd: '0', bridge_vlan_aware: 1, bridge_vids: '2-4094',
+      iface: 'vmbr0', type: 'bridge', method: 'static', method6: 'static', families: ['inet', 'inet6'],
+      priority: 5, active: 1, autostart: 1, exists: 1, address,
+      netmask: '255.255.0.0', cidr: `${address}/16`, gateway: '198.18.0.1', cidr6: `2001:db8:0:1::${(index + 10).toString(16)}/64`,
+      bridge_ports: 'bond0', bridge_stp: 'off', bridge_fd: '0', bridge_vlan_aware: 1, bridge_vids: '2-4094',
+    },
+    {
+      iface: 'bond0', type: 'bond', method: 'manual', method6: 'manual', families: [], priority: 4, active: 1,
+      autostart: 1, exists: 1, slaves: 'eno1 eno2', bond_mode: '802.3ad', bond_xmit_hash_policy: 'layer3+4', mtu: '9000',
+    },
+    {
+      iface: 'vmbr0.4000', type: 'vlan', method: 'static', method6: 'manual', families: ['inet'], priority: 6, active: 1,
+      autostart: 1, address: `198.19.${host}`, netmask: '255.255.0.0', cidr: `198.19.${host}/16`, 'vlan-id': 4000,
+      'vlan-raw-device': 'vmbr0', comments: 'migration network\n',
     },
     {
       iface: 'vmbr1', type: 'bridge', method: 'manual', method6: 'manual', families: [],
-      priority: 4, active: 1, autostart: 1, exists: 1, bridge_ports: 'eno2', bridge_stp: 'off',
+      priority: 7, active: 1, autostart: 1, exists: 1, bridge_ports: 'eno3', bridge_stp: 'off',
       bridge_fd: '0', comments: 'storage/backend\n',
     },
-    { iface: 'eno1', type: 'eth', method: 'manual', method6: 'manual', families: [], priority: 1, active: 1, exists: 1 },
-    { iface: 'eno2', type: 'eth', method: 'manual', method6: 'manual', families: [], priority: 2, active: 1, exists: 1 },
+    eth('eno1', 1), eth('eno2', 2), eth('eno3', 3),
   ];
 }
 
@@ -253,6 +264,9 @@ export function generateSeed(guests, { seed = 1, clusterName = 'lab' } = {}) {
       if (ovmf) config.efidisk0 = `${storage === 'nfs-shared' ? 'local-lvm' : storage}:${prefix}-${vmid}-disk-1,efitype=4m,pre-enrolled-keys=1,size=4M`;
       config[bus] = `${volume(0)},${windows ? '' : 'discard=on,iothread=1,'}size=${template ? rng.pick([2, 4, 8]) : rng.pick([8, 16, 32, 50, 100, 200])}G${windows ? '' : ',ssd=1'}`;
       if (!template && !windows && rng.chance(0.25)) config.scsi1 = `${volume(2)},backup=0,size=${rng.int(50, 500)}G`;
+      // Detached volumes and passthrough devices (no size=), by vmid so the random draws stay as they were.
+      if (!template && vmid % 13 === 0) config.unused0 = `${storage}:${prefix}-${vmid}-disk-9`;
+      if (!template && !windows && vmid % 97 === 0) config.scsi5 = `/dev/disk/by-id/ata-BENCH${vmid},backup=0`;
       if (template) {
         Object.assign(config, {
           ide2: `local-lvm:vm-${vmid}-cloudinit,media=cdrom`, ciuser: name.startsWith('win') ? 'Administrator' : 'debian', cipassword: '**********',

@@ -146,6 +146,10 @@ function requestTimes() {
     set phase(name) {
       phase = name;
     },
+    /** Requests recorded so far, all phases. */
+    count() {
+      return Object.values(phases).reduce((n, kinds) => n + Object.values(kinds).reduce((m, e) => m + e.n, 0), 0);
+    },
     record({ method, path, ms }) {
       if (!phase) return;
       // `/api/ipam/ip-addresses/?id=1&…` and `/api/…/12/` → `/api/ipam/ip-addresses/`
@@ -164,6 +168,40 @@ function requestTimes() {
       return out;
     },
   };
+}
+
+/**
+ * Per stage of an apply: wall time from its first to its last operation and
+ * the NetBox requests sent meanwhile (fed by the executor's events; with
+ * batches side by side, stages overlap, so these do not add up).
+ */
+function stageClock(times) {
+  const stages = {};
+  const requests = () => times.count();
+  return {
+    emit(event, data) {
+      if (event === 'step' && data.status === 'started' && data.phase) {
+        stages[data.phase] ??= { started: performance.now(), ms: 0, requests: 0, firstRequest: requests() };
+      }
+      if (event === 'phase_summary' && stages[data.phase]) {
+        const stage = stages[data.phase];
+        stage.ms = performance.now() - stage.started;
+        stage.requests = requests() - stage.firstRequest;
+      }
+    },
+    stages,
+  };
+}
+
+/** One line per stage: what the plan does there, what the apply took, what the re-plan found unchanged. */
+function stageLines(plan, clock, again) {
+  const rows = [['stage', 'create', 'update', 'delete', 'skip', 'apply', 'NetBox req.', 're-plan unchanged']];
+  for (const [stage, c] of Object.entries(plan.summary.stages)) {
+    const applied = clock.stages[stage];
+    rows.push([stage, c.create, c.update, c.delete, c.skip, applied ? secs(applied.ms) : '-', applied ? applied.requests : '-', again.summary.stages[stage]?.unchanged ?? 0]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  return rows.map((r) => r.map((cell, i) => (i ? String(cell).padStart(widths[i]) : String(cell).padEnd(widths[i]))).join('  '));
 }
 
 /** `create 980 virtualization.virtualmachine, …`: what the operations of a plan are. */
@@ -327,7 +365,9 @@ async function oursRun({ label, pve, concurrency }) {
     for (const w of plan.warnings) log(`    warning ${w.code}: ${w.message}`);
     times.phase = 'apply';
     const applyStart = performance.now();
-    const report = await applyPlan(plan, netbox, { concurrency, emit: progress() });
+    const clock = stageClock(times);
+    const shown = progress();
+    const report = await applyPlan(plan, netbox, { concurrency, emit: (event, data) => { clock.emit(event, data); shown(event, data); } });
     const applyMs = performance.now() - applyStart;
     netboxBusy.take();
     if (!report.ok) {
@@ -351,6 +391,8 @@ async function oursRun({ label, pve, concurrency }) {
         throw new BenchFailure(`the no-change re-plan of ${label} (${name}) is not empty`);
       }
     }
+    log('    per stage (initial plan and apply; the re-plan):');
+    for (const line of stageLines(plan, clock, resync.plan)) log(`      ${line}`);
     return {
       plan,
       initial: { ...initial, plan: undefined, apply_ms: applyMs, total_ms: initial.ms + applyMs, requests: initial.netbox_requests + report.requests.total, apply_requests: report.requests },

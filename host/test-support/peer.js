@@ -5,7 +5,7 @@
 // peer; the benchmark uses it to time the peer next to us.
 //
 //   const peer = await startPeer({ netbox: nbEnv, pve: pveEnv });
-//   const run = await peer.sync();   // {ok, message, counts, stages, errors, failures, duration_ms, netbox_requests}
+//   const run = await peer.sync();   // {ok, message, counts, stages, errors, failures, logged, duration_ms, netbox_requests}
 //   await peer.stop();
 //
 // What it takes to run it on this stack (measured; /work/shared/research/proxbox-api-on-the-test-stack.md):
@@ -20,6 +20,7 @@
 //   and row with the payloads proxbox-api itself would send (so proxbox-api finds them as its own);
 //   because the adoption is read-only, proxbox-api then writes no sync-state record for the cluster.
 import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import { NetBoxClient } from '../netbox.js';
 import { ProxmoxClient } from '../proxmox.js';
@@ -256,8 +257,16 @@ export async function startPeer({ netbox: nbEnv, pve: pveEnv, proxboxApi }) {
 }
 
 /** One `GET /full-update/stream`, read to its end. */
+/** proxbox-api's own log from `offset` on: its WARNING and ERROR lines, without colours. */
+function loggedProblems(env, offset) {
+  const log = readFileSync(`${env.RUN_DIR}/proxbox-api.log`).subarray(offset).toString('utf8');
+  return log.split('\n').map((line) => line.replace(/\x1b\[[0-9;]*m/g, '')).filter((line) => /\[(WARNING|ERROR|CRITICAL)\]/.test(line));
+}
+
 async function fullUpdate(env, apiKey, counter, { timeout = HOUR, onFrame = () => {} } = {}) {
   counter.take();
+  // Why an object failed is in proxbox-api's log, not in its stream (the phase summary only counts).
+  const logOffset = statSync(`${env.RUN_DIR}/proxbox-api.log`).size;
   const started = Date.now();
   const stages = [];
   const errors = [];
@@ -291,6 +300,7 @@ async function fullUpdate(env, apiKey, counter, { timeout = HOUR, onFrame = () =
     warnings: result.warnings ?? [],
     errors,
     failures,
+    logged: loggedProblems(env, logOffset),
     counts: countsOf(result),
     stages,
     frames,

@@ -117,7 +117,9 @@ test('the sample plan applies in order, with $refs resolved to the ids NetBox re
   assert.deepEqual(items.filter((e) => e.data.action !== 'skip').map((e) => e.data.progress.current), Array.from({ length: changes }, (_, i) => i + 1));
   assert.deepEqual(items.at(-1).data.progress, { current: changes, total: changes, percent: 100 });
   assert.equal(report.counts.changes, changes);
-  assert.equal(report.outcome, 'ok');
+  // The sample's passthrough disk (no size=) cannot be a NetBox virtual disk: the one warning.
+  assert.deepEqual(plan.warnings.map((w) => w.code), ['unsized-disk']);
+  assert.equal(report.outcome, 'ok-with-warnings');
   assert.ok(items.every((e) => e.data.status === 'progress' && ['created', 'updated', 'skipped'].includes(e.data.outcome)));
   const stages = [...new Set(plan.operations.map((o) => o.stage))];
   assert.deepEqual(events.filter((e) => e.event === 'phase_summary').map((e) => e.data.phase).sort(), stages.sort());

@@ -3,8 +3,9 @@
 // when the cache is missing, about 15 minutes cold) and the Proxmox simulator
 // fakepve with the sample cluster (host/test/servers/fakepve.sh).
 //
-// Not skippable. Replications and SDN cannot be seeded in fakepve: the sample
-// has no replication jobs and SDN stays disabled.
+// Not skippable. Replications cannot be seeded in fakepve: the sample has no
+// replication jobs; SDN comes from the seed's static answers, as do the
+// nodes' networks (`/nodes/{n}/network`).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -25,6 +26,8 @@ import { startFaultProxy } from '../test-support/fault-proxy.js';
 const MINUTE = 60 * 1000;
 const VMS = '/api/virtualization/virtual-machines/';
 const IFACES = '/api/virtualization/interfaces/';
+const DISKS = '/api/virtualization/virtual-disks/';
+const NODE_IFACES = '/api/dcim/interfaces/';
 const SETTINGS = '/api/plugins/proxbox/settings/';
 const ENDPOINTS = '/api/plugins/proxbox/endpoints/proxmox/';
 
@@ -109,7 +112,7 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     const planRequests = netbox.stats.requests - r0;
     assert.ok(p.summary.create > 60, `creates: ${p.summary.create}`);
     assert.equal(p.summary.delete, 0);
-    assert.deepEqual(p.warnings, []);
+    assert.deepEqual(p.warnings.map((w) => [w.code, w.proxmox_path]), [['unsized-disk', '/nodes/pve1/qemu/101/config']], 'db01\'s passthrough device (no size=) is no NetBox disk: the one warning');
     firstPlan = p;
     const report = await applyPlan(p, netbox);
     const done = Date.now();
@@ -138,6 +141,36 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     assert.deepEqual(templates.map((x) => [x.vmid, x.name]), [[9000, 'debian12-cloudinit']]);
     assert.deepEqual((await netbox.list('/api/dcim/devices/')).map((d) => d.name).sort(), ['pve1', 'pve2', 'pve3']);
     assert.deepEqual((await netbox.list('/api/plugins/proxbox/storage/')).map((s) => s.name).sort(), ['ceph-vm', 'local', 'local-lvm', 'nfs-shared']);
+
+    // Virtual disks: every sized disk (MiB), no CD-ROM, no unused volume, no passthrough device;
+    // NetBox keeps each VM's disk at their sum, which is what the VM's create wrote.
+    const disksOf = async (vm) => (await netbox.list(DISKS, { query: { virtual_machine_id: vm.id } })).map((d) => [d.name, d.size, d.description]).sort();
+    assert.deepEqual(await disksOf(web01), [['efidisk0', 4, 'Storage: local-lvm'], ['scsi0', 32768, 'Storage: local-lvm'], ['scsi1', 102400, 'Storage: nfs-shared']]);
+    assert.equal(web01.disk, 4 + 32768 + 102400);
+    assert.equal(web01.virtual_disk_count, 3);
+    const db01 = vms.find((v) => v.name === 'db01');
+    assert.deepEqual((await disksOf(db01)).map(([name]) => name), ['virtio0', 'virtio1'], 'not ide2 (cloud-init CD-ROM), not scsi2 (no size)');
+    const dns01 = vms.find((v) => v.name === 'dns01');
+    assert.deepEqual(await disksOf(dns01), [['mp0', 20480, 'Storage: nfs-shared'], ['rootfs', 8192, 'Storage: local-lvm']]);
+    const scsi1 = (await netbox.list(DISKS, { query: { virtual_machine_id: web01.id, name: 'scsi1' } }))[0];
+    const diskState = (await netbox.list('/api/plugins/proxbox/sync-state/virtual-disks/')).find((s) => s.virtual_disk.id === scsi1.id);
+    assert.equal(diskState.proxbox_storage?.name, 'nfs-shared', 'the plugin\'s sync-state links the disk to its storage row');
+
+    // The nodes' interfaces: types, bridge ports, bond members, the VLAN's parent, their addresses.
+    const pve1 = (await netbox.list('/api/dcim/devices/', { query: { name: 'pve1' } }))[0];
+    const nodeIfaces = await netbox.list(NODE_IFACES, { query: { device_id: pve1.id } });
+    const byName = Object.fromEntries(nodeIfaces.map((i) => [i.name, i]));
+    assert.deepEqual(Object.keys(byName).sort(), ['bond0', 'eno1', 'eno2', 'eno3', 'vmbr0', 'vmbr0.40', 'vmbr1']);
+    assert.deepEqual(['vmbr0', 'bond0', 'vmbr0.40', 'eno1'].map((n) => byName[n].type.value), ['bridge', 'lag', 'virtual', 'other']);
+    assert.equal(byName.bond0.bridge?.id, byName.vmbr0.id);
+    assert.deepEqual([byName.eno1.lag?.id, byName.eno2.lag?.id], [byName.bond0.id, byName.bond0.id]);
+    assert.equal(byName['vmbr0.40'].parent?.id, byName.vmbr0.id);
+    assert.equal(byName.eno3.bridge?.id, byName.vmbr1.id);
+    assert.deepEqual([byName.bond0.mtu, byName.vmbr1.description], [9000, 'storage/backend']);
+    const nodeIps = (await netbox.list('/api/ipam/ip-addresses/', { query: { interface_id: byName.vmbr0.id } })).map((ip) => ip.address).sort();
+    assert.deepEqual(nodeIps, ['192.0.2.11/24', '2001:db8:0:1::11/64']);
+    const bridgeState = (await netbox.list('/api/plugins/proxbox/sync-state/vm-interfaces/')).find((s) => s.vm_interface.id === net0.id);
+    assert.equal(bridgeState.proxbox_bridge?.id, byName.vmbr0.id, 'web01 net0 is plugged into pve1\'s vmbr0: recorded where the plugin keeps it');
 
     // The snapshot is exactly the planner input, and holds no token.
     const dir = mkdtempSync(join(tmpdir(), 'pbp-e2e-'));
@@ -213,7 +246,9 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     assert.ok(events.some((e) => e.event === 'discovery'));
     const complete = events.at(-1);
     assert.equal(complete.event, 'complete');
-    assert.deepEqual([complete.data.ok, complete.data.outcome, complete.data.message, complete.data.result.changes], [true, 'ok', 'Nothing to apply', 0]);
+    // Nothing to do, and the plan's one warning (db01's passthrough device) said, not swallowed.
+    assert.deepEqual([complete.data.ok, complete.data.outcome, complete.data.message, complete.data.result.changes], [true, 'ok-with-warnings', 'Nothing to apply', 0]);
+    assert.deepEqual(complete.data.result.warnings.map((w) => w.code), ['unsized-disk']);
     const { summary } = complete.data.result;
     assert.deepEqual([summary.create, summary.update, summary.delete], [0, 0, 0]);
     for (const out of [r, text, a]) assert.ok(!`${out.stdout}${out.stderr}`.includes(nb.NETBOX_TOKEN) && !`${out.stdout}${out.stderr}`.includes(pve.PVE_TOKEN_SECRET));
@@ -234,7 +269,7 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
       const frames = parseSSE(sse);
       assert.deepEqual(frames.at(-1).event, 'complete');
       assert.equal(frames.at(-1).data.ok, true);
-      assert.equal(frames.at(-1).data.outcome, 'ok');
+      assert.equal(frames.at(-1).data.outcome, 'ok-with-warnings');
       assert.deepEqual([frames.at(-1).data.result.summary.create, frames.at(-1).data.result.summary.update, frames.at(-1).data.result.summary.delete], [0, 0, 0]);
       assert.ok(frames.some((f) => f.event === 'discovery') && frames.some((f) => f.event === 'step' && f.data.step === 'plan'));
       assert.ok(!sse.includes(nb.NETBOX_TOKEN_V2.split('.')[1]) && !sse.includes(pve.PVE_TOKEN_SECRET));
@@ -293,6 +328,7 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
       'update virtual-machines:virtualization.virtualmachine:qemu/100',
       'update virtual-machines:netbox_proxbox.proxboxvirtualmachinesyncstate:qemu/100/sync-state',
       'create vm-interfaces:virtualization.vminterface:qemu/102/net1',
+      'create vm-interfaces:netbox_proxbox.proxboxvminterfacesyncstate:qemu/102/net1/sync-state',
       'create ip-addresses:dcim.macaddress:qemu/102/net1/BC:24:11:10:01:21',
       'update ip-addresses:virtualization.vminterface:qemu/102/net1/primary-mac',
     ]);
@@ -309,6 +345,66 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     const net1 = (await netbox.list(IFACES, { query: { virtual_machine_id: app02.id, name: 'net1' } }))[0];
     assert.equal(net1.primary_mac_address?.mac_address, 'BC:24:11:10:01:21');
     assert.equal(net1.enabled, false, 'link_down=1');
+    zero((await plan()).plan);
+  });
+
+  test('NetBox 4.7.3 itself: the rules the disk and node-interface planners (and the simulator) keep to', async () => {
+    const refused = async (method, path, body, pattern) => {
+      await assert.rejects(netbox.request(method, path, { body }), (error) => error.status === 400 && pattern.test(JSON.stringify(error.body)), `${method} ${path} ${JSON.stringify(body)}`);
+    };
+    // A VM with virtual disks: its disk is their sum, and nothing else is accepted.
+    const web01 = await vmByVmid(100);
+    await refused('PATCH', `${VMS}${web01.id}/`, { disk: web01.disk + 1 }, /must match the aggregate size of assigned virtual disks/);
+    // A VM interface's own bridge is an interface of the same VM: never a node's (the plugin's sync-state holds that link).
+    const pve1 = (await netbox.list('/api/dcim/devices/', { query: { name: 'pve1' } }))[0];
+    const ifaces = Object.fromEntries((await netbox.list(NODE_IFACES, { query: { device_id: pve1.id } })).map((i) => [i.name, i]));
+    const net0 = (await netbox.list(IFACES, { query: { virtual_machine_id: web01.id, name: 'net0' } }))[0];
+    const otherVm = (await netbox.list(IFACES)).find((i) => i.virtual_machine.id !== web01.id);
+    await refused('PATCH', `${IFACES}${net0.id}/`, { bridge: otherVm.id }, /belongs to a different virtual machine/);
+    // Device interfaces: a parent only for a virtual one, no LAG for a virtual one, and a parent stays while a child has it.
+    await refused('PATCH', `${NODE_IFACES}${ifaces.eno3.id}/`, { parent: ifaces.vmbr1.id }, /Only virtual interfaces/);
+    await refused('PATCH', `${NODE_IFACES}${ifaces['vmbr0.40'].id}/`, { lag: ifaces.bond0.id }, /Virtual interfaces cannot have a parent LAG/);
+    await assert.rejects(netbox.request('DELETE', `${NODE_IFACES}${ifaces.vmbr0.id}/`), (error) => error.status === 409 || error.status === 400, 'vmbr0 is the parent of vmbr0.40');
+    assert.ok(await netbox.get(NODE_IFACES, ifaces.vmbr0.id));
+    zero((await plan()).plan);
+  });
+
+  test('disks: a resize is an update, a new disk a create, a detached one a delete; an operator\'s own disk and node interface survive', async () => {
+    const web01 = await vmByVmid(100);
+    const pve1 = (await netbox.list('/api/dcim/devices/', { query: { name: 'pve1' } }))[0];
+    const { data: manualDisk } = await netbox.request('POST', DISKS, { body: { virtual_machine: web01.id, name: 'scsi9', size: 2048 } });
+    const { data: manualIface } = await netbox.request('POST', NODE_IFACES, { body: { device: pve1.id, name: 'ipmi0', type: '1000base-t' } });
+    // Proxmox grows dns01's root disk by 4G (its resize API) and gives the stopped app02 a second
+    // disk (fakepve stores a config line as given: this is the line PVE writes once it allocated one).
+    await pveWrite('PUT', '/nodes/pve1/lxc/200/resize', { disk: 'rootfs', size: '+4G' });
+    await pveWrite('PUT', '/nodes/pve2/qemu/102/config', { scsi1: 'local-lvm:vm-102-disk-1,size=4G' });
+    let { plan: p } = await plan();
+    assert.deepEqual(changes(p).map((op) => `${op.action} ${op.id}`), [
+      'update vm-disks:virtualization.virtualdisk:lxc/200/rootfs',
+      'create vm-disks:virtualization.virtualdisk:qemu/102/scsi1',
+      'create vm-disks:netbox_proxbox.proxboxvirtualdisksyncstate:qemu/102/scsi1/sync-state',
+    ], 'NetBox sums the VMs\' disk itself: no VM update (NetBox refuses one that disagrees with its disks)');
+    assert.deepEqual(changes(p)[0].changes, { size: { before: 8192, after: 12288 } });
+    let report = await applyPlan(p, netbox);
+    assert.equal(report.ok, true, JSON.stringify(report.operations.filter((o) => o.status === 'failed')));
+    assert.equal((await vmByVmid(200)).disk, 12288 + 20480);
+    const app02 = await vmByVmid(102);
+    assert.equal(app02.disk, 16384 + 4096);
+    zero((await plan()).plan);
+
+    // The disk is detached again.
+    await pveWrite('PUT', '/nodes/pve2/qemu/102/config', { delete: 'scsi1' });
+    const scsi1 = (await netbox.list(DISKS, { query: { virtual_machine_id: app02.id, name: 'scsi1' } }))[0];
+    ({ plan: p } = await plan());
+    assert.deepEqual(changes(p).map((op) => `${op.action} ${op.id}`), [`delete vm-disks:virtualization.virtualdisk:qemu/102/scsi1#${scsi1.id}`]);
+    report = await applyPlan(p, netbox);
+    assert.equal(report.ok, true, JSON.stringify(report.operations.filter((o) => o.status === 'failed')));
+    assert.deepEqual((await netbox.list(DISKS, { query: { virtual_machine_id: app02.id } })).map((d) => d.name), ['scsi0']);
+    assert.equal((await vmByVmid(102)).disk, 16384);
+    assert.equal((await vmByVmid(100)).disk, 4 + 32768 + 102400 + 2048, 'the operator\'s disk counts in NetBox\'s sum');
+    for (const [collection, object] of [[DISKS, manualDisk], [NODE_IFACES, manualIface]]) {
+      assert.equal((await netbox.get(collection, object.id)).last_updated, object.last_updated, `${collection}${object.id} untouched`);
+    }
     zero((await plan()).plan);
   });
 

@@ -27,6 +27,8 @@ import { runInPty } from '../test-support/pty.js';
 
 const MINUTE = 60 * 1000;
 const VMS = '/api/virtualization/virtual-machines/';
+// The sample's passthrough device (qemu/101 scsi2, no size=) is no NetBox disk: a warning in every plan of it.
+const UNSIZED_DISK = 'unsized-disk';
 
 let nb;
 let pve;
@@ -149,7 +151,8 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
 
   test('a user who may not read one collection gets an incomplete plan, one who may not add VMs is stopped before the first write', async () => {
     const blind = await limitedToken('novlans', { view: (type) => type !== 'ipam.vlan' });
-    const line = 'the plan is incomplete, so it cannot be applied: netbox-unreadable: stage vm-interfaces skipped: /api/ipam/vlans/ could not be read: GET /api/ipam/vlans/?fields=…&limit=1000 → 403: You do not have permission to perform this action.';
+    // The one more is the sample's standing UNSIZED_DISK.
+    const line = 'the plan is incomplete, so it cannot be applied: netbox-unreadable: stage vm-interfaces skipped: /api/ipam/vlans/ could not be read: GET /api/ipam/vlans/?fields=…&limit=1000 → 403: You do not have permission to perform this action. (and 1 more warnings)';
     const before = await changeLog();
     const stream = await cli(['apply', '--yes', '--stream'], { NETBOX_TOKEN: blind });
     assert.equal(stream.code, 2, stream.stderr);
@@ -234,11 +237,12 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
     assert.equal(Math.max(...counters.map(([current]) => current)), changes);
     assert.match(r.output, new RegExp(`Apply: ${changes} of ${changes} changes done, 0 failed, 0 stale, 0 skipped \\(dependency\\); ${skipped} planned skips?;`));
     assert.doesNotMatch(r.output, COLOUR, 'NO_COLOR: no colour codes');
-    // Nothing left to do: ok, exit 0, and the stream says so.
+    // Nothing left to do: ok (with the sample's one warning), exit 0, and the stream says so.
     const again = await cli(['apply', '--yes', '--stream']);
     assert.equal(again.code, 0, again.stderr);
     const complete = events(again.stdout).at(-1).data;
-    assert.deepEqual([complete.ok, complete.outcome, complete.message, complete.result.changes], [true, 'ok', 'Nothing to apply', 0]);
+    assert.deepEqual([complete.ok, complete.outcome, complete.message, complete.result.changes], [true, 'ok-with-warnings', 'Nothing to apply', 0]);
+    assert.deepEqual(complete.result.warnings.map((w) => w.code), [UNSIZED_DISK]);
   });
 
   test('some operations stale: partial, exit 1, complete ok false', async () => {
@@ -261,7 +265,7 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
     // Re-planned against NetBox as it is now, it goes through.
     const fixed = await cli(['apply', '--yes', '--stream']);
     assert.equal(fixed.code, 0, fixed.stderr);
-    assert.equal(events(fixed.stdout).at(-1).data.outcome, 'ok');
+    assert.equal(events(fixed.stdout).at(-1).data.outcome, 'ok-with-warnings');
   });
 
   test('serve\'s stream and the JS API end the same way as the CLI', async () => {
@@ -284,7 +288,8 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
       const good = new ProxmoxClient({ url: pve.PVE_URL, token: pve.PVE_TOKEN, ca: pve.PVE_CA_FILE });
       const { result, report } = await syncOnce({ netbox, proxmox: good, apply: true });
       good.close();
-      assert.deepEqual([result.ok, result.outcome, result.message, report.outcome, report.counts.changes], [true, 'ok', 'Nothing to apply', 'ok', 0], JSON.stringify(result.failures ?? report.operations.filter((o) => o.status !== 'skipped')));
+      assert.deepEqual([result.ok, result.outcome, result.message, report.outcome, report.counts.changes], [true, 'ok-with-warnings', 'Nothing to apply', 'ok-with-warnings', 0], JSON.stringify(result.failures ?? report.operations.filter((o) => o.status !== 'skipped')));
+      assert.deepEqual(result.warnings.map((w) => w.code), [UNSIZED_DISK]);
     } finally {
       netbox.close();
       proxmox.close();

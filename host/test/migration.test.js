@@ -33,6 +33,8 @@ const KINDS = [
   { model: 'virtualization.virtualmachine', collection: '/api/virtualization/virtual-machines/', netbox: (vm, vmKey) => vmKey(vm.id), plan: (op) => op.key.split(' ')[0] },
   { model: 'netbox_proxbox.proxmoxvmtemplate', collection: '/api/plugins/proxbox/vm-templates/', netbox: (t) => `qemu/${t.vmid}`, plan: (op) => op.key.split(' ')[0] },
   { model: 'virtualization.vminterface', collection: '/api/virtualization/interfaces/', netbox: (i, vmKey) => `${vmKey(i.virtual_machine.id)}/${i.name}`, plan: (op) => op.key },
+  { model: 'virtualization.virtualdisk', collection: '/api/virtualization/virtual-disks/', netbox: (d, vmKey) => `${vmKey(d.virtual_machine.id)}/${d.name}`, plan: (op) => op.key },
+  { model: 'dcim.interface', collection: '/api/dcim/interfaces/', netbox: (i) => `${i.device.name}/${i.name}`, plan: (op) => op.key },
   { model: 'ipam.ipaddress', collection: '/api/ipam/ip-addresses/', netbox: (ip) => ip.address, plan: (op) => op.fields.address },
   { model: 'dcim.macaddress', collection: '/api/dcim/mac-addresses/', netbox: (m) => m.mac_address.toUpperCase(), plan: (op) => op.fields.mac_address.toUpperCase() },
   { model: 'ipam.vlan', collection: '/api/ipam/vlans/', netbox: (v) => `vid ${v.vid}`, plan: (op) => `vid ${op.fields.vid}` },
@@ -151,7 +153,7 @@ function createsOfWhatProxboxMade(plan, existing) {
 }
 
 function assertPeerRan(run, what) {
-  assert.equal(run.ok, true, `${what}: ${run.message} ${JSON.stringify({ errors: run.errors, failures: run.failures })}`);
+  assert.equal(run.ok, true, `${what}: ${run.message} ${JSON.stringify({ errors: run.errors, failures: run.failures, logged: run.logged })}`);
   assert.deepEqual(run.errors, [], `${what}: error events`);
 }
 
@@ -188,11 +190,15 @@ describe('migration: a NetBox synced by proxbox-api 0.0.30, then by us', { timeo
     assert.deepEqual(proxboxMade.syncState.map((s) => `${s.proxmox_vm_type}/${s.proxmox_vm_id}`).sort(),
       ['lxc/200', 'lxc/201', 'lxc/202', 'qemu/100', 'qemu/101', 'qemu/102', 'qemu/103', 'qemu/9000']);
     assert.deepEqual(proxboxMade['dcim.device'].map((d) => d.key).sort(), ['pve1', 'pve2', 'pve3']);
+    // Disks and node interfaces are there to be adopted (else the duplicate check below proves nothing).
+    assert.ok(proxboxMade['virtualization.virtualdisk'].some((d) => d.key === 'qemu/100/scsi0'), 'Proxbox made virtual disks');
+    assert.ok(proxboxMade['dcim.interface'].some((i) => i.key === 'pve1/vmbr0'), 'Proxbox made node interfaces');
     assert.deepEqual(duplicatesIn(proxboxMade), []);
     for (const { model } of KINDS) t.diagnostic(`Proxbox made ${model}: ${proxboxMade[model].map((o) => o.key).join(', ') || 'none'}`);
   });
 
   test('our plan against that NetBox creates nothing Proxbox already made (issue 20)', async (t) => {
+    assert.ok(proxboxMade, 'proxbox-api synced the sample');
     const { plan } = await planLive({ netbox, proxmox, endpoint: peer.endpointId });
     ourPlan = plan;
     for (const line of describePlan(plan, proxboxMade)) t.diagnostic(line);

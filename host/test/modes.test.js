@@ -59,9 +59,11 @@ test('resolveSyncModes: the seed example, endpoint B', () => {
   assert.equal(report.sources.node, 'global');
   assert.equal(report.sources.sdn_bgp, 'default');
   assert.deepEqual(report.stages.map((s) => s.stage), [
-    'devices', 'storage', 'virtual-machines', 'vm-templates', 'vm-interfaces', 'ip-addresses', 'sdn', 'replications',
+    'devices', 'storage', 'virtual-machines', 'vm-templates', 'vm-disks', 'network-interfaces', 'vm-interfaces', 'ip-addresses', 'sdn', 'replications',
   ]);
   const byStage = Object.fromEntries(report.stages.map((s) => [s.stage, s]));
+  assert.deepEqual(byStage['vm-disks'], { stage: 'vm-disks', run: false, reason: 'sync_mode_vm=disabled' }, 'disks follow their VMs');
+  assert.deepEqual(byStage['network-interfaces'], { stage: 'network-interfaces', run: false, reason: 'sync_mode_node=disabled' });
   assert.deepEqual(byStage['virtual-machines'], { stage: 'virtual-machines', run: false, reason: 'sync_mode_vm=disabled' });
   assert.deepEqual(byStage.sdn, { stage: 'sdn', run: false, reason: 'sync_mode_sdn=disabled' });
   assert.equal(byStage['ip-addresses'].run, false);

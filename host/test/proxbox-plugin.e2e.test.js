@@ -27,7 +27,7 @@ const HOME = '/plugins/proxbox/home/';
 const SAMPLE_VMS = ['app02', 'db01', 'dns01', 'legacy-ct', 'proxy01', 'web01', 'win-rdp01'];
 /** The plugin's "All": its 13 stages, of which it skips sdn itself (sync_mode_sdn=disabled by default). */
 const ALL_STAGES = ['devices', 'storage', 'virtual-machines', 'task-history', 'vm-disks', 'vm-backups', 'vm-snapshots', 'network-interfaces', 'vm-interfaces', 'ip-addresses', 'sdn', 'replications', 'backup-routines'];
-const NOT_PLANNED = ['task-history', 'vm-disks', 'vm-backups', 'vm-snapshots', 'network-interfaces', 'backup-routines'];
+const NOT_PLANNED = ['task-history', 'vm-backups', 'vm-snapshots', 'backup-routines'];
 
 let nb; // netbox.env
 let pve; // fakepve.env
@@ -184,6 +184,15 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
     assert.equal(web01.primary_ip4?.address, '10.0.20.11/24');
     assert.deepEqual((await netbox.list('/api/dcim/devices/')).map((d) => d.name).sort(), ['pve1', 'pve2', 'pve3']);
     assert.deepEqual((await netbox.list(`${PLUGIN}/storage/`)).map((s) => s.name).sort(), ['ceph-vm', 'local', 'local-lvm', 'nfs-shared']);
+    // The vm-disks and network-interfaces stages, each its own request from the plugin.
+    const disks = await netbox.list('/api/virtualization/virtual-disks/', { query: { virtual_machine_id: web01.id } });
+    assert.deepEqual(disks.map((d) => d.name).sort(), ['efidisk0', 'scsi0', 'scsi1']);
+    const diskStates = await netbox.list(`${PLUGIN}/sync-state/virtual-disks/`);
+    assert.equal(diskStates.find((row) => row.virtual_disk.id === disks.find((d) => d.name === 'scsi1').id)?.proxbox_storage?.name, 'nfs-shared',
+      'the storage row the storage stage wrote (a request of its own) is linked');
+    const pve1 = (await netbox.list('/api/dcim/devices/', { query: { name: 'pve1' } }))[0];
+    assert.deepEqual((await netbox.list('/api/dcim/interfaces/', { query: { device_id: pve1.id } })).map((i) => i.name).sort(),
+      ['bond0', 'eno1', 'eno2', 'eno3', 'vmbr0', 'vmbr0.40', 'vmbr1']);
     assert.deepEqual((await netbox.list(`${PLUGIN}/vm-templates/`)).map((t) => [t.vmid, t.name]), [[9000, 'debian12-cloudinit']]);
     assert.deepEqual((await netbox.list(`${PLUGIN}/proxmox-nodes/`)).map((n) => n.name).sort(), ['pve1', 'pve2', 'pve3']);
   });
@@ -195,7 +204,7 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
     const { job, runs } = await pressAndWait(HOME, '/plugins/proxbox/sync/full-update/');
     completed(job);
     const planned = runs.filter((r) => !r.skipped);
-    assert.deepEqual(planned.map((r) => r.stage), ['devices', 'storage', 'virtual-machines', 'vm-interfaces', 'ip-addresses', 'replications']);
+    assert.deepEqual(planned.map((r) => r.stage), ['devices', 'storage', 'virtual-machines', 'vm-disks', 'network-interfaces', 'vm-interfaces', 'ip-addresses', 'replications']);
     for (const run of planned) {
       assert.deepEqual([run.summary.create, run.summary.update, run.summary.delete], [0, 0, 0], `${run.stage}: ${JSON.stringify(run.summary)}`);
       assert.equal(run.applied.done, 0, run.stage);

@@ -220,6 +220,7 @@ test('NetBox history: read filtered as discover asks, only for what the plan wou
   fake.fault = (req) => (req.path === CHANGELOG ? { status: 403, body: { detail: 'You do not have permission to perform this action.' } } : undefined);
   const blind = await syncOnce({ netbox: client, proxmox: fakeProxmox(drifted), endpoint: 1 });
   assert.deepEqual(blind.plan.operations.filter((o) => o.id.startsWith('virtual-machines:virtualization.virtualmachine:qemu/101')).map((o) => [o.id, o.action, o.reason]), [[id, 'skip', 'ownership-unknown']]);
-  assert.deepEqual(blind.plan.warnings.map((w) => w.code), ['changelog-unreadable']);
+  // (unsized-disk: the sample's passthrough disk, in every plan of it.)
+  assert.deepEqual(blind.plan.warnings.map((w) => w.code), ['unsized-disk', 'changelog-unreadable']);
   assert.equal(blind.result.outcome, 'ok-with-warnings');
 });

@@ -23,6 +23,7 @@ pub const PLANNER: Planner = Planner {
     stage: Stage::Devices,
     governed_by: &[ResourceType::Cluster],
     reads: &[netbox::CLUSTER, netbox::PROXMOX_CLUSTER, netbox::CLUSTER_SYNC_STATE],
+    links: &[],
     prerequisites: &[Prerequisite::ClusterType],
     needs: &[],
     proxmox: nothing,

@@ -82,9 +82,21 @@ impl<'a> Loaded<'a> {
     /// Why a stage cannot read what it needs. The plugin's bookkeeping is
     /// not needed: without the plugin, there is none.
     pub fn unavailable(&self, models: &[Model]) -> Option<Warning> {
+        self.first_failure(models, |model| model.is_bookkeeping())
+    }
+
+    /// Why a stage cannot read the plugin rows it links to: without the
+    /// plugin there are none, which is no reason not to run.
+    pub fn unavailable_links(&self, models: &[Model]) -> Option<Warning> {
+        self.first_failure(models, |_| true)
+    }
+
+    /// The first collection that failed, but for a 404 (the plugin is not
+    /// installed) of one the stage can do without.
+    fn first_failure(&self, models: &[Model], optional: impl Fn(Model) -> bool) -> Option<Warning> {
         models.iter().find_map(|model| {
             let (status, message) = self.failed.get(model.name)?;
-            if model.is_bookkeeping() && *status == Some(404) {
+            if optional(*model) && *status == Some(404) {
                 return None;
             }
             let warning = if model.is_plugin() && *status == Some(404) {
@@ -178,6 +190,26 @@ pub struct InterfaceSlot {
     pub primary_mac: Option<u64>,
 }
 
+/// A node interface later stages refer to (VM bridges, the node's IPs).
+#[derive(Clone, Debug)]
+pub struct NodeInterfaceSlot {
+    pub reference: Value,
+    pub existing_id: Option<u64>,
+    /// `pve1/vmbr0`: ids and keys of the interface's children.
+    pub label: String,
+    /// `cidr`, `cidr6` (empty when the node's network could not be read).
+    pub addresses: Vec<crate::parse::Cidr>,
+}
+
+/// A node's interfaces, as far as the plan knows them.
+#[derive(Clone, Debug, Default)]
+pub struct NodeNetwork {
+    pub device_id: Option<u64>,
+    /// Its `/nodes/{node}/network` was read: what it does not list is gone.
+    pub complete: bool,
+    pub interfaces: BTreeMap<String, NodeInterfaceSlot>,
+}
+
 /// References later stages need: an existing id (`3`) or a `$ref`.
 #[derive(Default)]
 pub struct Refs {
@@ -193,6 +225,13 @@ pub struct Refs {
     pub proxmox_cluster: Option<Value>,
     pub proxmox_nodes: BTreeMap<String, Value>,
     pub vms: BTreeMap<String, VmSlot>,
+    /// The plugin's storage rows, by storage name (where the storage stage ran).
+    pub storages: BTreeMap<String, Value>,
+    /// Node name → its interfaces.
+    pub node_networks: BTreeMap<String, NodeNetwork>,
+    /// Host addresses this plan creates, with the create's identity: NetBox
+    /// keeps them unique across node and VM interfaces alike.
+    pub planned_addresses: BTreeMap<std::net::IpAddr, String>,
     /// (guest key, interface name) → interface reference. Shared: the MAC and
     /// IP planners walk them while they add operations.
     pub interfaces: BTreeMap<(String, String), Rc<InterfaceSlot>>,
@@ -203,6 +242,8 @@ pub struct Refs {
     pub identity_fields_conflict: bool,
     /// Object ids this plan deletes, per model (so references to them are dropped).
     pub deleted: BTreeMap<&'static str, BTreeSet<u64>>,
+    /// Sidecar model → the object each sidecar belongs to → the sidecar's id.
+    pub sidecars: BTreeMap<&'static str, BTreeMap<u64, u64>>,
 }
 
 impl Refs {
@@ -413,11 +454,22 @@ impl<'a> Context<'a> {
     }
 }
 
-/// Objects assigned to a VM interface (IPs, MACs), by interface id.
-pub fn by_interface<'o, 'a>(objects: &'o [Object<'a>]) -> BTreeMap<u64, Vec<&'o Object<'a>>> {
+/// Objects by the object a field of theirs points at (disks by VM, interfaces by device).
+pub fn by_parent<'o, 'a>(objects: &'o [Object<'a>], field: &str) -> BTreeMap<u64, Vec<&'o Object<'a>>> {
     let mut map: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();
     for object in objects {
-        if object.str("assigned_object_type") == Some(netbox::VM_INTERFACE.name) {
+        if let Some(parent) = object.fk(field) {
+            map.entry(parent).or_default().push(object);
+        }
+    }
+    map
+}
+
+/// Objects assigned to interfaces of one model (IPs, MACs), by interface id.
+pub fn by_interface<'o, 'a>(objects: &'o [Object<'a>], interface: Model) -> BTreeMap<u64, Vec<&'o Object<'a>>> {
+    let mut map: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();
+    for object in objects {
+        if object.str("assigned_object_type") == Some(interface.name) {
             if let Some(id) = object.u64("assigned_object_id") {
                 map.entry(id).or_default().push(object);
             }

@@ -1,9 +1,13 @@
 //! Guest NICs as `virtualization.vminterface` (identity: VM + name), and the
 //! access VLANs their `tag=` points at (identity: vid at the VM's site, else
-//! global; created global, so any VM may use them).
+//! global; created global, so any VM may use them). NetBox's own `bridge` of
+//! a VM interface can only be another interface of the VM: the node bridge a
+//! NIC is plugged into (`bridge=`) is recorded where the plugin keeps it, the
+//! interface's sync-state record (`proxbox_bridge`).
 
-use super::context::{Context, InterfaceSlot, VmSlot};
+use super::context::{by_parent, Context, InterfaceSlot, VmSlot};
 use super::diff::{Field, Kind};
+use super::proxbox::{self, Linked};
 use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Outcome, Reconciler};
 use super::{Ask, Planner};
 use crate::error::Result;
@@ -25,9 +29,11 @@ pub const PLANNER: Planner = Planner {
         netbox::VIRTUAL_MACHINE,
         netbox::IP_ADDRESS,
         netbox::MAC_ADDRESS,
+        netbox::VM_INTERFACE_SYNC_STATE,
     ],
+    links: &[],
     prerequisites: &[],
-    needs: &["vm"],
+    needs: &["vm", "node-interface"],
     proxmox: ask,
     run: plan,
 };
@@ -89,12 +95,7 @@ fn unique_nics(ctx: &mut Context, key: &str, guest: &Guest, config: &serde_json:
 }
 
 fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
-    let mut by_vm: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();
-    for iface in ctx.objects(netbox::VM_INTERFACE) {
-        if let Some(vm) = iface.fk("virtual_machine") {
-            by_vm.entry(vm).or_default().push(iface);
-        }
-    }
+    let mut by_vm = by_parent(ctx.objects(netbox::VM_INTERFACE), "virtual_machine");
     let mut vlans = VlanResolver::new(ctx, writes);
     let slots: Vec<(String, VmSlot)> = ctx.refs.vms.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (key, slot) in slots {
@@ -139,6 +140,9 @@ fn plan_guest<'a>(
             proxmox_path: Some(guest.config_path.clone()),
         };
         let outcome = reconciler.item(ctx, &item, found, |_, _| desired(&nic, &slot.reference, vlan));
+        if let Some(interface) = Linked::of(&outcome, reconciler.reference_of(&label)) {
+            plan_sync_state(ctx, writes, &guest.node, &label, &nic, &interface);
+        }
         let (reference, current) = match outcome {
             Outcome::Existing(iface) => (Some(Value::from(iface.id)), Some(iface)),
             Outcome::Created => (reconciler.reference_of(&label), None),
@@ -160,6 +164,34 @@ fn plan_guest<'a>(
     reconciler.retire(ctx, true, |iface| {
         format!("{key}/{}#{}", iface.str("name").unwrap_or_default(), iface.id)
     });
+}
+
+/// The interface's sync-state record: the node bridge it is plugged into
+/// (its name too, which the plugin shows when the bridge is not in NetBox).
+fn plan_sync_state(ctx: &mut Context, writes: bool, node: &str, label: &str, nic: &Nic, interface: &Linked) {
+    let Some(bridge) = nic.bridge.as_deref() else {
+        return;
+    };
+    let node_bridge = ctx
+        .refs
+        .node_networks
+        .get(node)
+        .and_then(|network| network.interfaces.get(bridge))
+        .map(|slot| slot.reference.clone());
+    let fields = vec![
+        Field::new("proxbox_bridge", Kind::ForeignKey, node_bridge),
+        Field::new("proxbox_bridge_raw_value", Kind::Scalar, bridge),
+    ];
+    let key = format!("{label}/sync-state");
+    let parent_op = INTERFACE.head(label, String::new()).id();
+    proxbox::plan(
+        ctx,
+        &proxbox::VM_INTERFACE,
+        writes,
+        (&key, &parent_op),
+        interface,
+        fields,
+    );
 }
 
 /// What the interface's 802.1Q settings should be.

@@ -19,6 +19,7 @@ pub const PLANNER: Planner = Planner {
     stage: Stage::IpAddresses,
     governed_by: &[ResourceType::Mac],
     reads: &[netbox::MAC_ADDRESS, netbox::VM_INTERFACE],
+    links: &[],
     prerequisites: &[],
     needs: &["interface"],
     proxmox: nothing,
@@ -36,7 +37,7 @@ const LIFECYCLE: Lifecycle = Lifecycle {
 };
 
 fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
-    let mut assigned = by_interface(ctx.objects(netbox::MAC_ADDRESS));
+    let mut assigned = by_interface(ctx.objects(netbox::MAC_ADDRESS), netbox::VM_INTERFACE);
     let slots: Vec<Rc<InterfaceSlot>> = ctx.refs.interfaces.values().cloned().collect();
     for slot in slots {
         let existing = slot.existing_id.and_then(|id| assigned.remove(&id)).unwrap_or_default();

@@ -6,14 +6,17 @@
 //! planners the running stages need, in table order, and hands them a
 //! `Context`. `discover` reads the same table.
 
+mod address;
 mod bootstrap;
 mod cluster;
 pub(crate) mod context;
 mod diff;
+mod disk;
 mod interface;
 mod ip;
 mod mac;
 mod node;
+mod node_interface;
 mod ownership;
 mod proxbox;
 mod reconcile;
@@ -75,6 +78,10 @@ pub struct Planner {
     pub governed_by: &'static [ResourceType],
     /// NetBox collections it reads (what its lifecycle's cascades reach included).
     pub reads: &'static [Model],
+    /// Plugin rows it only links to (a virtual disk's storage): read where
+    /// the plugin is installed; without the plugin there are none, and the
+    /// planner runs all the same.
+    pub links: &'static [Model],
     /// Bootstrap objects it refers to.
     pub prerequisites: &'static [Prerequisite],
     /// Planners whose matches it needs: they run, match-only when their own
@@ -105,6 +112,9 @@ pub const PLANNERS: &[Planner] = &[
     storage::PLANNER,
     vm::PLANNER,
     template::PLANNER,
+    disk::PLANNER,
+    node_interface::PLANNER,
+    node_interface::ADDRESSES,
     interface::PLANNER,
     mac::PLANNER,
     ip::PLANNER,
@@ -144,7 +154,7 @@ pub fn reads(selected: &[(&Planner, bool)], subset: Option<&Subset>) -> Vec<Mode
         models.extend([netbox::VIRTUAL_MACHINE, netbox::VM_SYNC_STATE]);
     }
     for (planner, _) in selected {
-        models.extend(planner.reads.iter().copied());
+        models.extend(planner.reads.iter().chain(planner.links).copied());
         models.extend(planner.prerequisites.iter().flat_map(|p| p.reads()));
     }
     let mut seen = BTreeSet::new();
@@ -364,7 +374,10 @@ fn run_planners(ctx: &mut Context, selected: &[(&Planner, bool)]) -> Result<()> 
         .iter()
         .copied()
         .filter(|(planner, _)| {
-            let missing = ctx.loaded.unavailable(planner.reads);
+            let missing = ctx
+                .loaded
+                .unavailable(planner.reads)
+                .or_else(|| ctx.loaded.unavailable_links(planner.links));
             let after_blocked = planner.needs.iter().any(|n| blocked.contains(n));
             if let Some(mut warning) = missing.filter(|_| !after_blocked) {
                 let stage = planner.stage.name();

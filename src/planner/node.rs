@@ -22,6 +22,7 @@ pub const PLANNER: Planner = Planner {
     stage: Stage::Devices,
     governed_by: &[ResourceType::Node],
     reads: &[netbox::DEVICE, netbox::PROXMOX_NODE, netbox::DEVICE_SYNC_STATE],
+    links: &[],
     prerequisites: &[Prerequisite::NodeTypes],
     needs: &["cluster"],
     proxmox: nothing,

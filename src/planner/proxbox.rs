@@ -12,6 +12,7 @@ use crate::modes::ResourceType;
 use crate::netbox::{self, Model, Object};
 use crate::plan::MatchedBy;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// One sidecar model: its lifecycle row and the field that links it to its object.
 pub struct SyncState {
@@ -63,11 +64,36 @@ pub const CLUSTER: SyncState = sidecar(
     &[("cluster_id", "cluster")],
 );
 
-/// The sidecar of an existing object.
-pub fn of<'a>(ctx: &Context<'a>, which: &SyncState, object: u64) -> Option<&'a Object<'a>> {
-    ctx.objects(which.spec.model)
-        .iter()
-        .find(|s| s.fk(which.link) == Some(object))
+pub const VIRTUAL_DISK: SyncState = sidecar(
+    "vm-disks",
+    ResourceType::Vm,
+    netbox::VIRTUAL_DISK_SYNC_STATE,
+    (netbox::VIRTUAL_DISK, "virtual_disk"),
+    &[("virtual_disk_id", "virtual_disk")],
+);
+pub const VM_INTERFACE: SyncState = sidecar(
+    "vm-interfaces",
+    ResourceType::VmInterface,
+    netbox::VM_INTERFACE_SYNC_STATE,
+    (netbox::VM_INTERFACE, "vm_interface"),
+    &[("vm_interface_id", "vm_interface")],
+);
+
+/// The sidecar of an existing object. Indexed on first use: there is one
+/// per VM, disk and interface, and a scan for each would be quadratic.
+fn of<'a>(ctx: &mut Context<'a>, which: &SyncState, object: u64) -> Option<&'a Object<'a>> {
+    let model = which.spec.model;
+    if !ctx.refs.sidecars.contains_key(model.name) {
+        let mut index = BTreeMap::new();
+        for state in ctx.objects(model) {
+            if let Some(parent) = state.fk(which.link) {
+                index.entry(parent).or_insert(state.id);
+            }
+        }
+        ctx.refs.sidecars.insert(model.name, index);
+    }
+    let id = *ctx.refs.sidecars.get(model.name)?.get(&object)?;
+    ctx.object(model, id)
 }
 
 /// An object's reference and, when it exists, its id.

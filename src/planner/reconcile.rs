@@ -63,6 +63,10 @@ pub struct Lifecycle {
     /// The overwrite flag that lets updates merge tags; `None`: always merged.
     pub tags_flag: Option<&'static str>,
     pub gone: Gone,
+    /// Fields by which other objects of the model point at an object and
+    /// keep NetBox from deleting it (`on_delete=RESTRICT`: an interface's
+    /// `parent`): it is deleted after them, and kept while one of them stays.
+    pub restricted_by: &'static [&'static str],
     pub owner: Owner,
     /// A gone object that is not ours gets a `not-owned` skip (identity
     /// holders: VMs, templates) or is passed over in silence (an operator's
@@ -89,6 +93,7 @@ impl Lifecycle {
             tagged: true,
             tags_flag: None,
             gone,
+            restricted_by: &[],
             owner: Owner::Tag,
             report_unowned: false,
             updates: true,
@@ -462,14 +467,24 @@ impl<'s, 'a> Reconciler<'s, 'a> {
         if !self.planning || !complete {
             return;
         }
+        let mut leftovers: Vec<&Object> = self
+            .scope
+            .iter()
+            .copied()
+            .filter(|o| !self.claimed.contains(&o.id))
+            .collect();
+        // What points at an object is decided first (the sort is stable: ids
+        // stay in order at each depth).
+        leftovers.sort_by_key(|o| std::cmp::Reverse(restriction_depth(ctx, self.spec, o)));
         let mut named = BTreeSet::new();
-        for object in self.scope.iter().filter(|o| !self.claimed.contains(&o.id)) {
+        let mut deleted = BTreeMap::new();
+        for object in leftovers {
             let mut identity = name(object);
             // Two leftovers under one name (a duplicated identity) get told apart by id.
             if !named.insert(identity.clone()) {
                 identity = format!("{identity}#{}", object.id);
             }
-            retire_one(ctx, self.spec, object, &identity);
+            retire_one(ctx, self.spec, object, &identity, &mut deleted);
         }
     }
 }
@@ -571,7 +586,32 @@ fn keep_record(spec: &Lifecycle, item: &Item, object: &Object, field: &str, stor
     op
 }
 
-fn retire_one(ctx: &mut Context, spec: &Lifecycle, object: &Object, identity: &str) {
+/// How many `restricted_by` links lead up from an object (a VLAN on a bond
+/// on a NIC: 1 for the bond, 2 for the VLAN).
+fn restriction_depth(ctx: &Context, spec: &Lifecycle, object: &Object) -> usize {
+    let mut depth = 0;
+    let mut at = *object;
+    while let Some(up) = spec.restricted_by.iter().find_map(|field| at.fk(field)) {
+        match ctx.object(spec.model, up) {
+            // A loop in what NetBox holds cannot be deeper than its objects.
+            Some(next) if depth < ctx.objects(spec.model).len() => {
+                depth += 1;
+                at = *next;
+            }
+            _ => break,
+        }
+    }
+    depth
+}
+
+/// `deleted`: object id → the op that deletes it, for what this retire deleted so far.
+fn retire_one(
+    ctx: &mut Context,
+    spec: &Lifecycle,
+    object: &Object,
+    identity: &str,
+    deleted: &mut BTreeMap<u64, String>,
+) {
     if matches!(spec.gone, Gone::Keep) || spec.retired(ctx, object) {
         return;
     }
@@ -601,7 +641,7 @@ fn retire_one(ctx: &mut Context, spec: &Lifecycle, object: &Object, identity: &s
         );
     }
     match spec.gone {
-        Gone::Delete { cascades } => delete(ctx, spec, object, head(), cascades),
+        Gone::Delete { cascades } => delete(ctx, spec, object, head(), cascades, deleted),
         Gone::Status(status) => {
             let changes = BTreeMap::from([("status".to_owned(), status_change(object, status))]);
             ctx.update(head(), Target::of(object), Reason::GoneFromProxmox, changes, None);
@@ -632,8 +672,58 @@ fn status_change(object: &Object, status: &str) -> Change {
     }
 }
 
-/// Deletes, unless NetBox would take something that is not ours with it.
-fn delete(ctx: &mut Context, spec: &Lifecycle, object: &Object, head: OpHead, cascades: &[Model]) {
+/// The objects that point at `object` through a `restricted_by` field and
+/// still will after this plan: neither deleted nor moved elsewhere by it.
+fn staying_restrictors<'a>(
+    ctx: &Context<'a>,
+    spec: &Lifecycle,
+    object: &Object,
+    deleted: &BTreeMap<u64, String>,
+) -> (Vec<&'a Object<'a>>, Vec<u64>) {
+    let mut staying = Vec::new();
+    let mut going = Vec::new();
+    for field in spec.restricted_by {
+        for other in ctx
+            .objects(spec.model)
+            .iter()
+            .filter(|o| o.fk(field) == Some(object.id))
+        {
+            let moved = ctx
+                .plan
+                .changes_of(spec.model, other.id)
+                .and_then(|changes| changes.get(*field))
+                .is_some_and(|change| change.after != object.id);
+            match deleted.contains_key(&other.id) {
+                true => going.push(other.id),
+                false if moved => {}
+                false => staying.push(other),
+            }
+        }
+    }
+    (staying, going)
+}
+
+/// Deletes, unless NetBox would take something that is not ours with it,
+/// or refuse because something that stays points at it.
+fn delete(
+    ctx: &mut Context,
+    spec: &Lifecycle,
+    object: &Object,
+    head: OpHead,
+    cascades: &[Model],
+    deleted: &mut BTreeMap<u64, String>,
+) {
+    let (staying, going) = staying_restrictors(ctx, spec, object, deleted);
+    if !staying.is_empty() {
+        let names: Vec<&str> = staying.iter().map(|o| o.str("name").unwrap_or_default()).collect();
+        let detail = format!(
+            "gone from Proxmox, but {} that stay refer to it, and NetBox keeps it while they do",
+            names.join(", ")
+        );
+        ctx.plan
+            .skip(head, Some(object), Reason::HasManualObjects, detail, None);
+        return;
+    }
     let assigned_here = |o: &&Object| {
         o.str("assigned_object_type") == Some(spec.model.name) && o.u64("assigned_object_id") == Some(object.id)
     };
@@ -647,7 +737,13 @@ fn delete(ctx: &mut Context, spec: &Lifecycle, object: &Object, head: OpHead, ca
             .skip(head, Some(object), Reason::HasManualObjects, detail, None);
         return;
     }
+    let op = head.id();
     ctx.plan.delete(head, object);
+    // NetBox deletes it only once they are gone.
+    for other in going.iter().filter_map(|id| deleted.get(id)) {
+        ctx.plan.add_dependency(&op, other);
+    }
+    deleted.insert(object.id, op);
     ctx.refs.mark_deleted(spec.model, object.id);
     for (model, child) in children {
         ctx.refs.mark_deleted(model, child.id);

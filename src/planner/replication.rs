@@ -21,6 +21,7 @@ pub const PLANNER: Planner = Planner {
     stage: Stage::Replications,
     governed_by: &[ResourceType::Vm, ResourceType::VmTemplate],
     reads: &[netbox::REPLICATION],
+    links: &[],
     prerequisites: &[],
     needs: &["vm", "node"],
     proxmox: ask,

@@ -4,6 +4,7 @@
 
 use super::context::Context;
 use super::diff::{Field, Kind};
+use super::proxbox::Linked;
 use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Reconciler};
 use super::{Ask, Planner};
 use crate::error::Result;
@@ -20,6 +21,7 @@ pub const PLANNER: Planner = Planner {
     stage: Stage::Storage,
     governed_by: &[ResourceType::Storage],
     reads: &[netbox::STORAGE],
+    links: &[],
     prerequisites: &[],
     needs: &["cluster"],
     proxmox: ask,
@@ -122,13 +124,35 @@ fn desired(ctx: &Context, row: &Map<String, Value>, name: &str, seen: Option<&(B
     Desired::fields(fields)
 }
 
-fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
+/// The storage records of our cluster.
+fn ours<'a>(ctx: &Context<'a>) -> Vec<&'a Object<'a>> {
     let cluster_id = ctx.refs.cluster_id;
-    let ours: Vec<&Object> = ctx
-        .objects(netbox::STORAGE)
+    ctx.objects(netbox::STORAGE)
         .iter()
         .filter(|r| cluster_id.is_some() && r.fk("cluster") == cluster_id)
-        .collect();
+        .collect()
+}
+
+fn named<'a>(ours: &[&'a Object<'a>], name: &str) -> Vec<&'a Object<'a>> {
+    ours.iter().copied().filter(|r| r.str("name") == Some(name)).collect()
+}
+
+/// The storage record of a storage name, for objects that link to it (a
+/// virtual disk's sync-state): the one this plan matched or creates, else
+/// the one NetBox has (the storage stage did not run), if exactly one and
+/// not deleted by this plan.
+pub fn link(ctx: &Context, name: &str) -> Option<Value> {
+    if let Some(reference) = ctx.refs.storages.get(name) {
+        return Some(reference.clone());
+    }
+    match named(&ours(ctx), name).as_slice() {
+        [record] if !ctx.refs.is_deleted(netbox::STORAGE, record.id) => Some(Value::from(record.id)),
+        _ => None,
+    }
+}
+
+fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
+    let ours = ours(ctx);
     let mut reconciler = Reconciler::for_run(ctx, &LIFECYCLE, writes, ours.iter().copied());
     if ctx.refs.cluster.is_none() {
         reconciler.skip_all(ctx, Reason::MissingParent, "the cluster is not in NetBox");
@@ -142,18 +166,16 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
     };
     let seen = per_node(ctx);
     for (name, row) in ctx.rows_by_key(proxmox_path::STORAGE, rows, "storage") {
-        let candidates = ours
-            .iter()
-            .copied()
-            .filter(|r| r.str("name") == Some(name.as_str()))
-            .collect();
-        let found = Found::among(candidates, MatchedBy::NaturalKey, "storage records");
+        let found = Found::among(named(&ours, &name), MatchedBy::NaturalKey, "storage records");
         let item = Item {
             identity: name.clone(),
             key: name.clone(),
             proxmox_path: Some(proxmox_path::STORAGE.to_owned()),
         };
-        reconciler.item(ctx, &item, found, |ctx, _| desired(ctx, row, &name, seen.get(&name)));
+        let outcome = reconciler.item(ctx, &item, found, |ctx, _| desired(ctx, row, &name, seen.get(&name)));
+        if let Some(record) = Linked::of(&outcome, reconciler.reference_of(&name)) {
+            ctx.refs.storages.insert(name.clone(), record.reference);
+        }
     }
     reconciler.retire(ctx, true, |record| {
         format!("{}#{}", record.str("name").unwrap_or_default(), record.id)

@@ -21,6 +21,7 @@ pub const PLANNER: Planner = Planner {
     stage: Stage::VmTemplates,
     governed_by: &[ResourceType::VmTemplate],
     reads: &[netbox::VM_TEMPLATE],
+    links: &[],
     prerequisites: &[],
     needs: &["cluster", "node"],
     proxmox: ask,

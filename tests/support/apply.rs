@@ -25,6 +25,11 @@ fn fk_collection(collection: &str, field: &str) -> Option<&'static str> {
         "device_type" => "/api/dcim/device-types/",
         "manufacturer" => "/api/dcim/manufacturers/",
         "device" => "/api/dcim/devices/",
+        "parent" | "bridge" | "lag" if collection == DEVICE_INTERFACES => DEVICE_INTERFACES,
+        "proxbox_bridge" => DEVICE_INTERFACES,
+        "proxbox_storage" => "/api/plugins/proxbox/storage/",
+        "virtual_disk" => DISKS,
+        "vm_interface" => INTERFACES,
         "virtual_machine" => "/api/virtualization/virtual-machines/",
         "untagged_vlan" => "/api/ipam/vlans/",
         "primary_ip4" | "primary_ip6" => "/api/ipam/ip-addresses/",
@@ -47,6 +52,15 @@ pub const JOURNAL: &str = "/api/extras/journal-entries/";
 pub const SYNC_USER: (u64, &str) = (1, "proxbox-sync");
 /// Someone editing NetBox by hand.
 pub const OPERATOR: (u64, &str) = (2, "alice");
+const DEVICE_INTERFACES: &str = "/api/dcim/interfaces/";
+const DISKS: &str = "/api/virtualization/virtual-disks/";
+const VMS: &str = "/api/virtualization/virtual-machines/";
+const DISK_STATES: &str = "/api/plugins/proxbox/sync-state/virtual-disks/";
+const INTERFACE_STATES: &str = "/api/plugins/proxbox/sync-state/vm-interfaces/";
+const IPS: &str = "/api/ipam/ip-addresses/";
+const MACS: &str = "/api/dcim/mac-addresses/";
+/// The objects assigned to an interface (`assigned_object_*`), which NetBox deletes with it.
+const ASSIGNED: [&str; 2] = [IPS, MACS];
 
 pub struct Simulator<'s> {
     state: &'s mut Value,
@@ -113,16 +127,22 @@ impl Simulator<'_> {
                 .iter()
                 .map(|vm| (vm["cluster"]["id"].to_string(), lower(&vm["name"])))
                 .collect(),
-            INTERFACES => self
-                .objects(collection)
-                .iter()
-                .map(|i| {
-                    (
-                        i["virtual_machine"]["id"].to_string(),
-                        i["name"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect(),
+            INTERFACES | DISKS => self.per_parent(collection, "virtual_machine"),
+            DEVICE_INTERFACES => {
+                self.interface_links()?;
+                self.per_parent(collection, "device")
+            }
+            DISK_STATES | INTERFACE_STATES | "/api/plugins/proxbox/sync-state/virtual-machines/" => {
+                let link = match collection {
+                    DISK_STATES => "virtual_disk",
+                    INTERFACE_STATES => "vm_interface",
+                    _ => "virtual_machine",
+                };
+                self.objects(collection)
+                    .iter()
+                    .map(|s| (link.to_owned(), s[link]["id"].to_string()))
+                    .collect()
+            }
             "/api/ipam/ip-addresses/" => self
                 .objects(collection)
                 .iter()
@@ -145,6 +165,90 @@ impl Simulator<'_> {
             if !seen.insert(key.clone()) {
                 return Err(format!("{collection}: {} {:?} is taken", key.0, key.1));
             }
+        }
+        Ok(())
+    }
+
+    /// (parent id, name) of each child: names are unique per VM and per device.
+    fn per_parent(&mut self, collection: &str, parent: &str) -> Vec<(String, String)> {
+        self.objects(collection)
+            .iter()
+            .map(|o| {
+                (
+                    o[parent]["id"].to_string(),
+                    o["name"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// NetBox's rules for a device interface's links: parent, bridge and LAG
+    /// on its own device, a parent only for a virtual interface, no LAG for one.
+    fn interface_links(&mut self) -> Result<(), String> {
+        let interfaces = self.objects(DEVICE_INTERFACES).clone();
+        let device_of = |id: &Value| {
+            interfaces
+                .iter()
+                .find(|i| i["id"] == *id)
+                .map(|i| i["device"]["id"].clone())
+        };
+        for iface in &interfaces {
+            let virtual_type = iface["type"]["value"] == "virtual";
+            for field in ["parent", "bridge", "lag"] {
+                let link = &iface[field]["id"];
+                if link.is_null() {
+                    continue;
+                }
+                if device_of(link) != Some(iface["device"]["id"].clone()) {
+                    return Err(format!("{field} of interface {} is on another device", iface["id"]));
+                }
+                if *link == iface["id"] {
+                    return Err(format!("interface {} is its own {field}", iface["id"]));
+                }
+            }
+            if !iface["parent"].is_null() && !virtual_type {
+                return Err(format!("only virtual interfaces may have a parent ({})", iface["id"]));
+            }
+            if !iface["lag"].is_null() && virtual_type {
+                return Err(format!("virtual interfaces cannot have a parent LAG ({})", iface["id"]));
+            }
+        }
+        Ok(())
+    }
+
+    fn disk_sizes(&mut self, vm: u64) -> Vec<u64> {
+        self.objects(DISKS)
+            .iter()
+            .filter(|d| d["virtual_machine"]["id"] == vm)
+            .filter_map(|d| d["size"].as_u64())
+            .collect()
+    }
+
+    /// NetBox's signal: a VM's `disk` is the sum of its virtual disks' sizes
+    /// (null without any), kept with a queryset update (`last_updated` stays).
+    fn sum_disks(&mut self, vm: u64) {
+        let sizes = self.disk_sizes(vm);
+        if let Some(object) = self.find(VMS, vm) {
+            object["disk"] = if sizes.is_empty() {
+                Value::Null
+            } else {
+                json!(sizes.iter().sum::<u64>())
+            };
+            object["virtual_disk_count"] = json!(sizes.len());
+        }
+    }
+
+    /// `VirtualMachine.clean`: with virtual disks, `disk` must be their sum.
+    fn check_vm_disk(&mut self, vm: u64, patch: &[(String, Value)]) -> Result<(), String> {
+        let Some((_, disk)) = patch.iter().find(|(field, _)| field == "disk") else {
+            return Ok(());
+        };
+        let sizes = self.disk_sizes(vm);
+        let sum: u64 = sizes.iter().sum();
+        if !sizes.is_empty() && disk.as_u64() != Some(sum) {
+            return Err(format!(
+                "the specified disk size ({disk}) must match the aggregate size of assigned virtual disks ({sum})"
+            ));
         }
         Ok(())
     }
@@ -272,7 +376,8 @@ impl Simulator<'_> {
             }
             return Ok(Value::Array(tags));
         }
-        if CHOICES.contains(&field) && collection != "/api/extras/custom-fields/" {
+        let choice = CHOICES.contains(&field) || (field == "type" && collection == DEVICE_INTERFACES);
+        if choice && collection != "/api/extras/custom-fields/" {
             let text = value.as_str().ok_or_else(|| format!("{field}: not a choice string"))?;
             return Ok(json!({ "value": text, "label": text }));
         }
@@ -318,9 +423,16 @@ impl Simulator<'_> {
         object.entry("tags").or_insert_with(|| json!([]));
         object.entry("custom_fields").or_insert_with(|| json!({}));
         object.insert("last_updated".into(), self.tick().into());
+        if collection == VMS {
+            object.insert("virtual_disk_count".into(), json!(0));
+        }
+        let vm = object.get("virtual_machine").map(|vm| vm["id"].clone());
         let id = self.push(collection, Value::Object(object));
         let written = self.find(collection, id).cloned();
         self.record("create", collection, id, None, written.as_ref());
+        if collection == DISKS {
+            self.sum_disks(vm.and_then(|vm| vm.as_u64()).unwrap_or_default());
+        }
         self.created
             .insert(op["id"].as_str().unwrap_or_default().to_owned(), id);
         self.touched.insert((collection.to_owned(), id));
@@ -347,6 +459,9 @@ impl Simulator<'_> {
             let after = self.resolve(&change["after"])?;
             patch.push((field.clone(), self.read_shape(collection, field, after)?));
         }
+        if collection == VMS {
+            self.check_vm_disk(id, &patch)?;
+        }
         let stamp = self.tick();
         let before = self.find(collection, id).cloned();
         let object = self
@@ -365,14 +480,32 @@ impl Simulator<'_> {
             }
         }
         object.insert("last_updated".into(), stamp.into());
+        let vm = object.get("virtual_machine").map(|vm| vm["id"].clone());
         let after = Value::Object(object.clone());
         self.record("update", collection, id, before.as_ref(), Some(&after));
         self.touched.insert((collection.to_owned(), id));
+        if collection == DISKS {
+            self.sum_disks(vm.and_then(|vm| vm.as_u64()).unwrap_or_default());
+        }
         Ok(())
     }
 
     fn delete(&mut self, op: &Value, collection: &str) -> Result<(), String> {
         let id = self.target(op, collection)?;
+        if collection == DEVICE_INTERFACES {
+            // `parent` is on_delete=RESTRICT.
+            let children: Vec<Value> = self
+                .objects(collection)
+                .iter()
+                .filter(|i| i["parent"]["id"] == id)
+                .map(|i| i["id"].clone())
+                .collect();
+            if !children.is_empty() {
+                return Err(format!(
+                    "NetBox refuses: interfaces {children:?} have it as their parent"
+                ));
+            }
+        }
         let before = self.find(collection, id).cloned();
         self.tick();
         self.record("delete", collection, id, before.as_ref(), None);
@@ -380,40 +513,65 @@ impl Simulator<'_> {
         Ok(())
     }
 
-    /// NetBox's cascades: a VM takes its interfaces, an interface its IPs and
-    /// MACs; primary pointers to a deleted address become null.
+    /// Removes what NetBox deletes along with an object (`on_delete=CASCADE`).
+    fn remove_children(&mut self, collection: &str, field: &str, id: u64) {
+        let children: Vec<u64> = self
+            .objects(collection)
+            .iter()
+            .filter(|o| o[field]["id"] == id)
+            .filter_map(|o| o["id"].as_u64())
+            .collect();
+        children.into_iter().for_each(|child| self.remove(collection, child));
+    }
+
+    fn remove_assigned(&mut self, interface_type: &str, id: u64) {
+        for assigned in ASSIGNED {
+            let children: Vec<u64> = self
+                .objects(assigned)
+                .iter()
+                .filter(|o| o["assigned_object_type"] == interface_type && o["assigned_object_id"] == id)
+                .filter_map(|o| o["id"].as_u64())
+                .collect();
+            children.into_iter().for_each(|child| self.remove(assigned, child));
+        }
+    }
+
+    /// NetBox's cascades: a VM takes its interfaces and disks, a device its
+    /// interfaces, an interface its IPs, MACs and sync-state; links to a
+    /// deleted interface and primary pointers to a deleted address become null.
     fn remove(&mut self, collection: &str, id: u64) {
+        let gone = self.find(collection, id).cloned();
         self.objects(collection).retain(|o| o["id"] != id);
         self.index.remove(collection);
         match collection {
-            "/api/virtualization/virtual-machines/" => {
-                let children: Vec<u64> = self
-                    .objects(INTERFACES)
-                    .iter()
-                    .filter(|i| i["virtual_machine"]["id"] == id)
-                    .filter_map(|i| i["id"].as_u64())
-                    .collect();
-                children.into_iter().for_each(|child| self.remove(INTERFACES, child));
+            VMS => {
+                self.remove_children(INTERFACES, "virtual_machine", id);
+                self.remove_children(DISKS, "virtual_machine", id);
             }
+            "/api/dcim/devices/" => self.remove_children(DEVICE_INTERFACES, "device", id),
             INTERFACES => {
-                for assigned in ["/api/ipam/ip-addresses/", "/api/dcim/mac-addresses/"] {
-                    let children: Vec<u64> = self
-                        .objects(assigned)
-                        .iter()
-                        .filter(|o| {
-                            o["assigned_object_type"] == "virtualization.vminterface" && o["assigned_object_id"] == id
-                        })
-                        .filter_map(|o| o["id"].as_u64())
-                        .collect();
-                    children.into_iter().for_each(|child| self.remove(assigned, child));
-                }
+                self.remove_assigned("virtualization.vminterface", id);
+                self.remove_children(INTERFACE_STATES, "vm_interface", id);
             }
-            "/api/ipam/ip-addresses/" => self.null_pointers(
-                "/api/virtualization/virtual-machines/",
-                &["primary_ip4", "primary_ip6"],
-                id,
-            ),
-            "/api/dcim/mac-addresses/" => self.null_pointers(INTERFACES, &["primary_mac_address"], id),
+            DEVICE_INTERFACES => {
+                self.remove_assigned("dcim.interface", id);
+                for object in self.objects(DEVICE_INTERFACES) {
+                    for field in ["bridge", "lag"] {
+                        if object[field]["id"] == id {
+                            object[field] = Value::Null;
+                        }
+                    }
+                }
+                self.null_pointers(INTERFACE_STATES, &["proxbox_bridge"], id);
+            }
+            DISKS => {
+                self.remove_children(DISK_STATES, "virtual_disk", id);
+                let vm = gone.as_ref().and_then(|d| d["virtual_machine"]["id"].as_u64());
+                self.sum_disks(vm.unwrap_or_default());
+            }
+            IPS => self.null_pointers(VMS, &["primary_ip4", "primary_ip6"], id),
+            "/api/plugins/proxbox/storage/" => self.null_pointers(DISK_STATES, &["proxbox_storage"], id),
+            MACS => self.null_pointers(INTERFACES, &["primary_mac_address"], id),
             _ => {}
         }
     }

@@ -1,6 +1,8 @@
 //! Random but realistic Proxmox clusters for property tests: sparse `netN`
 //! keys, numbers-or-strings, duplicate names, templates, VLAN tags, guest
-//! agent and static addresses, stopped guests, failed fetches.
+//! agent and static addresses, stopped guests, failed fetches, extra disks
+//! (CD-ROMs, passthrough devices, unused volumes) and node networks (bonds,
+//! bridges, VLANs, addresses that move between them).
 
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -20,8 +22,42 @@ pub struct GuestSpec {
     pub tags: Vec<usize>,
     pub nics: Vec<NicSpec>,
     pub disk_gib: u64,
+    pub disks: Vec<DiskSpec>,
     /// `/cluster/resources` lists the guest twice (a second row, another name).
     pub listed_twice: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct DiskSpec {
+    pub index: u32,
+    pub kind: DiskKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum DiskKind {
+    Sized(u64),
+    /// A CD-ROM (QEMU), or for LXC a bind mount: neither has a size.
+    NoSize,
+    /// A passthrough device (QEMU) without `size=`.
+    Passthrough,
+    /// `unusedN`: not a disk.
+    Unused,
+}
+
+/// One node's network: a bond or a plain NIC under vmbr0, maybe a VLAN,
+/// and the node's address on one of them.
+#[derive(Clone, Debug)]
+pub struct NetworkSpec {
+    pub bond: bool,
+    /// A VLAN interface, on vmbr0 or (with a bond) on bond0.
+    pub vlan: Option<(u16, bool)>,
+    /// The address is on the VLAN interface rather than vmbr0.
+    pub address_on_vlan: bool,
+    pub v6: bool,
+    pub second_bridge: bool,
+    pub mtu: Option<u64>,
+    /// The read fails (a node that went down).
+    pub failed: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -61,6 +97,44 @@ fn nic() -> impl Strategy<Value = NicSpec> {
         })
 }
 
+fn disk() -> impl Strategy<Value = DiskSpec> {
+    let kind = prop_oneof![
+        4 => (1u64..64).prop_map(DiskKind::Sized),
+        1 => Just(DiskKind::NoSize),
+        1 => Just(DiskKind::Passthrough),
+        1 => Just(DiskKind::Unused),
+    ];
+    (1u32..5, kind).prop_map(|(index, kind)| DiskSpec { index, kind })
+}
+
+fn network() -> impl Strategy<Value = NetworkSpec> {
+    (
+        any::<bool>(),
+        prop::option::of((prop::sample::select(vec![50u16, 60]), any::<bool>())),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of(prop::sample::select(vec![1500u64, 9000])),
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(
+            |(bond, vlan, address_on_vlan, v6, second_bridge, mtu, failed)| NetworkSpec {
+                bond,
+                vlan,
+                address_on_vlan,
+                v6,
+                second_bridge,
+                mtu,
+                failed,
+            },
+        )
+}
+
+/// The nodes' networks, one each.
+pub fn networks() -> impl Strategy<Value = Vec<NetworkSpec>> {
+    prop::collection::vec(network(), 3)
+}
+
 fn guest() -> impl Strategy<Value = GuestSpec> {
     (
         (
@@ -81,6 +155,7 @@ fn guest() -> impl Strategy<Value = GuestSpec> {
             prop::collection::vec(0..TAGS.len(), 0..3),
             prop::collection::vec(nic(), 0..4),
             1u64..200,
+            prop::collection::vec(disk(), 0..3),
             prop::bool::weighted(0.15),
         ),
     )
@@ -88,7 +163,7 @@ fn guest() -> impl Strategy<Value = GuestSpec> {
             |(
                 (lxc, vmid, name, node, running, template),
                 (memory_mib, cores, as_strings, agent),
-                (tags, nics, disk_gib, listed_twice),
+                (tags, nics, disk_gib, disks, listed_twice),
             )| {
                 GuestSpec {
                     lxc,
@@ -104,6 +179,7 @@ fn guest() -> impl Strategy<Value = GuestSpec> {
                     tags,
                     nics,
                     disk_gib,
+                    disks,
                     listed_twice,
                 }
             },
@@ -122,8 +198,78 @@ fn number(value: u64, as_string: bool) -> Value {
     }
 }
 
+/// The config line of an extra disk (`None`: this spec writes none).
+fn disk_line(g: &GuestSpec, disk: &DiskSpec) -> Option<(String, String)> {
+    let (vmid, i) = (g.vmid, disk.index);
+    Some(match (&disk.kind, g.lxc) {
+        (DiskKind::Sized(gib), true) => (
+            format!("mp{i}"),
+            format!("local-lvm:vm-{vmid}-disk-{i},mp=/mnt/d{i},size={gib}G"),
+        ),
+        (DiskKind::Sized(gib), false) => (format!("scsi{i}"), format!("local-lvm:vm-{vmid}-disk-{i},size={gib}G")),
+        (DiskKind::NoSize, true) => (format!("mp{i}"), format!("/srv/share{i},mp=/mnt/s{i}")),
+        (DiskKind::NoSize, false) => (format!("ide{i}"), "none,media=cdrom".to_owned()),
+        (DiskKind::Passthrough, false) => (
+            format!("sata{i}"),
+            format!("/dev/disk/by-id/ata-DISK{vmid}{i},backup=0"),
+        ),
+        (DiskKind::Passthrough, true) => return None,
+        (DiskKind::Unused, _) => (format!("unused{i}"), format!("local-lvm:vm-{vmid}-disk-9{i}")),
+    })
+}
+
+/// `/nodes/{node}/network` of the node numbered `n`.
+fn node_network(n: usize, spec: &NetworkSpec) -> Value {
+    if spec.failed {
+        return json!({"error": {"status": 595, "message": "no route to host"}});
+    }
+    let eth = |name: &str| json!({"iface": name, "type": "eth", "active": 1, "exists": 1});
+    let mut rows = vec![eth("eno1"), eth("eno2")];
+    let uplink = if spec.bond {
+        rows.push(
+            json!({"iface": "bond0", "type": "bond", "active": 1, "slaves": "eno1 eno2", "bond_mode": "active-backup"}),
+        );
+        "bond0"
+    } else {
+        "eno1"
+    };
+    let address = format!("10.99.{n}.1/24");
+    let mut vmbr0 =
+        json!({"iface": "vmbr0", "type": "bridge", "active": 1, "bridge_ports": uplink, "bridge_vlan_aware": 1});
+    if let Some(mtu) = spec.mtu {
+        vmbr0["mtu"] = json!(mtu.to_string());
+    }
+    let mut holder = &mut vmbr0;
+    let mut vlan_row = spec.vlan.map(|(vid, on_bond)| {
+        let raw = if on_bond && spec.bond { "bond0" } else { "vmbr0" };
+        json!({"iface": format!("{raw}.{vid}"), "type": "vlan", "active": 1, "vlan-id": vid, "vlan-raw-device": raw})
+    });
+    if spec.address_on_vlan {
+        if let Some(vlan) = vlan_row.as_mut() {
+            holder = vlan;
+        }
+    }
+    holder["cidr"] = json!(address);
+    if spec.v6 {
+        holder["cidr6"] = json!(format!("2001:db8:99:{n}::1/64"));
+    }
+    rows.push(vmbr0);
+    rows.extend(vlan_row);
+    if spec.second_bridge {
+        rows.push(
+            json!({"iface": "vmbr1", "type": "bridge", "active": 1, "bridge_ports": "none", "comments": "isolated\n"}),
+        );
+    }
+    Value::Array(rows)
+}
+
 /// The planner input for these guests against `netbox` (an empty NetBox when null).
 pub fn snapshot(guests: &[GuestSpec], netbox: Value) -> Value {
+    snapshot_with_networks(guests, &[], netbox)
+}
+
+/// The same, with these node networks (the default one for nodes without a spec).
+pub fn snapshot_with_networks(guests: &[GuestSpec], networks: &[NetworkSpec], netbox: Value) -> Value {
     let nodes = ["pve1", "pve2", "pve3"];
     let mut status = vec![json!({"type": "cluster", "name": "gen", "nodes": 3, "quorate": 1})];
     let mut resources = Vec::new();
@@ -156,6 +302,9 @@ pub fn snapshot(guests: &[GuestSpec], netbox: Value) -> Value {
             disk.into(),
             json!(format!("local-lvm:vm-{}-disk-0,size={}G", g.vmid, g.disk_gib)),
         );
+        for (key, line) in g.disks.iter().filter_map(|d| disk_line(g, d)) {
+            config.insert(key, json!(line));
+        }
         if !g.lxc {
             config.insert("agent".into(), json!(if g.agent { "1" } else { "0" }));
         }
@@ -232,6 +381,19 @@ pub fn snapshot(guests: &[GuestSpec], netbox: Value) -> Value {
             "type": "local", "target": nodes[(g.node + 1) % 3], "schedule": "*/30"})
         })
         .collect();
+    let default_network = NetworkSpec {
+        bond: false,
+        vlan: None,
+        address_on_vlan: false,
+        v6: false,
+        second_bridge: false,
+        mtu: None,
+        failed: false,
+    };
+    for (n, node) in nodes.iter().enumerate() {
+        let spec = networks.get(n).unwrap_or(&default_network);
+        proxmox.insert(format!("/nodes/{node}/network"), node_network(n + 1, spec));
+    }
     proxmox.insert("/storage".into(), Value::Array(storage));
     proxmox.insert("/cluster/replication".into(), Value::Array(replication));
     proxmox.insert("/cluster/status".into(), Value::Array(status));

@@ -169,6 +169,16 @@ pub fn writes(plan: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A plan's status of one stage (`{"stage", "run", "reason"?}`).
+pub fn stage<'p>(plan: &'p Value, name: &str) -> &'p Value {
+    plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == name)
+        .unwrap_or_else(|| panic!("no stage {name}"))
+}
+
 /// Plan, apply, and return the input with the new NetBox state.
 pub fn sync(input: &Value) -> (Value, Value) {
     let plan = plan(input);

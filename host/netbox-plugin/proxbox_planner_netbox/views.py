@@ -41,6 +41,8 @@ SYNC_TYPE_OF_STAGE = {
     "storage": SyncTypeChoices.STORAGE,
     "virtual-machines": SyncTypeChoices.VIRTUAL_MACHINES,
     "vm-templates": SyncTypeChoices.VIRTUAL_MACHINES,
+    "vm-disks": SyncTypeChoices.VIRTUAL_MACHINES_DISKS,
+    "network-interfaces": SyncTypeChoices.NETWORK_INTERFACES,
     "vm-interfaces": SyncTypeChoices.VM_INTERFACES,
     "ip-addresses": SyncTypeChoices.IP_ADDRESSES,
     "sdn": SyncTypeChoices.SDN,

@@ -42,6 +42,7 @@ pub const PLANNER: Planner = Planner {
         netbox::SDN_PREFIX_LIST,
         netbox::SDN_BINDING,
     ],
+    links: &[],
     prerequisites: &[],
     needs: &["cluster"],
     proxmox: ask,

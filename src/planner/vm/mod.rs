@@ -30,6 +30,7 @@ pub const PLANNER: Planner = Planner {
     stage: Stage::VirtualMachines,
     governed_by: &[ResourceType::Vm],
     reads: &[netbox::VIRTUAL_MACHINE, netbox::VM_SYNC_STATE],
+    links: &[],
     prerequisites: &[Prerequisite::CustomFields],
     needs: &["cluster", "node"],
     proxmox: ask,
@@ -263,9 +264,7 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
         };
         let name = names.get(&key).cloned().unwrap_or_else(|| guest.name.clone());
         let found = found(ctx, &matching, &key);
-        let outcome = reconciler.item(ctx, &item, found, |ctx, existing| {
-            desired(ctx, guest, &name, existing.is_none())
-        });
+        let outcome = reconciler.item(ctx, &item, found, |ctx, existing| desired(ctx, guest, &name, existing));
         if let Some(vm) = Linked::of(&outcome, reconciler.reference_of(&key)) {
             plan_sync_state(ctx, reconciler.planning(), guest, &vm);
             let slot = VmSlot {
@@ -361,7 +360,8 @@ fn note(guest: &Guest) -> (String, Option<String>) {
 
 /// Proxmox tags are merged on create, and on updates while
 /// `overwrite_vm_proxmox_tags` is on.
-fn desired(ctx: &mut Context, guest: &Guest, name: &str, creating: bool) -> Desired {
+fn desired(ctx: &mut Context, guest: &Guest, name: &str, existing: Option<&Object>) -> Desired {
+    let creating = existing.is_none();
     let tags: Vec<String> = if creating || ctx.settings.overwrite.get("overwrite_vm_proxmox_tags") {
         guest
             .tags
@@ -404,8 +404,14 @@ fn desired(ctx: &mut Context, guest: &Guest, name: &str, creating: bool) -> Desi
     if let Some(memory) = memory {
         fields.push(Field::new("memory", Kind::Scalar, memory));
     }
-    if let Some(config) = guest.config() {
-        fields.push(Field::new("disk", Kind::Scalar, disk_mib(config)));
+    // Once a VM has virtual disks, NetBox keeps its `disk` at their sum and
+    // refuses any other value: then the disks say it (their stage), not we.
+    let has_disks = existing
+        .and_then(|vm| vm.u64("virtual_disk_count"))
+        .is_some_and(|n| n > 0);
+    if let Some(config) = guest.config().filter(|_| !has_disks) {
+        let disk = Some(disk_mib(config)).filter(|mib| *mib > 0);
+        fields.push(Field::new("disk", Kind::Scalar, disk));
     }
     if let Some(comments) = comments {
         fields.push(Field::new("comments", Kind::Scalar, comments).overwritten_by("overwrite_vm_description"));
