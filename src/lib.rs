@@ -24,6 +24,7 @@ mod planner;
 pub mod proxmox_path;
 pub mod settings;
 pub mod source;
+pub mod time;
 mod wasm;
 
 pub use discover::{discover, Discovery};

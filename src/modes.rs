@@ -317,10 +317,14 @@ pub enum Stage {
     Storage,
     VirtualMachines,
     VmTemplates,
+    TaskHistory,
+    VmBackups,
+    VmSnapshots,
     VmInterfaces,
     IpAddresses,
     Sdn,
     Replications,
+    BackupRoutines,
 }
 
 pub struct StageSpec {
@@ -330,8 +334,10 @@ pub struct StageSpec {
     pub gated_by: &'static [ResourceType],
 }
 
-/// Dependency order: this is the order stages run and operations are listed in.
-pub const STAGES: [StageSpec; 8] = [
+/// Dependency order: this is the order stages run and operations are listed in
+/// (netbox-proxbox's `_SYNC_STAGE_ORDER`, with `vm-templates`, which the
+/// plugin runs itself, after the VMs).
+pub const STAGES: &[StageSpec] = &[
     StageSpec {
         stage: Stage::Devices,
         name: "devices",
@@ -353,6 +359,21 @@ pub const STAGES: [StageSpec; 8] = [
         gated_by: &[R::VmTemplate],
     },
     StageSpec {
+        stage: Stage::TaskHistory,
+        name: "task-history",
+        gated_by: &[R::Vm],
+    },
+    StageSpec {
+        stage: Stage::VmBackups,
+        name: "vm-backups",
+        gated_by: &[R::Vm],
+    },
+    StageSpec {
+        stage: Stage::VmSnapshots,
+        name: "vm-snapshots",
+        gated_by: &[R::Vm],
+    },
+    StageSpec {
         stage: Stage::VmInterfaces,
         name: "vm-interfaces",
         gated_by: &[R::VmInterface],
@@ -372,22 +393,38 @@ pub const STAGES: [StageSpec; 8] = [
         name: "replications",
         gated_by: &[R::Vm, R::VmTemplate],
     },
+    StageSpec {
+        stage: Stage::BackupRoutines,
+        name: "backup-routines",
+        gated_by: &[R::Cluster],
+    },
 ];
 
+pub const STAGE_COUNT: usize = STAGES.len();
+
 impl Stage {
-    pub const ALL: [Stage; 8] = [
-        Stage::Devices,
-        Stage::Storage,
-        Stage::VirtualMachines,
-        Stage::VmTemplates,
-        Stage::VmInterfaces,
-        Stage::IpAddresses,
-        Stage::Sdn,
-        Stage::Replications,
-    ];
+    pub const ALL: [Stage; STAGE_COUNT] = {
+        let mut all = [Stage::Devices; STAGE_COUNT];
+        let mut at = 0;
+        while at < STAGE_COUNT {
+            #[allow(clippy::indexing_slicing)] // both have STAGE_COUNT entries (a compile-time loop)
+            {
+                // Stages are looked up by discriminant: the table lists them in enum order.
+                assert!(
+                    STAGES[at].stage as usize == at,
+                    "STAGES must list the stages in enum order"
+                );
+                all[at] = STAGES[at].stage;
+            }
+            at += 1;
+        }
+        all
+    };
 
     pub fn spec(self) -> &'static StageSpec {
-        STAGES.iter().find(|spec| spec.stage == self).unwrap_or(&STAGES[0])
+        // The table lists the stages in enum order (checked where `ALL` is built).
+        #[allow(clippy::indexing_slicing)]
+        &STAGES[self as usize]
     }
 
     pub fn name(self) -> &'static str {
@@ -433,14 +470,14 @@ pub fn parse_sync_types(value: Option<&Value>, path: &Path) -> Result<Vec<Stage>
             format!("no sync types given; use [\"all\"] or some of: {}", valid_sync_types()),
         ));
     }
-    let mut wanted = [false; 8];
+    let mut wanted = [false; STAGE_COUNT];
     for (index, item) in items.iter().enumerate() {
         let item_path = path.index(index);
         let text = item
             .as_str()
             .ok_or_else(|| crate::json::wrong_type(&item_path, "a sync type string", item))?;
         if text.trim().eq_ignore_ascii_case("all") {
-            wanted = [true; 8];
+            wanted = [true; STAGE_COUNT];
             continue;
         }
         let stage = Stage::parse(text).ok_or_else(|| {

@@ -58,6 +58,10 @@ models! {
     VM_SYNC_STATE = "netbox_proxbox.proxboxvirtualmachinesyncstate" at "/api/plugins/proxbox/sync-state/virtual-machines/";
     DEVICE_SYNC_STATE = "netbox_proxbox.proxboxdevicesyncstate" at "/api/plugins/proxbox/sync-state/devices/";
     CLUSTER_SYNC_STATE = "netbox_proxbox.proxboxclustersyncstate" at "/api/plugins/proxbox/sync-state/clusters/";
+    VM_BACKUP = "netbox_proxbox.vmbackup" at "/api/plugins/proxbox/backups/";
+    VM_SNAPSHOT = "netbox_proxbox.vmsnapshot" at "/api/plugins/proxbox/snapshots/";
+    TASK_HISTORY = "netbox_proxbox.vmtaskhistory" at "/api/plugins/proxbox/task-history/";
+    BACKUP_ROUTINE = "netbox_proxbox.backuproutine" at "/api/plugins/proxbox/backup-routines/";
 }
 
 /// The Proxbox plugin's own bookkeeping (its tracking rows and sync-state
@@ -147,26 +151,30 @@ macro_rules! fields {
 // are; the other fields have nested objects reduced to their id or value.
 #[rustfmt::skip]
 fields! {
-    json: ["disk_config", "net_config", "raw_config"],
+    json: ["disk_config", "net_config", "raw_config", "selection"],
     reduced: [
-    "action", "address", "advertise_subnets", "alias", "asn", "assigned_object_id", "assigned_object_type", "cidr",
-    "cloud_init_enabled", "cluster", "cluster_id", "cluster_name", "color", "comment", "comments", "conflict_reason",
-    "content", "controller", "controller_name", "controller_type", "datastore", "description", "device",
-    "device_type", "disable", "disk", "dns", "dns_name", "enabled", "endpoint", "export", "export_targets",
-    "fabric_name", "fabric_type", "format", "gateway", "ge", "group", "group_name", "guest", "identifier",
-    "import_targets", "ip_address", "ipam", "is_mountpoint", "job_type", "jobnum", "l2vpn", "label", "last_updated",
-    "le", "local", "loopback", "mac_address", "manufacturer", "match_ip", "match_peer", "max_cpu", "max_memory",
-    "max_protected_backups", "memory", "mode", "model", "monhost", "mountpoint", "mtu", "name", "namespace",
-    "netbox_cluster", "netbox_device", "node", "node_id", "node_name", "nodes", "nodes_count", "object_types",
-    "online", "order", "os_type", "path", "peers", "pool", "port", "preallocation", "prefix", "primary_ip4",
-    "primary_ip6", "primary_mac_address", "proxmox_cluster", "proxmox_cluster_name", "proxmox_endpoint",
-    "proxmox_node", "proxmox_node_name", "proxmox_status", "proxmox_type", "proxmox_vm_id", "proxmox_vm_name",
-    "proxmox_vm_type", "prune_backups", "quorate", "rate", "remove_job", "replication_id", "required", "role",
-    "rt_import", "schedule", "scope_id", "scope_type", "server", "set_community", "share", "shared", "site",
-    "skip_reason", "slug", "snat", "source", "source_name", "source_type", "state", "status", "storage_type",
-    "subdir", "subnet", "subnet_type", "tag", "target", "target_id", "target_type", "type", "u_height",
-    "untagged_vlan", "username", "vcpus", "version", "vid", "virtual_machine", "vlanaware", "vm_role", "vmid",
-    "vnet_name", "vnet_type", "vrf", "vrf_vxlan", "zone_name", "zone_type",
+    "action", "address", "advertise_subnets", "alias", "asn", "assigned_object_id", "assigned_object_type", "bwlimit",
+    "cidr", "cloud_init_enabled", "cluster", "cluster_id", "cluster_name", "color", "comment", "comments",
+    "conflict_reason", "content", "controller", "controller_name", "controller_type", "creation_time", "datastore",
+    "description", "device", "device_type", "disable", "disk", "dns", "dns_name", "enabled", "encrypted", "end_time",
+    "endpoint", "exitstatus", "export", "export_targets", "fabric_name", "fabric_type", "fleecing", "fleecing_storage",
+    "format", "gateway", "ge", "group", "group_name", "guest", "identifier", "import_targets", "io_workers",
+    "ip_address", "ipam", "is_mountpoint", "job_id", "job_type", "jobnum", "keep_all", "keep_daily", "keep_last",
+    "keep_monthly", "keep_weekly", "keep_yearly", "l2vpn", "label", "last_updated", "le", "local", "loopback",
+    "mac_address", "manufacturer", "match_ip", "match_peer", "max_cpu", "max_memory", "max_protected_backups",
+    "memory", "mode", "model", "monhost", "mountpoint", "mtu", "name", "namespace", "netbox_cluster", "netbox_device",
+    "node", "node_id", "node_name", "nodes", "nodes_count", "notes", "notes_template", "object_types", "online",
+    "order", "os_type", "parent", "path", "pbs_change_detection_mode", "peers", "pid", "pool", "port", "preallocation",
+    "prefix", "primary_ip4", "primary_ip6", "primary_mac_address", "proxmox_cluster", "proxmox_cluster_name",
+    "proxmox_endpoint", "proxmox_node", "proxmox_node_name", "proxmox_status", "proxmox_storage", "proxmox_type",
+    "proxmox_vm_id", "proxmox_vm_name", "proxmox_vm_type", "prune_backups", "pstart", "quorate", "rate", "remove_job",
+    "repeat_missed", "replication_id", "required", "role", "rt_import", "schedule", "scope_id", "scope_type", "server",
+    "set_community", "share", "shared", "site", "size", "skip_reason", "slug", "snaptime", "snat", "source",
+    "source_name", "source_type", "start_time", "state", "status", "storage", "storage_type", "subdir", "subnet",
+    "subnet_type", "subtype", "tag", "target", "target_id", "target_type", "task_id", "task_state", "task_type",
+    "type", "u_height", "untagged_vlan", "upid", "used", "username", "vcpus", "verification_state",
+    "verification_upid", "version", "vid", "virtual_machine", "vlanaware", "vm_role", "vm_type", "vmid", "vnet_name",
+    "vnet_type", "volume_id", "vrf", "vrf_vxlan", "zone_name", "zone_type", "zstd",
     ],
 }
 

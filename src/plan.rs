@@ -69,6 +69,8 @@ pub enum Reason {
     /// A same-name NetBox object with no Proxmox identity: not copied, not
     /// taken (unless `adopt_by_name`).
     UnidentifiedSameName,
+    /// A run for some VMs (`$.subset`) leaves this to a full run.
+    SubsetRun,
 }
 
 /// Which rule found an existing object (SPEC §3.1): an operation on an
@@ -89,7 +91,7 @@ pub enum MatchedBy {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 19] = {
+    pub const ALL: [Reason; 20] = {
         use Reason::*;
         [
             MissingInNetbox,
@@ -111,6 +113,7 @@ impl Reason {
             UnsupportedByNetbox,
             MissingParent,
             UnidentifiedSameName,
+            SubsetRun,
         ]
     };
 }
@@ -818,7 +821,8 @@ mod tests {
             | Reason::SdnConflict
             | Reason::UnsupportedByNetbox
             | Reason::MissingParent
-            | Reason::UnidentifiedSameName => Reason::ALL.contains(&reason),
+            | Reason::UnidentifiedSameName
+            | Reason::SubsetRun => Reason::ALL.contains(&reason),
         };
         assert!(Reason::ALL.into_iter().all(every_reason));
     }

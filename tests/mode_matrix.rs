@@ -108,6 +108,7 @@ fn change_proxmox(world: &mut Value) {
         .as_array_mut()
         .unwrap()
         .push(json!({"type": "node", "name": "pve4", "online": 1}));
+    world["proxmox"]["/nodes/pve4/tasks?source=archive&start=0&limit=100"] = json!([]);
     world["proxmox"]["/nodes/pve1/qemu/9000/config"]["description"] = json!("Debian 12, refreshed");
     world["proxmox"]["/storage"][0]["content"] = json!("iso");
     world["proxmox"]["/cluster/replication"][0]["schedule"] = json!("*/5");

@@ -192,6 +192,8 @@ pub struct Refs {
     /// the nodes' by node name.
     pub proxmox_cluster: Option<Value>,
     pub proxmox_nodes: BTreeMap<String, Value>,
+    /// The plugin's storage records this plan creates or matched, by name.
+    pub storages: BTreeMap<String, Value>,
     pub vms: BTreeMap<String, VmSlot>,
     /// (guest key, interface name) → interface reference. Shared: the MAC and
     /// IP planners walk them while they add operations.

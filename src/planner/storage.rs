@@ -4,6 +4,7 @@
 
 use super::context::Context;
 use super::diff::{Field, Kind};
+use super::proxbox::Linked;
 use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Reconciler};
 use super::{Ask, Planner};
 use crate::error::Result;
@@ -12,6 +13,7 @@ use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
 use crate::plan::{MatchedBy, Reason};
 use crate::proxmox_path;
+use crate::source::ProxmoxSnapshot;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,10 +64,9 @@ const TEXT_FIELDS: [(&str, &str); 14] = [
 ];
 
 /// Where each storage is seen in `/cluster/resources`: node names, and whether shared.
-fn per_node(ctx: &Context) -> BTreeMap<String, (BTreeSet<String>, bool)> {
+pub fn per_node(snapshot: &ProxmoxSnapshot) -> BTreeMap<String, (BTreeSet<String>, bool)> {
     let mut seen: BTreeMap<String, (BTreeSet<String>, bool)> = BTreeMap::new();
-    let rows = ctx
-        .snapshot
+    let rows = snapshot
         .get(proxmox_path::CLUSTER_RESOURCES)
         .data()
         .and_then(Value::as_array);
@@ -122,6 +123,26 @@ fn desired(ctx: &Context, row: &Map<String, Value>, name: &str, seen: Option<&(B
     Desired::fields(fields)
 }
 
+/// The plugin's record of a storage of this cluster: the one this plan
+/// creates or matched, else the one NetBox holds (when the storage stage
+/// does not run). Backups, routines and their kin link to it.
+pub fn reference(ctx: &Context, name: &str) -> Option<Value> {
+    if let Some(planned) = ctx.refs.storages.get(name) {
+        return Some(planned.clone());
+    }
+    let cluster = ctx.refs.cluster_id?;
+    let held: Vec<&Object> = ctx
+        .objects(netbox::STORAGE)
+        .iter()
+        .filter(|r| r.fk("cluster") == Some(cluster) && r.str("name") == Some(name))
+        .filter(|r| !ctx.refs.is_deleted(netbox::STORAGE, r.id))
+        .collect();
+    match held.as_slice() {
+        [record] => Some(Value::from(record.id)),
+        _ => None,
+    }
+}
+
 fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
     let cluster_id = ctx.refs.cluster_id;
     let ours: Vec<&Object> = ctx
@@ -140,7 +161,7 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
     let Some(rows) = ctx.required_list(proxmox_path::STORAGE, "storage records are")? else {
         return Ok(());
     };
-    let seen = per_node(ctx);
+    let seen = per_node(ctx.snapshot);
     for (name, row) in ctx.rows_by_key(proxmox_path::STORAGE, rows, "storage") {
         let candidates = ours
             .iter()
@@ -153,7 +174,10 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
             key: name.clone(),
             proxmox_path: Some(proxmox_path::STORAGE.to_owned()),
         };
-        reconciler.item(ctx, &item, found, |ctx, _| desired(ctx, row, &name, seen.get(&name)));
+        let outcome = reconciler.item(ctx, &item, found, |ctx, _| desired(ctx, row, &name, seen.get(&name)));
+        if let Some(record) = Linked::of(&outcome, reconciler.reference_of(&name)) {
+            ctx.refs.storages.insert(name.clone(), record.reference);
+        }
     }
     reconciler.retire(ctx, true, |record| {
         format!("{}#{}", record.str("name").unwrap_or_default(), record.id)

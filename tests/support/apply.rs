@@ -9,9 +9,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// Foreign-key fields → the collection they point into.
 fn fk_collection(collection: &str, field: &str) -> Option<&'static str> {
     let template = collection == "/api/plugins/proxbox/vm-templates/";
+    let routine = collection == ROUTINES;
     Some(match field {
         "cluster" if template => "/api/plugins/proxbox/proxmox-clusters/",
-        "node" if template => "/api/plugins/proxbox/proxmox-nodes/",
+        "node" if template || routine => "/api/plugins/proxbox/proxmox-nodes/",
+        "storage" if routine => STORAGE,
+        "proxmox_storage" | "fleecing_storage" => STORAGE,
         "cluster" | "netbox_cluster" => "/api/virtualization/clusters/",
         "netbox_device" => "/api/dcim/devices/",
         "proxmox_cluster" => "/api/plugins/proxbox/proxmox-clusters/",
@@ -37,6 +40,21 @@ fn fk_collection(collection: &str, field: &str) -> Option<&'static str> {
 
 const CHOICES: [&str; 4] = ["status", "mode", "job_type", "remove_job"];
 const INTERFACES: &str = "/api/virtualization/interfaces/";
+const STORAGE: &str = "/api/plugins/proxbox/storage/";
+const BACKUPS: &str = "/api/plugins/proxbox/backups/";
+const SNAPSHOTS: &str = "/api/plugins/proxbox/snapshots/";
+const TASKS: &str = "/api/plugins/proxbox/task-history/";
+const ROUTINES: &str = "/api/plugins/proxbox/backup-routines/";
+
+/// Whether a field is a choice (read back as `{value, label}`) in that collection.
+fn is_choice(collection: &str, field: &str) -> bool {
+    match field {
+        // A task's status is free text (its exit status).
+        "status" => collection != TASKS && collection != "/api/extras/custom-fields/",
+        "subtype" | "format" => collection == BACKUPS || collection == SNAPSHOTS,
+        _ => CHOICES.contains(&field) && collection != "/api/extras/custom-fields/",
+    }
+}
 
 pub struct Simulator<'s> {
     state: &'s mut Value,
@@ -81,7 +99,9 @@ const SHARED_ROLES: [&str; 6] = ["anycast", "vip", "vrrp", "hsrp", "glbp", "carp
 impl Simulator<'_> {
     /// The uniqueness rules NetBox enforces on what the planner writes:
     /// tag names and slugs, VM names per cluster (case-insensitively),
-    /// interface names per VM, host addresses in the global table.
+    /// interface names per VM, host addresses in the global table, and the
+    /// plugin's constraints on backups, snapshots (vmid, name, node: not
+    /// per VM), task UPIDs and backup routines (endpoint, job id).
     fn constraints(&mut self, collection: &str) -> Result<(), String> {
         let lower = |v: &Value| v.as_str().unwrap_or_default().to_lowercase();
         let keys: Vec<(String, String)> = match collection {
@@ -125,6 +145,29 @@ impl Simulator<'_> {
                     Ok(("global".to_owned(), host.to_string()))
                 })
                 .collect::<Result<_, String>>()?,
+            BACKUPS => self
+                .objects(collection)
+                .iter()
+                .map(|b| {
+                    let key = ["storage", "subtype", "format", "volume_id", "vmid"].map(|f| b[f].to_string());
+                    (b["virtual_machine"]["id"].to_string(), key.join(" "))
+                })
+                .collect(),
+            SNAPSHOTS => self
+                .objects(collection)
+                .iter()
+                .map(|s| (s["vmid"].to_string(), format!("{} {}", s["name"], s["node"])))
+                .collect(),
+            TASKS => self
+                .objects(collection)
+                .iter()
+                .map(|t| ("upid".to_owned(), t["upid"].to_string()))
+                .collect(),
+            ROUTINES => self
+                .objects(collection)
+                .iter()
+                .map(|r| (r["endpoint"]["id"].to_string(), r["job_id"].to_string()))
+                .collect(),
             _ => return Ok(()),
         };
         let mut seen = BTreeSet::new();
@@ -248,7 +291,7 @@ impl Simulator<'_> {
             }
             return Ok(Value::Array(tags));
         }
-        if CHOICES.contains(&field) && collection != "/api/extras/custom-fields/" {
+        if is_choice(collection, field) {
             let text = value.as_str().ok_or_else(|| format!("{field}: not a choice string"))?;
             return Ok(json!({ "value": text, "label": text }));
         }
@@ -349,21 +392,30 @@ impl Simulator<'_> {
         Ok(())
     }
 
-    /// NetBox's cascades: a VM takes its interfaces, an interface its IPs and
-    /// MACs; primary pointers to a deleted address become null.
+    /// NetBox's cascades: a VM takes its interfaces, backups, snapshots and
+    /// tasks, an interface its IPs and MACs; pointers to a deleted address,
+    /// storage or node become null.
     fn remove(&mut self, collection: &str, id: u64) {
         self.objects(collection).retain(|o| o["id"] != id);
         self.index.remove(collection);
         match collection {
             "/api/virtualization/virtual-machines/" => {
-                let children: Vec<u64> = self
-                    .objects(INTERFACES)
-                    .iter()
-                    .filter(|i| i["virtual_machine"]["id"] == id)
-                    .filter_map(|i| i["id"].as_u64())
-                    .collect();
-                children.into_iter().for_each(|child| self.remove(INTERFACES, child));
+                for children_of in [INTERFACES, BACKUPS, SNAPSHOTS, TASKS] {
+                    let children: Vec<u64> = self
+                        .objects(children_of)
+                        .iter()
+                        .filter(|i| i["virtual_machine"]["id"] == id)
+                        .filter_map(|i| i["id"].as_u64())
+                        .collect();
+                    children.into_iter().for_each(|child| self.remove(children_of, child));
+                }
             }
+            STORAGE => {
+                self.null_pointers(BACKUPS, &["proxmox_storage"], id);
+                self.null_pointers(SNAPSHOTS, &["proxmox_storage"], id);
+                self.null_pointers(ROUTINES, &["storage", "fleecing_storage"], id);
+            }
+            "/api/plugins/proxbox/proxmox-nodes/" => self.null_pointers(ROUTINES, &["node"], id),
             INTERFACES => {
                 for assigned in ["/api/ipam/ip-addresses/", "/api/dcim/mac-addresses/"] {
                     let children: Vec<u64> = self
