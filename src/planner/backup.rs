@@ -9,7 +9,7 @@
 use super::context::Context;
 use super::diff::{Field, Kind};
 use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Owner, Reconciler};
-use super::vm_data::{existing_id, linked_vm, rows_of, vms_in_scope};
+use super::vm_data::{linked_vm, rows_of, vms_in_scope};
 use super::{storage, Ask, Planner};
 use crate::error::Result;
 use crate::json::{loose_flag, loose_string, loose_u64};
@@ -299,13 +299,14 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
         };
         match linked_vm(ctx, vmid) {
             Ok((guest, vm)) if ctx.guest_in_scope(&guest.key()) => {
-                let candidates = existing_id(&vm).map_or_else(Vec::new, |id| {
+                let candidates = vm.existing_id.map_or_else(Vec::new, |id| {
                     held.iter()
                         .filter(|b| b.fk("virtual_machine") == Some(id) && b.str("volume_id") == Some(volid.as_str()))
                         .collect()
                 });
                 let found = Found::among(candidates, MatchedBy::NaturalKey, "backups");
                 let kind = guest.kind;
+                let vm = vm.reference;
                 reconciler.item(ctx, &item, found, |ctx, _| desired(ctx, row, volid, kind, vmid, vm));
             }
             Ok(_) => {}

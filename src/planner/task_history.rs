@@ -308,7 +308,7 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
             };
             let candidates = by_upid.get(upid.as_str()).cloned().unwrap_or_default();
             let found = Found::among(candidates, MatchedBy::NaturalKey, "task-history rows");
-            let node_name = node.name.as_str();
+            let (node_name, vm) = (node.name.as_str(), vm.reference);
             reconciler.item(ctx, &item, found, |_, _| desired(task, node_name, start, guest, vm));
         }
     }

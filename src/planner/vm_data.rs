@@ -3,16 +3,16 @@
 //! the rows a run answers for. The VM planner matched the VMs; these rows
 //! follow its matches, so they are the endpoint's by construction.
 
-use super::context::Context;
+use super::context::{Context, VmSlot};
 use crate::netbox::{Model, Object};
 use crate::plan::Reason;
 use crate::source::Guest;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// The guest with this vmid and the reference of its NetBox VM, or why rows
-/// of it cannot be linked (no such guest, a template, no VM in NetBox).
-pub fn linked_vm<'a>(ctx: &Context<'a>, vmid: u64) -> Result<(&'a Guest<'a>, Value), (Reason, String)> {
+/// The guest with this vmid and its NetBox VM (created by this plan or
+/// matched), or why rows of it cannot be linked (no such guest, a template,
+/// no VM in NetBox).
+pub fn linked_vm<'a>(ctx: &Context<'a>, vmid: u64) -> Result<(&'a Guest<'a>, VmSlot), (Reason, String)> {
     let inventory = ctx.inventory;
     let Some(guest) = inventory.guests.iter().find(|g| g.vmid == vmid) else {
         return Err((Reason::UnknownVm, format!("Proxmox has no guest {vmid}")));
@@ -21,7 +21,7 @@ pub fn linked_vm<'a>(ctx: &Context<'a>, vmid: u64) -> Result<(&'a Guest<'a>, Val
         return Err((Reason::IsTemplate, format!("guest {vmid} is a template")));
     }
     match ctx.refs.vms.get(&guest.key()) {
-        Some(slot) => Ok((guest, slot.reference.clone())),
+        Some(slot) => Ok((guest, slot.clone())),
         None => Err((Reason::UnknownVm, format!("guest {vmid} has no VM in NetBox"))),
     }
 }
@@ -42,9 +42,4 @@ pub fn rows_of<'a>(ctx: &Context<'a>, model: Model, vms: &BTreeMap<u64, String>)
         .iter()
         .filter(|row| row.fk("virtual_machine").is_some_and(|vm| vms.contains_key(&vm)))
         .collect()
-}
-
-/// The NetBox id a VM reference stands for, when the VM exists.
-pub fn existing_id(reference: &Value) -> Option<u64> {
-    reference.as_u64()
 }
