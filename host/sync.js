@@ -116,9 +116,11 @@ async function readProxmox(proxmox, paths) {
 
 /**
  * Builds the complete planner input: discover → fetch → repeat until the
- * core says `complete`.
+ * core says `complete`. `maxRounds` only catches a discovery that never
+ * converges: the longest chain is a node's task archive, read page by page
+ * (11 pages at the core's largest task_history_per_node) after the cluster lists.
  */
-export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, emit = () => {}, maxRounds = 12 }) {
+export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, emit = () => {}, maxRounds = 16 }) {
   const input = { settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), proxmox: {}, netbox: {}, ...(origin ? { origin } : {}) };
   emit('step', { step: 'discovery', status: 'started', message: 'Discovering what to read from Proxmox and NetBox' });
   let round = 0;

@@ -59,13 +59,15 @@ test('resolveSyncModes: the seed example, endpoint B', () => {
   assert.equal(report.sources.node, 'global');
   assert.equal(report.sources.sdn_bgp, 'default');
   assert.deepEqual(report.stages.map((s) => s.stage), [
-    'devices', 'storage', 'virtual-machines', 'vm-templates', 'vm-interfaces', 'ip-addresses', 'sdn', 'replications',
+    'devices', 'storage', 'virtual-machines', 'vm-templates', 'task-history', 'vm-backups', 'vm-snapshots',
+    'vm-interfaces', 'ip-addresses', 'sdn', 'replications', 'backup-routines',
   ]);
   const byStage = Object.fromEntries(report.stages.map((s) => [s.stage, s]));
   assert.deepEqual(byStage['virtual-machines'], { stage: 'virtual-machines', run: false, reason: 'sync_mode_vm=disabled' });
   assert.deepEqual(byStage.sdn, { stage: 'sdn', run: false, reason: 'sync_mode_sdn=disabled' });
   assert.equal(byStage['ip-addresses'].run, false);
   assert.equal(byStage.replications.run, true, 'templates still sync');
+  assert.deepEqual(byStage['vm-backups'], { stage: 'vm-backups', run: false, reason: 'sync_mode_vm=disabled' }, 'backups are VM rows');
   assert.equal(report.query_flags.common.sync_mode_ip_address, 'disabled');
   assert.equal(report.query_flags.common.overwrite_vm_platform, 'false');
 });

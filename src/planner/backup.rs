@@ -38,7 +38,8 @@ pub const PLANNER: Planner = Planner {
 /// the claim (rows proxbox-api wrote carry our tag or none).
 const LIFECYCLE: Lifecycle = Lifecycle {
     owner: Owner::Endpoint,
-    lookup: &[("virtual_machine", "virtual_machine"), ("volume_id", "volume_id")],
+    // The plugin filters a foreign key by one value only: the VM is compared by `matchesExisting`.
+    lookup: &[("volume_id", "volume_id")],
     ..Lifecycle::synced(
         "vm-backups",
         ResourceType::Vm,

@@ -34,12 +34,8 @@ pub const PLANNER: Planner = Planner {
 /// proxbox-api wrote carry no tag).
 const LIFECYCLE: Lifecycle = Lifecycle {
     owner: Owner::Endpoint,
-    lookup: &[
-        ("virtual_machine", "virtual_machine"),
-        ("vmid", "vmid"),
-        ("name", "name"),
-        ("node", "node"),
-    ],
+    // The plugin filters a foreign key by one value only: the VM is compared by `matchesExisting`.
+    lookup: &[("vmid", "vmid"), ("name", "name"), ("node", "node")],
     ..Lifecycle::synced(
         "vm-snapshots",
         ResourceType::Vm,
