@@ -25,6 +25,7 @@ pub mod proxmox_path;
 pub mod settings;
 pub mod source;
 pub mod time;
+#[cfg(target_arch = "wasm32")]
 mod wasm;
 
 pub use discover::{discover, Discovery};
@@ -80,6 +81,20 @@ pub fn plan(input: &Value) -> Result<plan::Plan> {
 }
 
 /// `plan` for JSON text in and out: the fastest path from JavaScript.
+///
+/// ```
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sample/snapshot.json");
+/// let input = std::fs::read_to_string(path).unwrap();
+/// let plan: serde_json::Value = serde_json::from_str(&proxbox_planner::plan_json(&input)?).unwrap();
+/// assert_eq!(plan["complete"], true);
+/// assert!(plan["summary"]["create"].as_u64().unwrap() > 0, "an empty NetBox gets the cluster");
+///
+/// // Input the core cannot plan from is an error naming the JSON path, never
+/// // a plan that would act on half the picture.
+/// let error = proxbox_planner::plan_json(r#"{"endpoint": {"id": 1}, "proxmox": {}, "netbox": {}}"#).unwrap_err();
+/// assert_eq!(error.path, r#"$.proxmox["/cluster/status"]"#);
+/// # Ok::<(), proxbox_planner::PlanError>(())
+/// ```
 pub fn plan_json(input: &str) -> Result<String> {
     let plan = planner::plan(&input::InputDoc::from_json(input)?)?;
     serde_json::to_string(&plan)

@@ -61,9 +61,25 @@ pub fn tags(text: &str) -> Vec<String> {
 /// A NetBox-style slug of a Proxmox tag: lower case, runs of anything else than
 /// letters, digits and `_` become one `-`.
 pub fn slugify(text: &str) -> String {
+    slug_keeping(text, |c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The slug Proxbox gives a cluster name (its default site is
+/// `proxmox-default-site-{slug}`): as `slugify`, but `_` is a separator too,
+/// and an empty result is `cluster`.
+pub fn proxbox_slug(text: &str) -> String {
+    let slug = slug_keeping(text, |c| c.is_ascii_alphanumeric());
+    if slug.is_empty() {
+        "cluster".to_owned()
+    } else {
+        slug
+    }
+}
+
+fn slug_keeping(text: &str, keep: fn(char) -> bool) -> String {
     let mut slug = String::with_capacity(text.len());
     for c in text.trim().chars() {
-        if c.is_ascii_alphanumeric() || c == '_' {
+        if keep(c) {
             slug.push(c.to_ascii_lowercase());
         } else if !slug.ends_with('-') {
             slug.push('-');

@@ -8,7 +8,7 @@ use crate::modes::{QueryFlags, ResolvedModes, ResourceType, StageStatus};
 use crate::netbox::{Model, Object};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -197,6 +197,10 @@ pub struct Operation {
     /// `max_deletes` counts.
     #[serde(skip)]
     pub removes: bool,
+    /// A support object (a type, a role, a site) that is only worth creating
+    /// for an operation that refers to it: dropped when nothing does.
+    #[serde(skip)]
+    pub only_if_referenced: bool,
 }
 
 /// `{"$ref": "<op id>"}`: the id NetBox will give an object this plan creates.
@@ -446,6 +450,7 @@ impl OpHead<'_> {
             depends_on: Vec::new(),
             lookup: Map::new(),
             removes: false,
+            only_if_referenced: false,
         }
     }
 }
@@ -576,6 +581,38 @@ impl PlanBuilder {
         }
     }
 
+    /// Marks a create as needed only by what refers to it (see `finish`).
+    pub fn only_if_referenced(&mut self, id: &str) {
+        if let Some(op) = self.operations.iter_mut().find(|o| o.id == id) {
+            op.only_if_referenced = true;
+        }
+    }
+
+    /// Drops the support creates nothing refers to, until none is left
+    /// (a device type nothing uses takes its manufacturer with it).
+    fn drop_unreferenced(&mut self) {
+        loop {
+            let referenced: BTreeSet<&str> = self
+                .operations
+                .iter()
+                .flat_map(|op| op.depends_on.iter().map(String::as_str))
+                .collect();
+            let unused: BTreeSet<String> = self
+                .operations
+                .iter()
+                .filter(|op| op.only_if_referenced && !referenced.contains(op.id.as_str()))
+                .map(|op| op.id.clone())
+                .collect();
+            if unused.is_empty() {
+                return;
+            }
+            self.operations.retain(|op| !unused.contains(&op.id));
+            for id in &unused {
+                self.ids.remove(id);
+            }
+        }
+    }
+
     /// Whether the operation with this id is a create.
     pub fn creates(&self, id: &str) -> bool {
         self.operations
@@ -618,7 +655,8 @@ impl PlanBuilder {
     }
 
     /// Creates and updates in dependency order, then deletes children-first.
-    pub fn finish(self) -> Finished {
+    pub fn finish(mut self) -> Finished {
+        self.drop_unreferenced();
         let (deletes, writes): (Vec<Operation>, Vec<Operation>) =
             self.operations.into_iter().partition(|op| op.action == Action::Delete);
         let mut operations = Vec::with_capacity(writes.len() + deletes.len());

@@ -263,3 +263,79 @@ fn a_bootstrap_only_vm_keeps_its_sync_state_record_as_it_is() {
     assert_eq!(op(&next, VM_101)["reason"], "bootstrap-only-tag");
     assert_eq!(writes(&next), Vec::<String>::new(), "its sidecar follows it");
 }
+
+const DEVICE_TYPES: &str = "/api/dcim/device-types/";
+const SITES: &str = "/api/dcim/sites/";
+const CLUSTER_TYPES: &str = "/api/virtualization/cluster-types/";
+
+/// The sample synced, its support objects made into the ones Proxbox's own
+/// bootstrap creates (`services/netbox_bootstrap.py`, `device_ensure.py`).
+fn with_proxbox_support_objects() -> Value {
+    let mut synced = proxbox_synced();
+    let device_type = &mut records(&mut synced, DEVICE_TYPES)[0];
+    device_type["slug"] = json!("proxmox-generic-device");
+    device_type["model"] = json!("Proxmox Generic Device");
+    let site = &mut records(&mut synced, SITES)[0];
+    site["slug"] = json!("proxmox-default-site-lab");
+    site["name"] = json!("Proxmox Default Site - lab");
+    let cluster_type = &mut records(&mut synced, CLUSTER_TYPES)[0];
+    cluster_type["slug"] = json!("cluster");
+    cluster_type["name"] = json!("Cluster");
+    synced
+}
+
+#[test]
+fn proxbox_support_objects_are_used_never_copied_or_swapped() {
+    let synced = with_proxbox_support_objects();
+    let next = plan(&synced);
+    let others: Vec<String> = writes(&next)
+        .into_iter()
+        .filter(|w| !w.contains("proxboxvirtualmachinesyncstate"))
+        .collect();
+    assert_eq!(
+        others,
+        Vec::<String>::new(),
+        "no second device type, site or cluster type; no device changed"
+    );
+
+    // A node added later gets Proxbox's device type and site.
+    let mut grown = synced.clone();
+    let status = grown["proxmox"]["/cluster/status"].as_array_mut().unwrap();
+    let mut pve4 = status.iter().find(|r| r["type"] == "node").unwrap().clone();
+    pve4["name"] = json!("pve4");
+    pve4["id"] = json!("node/pve4");
+    pve4["nodeid"] = json!(4);
+    status.push(pve4);
+    // A new node's task archive is asked for like every node's; an empty one.
+    grown["proxmox"][proxbox_planner::proxmox_path::node_tasks("pve4", 0, 100)] = json!([]);
+    let next = plan(&grown);
+    let created = creates_of(&next, "dcim.device");
+    assert_eq!(created.len(), 1, "{next}");
+    let device_type = records_of(&grown, DEVICE_TYPES)[0]["id"].clone();
+    let site = records_of(&grown, SITES)[0]["id"].clone();
+    assert_eq!(created[0]["fields"]["device_type"], device_type);
+    assert_eq!(created[0]["fields"]["site"], site);
+    assert!(creates_of(&next, "dcim.devicetype").is_empty());
+}
+
+#[test]
+fn a_generic_cluster_type_an_operator_made_is_not_taken() {
+    let mut input = sample();
+    input["netbox"][CLUSTER_TYPES] = json!([{"id": 7, "name": "Cluster", "slug": "cluster", "tags": []}]);
+    let next = plan(&input);
+    let ours = creates_of(&next, "virtualization.clustertype");
+    assert_eq!(ours.len(), 1, "{next}");
+    assert_eq!(ours[0]["fields"]["slug"], "proxmox");
+    let cluster = &creates_of(&next, "virtualization.cluster")[0];
+    assert_eq!(cluster["fields"]["type"]["$ref"], ours[0]["id"]);
+}
+
+#[test]
+fn support_objects_nothing_refers_to_are_not_created() {
+    let (_, mut synced) = sync(&sample());
+    // The operator deleted the site after the sync; the devices keep theirs.
+    records(&mut synced, SITES).clear();
+    let next = plan(&synced);
+    assert!(creates_of(&next, "dcim.site").is_empty(), "{next}");
+    assert_eq!(writes(&next), Vec::<String>::new());
+}

@@ -130,15 +130,17 @@ fn gone_templates_are_deleted_unless_protected_or_not_ours() {
         .push(json!({"slug": "bootstrap-only"}));
     assert!(ops(&plan(&protected), "delete").is_empty());
 
+    // A row the plugin's own template sync wrote (no tag): the endpoint link
+    // is the claim, as in the plugin, so it goes as well.
+    let mut untagged = synced.clone();
+    records(&mut untagged, "/api/plugins/proxbox/vm-templates/")[0]["tags"] = json!([]);
+    assert_eq!(ops(&plan(&untagged), "delete").len(), 1);
+
+    // Another endpoint's row is never ours.
     let mut foreign = synced.clone();
-    records(&mut foreign, "/api/plugins/proxbox/vm-templates/")[0]["tags"] = json!([]);
+    records(&mut foreign, "/api/plugins/proxbox/vm-templates/")[0]["proxmox_endpoint"] = json!({"id": 99});
     let kept = plan(&foreign);
-    assert!(ops(&kept, "delete").is_empty());
-    assert!(kept["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|o| o["reason"] == "not-owned"));
+    assert!(ops(&kept, "delete").is_empty(), "{kept}");
 }
 
 #[test]
@@ -399,4 +401,18 @@ fn replications_run_while_templates_do_and_link_to_the_vms_netbox_has() {
             .all(|o| o["model"] != "virtualization.virtualmachine"),
         "VM rows are not written while sync_mode_vm is disabled"
     );
+}
+
+#[test]
+fn a_template_row_the_plugin_wrote_is_not_re_tagged_every_run() {
+    let (_, mut synced) = sync(&sample());
+    records(&mut synced, "/api/plugins/proxbox/vm-templates/")[0]["tags"] = json!([]);
+    let next = plan(&synced);
+    let touched: Vec<&Value> = next["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["model"] == "netbox_proxbox.proxmoxvmtemplate" && o["action"] != "skip")
+        .collect();
+    assert!(touched.is_empty(), "{touched:?}");
 }

@@ -1,5 +1,5 @@
-// The "preview sync" dry-run component: shows what a sync would do, before
-// anything is written. A plain DOM renderer, no framework, no dependencies.
+// The "preview sync" dry-run component: shows what a sync would do, before anything is
+// written. A plain DOM renderer, no framework, no dependencies.
 //
 //   import { createPreview } from './preview.js';
 //   const preview = await createPreview(element, {
@@ -8,16 +8,32 @@
 //     adapter: { label: 'NetBox + Proxmox', loadInput: async ({ planner }) => input }, // optional
 //   });
 //
-// Every decision comes from the wasm core (`plan`); this file only reads the
-// input, calls the core and renders. Every string that comes from Proxmox or
-// NetBox (or from the plan) is rendered as text (text nodes, textContent,
-// dataset), never parsed as HTML: this file never assigns innerHTML.
+// Every decision comes from the wasm core (`plan`); this file only reads the input, calls
+// the core and renders. Every string that comes from Proxmox or NetBox (or from the plan)
+// is rendered as text (text nodes, textContent, dataset), never parsed as HTML: no file of
+// the preview assigns innerHTML.
+
+import { add, clear, h, safeHref } from './dom.js';
+import { PlanCatalog } from './describe.js';
+import { OperationsView, ValueRenderer } from './operations.js';
+import { diffPlans } from './plan-diff.js';
 
 const SUMMARY_ACTIONS = ['create', 'update', 'delete', 'skip', 'unchanged'];
-const OP_ACTIONS = ['create', 'update', 'delete', 'skip'];
+const CHANGE_ACTIONS = ['create', 'update', 'delete'];
 const MODE_CHOICES = ['always', 'bootstrap_only', 'disabled'];
-/** Operations rendered per stage/action group before a "show all" button. */
-const GROUP_LIMIT = 200;
+
+/** Extra classes per theme: inside NetBox the preview wears NetBox's (Tabler's) own. */
+const THEMES = {
+  plain: {},
+  netbox: {
+    card: 'card',
+    button: 'btn btn-sm btn-outline-secondary',
+    primary: 'btn btn-sm btn-primary',
+    table: 'table table-sm table-hover',
+    select: 'form-select form-select-sm',
+    search: 'form-control form-control-sm',
+  },
+};
 
 let instances = 0;
 
@@ -45,8 +61,8 @@ export async function loadPlanner({ planner, plannerUrl, wasmUrl } = {}) {
 /**
  * Mounts the preview into `root` (emptied first) and resolves to its controller once the
  * planner is loaded. Options: `planner` | `plannerUrl` (+ `wasmUrl`), `sampleUrl`,
- * `adapter` ({ label?, loadInput({ planner }): Promise<PlanInput> }), `autoload`
- * ('adapter' | 'sample'), `title`.
+ * `adapter` (see the README), `autoload` ('adapter' | 'sample'), `title`, `theme`
+ * ('plain' | 'netbox'), `files` (false: no file chooser), `view` ('objects' | 'stages').
  */
 export async function createPreview(root, options = {}) {
   const ui = new Preview(root, options);
@@ -54,42 +70,9 @@ export async function createPreview(root, options = {}) {
   return ui.controller();
 }
 
-// ---------------------------------------------------------------------------
-// DOM helpers: text only.
-
-/** Creates an element. `props`: class, dataset, on<event> handlers, DOM properties
- *  (hidden, disabled, value, type...) or attributes; children: nodes or text. */
-function h(tag, props, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(props ?? {})) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === 'class') el.className = value;
-    else if (key === 'dataset') Object.assign(el.dataset, value);
-    else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
-    else if (key in el && typeof el[key] !== 'string' && typeof value !== 'string') el[key] = value;
-    else el.setAttribute(key, value === true ? '' : String(value));
-  }
-  add(el, children);
-  return el;
-}
-
-/** Appends children: strings and numbers become text nodes, never markup. */
-function add(el, ...children) {
-  for (const child of children.flat(Infinity)) {
-    if (child === undefined || child === null || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-function clear(el) {
-  el.replaceChildren();
-  return el;
-}
-
 const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 const ms = (t) => `${t < 10 ? t.toFixed(2) : t.toFixed(1)} ms`;
-const isRef = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && typeof v.$ref === 'string';
+const changesIn = (counts) => CHANGE_ACTIONS.reduce((n, a) => n + (counts?.[a] ?? 0), 0);
 
 function describeError(err) {
   if (err && typeof err === 'object' && err.code) {
@@ -117,19 +100,27 @@ class Preview {
   constructor(root, options) {
     this.root = root;
     this.opts = options;
+    this.theme = THEMES[options.theme] ?? THEMES.plain;
     this.uid = `pbx${++instances}`;
     this.planner = null;
     this.input = null; // our own copy: mode overrides are applied to it
     this.originalEndpoint = null;
     this.label = '';
     this.plan = null;
-    this.previous = null; // the summary before the last re-plan
+    this.previousPlan = null; // the plan before the last re-plan
+    this.diff = null;
+    this.diffLabel = '';
     this.planMs = 0;
     this.replanned = false;
-    this.filters = { action: '', stage: '', text: '' };
-    this.openOps = new Set();
-    this.closedGroups = new Set();
-    this.fullGroups = new Set();
+    this.models = {}; // NetBox's model and field names, from the adapter
+    this.view = {
+      view: options.view ?? 'objects',
+      filters: { action: '', stage: '', text: '' },
+      openNodes: new Set(),
+      openOps: new Set(),
+      closedGroups: new Set(),
+      fullGroups: new Set(),
+    };
     this.build();
   }
 
@@ -140,13 +131,18 @@ class Preview {
       setInput: (input, label = 'input') => self.setInput(input, label),
       /** Calls the adapter's loadInput() and shows its plan. */
       loadFromAdapter: () => self.loadFromAdapter(),
+      /** Reads live data again (overrides kept) and shows what changed against the plan before. */
+      refresh: () => self.refresh(),
+      /** Applies the shown plan through the adapter, after checking it is still current. */
+      apply: () => self.apply(),
       /** Fetches `sampleUrl` and shows its plan. */
       loadSample: () => self.loadSample(),
       /** Sets one endpoint override ('' = inherit) and re-plans, as the page's selects do. */
       setOverride: (type, mode) => self.setOverride(type, mode),
-      /** The input as planned now (overrides applied) and its plan. */
+      /** The input as planned now (overrides applied), its plan, and the last plan-to-plan diff. */
       get input() { return self.input; },
       get plan() { return self.plan; },
+      get diff() { return self.diff; },
       get planner() { return self.planner; },
       element: self.root,
       destroy: () => clear(self.root),
@@ -157,52 +153,61 @@ class Preview {
     return `${this.uid}-${name}`;
   }
 
+  /** Our class plus the theme's for a kind of element (`button`, `table`...). */
+  cls(kind, own) {
+    return [own, this.theme[kind]].filter(Boolean).join(' ');
+  }
+
   // --- the static frame -----------------------------------------------------
 
   build() {
-    const { adapter, sampleUrl } = this.opts;
+    const { adapter, sampleUrl, files = true } = this.opts;
     clear(this.root);
     this.root.classList.add('pbx-preview');
+    if (this.opts.theme === 'netbox') this.root.classList.add('pbx-netbox');
 
-    this.fileInput = h('input', {
+    this.fileInput = files ? h('input', {
       type: 'file', id: this.id('file'), accept: '.json,application/json',
       class: 'pbx-file', onchange: () => this.fileInput.files[0] && this.loadFile(this.fileInput.files[0]),
-    });
+    }) : null;
     this.sampleButton = sampleUrl
-      ? h('button', { type: 'button', class: 'pbx-button', onclick: () => this.loadSample() }, 'Load the bundled sample')
+      ? h('button', { type: 'button', class: this.cls('button', 'pbx-button'), onclick: () => this.loadSample() }, 'Load the bundled sample')
       : null;
     this.adapterButton = adapter
-      ? h('button', { type: 'button', class: 'pbx-button pbx-primary', onclick: () => this.loadFromAdapter() },
+      ? h('button', { type: 'button', class: this.cls('primary', 'pbx-button pbx-primary'), onclick: () => this.loadFromAdapter() },
         adapter.label ? `Load live data (${adapter.label})` : 'Load live data')
       : null;
     this.status = h('p', { class: 'pbx-status', role: 'status', 'aria-live': 'polite' }, 'Loading the planner…');
     this.error = h('div', { class: 'pbx-error', role: 'alert', hidden: true });
-
-    this.drop = h('div', { class: 'pbx-drop' },
-      h('p', { class: 'pbx-drop-hint' }, 'Drop a snapshot JSON file (the planner input) anywhere here, or:'),
+    this.drop = h('div', { class: files ? 'pbx-drop' : 'pbx-drop pbx-no-files' },
+      files ? h('p', { class: 'pbx-drop-hint' }, 'Drop a snapshot JSON file (the planner input) anywhere here, or:') : null,
       h('div', { class: 'pbx-input-actions' },
-        h('label', { class: 'pbx-button pbx-file-label', for: this.id('file') }, 'Choose a snapshot file…'),
+        files ? h('label', { class: this.cls('button', 'pbx-button pbx-file-label'), for: this.id('file') }, 'Choose a snapshot file…') : null,
         this.fileInput, this.sampleButton, this.adapterButton));
-
+    this.applyPanel = h('section', { class: this.cls('card', 'pbx-card pbx-apply'), hidden: true, 'aria-live': 'polite' });
     this.results = h('div', { class: 'pbx-results', hidden: true });
     add(this.root, [
-      h('section', { class: 'pbx-card pbx-input', 'aria-labelledby': this.id('input-h') },
+      h('section', { class: this.cls('card', 'pbx-card pbx-input'), 'aria-labelledby': this.id('input-h') },
         h('h2', { id: this.id('input-h') }, this.opts.title ?? 'Input'),
         this.drop, this.status, this.error),
       this.results,
     ]);
     this.setBusy(true);
+    if (files) this.enableDrop();
+  }
 
-    // Drag and drop: the whole component is a drop target.
+  /** Drag and drop: the whole component is a drop target for a snapshot file. */
+  enableDrop() {
     let depth = 0;
+    const hasFiles = (e) => e.dataTransfer?.types?.includes('Files');
     this.root.addEventListener('dragenter', (e) => {
-      if (!e.dataTransfer?.types?.includes('Files')) return;
+      if (!hasFiles(e)) return;
       e.preventDefault();
       depth += 1;
       this.root.classList.add('pbx-dragging');
     });
     this.root.addEventListener('dragover', (e) => {
-      if (!e.dataTransfer?.types?.includes('Files')) return;
+      if (!hasFiles(e)) return;
       e.preventDefault();
       e.dataTransfer.dropEffect = 'copy';
     });
@@ -220,7 +225,9 @@ class Preview {
   }
 
   setBusy(busy) {
-    for (const el of [this.fileInput, this.sampleButton, this.adapterButton]) if (el) el.disabled = busy;
+    this.busy = busy;
+    const controls = [this.fileInput, this.sampleButton, this.adapterButton, ...this.root.querySelectorAll('button[data-action]')];
+    for (const el of controls) if (el) el.disabled = busy || 'disabledWhy' in el.dataset;
     this.root.setAttribute('aria-busy', busy ? 'true' : 'false');
   }
 
@@ -277,18 +284,40 @@ class Preview {
     }
   }
 
-  async loadFromAdapter() {
+  /** The adapter's input; null (and the error shown) when it could not give one. */
+  async readAdapter(doing) {
     const { adapter } = this.opts;
     this.setBusy(true);
-    this.setStatus('Loading live data…');
+    this.setStatus(doing);
     try {
-      const input = await adapter.loadInput({ planner: this.planner });
-      return this.setInput(input, adapter.label ?? 'live data');
+      const input = await adapter.loadInput({ planner: this.planner, status: (text) => this.setStatus(text) });
+      if (input === null || typeof input !== 'object') throw new Error('the adapter gave no planner input');
+      return input;
     } catch (err) {
-      return this.failLoad(`Could not load live data: ${describeError(err)}`);
+      this.showError(`Could not load live data: ${describeError(err)}`);
+      return null;
     } finally {
       this.setBusy(false);
     }
+  }
+
+  async loadFromAdapter() {
+    const input = await this.readAdapter('Loading live data…');
+    if (!input) return this.failLoad(this.error.textContent);
+    return this.setInput(input, this.opts.adapter.label ?? 'live data', { named: true });
+  }
+
+  /** Live data again, the operator's overrides kept; the plan-to-plan diff shows what moved. */
+  async refresh(label = 'Re-planned from live data') {
+    if (!this.opts.adapter) return false;
+    if (!this.input) return this.loadFromAdapter();
+    const overrides = this.overrides();
+    const input = await this.readAdapter('Reading NetBox and Proxmox again…');
+    if (!input) return false;
+    this.input = structuredClone(input);
+    this.originalEndpoint = structuredClone(this.input.endpoint ?? null);
+    if (Object.keys(overrides).length) this.input.endpoint = { ...(this.input.endpoint ?? {}), ...overrides };
+    return this.runPlanNamed(true, label);
   }
 
   /** A new input could not be planned: the error, and no (stale) plan. */
@@ -297,12 +326,15 @@ class Preview {
     this.setStatus('');
     this.plan = null;
     this.input = null;
+    this.diff = null;
     clear(this.results);
     this.results.hidden = true;
+    this.drop.hidden = false;
     return false;
   }
 
-  setInput(input, label) {
+  /** `named`: wait for NetBox's model names before showing the plan (an async caller). */
+  setInput(input, label, { named = false } = {}) {
     if (input === null || typeof input !== 'object' || Array.isArray(input)) {
       return this.failLoad(`${label}: the snapshot must be a JSON object (the planner input).`);
     }
@@ -312,9 +344,18 @@ class Preview {
     this.input = structuredClone(input);
     this.originalEndpoint = structuredClone(this.input.endpoint ?? null);
     this.label = label;
-    this.openOps.clear();
-    this.fullGroups.clear();
-    return this.runPlan(false);
+    this.plan = null;
+    this.view.openOps.clear();
+    this.view.fullGroups.clear();
+    return named ? this.runPlanNamed(false) : this.runPlan(false);
+  }
+
+  /** The endpoint's sync modes the operator changed here: `sync_mode_<type>` -> value. */
+  overrides() {
+    const now = this.input?.endpoint ?? {};
+    const was = this.originalEndpoint ?? {};
+    const keys = new Set([...Object.keys(now), ...Object.keys(was)].filter((k) => k.startsWith('sync_mode_')));
+    return Object.fromEntries([...keys].filter((k) => (now[k] ?? null) !== (was[k] ?? null)).map((k) => [k, now[k] ?? null]));
   }
 
   /** Sets `endpoint.sync_mode_<type>` ('' = inherit) and re-plans; undone if refused. */
@@ -326,7 +367,7 @@ class Preview {
     const had = Object.hasOwn(endpoint, key);
     const before = endpoint[key];
     endpoint[key] = value === '' ? null : value;
-    if (this.runPlan(true)) return true;
+    if (this.runPlan(true, `Override ${key} = ${value === '' ? 'inherit' : value}`)) return true;
     if (had) endpoint[key] = before;
     else delete endpoint[key];
     const select = this.root.querySelector(`select[name="${CSS.escape(key)}"]`);
@@ -337,14 +378,32 @@ class Preview {
   resetOverrides() {
     if (!this.input) return false;
     this.input.endpoint = structuredClone(this.originalEndpoint);
-    return this.runPlan(true);
+    return this.runPlan(true, 'Overrides reset');
   }
 
-  runPlan(replan) {
-    let plan;
+  /** Plans the input and shows the plan at once (NetBox's names follow when new models appear). */
+  runPlan(replan, label = '') {
+    const planned = this.planInput(replan);
+    if (!planned) return false;
+    this.show(planned, replan, label);
+    this.loadModelNames(planned.plan).then((added) => { if (added && this.plan === planned.plan) this.render(); });
+    return true;
+  }
+
+  /** As runPlan, with NetBox's names for the plan's models fetched before the first render. */
+  async runPlanNamed(replan, label = '') {
+    const planned = this.planInput(replan);
+    if (!planned) return false;
+    await this.loadModelNames(planned.plan);
+    this.show(planned, replan, label);
+    return true;
+  }
+
+  /** {plan, took} for the input, or false with the planner's refusal shown. */
+  planInput(replan) {
     const t0 = performance.now();
     try {
-      plan = this.planner.plan(this.input);
+      return { plan: this.planner.plan(this.input), took: performance.now() - t0 };
     } catch (err) {
       const msg = `The planner refused ${replan ? 'the changed input' : this.label}: ${describeError(err)}`;
       // A refused override keeps the last plan on screen (with the error above it);
@@ -355,39 +414,65 @@ class Preview {
       }
       return this.failLoad(msg);
     }
-    const took = performance.now() - t0;
+  }
+
+  show({ plan, took }, replan, label) {
     this.showError('');
-    this.previous = replan && this.plan ? this.plan.summary : null;
+    this.previousCatalog = replan && this.plan ? this.catalog : null;
+    this.previousPlan = replan ? this.plan : null;
+    this.diff = this.previousPlan ? diffPlans(this.previousPlan, plan) : null;
+    this.diffLabel = label;
     this.plan = plan;
     this.planMs = took;
     this.replanned = replan;
     this.render();
     const n = plan.operations?.length ?? 0;
-    this.setStatus(`${replan ? 'Re-planned' : `Planned ${this.label}`}: ${plural(n, 'operation')} in ${ms(took)}.`);
-    return true;
+    this.setStatus(`${replan ? label || 'Re-planned' : `Planned ${this.label}`}: ${plural(n, 'operation')} in ${ms(took)}.`);
+  }
+
+  /** NetBox's names for the plan's models not named yet; true when some were added. */
+  async loadModelNames(plan) {
+    const describe = this.opts.adapter?.describeModels;
+    if (typeof describe !== 'function') return false;
+    const wanted = [...new Set((plan.operations ?? []).map((op) => op.model))].filter((m) => m && !(m in this.models));
+    if (!wanted.length) return false;
+    for (const model of wanted) this.models[model] = null;
+    try {
+      Object.assign(this.models, await describe(wanted));
+      return true;
+    } catch {
+      return false; // the built-in names stay
+    }
   }
 
   // --- the plan -------------------------------------------------------------
 
   render() {
     const plan = this.plan;
-    this.ops = plan.operations ?? [];
-    this.haystacks = this.ops.map((op) =>
-      [op.id, op.key, op.model, op.reason, op.detail].filter((s) => s != null).join('\n').toLowerCase());
-    this.opsById = new Map(this.ops.map((op) => [op.id, op]));
+    const models = Object.fromEntries(Object.entries(this.models).filter(([, v]) => v));
+    this.catalog = new PlanCatalog(plan, this.input, { models });
+    this.values = new ValueRenderer(this.catalog, { cls: (kind, own) => this.cls(kind, own), reveal: (id) => this.operations?.reveal(id) });
+    this.operations = new OperationsView({
+      uid: this.uid, plan, catalog: this.catalog, renderer: this.values, cls: (kind, own) => this.cls(kind, own),
+      state: this.view, stageOrder: () => this.stageOrder(),
+    });
     clear(this.results);
     add(this.results, [
       this.renderSummary(plan),
-      this.renderModes(plan),
-      this.renderStages(plan),
+      this.applyPanel,
+      this.renderDiff(),
       this.renderNotes(plan),
-      this.renderOperations(),
+      this.section('operations', 'Operations', this.operations.render()),
+      this.renderStages(plan),
+      this.renderModes(plan),
     ]);
     this.results.hidden = false;
+    // Without a file chooser the frame's only button is "load": the plan has it now.
+    this.drop.hidden = this.opts.files === false;
   }
 
   section(name, title, ...children) {
-    return h('section', { class: `pbx-card pbx-${name}`, 'aria-labelledby': this.id(`${name}-h`) },
+    return h('section', { class: this.cls('card', `pbx-card pbx-${name}`), 'aria-labelledby': this.id(`${name}-h`) },
       h('h2', { id: this.id(`${name}-h`) }, title), ...children);
   }
 
@@ -399,36 +484,42 @@ class Preview {
   renderSummary(plan) {
     const s = plan.summary ?? {};
     const endpoint = plan.endpoint ?? {};
+    const before = this.previousPlan?.summary;
     const totals = h('dl', { class: 'pbx-totals' });
     for (const action of SUMMARY_ACTIONS) {
       const n = s[action] ?? 0;
-      const item = h('div', { class: `pbx-total pbx-a-${action}` },
-        h('dt', null, action),
-        h('dd', { dataset: { total: action } }, String(n)));
-      if (this.previous) {
-        const d = n - (this.previous[action] ?? 0);
-        if (d !== 0) {
-          add(item, h('dd', { class: 'pbx-delta', dataset: { delta: action } },
-            `${d > 0 ? '+' : '−'}${Math.abs(d)} vs before`));
-        }
-      }
+      const item = h('div', { class: `pbx-total pbx-a-${action}` }, h('dt', null, action), h('dd', { dataset: { total: action } }, String(n)));
+      const d = before ? n - (before[action] ?? 0) : 0;
+      if (d !== 0) add(item, h('dd', { class: 'pbx-delta', dataset: { delta: action } }, `${d > 0 ? '+' : '−'}${Math.abs(d)} vs before`));
       add(totals, item);
     }
     const title = ['Plan for endpoint ', h('q', null, String(endpoint.name ?? '?'))];
     if (endpoint.cluster != null) title.push(', cluster ', h('q', null, String(endpoint.cluster)));
+    if (this.input?.subset) title.push(' ', h('span', { class: 'pbx-subset' }, this.subsetText()));
     const planFile = `proxbox-plan-${safeFileName(endpoint.name)}.json`;
-    return h('section', { class: 'pbx-card pbx-summary', 'aria-labelledby': this.id('summary-h') },
+    const button = (kind, label, onclick, extra = {}) => h('button', { type: 'button', class: this.cls(kind, `pbx-button${kind === 'primary' ? ' pbx-primary' : ''}`), onclick, ...extra }, label);
+    return h('section', { class: this.cls('card', 'pbx-card pbx-summary'), 'aria-labelledby': this.id('summary-h') },
       h('div', { class: 'pbx-head' },
         h('h2', { id: this.id('summary-h') }, title),
         h('div', { class: 'pbx-head-actions' },
-          h('button', { type: 'button', class: 'pbx-button pbx-primary', onclick: () => this.downloadPlan(planFile) },
-            'Download plan JSON'),
-          h('button', { type: 'button', class: 'pbx-button', onclick: () => this.downloadInput() },
-            'Download input JSON'))),
+          this.opts.adapter?.apply ? this.applyButton() : null,
+          this.opts.adapter ? button('button', 'Re-plan', () => this.refresh(), { dataset: { action: 'replan' } }) : null,
+          button(this.opts.adapter?.apply ? 'button' : 'primary', 'Download plan JSON', () => this.downloadPlan(planFile)),
+          button('button', 'Download input JSON', () => this.downloadInput()))),
       h('p', { class: 'pbx-meta' },
         `Input: ${this.label} · planner ${plan.planner_version ?? '?'} · plan format ${plan.format_version ?? '?'} · `,
         this.timing()),
+      plan.complete === false ? h('p', { class: 'pbx-incomplete', role: 'alert', dataset: { incomplete: '' } },
+        'Incomplete input: the planner could not read everything it needs (see the warnings). ',
+        'This plan does not show what a sync would do, and it cannot be applied.') : null,
       totals);
+  }
+
+  subsetText() {
+    const subset = this.input.subset;
+    const vms = subset.netbox_vm_ids?.length ? plural(subset.netbox_vm_ids.length, 'NetBox VM') : null;
+    const guests = subset.guests?.length ? `guests ${subset.guests.join(', ')}` : null;
+    return `(only ${[vms, guests].filter(Boolean).join(' and ') || 'a subset'})`;
   }
 
   downloadPlan(fileName) {
@@ -444,6 +535,46 @@ class Preview {
     download(`${JSON.stringify(this.input, null, 2)}\n`, `proxbox-snapshot-${safeFileName(this.input.endpoint?.name)}.json`);
   }
 
+  // --- plan-to-plan diff ------------------------------------------------------
+
+  renderDiff() {
+    const diff = this.diff;
+    if (!diff) return null;
+    const label = this.diffLabel || 'Re-planned';
+    if (diff.empty) {
+      return this.section('diff', `${label}: the same plan`, h('p', { class: 'pbx-empty', dataset: { diffEmpty: '' } },
+        `No operation appeared, vanished or changed (${plural(diff.same, 'operation')} as before).`));
+    }
+    const line = (op, extra) => h('li', { dataset: { diffOp: op.id } },
+      h('span', { class: `pbx-badge pbx-a-${op.action}` }, op.action), ' ',
+      h('span', { class: 'pbx-op-model' }, this.catalog.modelName(op.model)), ' ',
+      h('span', { class: 'pbx-op-key' }, this.diffSubject(op)), extra ? [' ', extra] : null);
+    const list = (kind, title, items) => (items.length
+      ? h('div', { class: 'pbx-diff-part', dataset: { diff: kind } },
+        h('h3', null, `${title} (${items.length})`), h('ul', { class: 'pbx-diff-list' }, items))
+      : null);
+    return this.section('diff', `${label}: what changed against the plan before`,
+      list('appeared', 'Appeared', diff.appeared.map((op) => line(op))),
+      list('vanished', 'Vanished', diff.vanished.map((op) => line(op))),
+      list('changed', 'Changed', diff.changed.map(({ before, after, parts }) => line(after,
+        h('span', { class: 'pbx-op-hint' }, before.action !== after.action ? `was ${before.action}; ` : '',
+          `changed: ${parts.map((p) => this.partLabel(after.model, p)).join(', ')}`)))),
+      diff.same ? h('p', { class: 'pbx-meta' }, `${plural(diff.same, 'operation')} as before.`) : null);
+  }
+
+  /** An operation of either plan by its object's name (a vanished one, by the plan before's). */
+  diffSubject(op) {
+    const catalog = this.catalog.opsById.has(op.id) ? this.catalog : this.previousCatalog ?? this.catalog;
+    return catalog.referenceText(catalog.objectKey(op));
+  }
+
+  partLabel(model, part) {
+    const [kind, field] = part.split('.');
+    return field ? this.catalog.fieldLabel(model, field) : { target: 'target', depends_on: 'dependencies' }[kind] ?? kind;
+  }
+
+  // --- modes, stages, notes ---------------------------------------------------
+
   renderModes(plan) {
     const modes = plan.modes ?? {};
     const effective = modes.effective ?? {};
@@ -457,7 +588,7 @@ class Preview {
       const global = settings[key];
       const inherit = global ? `inherit (global: ${global})` : 'inherit (default)';
       const select = h('select', {
-        name: key, id: this.id(`mode-${type}`), class: 'pbx-select', 'aria-label': `${type}: endpoint override`,
+        name: key, id: this.id(`mode-${type}`), class: this.cls('select', 'pbx-select'), 'aria-label': `${type}: endpoint override`,
         onchange: (e) => this.setOverride(type, e.target.value),
       }, h('option', { value: '' }, inherit), MODE_CHOICES.map((m) => h('option', { value: m }, m)));
       if (current && !MODE_CHOICES.includes(current)) add(select, h('option', { value: current }, current));
@@ -473,28 +604,43 @@ class Preview {
           h('span', { class: `pbx-mode pbx-m-${effective[type]}`, dataset: { effective: type } }, effective[type])),
         h('td', null, cascade.length ? `follows ${cascade.join(', ')}` : '—')));
     }
-    const overridden = types.some((t) => (endpoint[`sync_mode_${t}`] ?? null) !== (this.originalEndpoint?.[`sync_mode_${t}`] ?? null));
-    return this.section('modes', 'Sync modes',
+    const overridden = Object.keys(this.overrides()).length;
+    const details = h('details', { class: this.cls('card', 'pbx-card pbx-modes'), open: overridden > 0 || this.modesOpen },
+      h('summary', null, h('h2', { id: this.id('modes-h') }, 'Sync modes'), ' ',
+        h('span', { class: 'pbx-count' }, overridden ? `${plural(overridden, 'override')} (what-if, not saved)` : `${types.length} resource types; what-if overrides`)),
       h('p', { class: 'pbx-help' },
         'Raw mode: endpoint override, else the global setting, else the default. Effective mode: after the cascade. ',
         'Changing an override re-plans at once; nothing is saved.'),
       h('div', { class: 'pbx-table-wrap' },
-        h('table', { class: 'pbx-table' },
+        h('table', { class: this.cls('table', 'pbx-table') },
           h('caption', { class: 'pbx-sr' }, 'Resolved sync mode per resource type'),
           h('thead', null, h('tr', null,
             ['Resource', 'Endpoint override', 'Raw', 'Source', 'Effective', 'Cascade'].map((c) => h('th', { scope: 'col' }, c)))),
           body)),
       h('p', { class: 'pbx-modes-foot' },
-        h('button', { type: 'button', class: 'pbx-button', disabled: !overridden, onclick: () => this.resetOverrides() },
+        h('button', { type: 'button', class: this.cls('button', 'pbx-button'), disabled: !overridden, onclick: () => this.resetOverrides() },
           'Reset overrides'),
         ' ', this.timing()));
+    details.addEventListener('toggle', () => { this.modesOpen = details.open; });
+    return details;
   }
 
   stageOrder() {
     const order = ['bootstrap', ...(this.plan.stages ?? []).map((s) => s.stage)];
     for (const name of Object.keys(this.plan.summary?.stages ?? {})) if (!order.includes(name)) order.push(name);
-    for (const op of this.ops) if (!order.includes(op.stage)) order.push(op.stage);
+    for (const op of this.plan.operations ?? []) if (!order.includes(op.stage)) order.push(op.stage);
     return order;
+  }
+
+  /** Why a stage does what it does: the planner's reason, or "nothing to do" with counts. */
+  stageWhy(stage, info, counts) {
+    if (info.reason) return info.reason;
+    if (!info.run) return '';
+    if (changesIn(counts) === 0) {
+      const parts = [counts.unchanged ? `${counts.unchanged} unchanged` : null, counts.skip ? `${counts.skip} skipped` : null].filter(Boolean);
+      return `nothing to do${parts.length ? `: ${parts.join(', ')}` : ''}`;
+    }
+    return stage === 'bootstrap' ? 'always first' : '';
   }
 
   renderStages(plan) {
@@ -508,13 +654,13 @@ class Preview {
         h('th', { scope: 'row' }, stage),
         h('td', null, h('span', { class: `pbx-badge ${s.run ? 'pbx-run' : 'pbx-skip'}`, dataset: { stageRun: stage } },
           s.run ? 'runs' : 'skipped')),
-        h('td', { class: 'pbx-reason', dataset: { stageReason: stage } }, s.reason ?? (stage === 'bootstrap' ? 'always first' : '')),
+        h('td', { class: 'pbx-reason', dataset: { stageReason: stage } }, this.stageWhy(stage, s, counts)),
         SUMMARY_ACTIONS.map((a) => h('td', { class: 'pbx-num', dataset: { stage, action: a } }, String(counts[a] ?? 0)))));
     }
     const s = plan.summary ?? {};
     return this.section('stages', 'Stages',
       h('div', { class: 'pbx-table-wrap' },
-        h('table', { class: 'pbx-table' },
+        h('table', { class: this.cls('table', 'pbx-table') },
           h('caption', { class: 'pbx-sr' }, 'Stages in run order, whether they run, and their operations by action'),
           h('thead', null, h('tr', null,
             ['Stage', 'Status', 'Why', ...SUMMARY_ACTIONS].map((c, i) => h('th', { scope: 'col', class: i > 2 ? 'pbx-num' : null }, c)))),
@@ -527,6 +673,9 @@ class Preview {
   renderNotes(plan) {
     const warnings = plan.warnings ?? [];
     const conflicts = plan.conflicts ?? [];
+    if (!warnings.length && !conflicts.length) {
+      return h('p', { class: 'pbx-notes-none', dataset: { notes: 'none' } }, 'No warnings, no SDN conflicts.');
+    }
     const wlist = warnings.length
       ? h('ul', { class: 'pbx-notes' }, warnings.map((w) => h('li', { class: 'pbx-warning' },
         h('strong', null, w.code ?? 'warning'), ' ', w.message ?? '',
@@ -546,255 +695,94 @@ class Preview {
   kvList(obj, skip) {
     const keys = Object.keys(obj ?? {}).filter((k) => !skip.includes(k));
     if (!keys.length) return null;
-    return h('dl', { class: 'pbx-kv' }, keys.map((k) => [h('dt', null, k), h('dd', null, this.value(obj[k]))]));
+    return h('dl', { class: 'pbx-kv' }, keys.map((k) => [h('dt', null, k), h('dd', null, this.values.value(null, null, obj[k]))]));
   }
 
-  // --- operations -----------------------------------------------------------
+  // --- apply --------------------------------------------------------------------
 
-  renderOperations() {
-    const countBy = (key) => {
-      const m = new Map();
-      for (const op of this.ops) m.set(op[key], (m.get(op[key]) ?? 0) + 1);
-      return m;
-    };
-    const byAction = countBy('action');
-    const byStage = countBy('stage');
-    const actions = [...OP_ACTIONS, ...[...byAction.keys()].filter((a) => !OP_ACTIONS.includes(a))];
-    const stages = this.stageOrder().filter((s) => byStage.has(s));
-    // Filters survive a re-plan; a value that no longer exists still shows (0).
-    const actionSelect = h('select', { id: this.id('f-action'), name: 'action', class: 'pbx-select',
-      onchange: (e) => { this.filters.action = e.target.value; this.renderOpList(); } },
-    h('option', { value: '' }, `All actions (${this.ops.length})`),
-    actions.map((a) => h('option', { value: a }, `${a} (${byAction.get(a) ?? 0})`)));
-    actionSelect.value = this.filters.action;
-    const stageSelect = h('select', { id: this.id('f-stage'), name: 'stage', class: 'pbx-select',
-      onchange: (e) => { this.filters.stage = e.target.value; this.renderOpList(); } },
-    h('option', { value: '' }, `All stages (${this.ops.length})`),
-    stages.map((s) => h('option', { value: s }, `${s} (${byStage.get(s)})`)),
-    this.filters.stage && !stages.includes(this.filters.stage) ? h('option', { value: this.filters.stage }, `${this.filters.stage} (0)`) : null);
-    stageSelect.value = this.filters.stage;
-    let timer;
-    const search = h('input', {
-      type: 'search', id: this.id('f-text'), name: 'q', class: 'pbx-search', value: this.filters.text,
-      placeholder: 'id, key, model, reason, detail', autocomplete: 'off', spellcheck: 'false',
-      oninput: (e) => {
-        clearTimeout(timer);
-        timer = setTimeout(() => { this.filters.text = e.target.value; this.renderOpList(); }, this.ops.length > 2000 ? 150 : 0);
-      },
-    });
-    const clearButton = h('button', { type: 'button', class: 'pbx-button', onclick: () => {
-      this.filters = { action: '', stage: '', text: '' };
-      actionSelect.value = ''; stageSelect.value = ''; search.value = '';
-      this.renderOpList();
-    } }, 'Clear filters');
-    this.opCount = h('p', { class: 'pbx-op-count', role: 'status', 'aria-live': 'polite' });
-    this.opList = h('div', { class: 'pbx-op-groups' });
-    const form = h('form', { class: 'pbx-filters', role: 'search', 'aria-label': 'Filter operations', onsubmit: (e) => e.preventDefault() },
-      h('div', { class: 'pbx-field' }, h('label', { for: actionSelect.id }, 'Action'), actionSelect),
-      h('div', { class: 'pbx-field' }, h('label', { for: stageSelect.id }, 'Stage'), stageSelect),
-      h('div', { class: 'pbx-field pbx-grow' }, h('label', { for: search.id }, 'Search'), search),
-      h('div', { class: 'pbx-field' }, clearButton));
-    const section = this.section('operations', 'Operations', form, this.opCount, this.opList);
-    this.renderOpList();
-    return section;
+  /** Stages of the shown plan with something to write, in run order. */
+  changedStages() {
+    const per = this.plan?.summary?.stages ?? {};
+    return this.stageOrder().filter((stage) => changesIn(per[stage]) > 0);
   }
 
-  matches(op, i) {
-    const { action, stage, text } = this.filters;
-    if (action && op.action !== action) return false;
-    if (stage && op.stage !== stage) return false;
-    const q = text.trim().toLowerCase();
-    return !q || q.split(/\s+/).every((word) => this.haystacks[i].includes(word));
+  /** Why Apply cannot run now, or null. */
+  applyRefusal() {
+    const { adapter } = this.opts;
+    if (adapter?.applyRefusal) return adapter.applyRefusal;
+    if (this.plan?.complete === false) return 'The input was incomplete: re-plan once NetBox and Proxmox can be read.';
+    if (!this.plan || changesIn(this.plan.summary) === 0) return 'Nothing to apply: the plan has no create, update or delete.';
+    if (Object.keys(this.overrides()).length) {
+      return 'The plan shown uses what-if overrides, which the Proxbox sync does not: reset them (or save them on the endpoint) to apply.';
+    }
+    return null;
   }
 
-  renderOpList() {
-    const groups = new Map(); // stage -> action -> ops
-    let shown = 0;
-    this.ops.forEach((op, i) => {
-      if (!this.matches(op, i)) return;
-      shown += 1;
-      if (!groups.has(op.stage)) groups.set(op.stage, new Map());
-      const byAction = groups.get(op.stage);
-      if (!byAction.has(op.action)) byAction.set(op.action, []);
-      byAction.get(op.action).push(op);
-    });
-    const total = this.ops.length;
-    this.opCount.textContent = shown === total
-      ? `Showing all ${plural(total, 'operation')}.`
-      : `Showing ${shown} of ${plural(total, 'operation')}.`;
-    this.opElements = new Map();
-    clear(this.opList);
-    if (!total) {
-      add(this.opList, h('p', { class: 'pbx-empty' }, 'No operations: NetBox already matches Proxmox for everything this plan covers.'));
-      return;
-    }
-    if (!shown) {
-      add(this.opList, h('p', { class: 'pbx-empty' }, 'No operation matches the filters.'));
-      return;
-    }
-    const totalsIn = (stage, action) => this.plan.summary?.stages?.[stage]?.[action];
-    for (const stage of this.stageOrder()) {
-      const byAction = groups.get(stage);
-      if (!byAction) continue;
-      const n = [...byAction.values()].reduce((a, ops) => a + ops.length, 0);
-      const sectionEl = h('section', { class: 'pbx-stage-group', dataset: { stageGroup: stage }, 'aria-label': `Stage ${stage}` },
-        h('h3', null, stage, ' ', h('span', { class: 'pbx-count' }, plural(n, 'operation'))));
-      const actions = [...OP_ACTIONS, ...[...byAction.keys()].filter((a) => !OP_ACTIONS.includes(a))];
-      for (const action of actions) {
-        const ops = byAction.get(action);
-        if (!ops) continue;
-        const key = `${stage}\u0000${action}`;
-        const all = totalsIn(stage, action) ?? ops.length;
-        const details = h('details', { class: 'pbx-action-group', open: !this.closedGroups.has(key), dataset: { group: `${stage}/${action}` } },
-          h('summary', null,
-            h('span', { class: `pbx-badge pbx-a-${action}` }, action), ' ',
-            h('span', { class: 'pbx-group-count', dataset: { groupCount: `${stage}/${action}` } },
-              ops.length === all ? String(ops.length) : `${ops.length} of ${all}`)));
-        details.addEventListener('toggle', () => {
-          if (details.open) this.closedGroups.delete(key);
-          else this.closedGroups.add(key);
-        });
-        const list = h('ol', { class: 'pbx-ops' });
-        const limit = this.fullGroups.has(key) ? ops.length : GROUP_LIMIT;
-        for (const op of ops.slice(0, limit)) add(list, this.renderOp(op));
-        add(details, list);
-        if (ops.length > limit) {
-          const more = h('button', { type: 'button', class: 'pbx-button pbx-more', onclick: () => {
-            this.fullGroups.add(key);
-            for (const op of ops.slice(limit)) add(list, this.renderOp(op));
-            more.remove();
-          } }, `Show ${ops.length - limit} more`);
-          add(details, more);
-        }
-        add(sectionEl, details);
-      }
-      add(this.opList, sectionEl);
-    }
-  }
-
-  renderOp(op) {
-    const line = h('summary', { class: 'pbx-op-line' },
-      h('span', { class: `pbx-badge pbx-a-${op.action}` }, op.action), ' ',
-      h('span', { class: 'pbx-op-model' }, op.model ?? ''), ' ',
-      h('span', { class: 'pbx-op-key' }, op.key ?? op.id), ' ',
-      op.reason ? h('span', { class: 'pbx-op-reason', dataset: { reason: op.reason } }, op.reason) : null);
-    if (op.changes && typeof op.changes === 'object') {
-      const fields = Object.keys(op.changes);
-      add(line, [' ', h('span', { class: 'pbx-op-hint' }, `changes: ${fields.join(', ')}`)]);
-    }
-    if (op.detail != null) add(line, [' ', h('span', { class: 'pbx-op-detail' }, String(op.detail))]);
-    const details = h('details', { class: 'pbx-op-details' }, line);
-    let built = false;
-    const build = () => {
-      if (built) return;
-      built = true;
-      add(details, this.renderOpBody(op));
-    };
-    details.addEventListener('toggle', () => {
-      if (details.open) {
-        build();
-        this.openOps.add(op.id);
-      } else {
-        this.openOps.delete(op.id);
-      }
-    });
-    if (this.openOps.has(op.id)) {
-      build();
-      details.open = true;
-    }
-    const li = h('li', { class: `pbx-op pbx-op-${op.action}`, dataset: { opId: op.id } }, details);
-    this.opElements.set(op.id, li);
-    return li;
-  }
-
-  renderOpBody(op) {
-    const known = ['id', 'stage', 'resource', 'model', 'collection', 'action', 'key', 'reason', 'detail',
-      'target', 'changes', 'fields', 'depends_on'];
-    const meta = h('dl', { class: 'pbx-kv pbx-op-meta' });
-    const row = (k, v) => add(meta, [h('dt', null, k), h('dd', null, v)]);
-    row('id', h('code', null, op.id));
-    for (const k of ['stage', 'resource', 'collection', 'reason', 'detail']) {
-      if (op[k] != null) row(k, k === 'collection' ? h('code', null, String(op[k])) : String(op[k]));
-    }
-    if (op.target) {
-      row('target id', this.value(op.target.id));
-      if ('last_updated' in op.target) row('last updated', this.value(op.target.last_updated));
-    }
-    for (const k of Object.keys(op)) if (!known.includes(k)) row(k, this.value(op[k]));
-    if (op.depends_on?.length) {
-      row('depends on', h('ul', { class: 'pbx-deps' }, op.depends_on.map((dep) => h('li', null, this.refButton(dep)))));
-    }
-    const parts = [meta];
-    if (op.changes && typeof op.changes === 'object') {
-      parts.push(h('table', { class: 'pbx-table pbx-changes' },
-        h('caption', null, 'Field changes'),
-        h('thead', null, h('tr', null, ['Field', 'Before', 'After'].map((c) => h('th', { scope: 'col' }, c)))),
-        h('tbody', null, Object.entries(op.changes).map(([field, change]) => h('tr', { dataset: { field } },
-          h('th', { scope: 'row' }, field),
-          h('td', { class: 'pbx-before' }, this.value(change?.before)),
-          h('td', { class: 'pbx-after' }, this.value(change?.after)))))));
-    }
-    if (op.fields && typeof op.fields === 'object') {
-      parts.push(h('table', { class: 'pbx-table pbx-fields' },
-        h('caption', null, op.action === 'create' ? 'Create payload' : 'Fields'),
-        h('thead', null, h('tr', null, ['Field', 'Value'].map((c) => h('th', { scope: 'col' }, c)))),
-        h('tbody', null, Object.entries(op.fields).map(([field, v]) => h('tr', { dataset: { field } },
-          h('th', { scope: 'row' }, field), h('td', null, this.value(v)))))));
-    }
-    return h('div', { class: 'pbx-op-body' }, parts);
-  }
-
-  /** A JSON value as DOM: $refs become links to the operation, strings stay text. */
-  value(v) {
-    if (v === null || v === undefined) return h('span', { class: 'pbx-null' }, 'null');
-    if (isRef(v)) return this.refButton(v.$ref);
-    if (typeof v === 'string') {
-      return v === '' ? h('span', { class: 'pbx-null' }, '(empty string)') : h('span', { class: 'pbx-str' }, v);
-    }
-    if (typeof v !== 'object') return h('code', { class: 'pbx-lit' }, String(v));
-    if (Array.isArray(v)) {
-      if (!v.length) return h('code', { class: 'pbx-lit' }, '[]');
-      return h('ul', { class: 'pbx-list' }, v.map((item) => h('li', null, this.value(item))));
-    }
-    const keys = Object.keys(v);
-    if (!keys.length) return h('code', { class: 'pbx-lit' }, '{}');
-    if (keys.length === 1 && (v[keys[0]] === null || typeof v[keys[0]] !== 'object')) {
-      return h('span', { class: 'pbx-pair' }, h('span', { class: 'pbx-pair-key' }, `${keys[0]}: `), this.value(v[keys[0]]));
-    }
-    return h('dl', { class: 'pbx-kv pbx-nested' }, keys.map((k) => [h('dt', null, k), h('dd', null, this.value(v[k]))]));
-  }
-
-  refButton(id) {
-    const known = this.opsById.has(id);
+  applyButton() {
+    const refusal = this.applyRefusal();
+    const n = changesIn(this.plan.summary);
     return h('button', {
-      type: 'button', class: 'pbx-ref', disabled: !known,
-      title: known ? 'Show the operation (its object gets its NetBox id when applied)' : 'Not an operation of this plan',
-      onclick: () => this.revealOp(id),
-    }, '→ ', id);
+      type: 'button', class: this.cls('primary', 'pbx-button pbx-primary'), disabled: Boolean(refusal) || this.busy,
+      title: refusal ?? `Run the Proxbox sync of the stages with changes: ${this.changedStages().join(', ')}`,
+      dataset: { action: 'apply', ...(refusal ? { disabledWhy: refusal } : {}) }, onclick: () => this.apply(),
+    }, n ? `Apply ${plural(n, 'change')}` : 'Apply');
   }
 
-  /** Shows one operation: clears filters that hide it, opens its group and itself. */
-  revealOp(id) {
-    const op = this.opsById.get(id);
-    if (!op) return;
-    const i = this.ops.indexOf(op);
-    if (!this.matches(op, i)) {
-      this.filters = { action: '', stage: '', text: '' };
-      for (const name of ['f-action', 'f-stage', 'f-text']) {
-        const el = this.root.querySelector(`#${this.id(name)}`);
-        if (el) el.value = '';
-      }
+  /** The apply panel: state ('checking', 'refused', 'running', 'done', 'failed'), message, job. */
+  showApply(state, message, { url, log = [], status } = {}) {
+    const panel = this.applyPanel;
+    panel.hidden = false;
+    panel.dataset.applyState = state;
+    clear(panel);
+    add(panel,
+      h('h2', null, 'Apply ', h('span', { class: `pbx-badge pbx-apply-${state}`, dataset: { applyBadge: state } }, status ?? state)),
+      h('p', { class: 'pbx-apply-message', dataset: { applyMessage: '' } }, message),
+      safeHref(url) ? h('p', null, h('a', { href: safeHref(url), class: 'pbx-link', dataset: { jobLink: '' } }, 'Open the job in NetBox')) : null,
+      log.length ? h('ol', { class: 'pbx-job-log' }, log.slice(-12).map((entry) =>
+        h('li', { class: `pbx-log-${entry.level ?? 'info'}` }, entry.message ?? String(entry)))) : null);
+  }
+
+  async apply() {
+    const { adapter } = this.opts;
+    if (!adapter?.apply || !this.plan || this.applying) return false;
+    const refusal = this.applyRefusal();
+    if (refusal) {
+      this.showApply('refused', refusal);
+      return false;
     }
-    const key = `${op.stage}\u0000${op.action}`;
-    this.closedGroups.delete(key);
-    this.fullGroups.add(key);
-    this.openOps.add(id);
-    this.renderOpList();
-    const li = this.opElements.get(id);
-    if (!li) return;
-    li.scrollIntoView({ block: 'center' });
-    li.classList.add('pbx-flash');
-    setTimeout(() => li.classList.remove('pbx-flash'), 1500);
-    li.querySelector('summary')?.focus();
+    this.applying = true;
+    try {
+      return await this.applyCurrentPlan(adapter);
+    } finally {
+      this.applying = false;
+    }
+  }
+
+  async applyCurrentPlan(adapter) {
+    const shown = this.plan;
+    this.showApply('checking', 'Checking the plan is still current: reading NetBox and Proxmox again…');
+    if (!(await this.refresh('Re-planned before applying'))) {
+      this.showApply('failed', 'Not applied: NetBox and Proxmox could not be read again to check the plan.');
+      return false;
+    }
+    if (!diffPlans(shown, this.plan).empty) {
+      this.showApply('refused', 'Not applied: NetBox or Proxmox changed since this plan was shown (the differences are listed below). Review the new plan, then press Apply again.');
+      return false;
+    }
+    const stages = this.changedStages();
+    this.showApply('running', `Starting the Proxbox sync of ${stages.join(', ')}…`);
+    let result;
+    try {
+      result = await adapter.apply({ plan: this.plan, input: this.input, stages, progress: (p) => this.showApply('running', p.message, p) });
+    } catch (err) {
+      this.showApply('failed', `The sync could not run: ${describeError(err)}`);
+      return false;
+    }
+    const ok = Boolean(result?.ok);
+    await this.refresh('Re-planned after the sync');
+    const left = changesIn(this.plan?.summary);
+    const after = left === 0 ? 'NetBox now matches Proxmox for this plan: nothing left to do.' : `${plural(left, 'change')} left after the sync: see the plan below.`;
+    this.showApply(ok ? 'done' : 'failed', `${result?.message ?? (ok ? 'The sync finished.' : 'The sync failed.')} ${after}`, { ...result, status: result?.status });
+    return ok;
   }
 }

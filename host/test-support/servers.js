@@ -8,13 +8,19 @@ import { fileURLToPath } from 'node:url';
 const SERVERS = fileURLToPath(new URL('../test/servers/', import.meta.url));
 export const NETBOX_SH = `${SERVERS}netbox.sh`;
 export const FAKEPVE_SH = `${SERVERS}fakepve.sh`;
+export const PROXBOX_API_SH = `${SERVERS}proxbox-api.sh`;
 export const SAMPLE_SEED = `${SERVERS}sample-cluster.seed.json`;
 export const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
-/** Runs a script; resolves to its stdout (trimmed). stderr goes to ours, prefixed. */
-export function sh(script, args, { env = {}, quiet = false } = {}) {
+/** Our NetBox plugin (host/netbox-plugin/): its source directory and module. */
+export const PLANNER_PLUGIN_DIR = fileURLToPath(new URL('../netbox-plugin/', import.meta.url));
+export const PLANNER_PLUGIN = 'proxbox_planner_netbox';
+
+/** Runs a program; resolves to its stdout (trimmed); rejects with the end of its stderr.
+ *  stderr goes to ours as well unless `quiet`. */
+export function run(program, args, { env = {}, quiet = true, cwd } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -25,29 +31,64 @@ export function sh(script, args, { env = {}, quiet = false } = {}) {
     child.on('error', reject);
     child.on('close', (code) => {
       if (code === 0) resolve(out.trim());
-      else reject(new Error(`${script} ${args.join(' ')} exited ${code}\n${err.split('\n').slice(-30).join('\n')}`));
+      else reject(new Error(`${program} ${args.join(' ')} exited ${code}\n${err.split('\n').slice(-30).join('\n')}`));
     });
   });
 }
 
+/** Runs a script of ours with bash; its stderr goes to ours unless `quiet`. */
+export function sh(script, args, { env = {}, quiet = false } = {}) {
+  return run('bash', [script, ...args], { env, quiet });
+}
+
 /** KEY=value lines → object. */
-export function readEnvFile(file) {
+export function parseEnv(text) {
   const env = {};
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  for (const line of text.split('\n')) {
     const at = line.indexOf('=');
     if (at > 0 && !line.startsWith('#')) env[line.slice(0, at).trim()] = line.slice(at + 1).trim().replace(/^['"]|['"]$/g, '');
   }
   return env;
 }
 
+export function readEnvFile(file) {
+  return parseEnv(readFileSync(file, 'utf8'));
+}
+
 export async function installNetbox() {
   return sh(NETBOX_SH, ['install']);
 }
 
-/** @param {{rqworker?: boolean}} [o]  rqworker: also run `netbox rqworker` (background jobs such as the Proxbox sync) */
-export async function startNetbox({ rqworker = false } = {}) {
-  const file = (await sh(NETBOX_SH, ['start'], { quiet: true, env: rqworker ? { NETBOX_RQWORKER: '1' } : {} })).split('\n').at(-1);
+/**
+ * @param {{rqworker?: boolean, plugins?: string[], pythonPath?: string[]}} [o]
+ *   rqworker: also run `netbox rqworker` (background jobs such as the Proxbox sync);
+ *   plugins: extra PLUGINS for this run, imported from `pythonPath` (netbox.sh's
+ *   NETBOX_EXTRA_PLUGINS; the cache is not changed)
+ */
+export async function startNetbox({ rqworker = false, plugins = [], pythonPath = [] } = {}) {
+  const env = {
+    ...(rqworker ? { NETBOX_RQWORKER: '1' } : {}),
+    ...(plugins.length ? { NETBOX_EXTRA_PLUGINS: plugins.join(','), NETBOX_EXTRA_PYTHONPATH: pythonPath.join(':') } : {}),
+  };
+  const file = (await sh(NETBOX_SH, ['start'], { quiet: true, env })).split('\n').at(-1);
   return { ...readEnvFile(file), ENV_FILE: file };
+}
+
+/** NetBox with our plugin from its source tree (its static files copied in first). */
+export async function startNetboxWithPlanner(options = {}) {
+  await buildPlannerPluginStatic();
+  return startNetbox({ ...options, plugins: [PLANNER_PLUGIN], pythonPath: [PLANNER_PLUGIN_DIR] });
+}
+
+/** The cached NetBox venv, instance root and the interpreter the venv was made from. */
+export async function netboxPaths() {
+  return parseEnv(await sh(NETBOX_SH, ['paths'], { quiet: true }));
+}
+
+/** Copies host/preview/ and pkg/web/ into the plugin's static directory (build_static.py). */
+export async function buildPlannerPluginStatic() {
+  const { NETBOX_VENV } = await netboxPaths();
+  return run(`${NETBOX_VENV}/bin/python`, [`${PLANNER_PLUGIN_DIR}build_static.py`]);
 }
 
 /** Runs Python code in `netbox shell` against a started NetBox; resolves to its stdout. */
@@ -82,6 +123,20 @@ export async function stopFakepve(env) {
   await sh(FAKEPVE_SH, ['stop', env.RUN_DIR], { quiet: true });
   // fakepve.sh keeps its log and certificate; the tests have no use for them afterwards.
   if (/^fakepve\./.test(basename(env.RUN_DIR))) rmSync(env.RUN_DIR, { recursive: true, force: true });
+}
+
+export async function installProxboxApi() {
+  return sh(PROXBOX_API_SH, ['install']);
+}
+
+/** proxbox-api, unconfigured (host/test-support/peer.js configures it). */
+export async function startProxboxApi(env = {}) {
+  const file = (await sh(PROXBOX_API_SH, ['start'], { env, quiet: true })).split('\n').at(-1);
+  return { ...readEnvFile(file), ENV_FILE: file };
+}
+
+export async function stopProxboxApi(env) {
+  if (env?.RUN_DIR) await sh(PROXBOX_API_SH, ['stop', env.RUN_DIR], { quiet: true });
 }
 
 /** Our environment without the settings the CLI reads, so a test says every one it means. */
@@ -131,4 +186,24 @@ export async function pveWrite(pve, method, path, form) {
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/**
+ * `proxbox-planner serve` with no NetBox or Proxmox settings (the Proxbox plugin tells it
+ * where they are), keeping its state in `stateDir`; resolves to {url, process, output}.
+ */
+export async function startServe({ stateDir, pveCaFile }) {
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME };
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--state-dir', stateDir, '--pve-ca-file', pveCaFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = { text: '' };
+  child.stderr.on('data', (d) => (output.text += d));
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.once('data', (d) => {
+      output.text += d;
+      resolve(String(d).trim().split('\n')[0]);
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${output.text}`)));
+  });
+  child.stdout.on('data', (d) => (output.text += d));
+  return { url: url.endsWith('/') ? url : `${url}/`, process: child, output };
 }

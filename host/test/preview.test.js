@@ -1,43 +1,22 @@
 // The browser "preview sync" page (host/preview/) in real headless Chromium: Debian's
-// /usr/bin/chromium driven by playwright-core, against host/preview/serve.js on a random
-// loopback port. Chromium is installed with apt when it is missing (needs root).
+// /usr/bin/chromium driven by playwright-core (test-support/browser.js), against
+// host/preview/serve.js on a random loopback port.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import * as planner from 'proxbox-planner';
+import { diffPlans } from '../preview/plan-diff.js';
+import { launchBrowser, watchedPage } from '../test-support/browser.js';
+import { ACTIONS, assertCountsShown, expand, openAllNodes, openModes, showView, text, totals } from '../test-support/preview-page.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic',
-];
 const SERVE = fileURLToPath(new URL('../preview/serve.js', import.meta.url));
 const sampleText = readFileSync(new URL('../../fixtures/sample/snapshot.json', import.meta.url), 'utf8');
 const sample = () => JSON.parse(sampleText);
 const HOSTILE = '<img src=x onerror=alert(1)>';
-const ACTIONS = ['create', 'update', 'delete', 'skip', 'unchanged'];
-
-/** Installs Debian's chromium when /usr/bin/chromium is missing; fails clearly otherwise. */
-function ensureChromium() {
-  if (existsSync(CHROMIUM)) return;
-  if (process.getuid?.() !== 0) {
-    throw new Error(`${CHROMIUM} is missing and installing it needs root: ` +
-      'run `apt-get update && apt-get install -y chromium` as root, then the tests again');
-  }
-  process.stderr.write(`${CHROMIUM} is missing: installing Debian's chromium with apt-get\n`);
-  const run = spawnSync('sh', ['-c', 'apt-get update && apt-get install -y chromium'], {
-    stdio: ['ignore', process.stderr, process.stderr],
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
-  if (run.status !== 0 || !existsSync(CHROMIUM)) {
-    throw new Error(`installing chromium failed (apt-get exit ${run.status ?? run.signal}); ${CHROMIUM} is still missing`);
-  }
-}
 
 /** Starts serve.js on port 0; resolves to { child, url } once it printed its URL. */
 function startServer() {
@@ -61,49 +40,33 @@ function startServer() {
 let server;
 let base; // http://127.0.0.1:PORT
 let pageUrl; // .../preview/
+let browser;
 let context;
-let profile;
 let downloads;
 
 before(async () => {
-  ensureChromium();
   server = await startServer();
   pageUrl = server.url;
   base = new URL(pageUrl).origin;
-  profile = mkdtempSync(join(tmpdir(), 'pbx-chromium-'));
   downloads = mkdtempSync(join(tmpdir(), 'pbx-downloads-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    acceptDownloads: true,
-    viewport: { width: 1280, height: 900 },
-  });
+  browser = await launchBrowser({ acceptDownloads: true });
+  context = browser.context;
 });
 
 after(async () => {
-  await context?.close();
+  await browser?.close();
   if (server) {
     server.child.removeAllListeners('exit');
     server.child.kill('SIGTERM');
   }
-  for (const dir of [profile, downloads]) if (dir) rmSync(dir, { recursive: true, force: true });
+  if (downloads) rmSync(downloads, { recursive: true, force: true });
 });
 
 /** A fresh tab on the page, recording errors, dialogs and any request off the server. */
 async function openPage() {
-  const page = await context.newPage();
-  const seen = { errors: [], dialogs: [], foreign: [] };
-  page.on('pageerror', (err) => seen.errors.push(String(err)));
-  page.on('console', (msg) => { if (msg.type() === 'error') seen.errors.push(msg.text()); });
-  page.on('dialog', (dialog) => { seen.dialogs.push(dialog.message()); dialog.dismiss().catch(() => {}); });
-  page.on('request', (req) => {
-    const url = req.url();
-    if (!url.startsWith(`${base}/`) && !url.startsWith('blob:') && !url.startsWith('data:')) seen.foreign.push(url);
-  });
+  const page = await watchedPage(context, base);
   await page.goto(pageUrl);
   await page.waitForFunction(() => /ready/.test(document.querySelector('.pbx-status')?.textContent ?? ''));
-  page.seen = seen;
   return page;
 }
 
@@ -118,36 +81,6 @@ async function closePage(page) {
 async function loadSample(page) {
   await page.getByRole('button', { name: 'Load the bundled sample' }).click();
   await page.waitForSelector('[data-total="create"]');
-}
-
-const totals = (page, scope = '') => page.$$eval(`${scope} [data-total]`, (els) =>
-  Object.fromEntries(els.map((el) => [el.dataset.total, Number(el.textContent)])));
-
-const stageCells = (page) => page.$$eval('td[data-stage][data-action]', (els) => {
-  const out = {};
-  for (const el of els) (out[el.dataset.stage] ??= {})[el.dataset.action] = Number(el.textContent);
-  return out;
-});
-
-const text = (page, selector) => page.locator(selector).first().textContent();
-
-/** Asserts the page shows `plan`'s counts: totals, the stage table and the op groups. */
-async function assertCountsShown(page, plan) {
-  const shown = await totals(page);
-  for (const a of ACTIONS) assert.equal(shown[a], plan.summary[a], `total ${a}`);
-  const cells = await stageCells(page);
-  for (const a of ACTIONS) assert.equal(cells['*'][a], plan.summary[a], `total row ${a}`);
-  for (const [stage, counts] of Object.entries(cells)) {
-    if (stage === '*') continue;
-    for (const a of ACTIONS) assert.equal(counts[a], plan.summary.stages[stage]?.[a] ?? 0, `${stage} ${a}`);
-  }
-  for (const stage of Object.keys(plan.summary.stages)) assert.ok(cells[stage], `stage ${stage} is listed`);
-  const groups = await page.$$eval('[data-group-count]', (els) =>
-    Object.fromEntries(els.map((el) => [el.dataset.groupCount, el.textContent])));
-  const expected = {};
-  for (const op of plan.operations) expected[`${op.stage}/${op.action}`] = (expected[`${op.stage}/${op.action}`] ?? 0) + 1;
-  assert.deepEqual(groups, Object.fromEntries(Object.entries(expected).map(([k, n]) => [k, String(n)])));
-  assert.equal(await page.locator('li[data-op-id]').count(), plan.operations.length);
 }
 
 test('serve.js: loopback only, the right MIME types, nothing outside its folders', async () => {
@@ -169,13 +102,33 @@ test('serve.js: loopback only, the right MIME types, nothing outside its folders
   assert.equal(post.status, 405);
 });
 
-test('the bundled sample: the counts shown are plan.summary from the nodejs package', async () => {
-  const plan = planner.plan(sample());
+/** The sample with `n` more guests like web01 (own vmid, name, MACs and addresses). */
+function withExtraGuests(input, n) {
+  const resources = input.proxmox['/cluster/resources'];
+  const web01 = resources.find((r) => r.id === 'qemu/101');
+  for (let i = 1; i <= n; i += 1) {
+    const vmid = 150 + i;
+    const swap = (value) => JSON.parse(JSON.stringify(value)
+      .replaceAll('AA:01:', `E${i}:01:`).replaceAll('aa:01:', `e${i}:01:`)
+      .replaceAll('10.0.20.11', `10.0.20.${100 + i}`).replaceAll('10.0.30.11', `10.0.30.${100 + i}`)
+      .replaceAll('2001:db8:20::11', `2001:db8:20::${100 + i}`).replaceAll('0101', `0${vmid}`));
+    resources.push({ ...web01, id: `qemu/${vmid}`, vmid, name: `web-extra-${i}` });
+    input.proxmox[`/nodes/pve1/qemu/${vmid}/config`] = { ...swap(input.proxmox['/nodes/pve1/qemu/101/config']), name: `web-extra-${i}` };
+    input.proxmox[`/nodes/pve1/qemu/${vmid}/agent/network-get-interfaces`] = swap(input.proxmox['/nodes/pve1/qemu/101/agent/network-get-interfaces']);
+  }
+  return input;
+}
+
+test('the bundled sample, by NetBox object: the counts are plan.summary; names, units, field labels, references by name', async () => {
+  const input = sample();
+  const plan = planner.plan(input);
   const page = await openPage();
   await loadSample(page);
-  await assertCountsShown(page, plan);
-  assert.equal(await text(page, '.pbx-op-count'), `Showing all ${plan.operations.length} operations.`);
-  // Modes: one row per resource type of plan.modes.effective, with source and effective mode.
+  await assertCountsShown(page, plan, input);
+  assert.equal(await text(page, '.pbx-op-count'), `${plan.operations.length} operations.`);
+  assert.equal(await page.locator('li[data-op-id]').count(), 0, 'groups start collapsed');
+  // Modes (a collapsed card): one row per resource type of plan.modes.effective.
+  await openModes(page);
   const rows = await page.$$eval('.pbx-modes tbody tr', (trs) => trs.map((tr) => ({
     type: tr.dataset.resource,
     source: tr.querySelector('[data-source]').textContent,
@@ -195,25 +148,41 @@ test('the bundled sample: the counts shown are plan.summary from the nodejs pack
   assert.equal(await text(page, '[data-stage-run="sdn"]'), 'skipped');
   assert.equal(await text(page, '[data-stage-reason="sdn"]'), sdn.reason);
   assert.equal(await text(page, '[data-stage-run="devices"]'), 'runs');
-  assert.equal(await text(page, '.pbx-warnings .pbx-empty'), 'No warnings.');
-  assert.equal(await text(page, '.pbx-conflicts .pbx-empty'), 'No SDN conflicts.');
+  assert.equal(await text(page, '[data-notes="none"]'), 'No warnings, no SDN conflicts.');
   assert.match(await text(page, '[data-role="plan-time"]'), /^Planned in \d+(\.\d+)? ms$/);
-  // An update shows its field-level before/after; a create its payload.
-  const update = plan.operations.find((op) => op.action === 'update');
-  const field = Object.keys(update.changes)[0];
-  const li = page.locator(`li[data-op-id="${update.id}"]`);
-  await li.locator('summary').click();
-  const row = li.locator(`.pbx-changes tr[data-field="${field}"]`);
-  assert.equal(await row.locator('.pbx-before').textContent(), String(update.changes[field].before ?? 'null'));
-  assert.match(await row.locator('.pbx-after').textContent(), new RegExp(update.changes[field].after.$ref.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
-  const vm = page.locator('li[data-op-id="virtual-machines:virtualization.virtualmachine:qemu/101"]');
-  await vm.locator('summary').click();
-  assert.equal(await vm.locator('.pbx-fields tr[data-field="name"] td').textContent(), 'web01');
-  // A {"$ref": op id} links to the operation that creates the object.
-  await vm.locator('.pbx-fields tr[data-field="device"] .pbx-ref').click();
+  // A node holds its VMs; a VM reads by its name and NetBox's model name.
+  const pve1 = page.locator('.pbx-tree > details[data-node-key="op:devices:dcim.device:pve1"]');
+  await expand(pve1);
+  const web01 = pve1.locator(':scope > .pbx-node-body > details[data-node-key="op:virtual-machines:virtualization.virtualmachine:qemu/101"]');
+  assert.equal(await web01.locator(':scope > summary .pbx-node-name').textContent(), 'web01');
+  assert.equal(await web01.locator(':scope > summary .pbx-model').textContent(), 'Virtual machine');
+  assert.equal(await web01.locator(':scope > summary .pbx-new').textContent(), 'new');
+  await expand(web01);
+  const create = web01.locator('li[data-op-id="virtual-machines:virtualization.virtualmachine:qemu/101"]');
+  await create.locator('summary').click();
+  const cell = (field) => create.locator(`.pbx-fields tr[data-field="${field}"] td`).textContent();
+  assert.equal(await create.locator('.pbx-fields tr[data-field="memory"] th').textContent(), 'Memory');
+  assert.equal(await cell('memory'), '8 GiB');
+  assert.equal(await cell('disk'), '32 GiB');
+  assert.equal(await cell('name'), 'web01');
+  assert.equal(await create.locator('.pbx-fields tr[data-field="vcpus"] th').textContent(), 'vCPUs');
+  // A reference to an object the plan creates reads by name, and shows its operation.
+  assert.equal(await create.locator('.pbx-fields tr[data-field="device"] .pbx-ref').textContent(), '→ Device pve1');
+  await create.locator('.pbx-fields tr[data-field="device"] .pbx-ref').click();
   assert.equal(await page.locator('li[data-op-id="devices:dcim.device:pve1"] > details').evaluate((d) => d.open), true);
   assert.equal(await page.evaluate(() => document.activeElement.closest('li[data-op-id]')?.dataset.opId), 'devices:dcim.device:pve1');
-  // Filters: by action, by stage, and the text search.
+  // Interfaces beneath their VM, MACs and IPs beneath their interface; the primary MAC by name.
+  const eth0Key = 'op:vm-interfaces:virtualization.vminterface:lxc/200/eth0';
+  const dns01 = pve1.locator(':scope > .pbx-node-body > details[data-node-key="op:virtual-machines:virtualization.virtualmachine:lxc/200"]');
+  await expand(dns01);
+  const eth0 = dns01.locator(`details[data-node-key="${eth0Key}"]`);
+  await expand(eth0);
+  assert.deepEqual(await eth0.locator(':scope > .pbx-node-body > details[data-node-key]').evaluateAll((els) => els.map((el) => el.dataset.nodeModel).sort()),
+    ['dcim.macaddress', 'ipam.ipaddress']);
+  const primaryMac = eth0.locator('li[data-op-id="ip-addresses:virtualization.vminterface:lxc/200/eth0/primary-mac"]');
+  assert.equal(await primaryMac.locator('.pbx-change[data-field="primary_mac_address"] .pbx-change-field').textContent(), 'Primary MAC address');
+  assert.equal(await primaryMac.locator('.pbx-change .pbx-ref').textContent(), '→ MAC address BC:24:11:CC:02:00 on eth0');
+  // Filters work in both views: by action, by stage, and the text search (names included).
   await page.selectOption('select[name="action"]', 'update');
   assert.equal(await page.locator('li[data-op-id]').count(), plan.summary.update);
   await page.selectOption('select[name="stage"]', 'ip-addresses');
@@ -224,8 +193,27 @@ test('the bundled sample: the counts shown are plan.summary from the nodejs pack
   assert.ok(ips > 0);
   assert.equal(await page.locator('li[data-op-id]').count(), ips);
   assert.equal(await text(page, '.pbx-op-count'), `Showing ${ips} of ${plan.operations.length} operations.`);
+  await showView(page, 'stages');
+  assert.equal(await page.locator('li[data-op-id]').count(), ips);
+  await page.fill('input[name="q"]', 'BC:24:11:CC:02:00');
+  assert.deepEqual(await page.locator('li[data-op-id]').evaluateAll((els) => els.map((el) => el.dataset.opId)),
+    ['ip-addresses:dcim.macaddress:lxc/200/eth0/BC:24:11:CC:02:00']);
   await page.getByRole('button', { name: 'Clear filters' }).click();
-  assert.equal(await page.locator('li[data-op-id]').count(), plan.operations.length);
+  assert.equal(await page.locator('li[data-op-id]').count(), plan.operations.length, 'the stage view shows every operation');
+  await closePage(page);
+});
+
+test('compact: over 100 operations, collapsed groups with counts, fit on two screens', async (t) => {
+  const input = withExtraGuests(sample(), 2);
+  const plan = planner.plan(input);
+  assert.ok(plan.operations.length >= 100, `${plan.operations.length} operations`);
+  const page = await openPage();
+  await page.setInputFiles('input[type="file"]', { name: 'big.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(input)) });
+  await page.waitForSelector('[data-total="create"]');
+  await assertCountsShown(page, plan, input);
+  const { height, viewport } = await page.evaluate(() => ({ height: document.documentElement.scrollHeight, viewport: window.innerHeight }));
+  t.diagnostic(`${plan.operations.length} operations: the page is ${height} px tall (viewport ${viewport} px)`);
+  assert.ok(height <= 2 * viewport, `${height} px for ${plan.operations.length} operations`);
   await closePage(page);
 });
 
@@ -238,23 +226,25 @@ test('a skip reason is shown: sync_mode_ip_address=disabled gives a mode-disable
   const skips = plan.operations.filter((op) => op.action === 'skip').length;
   const page = await openPage();
   await loadSample(page);
+  await openModes(page);
   await page.selectOption('select[name="sync_mode_ip_address"]', 'disabled');
   await page.waitForFunction((n) => document.querySelector('[data-total="skip"]')?.textContent === String(n), skips);
-  await assertCountsShown(page, plan);
-  const li = page.locator(`li[data-op-id="${skip.id}"]`);
-  assert.equal(await li.locator('.pbx-op-reason').textContent(), 'mode-disabled');
-  assert.equal(await li.locator('.pbx-op-detail').textContent(), skip.detail);
-  assert.equal(skip.detail, 'sync_mode_ip_address=disabled');
+  await assertCountsShown(page, plan, input);
   assert.equal(await text(page, '[data-source="ip_address"]'), 'endpoint');
   await page.selectOption('select[name="action"]', 'skip');
   assert.equal(await page.locator('li[data-op-id]').count(), skips);
+  const li = page.locator(`li[data-op-id="${skip.id}"]`);
+  assert.equal(await li.locator('.pbx-op-reason').getAttribute('data-reason'), 'mode-disabled');
+  assert.equal(await li.locator('.pbx-op-reason').textContent(), 'sync mode disabled');
+  assert.equal(await li.locator('.pbx-op-detail').textContent(), skip.detail);
+  assert.equal(skip.detail, 'sync_mode_ip_address=disabled');
   await page.selectOption('select[name="action"]', '');
   await page.fill('input[name="q"]', 'sync_mode_ip_address=disabled');
   assert.equal(await page.locator('li[data-op-id]').count(), 1);
   await closePage(page);
 });
 
-test('a mode override re-plans at once: counts change, stages become skipped, the time is shown', async () => {
+test('a mode override re-plans at once: counts change, stages become skipped, and the plan-to-plan diff names what moved', async () => {
   const before = planner.plan(sample());
   const input = sample();
   input.endpoint.sync_mode_vm_interface = 'disabled';
@@ -262,11 +252,13 @@ test('a mode override re-plans at once: counts change, stages become skipped, th
   assert.notEqual(changed.summary.create, before.summary.create);
   const page = await openPage();
   await loadSample(page);
-  await assertCountsShown(page, before);
+  await assertCountsShown(page, before, sample());
+  assert.equal(await page.locator('.pbx-diff').count(), 0, 'no diff before a re-plan');
   assert.equal(await text(page, '[data-stage-run="vm-interfaces"]'), 'runs');
+  await openModes(page);
   await page.selectOption('select[name="sync_mode_vm_interface"]', 'disabled');
   await page.waitForFunction((n) => document.querySelector('[data-total="create"]')?.textContent === String(n), changed.summary.create);
-  await assertCountsShown(page, changed);
+  await assertCountsShown(page, changed, input);
   for (const stage of ['vm-interfaces', 'ip-addresses']) {
     const info = changed.stages.find((s) => s.stage === stage);
     assert.equal(info.run, false);
@@ -280,11 +272,24 @@ test('a mode override re-plans at once: counts change, stages become skipped, th
   assert.ok(times.length >= 1);
   for (const t of times) assert.match(t, /^Re-planned in \d+(\.\d+)? ms$/);
   assert.equal(await text(page, '[data-delta="create"]'), `−${before.summary.create - changed.summary.create} vs before`);
-  // Back to what the snapshot says.
+  // The diff: exactly the operations that appeared, vanished or changed, by name.
+  const diff = diffPlans(before, changed);
+  const expected = Object.fromEntries([['appeared', diff.appeared], ['vanished', diff.vanished], ['changed', diff.changed.map((c) => c.after)]]
+    .filter(([, ops]) => ops.length).map(([kind, ops]) => [kind, ops.map((op) => op.id).sort()]));
+  assert.ok(expected.vanished.length > 0);
+  const shownDiff = await page.$$eval('.pbx-diff [data-diff]', (parts) => Object.fromEntries(parts.map((part) =>
+    [part.dataset.diff, [...part.querySelectorAll('[data-diff-op]')].map((li) => li.dataset.diffOp).sort()])));
+  assert.deepEqual(shownDiff, expected);
+  assert.match(await text(page, '.pbx-diff h2'), /^Override sync_mode_vm_interface = disabled: what changed/);
+  const gone = diff.vanished.find((op) => op.id === 'vm-interfaces:virtualization.vminterface:lxc/200/eth0');
+  assert.ok(gone);
+  assert.equal(await text(page, `.pbx-diff [data-diff-op="${gone.id}"] .pbx-op-key`), 'Interface eth0 on dns01', 'a vanished operation by name');
+  // Back to what the snapshot says: the diff shows it all coming back.
   await page.getByRole('button', { name: 'Reset overrides' }).click();
   await page.waitForFunction((n) => document.querySelector('[data-total="create"]')?.textContent === String(n), before.summary.create);
-  await assertCountsShown(page, before);
+  await assertCountsShown(page, before, sample());
   assert.equal(await page.locator('select[name="sync_mode_vm_interface"]').inputValue(), '');
+  assert.equal(await page.locator('.pbx-diff [data-diff="appeared"] [data-diff-op]').count(), diff.vanished.length);
   await closePage(page);
 });
 
@@ -305,17 +310,20 @@ test('a hostile VM name is shown as text: no element, no script, no dialog', asy
     name: 'hostile.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(input)),
   });
   await page.waitForSelector('[data-total="create"]');
-  await assertCountsShown(page, plan);
-  const li = page.locator(`li[data-op-id="${vm.id}"]`);
-  assert.equal(await li.locator('.pbx-op-key').textContent(), vm.key);
-  assert.ok(vm.key.includes(HOSTILE));
-  await li.locator('summary').click();
-  assert.equal(await li.locator('.pbx-fields tr[data-field="name"] td').textContent(), HOSTILE);
+  await assertCountsShown(page, plan, input);
+  await openAllNodes(page);
+  const node = page.locator(`details[data-node-key="op:${vm.id}"]`);
+  assert.equal(await node.locator(':scope > summary .pbx-node-name').textContent(), HOSTILE);
   // Open every operation that mentions the name, so every place it is rendered is rendered.
-  for (const op of plan.operations.filter((o) => JSON.stringify(o).includes('onerror'))) {
+  const mentioning = plan.operations.filter((o) => JSON.stringify(o).includes('onerror'));
+  assert.ok(mentioning.length >= 1);
+  for (const op of mentioning) {
     const details = page.locator(`li[data-op-id="${op.id}"] > details`);
     if (!(await details.evaluate((d) => d.open))) await details.locator('summary').click();
   }
+  assert.equal(await page.locator(`li[data-op-id="${vm.id}"] .pbx-fields tr[data-field="name"] td`).textContent(), HOSTILE);
+  await showView(page, 'stages');
+  assert.ok((await page.locator(`li[data-op-id="${vm.id}"] .pbx-op-key`).textContent()).includes(HOSTILE));
   assert.equal(await text(page, '.pbx-warnings h2'), 'Warnings (1)');
   assert.equal(await text(page, '.pbx-warnings li > strong'), plan.warnings[0].code);
   assert.ok((await text(page, '.pbx-warnings li')).includes(plan.warnings[0].message));
@@ -370,6 +378,7 @@ test('the download button saves the plan JSON the core gives (overrides included
   const first = await save('plan.json');
   assert.equal(first, `${planner.planJson(sampleText)}\n`, 'what `proxbox-planner plan --json` prints');
   assert.deepEqual(JSON.parse(first), planner.plan(sample()));
+  await openModes(page);
   await page.selectOption('select[name="sync_mode_storage"]', 'disabled');
   const input = sample();
   input.endpoint.sync_mode_storage = 'disabled';
@@ -430,5 +439,68 @@ test('embedding: the planner module as a parameter and live data through an adap
   assert.match(undone.error, /^The planner refused the changed input: unknown-sync-mode at \$\.endpoint\.sync_mode_vm: /);
   assert.deepEqual({ ...undone, error: undefined },
     { ok: false, error: undefined, endpointVm: null, select: '', create: String(plan.summary.create) });
+  await closePage(page);
+});
+
+test('apply through an adapter: refused with overrides or when live data moved since; runs the changed stages; re-plans after', async () => {
+  const plan = planner.plan(sample());
+  const changedStages = ['bootstrap', ...plan.stages.map((s) => s.stage)]
+    .filter((stage) => ['create', 'update', 'delete'].some((a) => plan.summary.stages[stage]?.[a]));
+  const page = await openPage();
+  await page.evaluate(async (input) => {
+    const { createPreview } = await import('/preview/preview.js');
+    const planner = await import('/pkg/proxbox_planner.js');
+    const el = document.createElement('section');
+    el.id = 'applied';
+    document.body.append(el);
+    // What "NetBox + Proxmox" answer next: the tests change it between the steps.
+    window.live = structuredClone(input);
+    window.applied = [];
+    window.reads = 0;
+    window.appliedPreview = await createPreview(el, {
+      planner,
+      adapter: {
+        label: 'stub',
+        loadInput: async () => { window.reads += 1; return structuredClone(window.live); },
+        apply: async ({ stages, progress }) => {
+          window.applied.push(stages);
+          progress({ message: 'Job #7 is running…', log: [{ level: 'info', message: 'stage devices' }], status: 'running' });
+          // After the sync NetBox matches Proxmox: here, a plan with every mode disabled has nothing to write.
+          for (const t of ['vm', 'vm_template', 'vm_interface', 'mac', 'ip_address', 'cluster', 'node', 'storage', 'sdn', 'sdn_bgp']) window.live.endpoint[`sync_mode_${t}`] = 'disabled';
+          return { ok: true, message: 'Job #7 completed.', status: 'completed' };
+        },
+      },
+    });
+    await window.appliedPreview.loadFromAdapter();
+  }, sample());
+  const scope = '#applied';
+  const apply = page.locator(`${scope} button[data-action="apply"]`);
+  assert.equal(await apply.textContent(), `Apply ${plan.summary.create + plan.summary.update + plan.summary.delete} changes`);
+  // A what-if override is not what the sync would do: Apply says so and is off.
+  await openModes(page);
+  await page.locator(`${scope} select[name="sync_mode_storage"]`).selectOption('disabled');
+  assert.equal(await apply.isDisabled(), true);
+  assert.match(await apply.getAttribute('title'), /what-if overrides/);
+  await page.locator(`${scope} .pbx-modes button`, { hasText: 'Reset overrides' }).click();
+  assert.equal(await apply.isDisabled(), false);
+  // Proxmox moved since the plan was shown: Apply re-reads, finds a different plan, refuses.
+  await page.evaluate(() => {
+    window.live.proxmox['/cluster/resources'].find((r) => r.id === 'qemu/101').name = 'web01-moved';
+    window.live.proxmox['/nodes/pve1/qemu/101/config'].name = 'web01-moved';
+  });
+  await apply.click();
+  await page.waitForSelector(`${scope} .pbx-apply[data-apply-state="refused"]`);
+  assert.match(await text(page, `${scope} [data-apply-message]`), /changed since this plan was shown/);
+  assert.deepEqual(await page.evaluate(() => window.applied), [], 'nothing applied');
+  assert.ok(await page.locator(`${scope} .pbx-diff [data-diff="changed"] [data-diff-op="virtual-machines:virtualization.virtualmachine:qemu/101"]`).count() === 1);
+  // The plan shown is now current: Apply runs the stages with changes, then re-plans.
+  await page.locator(`${scope} button[data-action="apply"]`).click();
+  await page.waitForSelector(`${scope} .pbx-apply[data-apply-state="done"]`);
+  assert.deepEqual(await page.evaluate(() => window.applied), [changedStages]);
+  assert.match(await text(page, `${scope} [data-apply-message]`), /^Job #7 completed\. NetBox now matches Proxmox for this plan: nothing left to do\.$/);
+  for (const a of ['create', 'update', 'delete']) assert.equal(await text(page, `${scope} [data-total="${a}"]`), '0');
+  assert.equal(await page.locator(`${scope} button[data-action="apply"]`).isDisabled(), true, 'nothing left to apply');
+  assert.match(await text(page, `${scope} .pbx-diff h2`), /^Re-planned after the sync/);
+  assert.equal(await page.evaluate(() => window.reads), 4, 'load, check, check, after the sync');
   await closePage(page);
 });

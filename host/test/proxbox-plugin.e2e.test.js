@@ -9,7 +9,6 @@
 // NetBox that can hold a request, to keep a run busy for the 409 check.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,11 +16,10 @@ import { join } from 'node:path';
 import { NetBoxClient } from '../netbox.js';
 import { parseSSE } from '../events.js';
 import { STATE_FILE } from '../backend/state.js';
-import { installFakepve, installNetbox, netboxShell, startFakepve, startNetbox, stopFakepve, stopNetbox } from '../test-support/servers.js';
+import { installFakepve, installNetbox, netboxShell, pveWrite as pveWriteTo, startFakepve, startNetbox, startServe, stopFakepve, stopNetbox } from '../test-support/servers.js';
 import { startFaultProxy } from '../test-support/fault-proxy.js';
 import { BrowserSession } from '../test-support/netbox-ui.js';
 
-const CLI = new URL('../cli.js', import.meta.url).pathname;
 const MINUTE = 60 * 1000;
 const PLUGIN = '/api/plugins/proxbox';
 const SETTINGS = `${PLUGIN}/settings/`;
@@ -80,40 +78,7 @@ async function pressAndWait(page, action, { form, jobName } = {}) {
 
 const completed = (job) => assert.equal(job.status.value, 'completed', `job ${job.id} ${job.status.value}: ${job.error}\n${job.log.slice(-3000)}`);
 
-async function pveWrite(method, path, form) {
-  const body = new URLSearchParams(form).toString();
-  const { default: https } = await import('node:https');
-  return new Promise((resolve, reject) => {
-    const req = https.request(`${pve.PVE_API_URL}${path}`, {
-      method, ca: readFileSync(pve.PVE_CA_FILE),
-      headers: { Authorization: `PVEAPIToken=${pve.PVE_TOKEN}`, 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) },
-    }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => (res.statusCode < 300 ? resolve() : reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`))));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function startServe() {
-  stateDir = mkdtempSync(join(tmpdir(), 'pbp-serve-'));
-  // No NetBox or Proxmox settings at all: the plugin tells serve where they are.
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME };
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--state-dir', stateDir, '--pve-ca-file', pve.PVE_CA_FILE], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = { text: '' };
-  child.stderr.on('data', (d) => (output.text += d));
-  const url = await new Promise((resolve, reject) => {
-    child.stdout.once('data', (d) => {
-      output.text += d;
-      resolve(String(d).trim().split('\n')[0]);
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${output.text}`)));
-  });
-  child.stdout.on('data', (d) => (output.text += d));
-  return { url: url.endsWith('/') ? url : `${url}/`, process: child, output };
-}
+const pveWrite = (method, path, form) => pveWriteTo(pve, method, path, form);
 
 describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + netbox rqworker + fakepve', { timeout: 45 * MINUTE }, () => {
   before(async () => {
@@ -125,7 +90,9 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
       if (hold.gate && path.startsWith(SETTINGS)) await hold.gate;
       return 'pass';
     });
-    serve = await startServe();
+    // No NetBox or Proxmox settings at all: the plugin tells serve where they are.
+    stateDir = mkdtempSync(join(tmpdir(), 'pbp-serve-'));
+    serve = await startServe({ stateDir, pveCaFile: pve.PVE_CA_FILE });
     ui = new BrowserSession(nb.NETBOX_URL);
     await ui.login(nb.NETBOX_USERNAME, nb.NETBOX_PASSWORD);
   }, { timeout: 40 * MINUTE });

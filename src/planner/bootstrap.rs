@@ -124,18 +124,46 @@ fn item(identity: &str) -> Item {
     }
 }
 
-/// The existing object (by slug, else by its other unique field), or the
-/// one this plan creates: a reference either way.
-fn ensure(ctx: &mut Context, spec: &Lifecycle, slug: &str, by: (&str, &str), fields: Vec<Field>) -> Option<Value> {
-    let objects = ctx.objects(spec.model);
-    let found = match find(objects, "slug", slug).or_else(|| find(objects, by.0, by.1)) {
+/// Where a support object may already be: ours by slug, else by its other
+/// unique field, else the one Proxbox's own bootstrap made (so a NetBox that
+/// Proxbox synced keeps its device type and site and gets no second copy).
+struct Support<'s> {
+    slug: &'s str,
+    by: (&'static str, &'s str),
+    /// Proxbox's slugs for the same object, and whether only a `proxbox`-tagged
+    /// one counts (a generic slug such as `cluster` may be an operator's own).
+    proxbox: &'s [(&'s str, bool)],
+}
+
+impl Support<'_> {
+    fn find<'o, 'a>(&self, objects: &'o [Object<'a>]) -> Option<&'o Object<'a>> {
+        let proxbox = || {
+            self.proxbox
+                .iter()
+                .find_map(|(slug, tagged)| find(objects, "slug", slug).filter(|o| !tagged || o.has_tag(TAG_PROXBOX)))
+        };
+        find(objects, "slug", self.slug)
+            .or_else(|| find(objects, self.by.0, self.by.1))
+            .or_else(proxbox)
+    }
+}
+
+/// The existing object, or the one this plan creates (only if an operation
+/// refers to it): a reference either way.
+fn ensure(ctx: &mut Context, spec: &Lifecycle, support: Support, fields: Vec<Field>) -> Option<Value> {
+    let found = match support.find(ctx.objects(spec.model)) {
         Some(object) => Found::One(object, MatchedBy::NaturalKey),
         None => Found::None,
     };
     let mut reconciler = Reconciler::new(spec, true, []);
-    match reconciler.item(ctx, &item(slug), found, |_, _| Desired::fields(fields)) {
+    match reconciler.item(ctx, &item(support.slug), found, |_, _| Desired::fields(fields)) {
         Outcome::Existing(object) => Some(Value::from(object.id)),
-        Outcome::Created => reconciler.reference_of(slug),
+        Outcome::Created => {
+            if let Some(op) = reconciler.created_op(support.slug) {
+                ctx.plan.only_if_referenced(op);
+            }
+            reconciler.reference_of(support.slug)
+        }
         Outcome::Skipped => None,
     }
 }
@@ -157,7 +185,17 @@ pub fn plan(ctx: &mut Context, planners: &[(&Planner, bool)]) {
     }
     if needs(Prerequisite::ClusterType) && !ctx.mode(ResourceType::Cluster).is_disabled() {
         let fields = vec![text("name", "Proxmox"), text("slug", "proxmox")];
-        ctx.refs.cluster_type = ensure(ctx, &CLUSTER_TYPE, "proxmox", ("name", "Proxmox"), fields);
+        let mode = if ctx.inventory.cluster.standalone {
+            "standalone"
+        } else {
+            "cluster"
+        };
+        let support = Support {
+            slug: "proxmox",
+            by: ("name", "Proxmox"),
+            proxbox: &[(mode, true)],
+        };
+        ctx.refs.cluster_type = ensure(ctx, &CLUSTER_TYPE, support, fields);
     }
     if needs(Prerequisite::NodeTypes) && !ctx.mode(ResourceType::Node).is_disabled() {
         plan_node_types(ctx);
@@ -286,27 +324,36 @@ fn add_vm_object_type(ctx: &mut Context, field: &Object, name: &str) {
 
 fn plan_node_types(ctx: &mut Context) {
     let fields = vec![text("name", "Proxmox"), text("slug", "proxmox")];
-    let manufacturer = ensure(ctx, &MANUFACTURER, "proxmox", ("name", "Proxmox"), fields);
+    let support = Support {
+        slug: "proxmox",
+        by: ("name", "Proxmox"),
+        proxbox: &[],
+    };
+    let manufacturer = ensure(ctx, &MANUFACTURER, support, fields);
     let fields = vec![
         Field::new("manufacturer", Kind::ForeignKey, manufacturer),
         text("model", "Proxmox VE Node"),
         text("slug", "proxmox-ve-node"),
         Field::new("u_height", Kind::Scalar, 1),
     ];
-    ctx.refs.device_type = ensure(
-        ctx,
-        &DEVICE_TYPE,
-        "proxmox-ve-node",
-        ("model", "Proxmox VE Node"),
-        fields,
-    );
+    let support = Support {
+        slug: "proxmox-ve-node",
+        by: ("model", "Proxmox VE Node"),
+        proxbox: &[("proxmox-generic-device", false)],
+    };
+    ctx.refs.device_type = ensure(ctx, &DEVICE_TYPE, support, fields);
     let fields = vec![
         text("name", "Proxmox Node"),
         text("slug", "proxmox-node"),
         text("color", "ff9800"),
         Field::new("vm_role", Kind::Scalar, false),
     ];
-    ctx.refs.device_role = ensure(ctx, &DEVICE_ROLE, "proxmox-node", ("name", "Proxmox Node"), fields);
+    let support = Support {
+        slug: "proxmox-node",
+        by: ("name", "Proxmox Node"),
+        proxbox: &[],
+    };
+    ctx.refs.device_role = ensure(ctx, &DEVICE_ROLE, support, fields);
     ctx.refs.site = match ctx.settings.endpoint.site_id {
         Some(id) => Some(Value::from(id)),
         None => {
@@ -315,7 +362,16 @@ fn plan_node_types(ctx: &mut Context) {
                 text("slug", SITE_SLUG),
                 text("status", "active"),
             ];
-            ensure(ctx, &SITE, SITE_SLUG, ("name", "Proxbox Basic Site"), fields)
+            let proxbox_site = format!(
+                "proxmox-default-site-{}",
+                parse::proxbox_slug(&ctx.inventory.cluster_name)
+            );
+            let support = Support {
+                slug: SITE_SLUG,
+                by: ("name", "Proxbox Basic Site"),
+                proxbox: &[(proxbox_site.as_str(), false)],
+            };
+            ensure(ctx, &SITE, support, fields)
         }
     };
 }

@@ -397,7 +397,12 @@ impl<'s, 'a> Reconciler<'s, 'a> {
         let own = &ctx.refs.own_tags;
         let retired = spec.retired(ctx, object);
         let mut tags: Vec<String> = object.tags();
-        tags.push(own.proxbox.clone());
+        // Where the endpoint link is the claim (plugin rows the plugin writes
+        // too), the tag is set on create only: re-adding it to the rows the
+        // plugin wrote would be a change on every run after the plugin's.
+        if spec.owner == Owner::Tag {
+            tags.push(own.proxbox.clone());
+        }
         tags.extend(desired.tags);
         tags.retain(|t| !(retired && *t == own.soft_deleted));
         let mut fields = desired.fields;

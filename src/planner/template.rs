@@ -6,7 +6,7 @@
 
 use super::context::Context;
 use super::diff::{Field, Kind};
-use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Reconciler};
+use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Owner, Reconciler};
 use super::{Ask, Planner};
 use crate::error::Result;
 use crate::json::loose_u64;
@@ -27,7 +27,10 @@ pub const PLANNER: Planner = Planner {
     run: plan,
 };
 
+/// The plugin's own template sync writes these rows too and retires them by
+/// endpoint: the endpoint link is the claim, as it is there.
 const LIFECYCLE: Lifecycle = Lifecycle {
+    owner: Owner::Endpoint,
     report_unowned: true,
     lookup: &[("proxmox_endpoint_id", "proxmox_endpoint"), ("vmid", "vmid")],
     ..Lifecycle::synced(

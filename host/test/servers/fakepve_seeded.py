@@ -71,6 +71,16 @@ class SeededPve(FakePve):
                     return copy.deepcopy(self.static[key])
         return await super().synthesise(match, method, info, user, values)
 
+    async def _cluster_status(self, request):
+        """fakepve 0.5.0 puts `"online": <nodes online>` on the cluster row; real PVE has no such field
+        there (only node rows carry `online`), and proxbox-api's model rejects it (it wants a bool)."""
+        response = await super()._cluster_status(request)
+        body = json.loads(response.body)
+        for row in body['data']:
+            if row.get('type') == 'cluster':
+                row.pop('online', None)
+        return web.json_response(body, status=response.status)
+
 
 def _template_flag(guest, config):
     """A template either by the guests-file field or by `template: 1` in the config; both are kept in step."""

@@ -7,6 +7,7 @@
 #                            (NETBOX_RQWORKER=1: also `netbox rqworker`, the job runner)
 #   netbox.sh stop RUN_DIR   stops what `start` started and removes RUN_DIR
 #   netbox.sh shell RUN_DIR  runs the Python code on stdin in `netbox shell` against that run
+#   netbox.sh paths          prints NETBOX_VENV=, NETBOX_ROOT= and NETBOX_BASE_PYTHON= of the cache
 #
 # Cache: ${PROXBOX_TEST_CACHE:-$HOME/.cache/proxbox-planner}/netbox-<nb>-proxbox-<pb>/
 #   venv/             Python 3.12 venv with netbox + netbox-proxbox
@@ -18,6 +19,9 @@
 # (python >= 3.12 to build the venv), NETBOX_KEEP_FAILED=1 (keep RUN_DIR when start fails),
 # NETBOX_RQWORKER=1 (start also runs `netbox rqworker`, which executes background jobs such
 # as the Proxbox sync; its log is $RUN_DIR/rqworker.log; stop stops it first).
+# Opt-in for `start` (plugins of our own, from their source tree; the cache stays as it is):
+#   NETBOX_EXTRA_PLUGINS=mod1,mod2    appended to PLUGINS for this run (the worker's too)
+#   NETBOX_EXTRA_PYTHONPATH=dir1:dir2 where those modules are (prepended to PYTHONPATH)
 set -euo pipefail
 
 NETBOX_VERSION=4.7.3
@@ -160,6 +164,18 @@ nb() {  # nb PGPORT REDISPORT netbox-args...
   local pgport=$1 rport=$2; shift 2
   env NETBOX_ROOT="$NBROOT" PROXBOX_NB_DB_PORT="$pgport" PROXBOX_NB_REDIS_PORT="$rport" \
     PYTHONUNBUFFERED=1 "$VENV/bin/netbox" "$@"
+}
+
+# The environment that adds NETBOX_EXTRA_PLUGINS to one run: NETBOX_CONFIGURATION names a
+# wrapper module (netbox_extra_plugins.py, next to this script) that loads the cached
+# configuration.py and extends PLUGINS, so the shared cache is never rewritten.
+extra_plugins_env() {
+  [ -n "${NETBOX_EXTRA_PLUGINS:-}" ] || return 0
+  local here; here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  echo "NETBOX_CONFIGURATION=netbox_extra_plugins"
+  echo "PROXBOX_NB_BASE_CONFIGURATION=$NBROOT/conf/configuration.py"
+  echo "NETBOX_EXTRA_PLUGINS=$NETBOX_EXTRA_PLUGINS"
+  echo "PYTHONPATH=$here${NETBOX_EXTRA_PYTHONPATH:+:$NETBOX_EXTRA_PYTHONPATH}"
 }
 
 # ---------------------------------------------------------------- install
@@ -337,9 +353,12 @@ cmd_start() {
   pg_start "$run/pgdata" "$run/pgsock" "$pgport" "$run/postgres.log"
   redis_start "$run" "$rport"
 
+  local extra=()
+  mapfile -t extra < <(extra_plugins_env)
+  [ "${#extra[@]}" -eq 0 ] || log "extra plugins for this run: $NETBOX_EXTRA_PLUGINS"
   log "starting NetBox runserver on 127.0.0.1:$port"
   # setsid: own process group, so stop can signal all of it.
-  setsid env NETBOX_ROOT="$NBROOT" PROXBOX_NB_DB_PORT="$pgport" PROXBOX_NB_REDIS_PORT="$rport" \
+  setsid env NETBOX_ROOT="$NBROOT" PROXBOX_NB_DB_PORT="$pgport" PROXBOX_NB_REDIS_PORT="$rport" "${extra[@]}" \
     PYTHONUNBUFFERED=1 "$VENV/bin/netbox" runserver "127.0.0.1:$port" --insecure --noreload --skip-checks \
     </dev/null >"$run/netbox.log" 2>&1 &
   nbpid=$!
@@ -380,7 +399,11 @@ PG_PORT=$pgport
 REDIS_PORT=$rport
 RQWORKER_PID=$rqpid
 RUN_DIR=$run
+NETBOX_ROOT=$NBROOT
+NETBOX_VENV=$VENV
 EOF
+  # What a second process of this run (netbox rqworker, netbox shell) needs for the same plugins.
+  extra_plugins_env >>"$run/netbox.env"
   trap - EXIT
   log "NetBox up at $url in $(( $(date +%s%3N) - t0 )) ms"
   echo "$run/netbox.env"
@@ -389,8 +412,9 @@ EOF
 # start_rqworker RUN PGPORT REDISPORT: the job runner, in its own process group, recorded in
 # state.env; returns once it listens on its queues.
 start_rqworker() {
-  local run=$1 pid
-  setsid env NETBOX_ROOT="$NBROOT" PROXBOX_NB_DB_PORT="$2" PROXBOX_NB_REDIS_PORT="$3" \
+  local run=$1 pid extra=()
+  mapfile -t extra < <(extra_plugins_env)
+  setsid env NETBOX_ROOT="$NBROOT" PROXBOX_NB_DB_PORT="$2" PROXBOX_NB_REDIS_PORT="$3" "${extra[@]}" \
     PYTHONUNBUFFERED=1 "$VENV/bin/netbox" rqworker </dev/null >"$run/rqworker.log" 2>&1 &
   pid=$!
   echo "RQWORKER_PID=$pid" >>"$run/state.env"
@@ -456,10 +480,17 @@ cmd_shell() {
   nb "$PG_PORT" "$REDIS_PORT" shell --no-imports -c "$(cat)"
 }
 
+cmd_paths() {
+  echo "NETBOX_VENV=$VENV"
+  echo "NETBOX_ROOT=$NBROOT"
+  echo "NETBOX_BASE_PYTHON=$("$VENV/bin/python" -c 'import sys; print(sys._base_executable)')"
+}
+
 case "${1:-}" in
   install) cmd_install ;;
+  paths) cmd_paths ;;
   start) cmd_start ;;
   stop) shift; cmd_stop "$@" ;;
   shell) shift; cmd_shell "$@" ;;
-  *) echo "usage: $0 install | start | stop RUN_DIR | shell RUN_DIR < code.py" >&2; exit 2 ;;
+  *) echo "usage: $0 install | start | stop RUN_DIR | shell RUN_DIR < code.py | paths" >&2; exit 2 ;;
 esac
