@@ -35,14 +35,14 @@ say "building the release wasm"
 cargo build --release --lib --target wasm32-unknown-unknown
 wasm=target/wasm32-unknown-unknown/release/proxbox_planner.wasm
 
-for target in nodejs web; do
-  bg="pkg/$target/proxbox_planner_bg.wasm"
-  [ "$bg" -nt "$wasm" ] && continue
-  say "wasm-bindgen + wasm-opt --target $target"
-  rm -rf "pkg/$target"
-  wasm-bindgen "$wasm" --target "$target" --out-dir "pkg/$target"
+# One build for every consumer: pkg/node.js instantiates this same .wasm in Node.
+bg=pkg/web/proxbox_planner_bg.wasm
+if [ ! "$bg" -nt "$wasm" ]; then
+  say "wasm-bindgen --target web + wasm-opt"
+  rm -rf pkg/web pkg/nodejs
+  wasm-bindgen "$wasm" --target web --out-dir pkg/web
   # wasm-opt from npm's binaryen: Debian 12's is too old for reference types.
   node_modules/.bin/wasm-opt -O3 "$bg" -o "$bg.opt"
   mv "$bg.opt" "$bg"
-done
-say "pkg/ is ready: $(du -h pkg/nodejs/proxbox_planner_bg.wasm | cut -f1) of wasm"
+fi
+say "pkg/ is ready: $(du -h "$bg" | cut -f1) of wasm"

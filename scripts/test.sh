@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 echo "==> cargo test" >&2
 cargo test --all-targets
-echo "==> node --test (wasm package + host)" >&2
-node --test host/test/
+echo "==> node --test (wasm package + host; every plan checked against pkg/schema/plan.schema.json)" >&2
+NODE_OPTIONS="--import=$PWD/host/test-support/check-plans.js ${NODE_OPTIONS:-}" node --test host/test/

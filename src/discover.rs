@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Discovery {
     /// Proxmox API paths to GET (their `data` goes under `proxmox[path]`).
     pub proxmox: Vec<String>,

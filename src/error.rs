@@ -9,6 +9,7 @@ use std::fmt;
 
 /// Stable, machine-readable error codes (kebab-case on the wire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorCode {
     /// The input text is not JSON at all.
@@ -49,6 +50,7 @@ impl fmt::Display for ErrorCode {
 
 /// An input error: what is wrong, where, and a stable code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[error("{message} (at {path})")]
 pub struct PlanError {
     pub code: ErrorCode,

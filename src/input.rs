@@ -7,23 +7,37 @@ use crate::netbox::NetboxDoc;
 use serde::Deserialize;
 use serde_json::Value;
 
+/// The planner input (see the README). The schema describes it as hosts
+/// write it; the planner itself reads it tolerantly, with a JSON path in
+/// every error.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "PlanInput"))]
 pub struct InputDoc {
     #[serde(default)]
+    #[cfg_attr(test, schemars(with = "Option<crate::schema::Settings>"))]
     pub settings: Option<Value>,
     #[serde(default)]
+    #[cfg_attr(test, schemars(with = "Option<crate::schema::Endpoint>"))]
     pub endpoint: Option<Value>,
+    /// Stage names (`virtual-machines`, ...) or `all`; absent means all.
     #[serde(default)]
+    #[cfg_attr(test, schemars(with = "Option<Vec<String>>"))]
     pub sync_types: Option<Value>,
+    /// Proxmox API path -> the `data` of its answer, or `{ error: { status, message } }`.
     #[serde(default)]
+    #[cfg_attr(test, schemars(with = "Option<crate::schema::ProxmoxAnswers>"))]
     pub proxmox: Option<Value>,
+    /// NetBox collection path -> its (fully paginated) `results`, or `{ error: { status, message } }`.
     #[serde(default)]
+    #[cfg_attr(test, schemars(with = "crate::schema::NetboxAnswers"))]
     pub netbox: NetboxDoc,
     /// Where the host read NetBox: echoed into the plan (see `plan::Origin`).
     #[serde(default)]
+    #[cfg_attr(test, schemars(with = "Option<crate::schema::OriginIn>"))]
     pub origin: Option<Value>,
     /// The guests to plan, when not all (see `planner::context::Subset`).
     #[serde(default)]
+    #[cfg_attr(test, schemars(with = "Option<crate::schema::SubsetIn>"))]
     pub subset: Option<Value>,
 }
 

@@ -22,6 +22,8 @@ pub mod parse;
 pub mod plan;
 mod planner;
 pub mod proxmox_path;
+#[cfg(test)]
+mod schema;
 pub mod settings;
 pub mod source;
 pub mod time;

@@ -13,6 +13,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SyncMode {
     Always,
@@ -45,6 +46,7 @@ impl SyncMode {
 /// The ten sync-mode resource types, in the order the seed lists them
 /// (every parent comes before its children, which the cascade relies on).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ResourceType {
     Vm,
@@ -213,6 +215,7 @@ impl<T: Serialize> Serialize for PerType<T> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ModeSource {
     Endpoint,
@@ -278,6 +281,7 @@ impl ModeSettings {
 
 /// The modes that decide the plan, with how each was reached.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ResolvedModes {
     /// Endpoint → global → default, before the cascade.
     pub raw: PerType<SyncMode>,
@@ -311,6 +315,7 @@ impl ResolvedModes {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "StageName"))]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
     Devices,
@@ -500,6 +505,7 @@ pub fn parse_sync_types(value: Option<&Value>, path: &Path) -> Result<Vec<Stage>
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct StageStatus {
     pub stage: Stage,
     pub run: bool,
@@ -532,6 +538,7 @@ pub fn stage_statuses(stages: &[Stage], modes: &ResolvedModes) -> Vec<StageStatu
 /// SPEC §1.2: what the original plugin forwards to its backend, so a host that
 /// still drives proxbox-api can use the planner for gating alone.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct QueryFlags {
     /// Sent with every stage: effective sync modes and overwrite flags.
     pub common: BTreeMap<String, String>,
@@ -582,6 +589,7 @@ pub fn query_flags(statuses: &[StageStatus], modes: &ResolvedModes, overwrite: &
 
 /// Modes, stages and query flags for one endpoint: everything that gates a sync.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ModeReport {
     #[serde(flatten)]
     pub modes: ResolvedModes,

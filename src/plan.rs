@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Create,
@@ -36,6 +37,7 @@ impl Action {
 
 /// Why an operation is in the plan. Stable codes a UI or script can filter on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     /// A bootstrap object (tag, custom field, type, role, ...) NetBox lacks.
@@ -76,6 +78,7 @@ pub enum Reason {
 /// Which rule found an existing object (SPEC §3.1): an operation on an
 /// existing object says how it was matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum MatchedBy {
     /// The Proxbox plugin's sync-state record.
@@ -132,8 +135,10 @@ impl MatchedBy {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Target {
     /// A NetBox id, or `{"$ref": op}` for an object this plan creates first.
+    #[cfg_attr(test, schemars(with = "crate::schema::IdOrRef"))]
     pub id: Value,
     /// The precondition: apply refuses the operation if this changed.
     pub last_updated: Option<String>,
@@ -157,14 +162,17 @@ impl Target {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Change {
     pub before: Value,
     pub after: Value,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Operation {
     pub id: String,
+    #[cfg_attr(test, schemars(with = "crate::schema::OperationStage"))]
     pub stage: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource: Option<ResourceType>,
@@ -211,6 +219,7 @@ pub fn reference(op_id: &str) -> Value {
 /// What a warning is about. One enum, so the codes a UI can filter on are
 /// exactly these (the README lists them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum WarningCode {
     /// Several NetBox objects claim one identity: none is touched.
@@ -270,6 +279,7 @@ impl WarningCode {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Warning {
     pub code: WarningCode,
     pub message: String,
@@ -283,6 +293,7 @@ pub struct Warning {
     pub netbox_id: Option<u64>,
     /// The stage it concerns, when it is about a whole stage.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(with = "Option<crate::schema::OperationStage>"))]
     pub stage: Option<&'static str>,
 }
 
@@ -324,6 +335,7 @@ impl Warning {
 /// Where a plan was made, so it is applied nowhere else (Terraform refuses a
 /// plan for another workspace the same way). Tokens never enter it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Origin {
     /// The NetBox base URL the input was read from (origin and path prefix).
     pub netbox_url: Option<String>,
@@ -337,12 +349,14 @@ pub struct Origin {
 /// An SDN termination the planner would not write because its target
 /// already terminates another L2VPN (SPEC §5): recorded, never overwritten.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Conflict {
     pub source_type: String,
     pub source_name: String,
     pub target_type: String,
     pub target_id: u64,
     /// The L2VPN the planner wanted there: an id, or a `$ref` to its create.
+    #[cfg_attr(test, schemars(with = "crate::schema::IdOrRef"))]
     pub intended_l2vpn: Value,
     pub intended_l2vpn_slug: String,
     pub existing_l2vpn: u64,
@@ -350,6 +364,7 @@ pub struct Conflict {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Counts {
     pub create: u64,
     pub update: u64,
@@ -370,13 +385,16 @@ impl Counts {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Summary {
     #[serde(flatten)]
     pub total: Counts,
+    #[cfg_attr(test, schemars(with = "BTreeMap<crate::schema::OperationStage, Counts>"))]
     pub stages: BTreeMap<&'static str, Counts>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct EndpointInfo {
     pub id: Option<u64>,
     pub name: Option<String>,
@@ -384,6 +402,7 @@ pub struct EndpointInfo {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Plan {
     pub format_version: u32,
     pub planner_version: &'static str,

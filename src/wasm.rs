@@ -50,69 +50,9 @@ fn present(value: &Value) -> Option<&Value> {
     (!value.is_null()).then_some(value)
 }
 
+// Generated from the Rust types (see `schema.rs`); the signatures below name them.
 #[wasm_bindgen(typescript_custom_section)]
-const TYPES: &str = r#"
-export type SyncMode = "always" | "bootstrap_only" | "disabled";
-export type ResourceType = "vm" | "vm_template" | "vm_interface" | "mac" | "cluster" | "node"
-  | "storage" | "ip_address" | "sdn" | "sdn_bgp";
-export type StageName = "devices" | "storage" | "virtual-machines" | "vm-templates"
-  | "vm-interfaces" | "ip-addresses" | "sdn" | "replications";
-/** The plugin's settings object (`GET /api/plugins/proxbox/settings/`): `sync_mode_*`, `overwrite_*`, ... */
-export type Settings = Record<string, unknown>;
-/** The plugin's endpoint object; `sync_mode_*` null or "" inherits the global value. */
-export type Endpoint = Record<string, unknown> & { id?: number; name?: string };
-export interface StageStatus { stage: StageName; run: boolean; reason?: string }
-export interface ModeReport {
-  raw: Record<ResourceType, SyncMode>;
-  effective: Record<ResourceType, SyncMode>;
-  sources: Record<ResourceType, "endpoint" | "global" | "default">;
-  cascade: Record<ResourceType, ResourceType[]>;
-  stages: StageStatus[];
-  query_flags: { common: Record<string, string>; stages: Partial<Record<StageName, Record<string, string>>> };
-}
-/** The planner input: see the README. */
-export interface PlanInput {
-  settings?: Settings | null;
-  endpoint?: Endpoint | null;
-  sync_types?: string[] | null;
-  /** Proxmox API path -> the `data` of its answer, or `{ error: { status, message } }`. */
-  proxmox?: Record<string, unknown>;
-  /** NetBox collection path -> its (fully paginated) `results`, or `{ error: {...} }`. */
-  netbox?: Record<string, unknown[] | { error: unknown }>;
-  /** Plan only these guests (`qemu/101`) and the guests of these NetBox VMs. */
-  subset?: { guests?: string[]; netbox_vm_ids?: number[] } | null;
-  /** Where NetBox was read (no token): echoed as `plan.origin`. */
-  origin?: { netbox_url?: string | null; netbox_version?: string | null; instance?: string | number | null } | null;
-}
-export interface Discovery { proxmox: string[]; netbox: string[]; complete: boolean }
-export type Action = "create" | "update" | "delete" | "skip";
-export interface Operation {
-  id: string; stage: string; resource?: ResourceType; model: string; collection: string;
-  action: Action; key: string; reason: string; detail?: string;
-  target?: { id: number | { $ref: string }; last_updated: string | null };
-  matched_by?: "sync-state" | "custom-field" | "legacy-custom-field" | "adopted-by-name" | "natural-key";
-  fields?: Record<string, unknown>;
-  changes?: Record<string, { before: unknown; after: unknown }>;
-  depends_on?: string[];
-  /** NetBox list filters that find what a create made (values may be `$ref`s). */
-  lookup?: Record<string, unknown>;
-}
-export interface Counts { create: number; update: number; delete: number; skip: number; unchanged: number }
-export interface Plan {
-  format_version: 1; planner_version: string;
-  /** False when the input was too incomplete to plan: report the run as failed. */
-  complete: boolean;
-  origin: { netbox_url: string | null; netbox_version: string | null; instance: string | null; input_fingerprint: string };
-  endpoint: { id: number | null; name: string | null; cluster: string | null };
-  modes: Omit<ModeReport, "stages" | "query_flags">;
-  stages: StageStatus[]; query_flags: ModeReport["query_flags"];
-  operations: Operation[]; conflicts: unknown[];
-  warnings: { code: string; message: string; proxmox_path?: string; netbox_collection?: string; netbox_id?: number; stage?: string }[];
-  summary: Counts & { stages: Record<string, Counts> };
-}
-/** Every error thrown by this package. */
-export interface ProxboxPlannerError extends Error { code: string; path: string; detail: string }
-"#;
+const TYPES: &str = include_str!("../pkg/types.d.ts");
 
 #[wasm_bindgen]
 pub fn version() -> String {

@@ -67,7 +67,7 @@ proptest! {
     #[test]
     fn plans_are_deterministic(guests in gen::cluster()) {
         let input = gen::snapshot(&guests, Value::Null);
-        let a = proxbox_planner::plan_json(&input.to_string()).unwrap();
+        let a = support::schema::checked_text(&proxbox_planner::plan_json(&input.to_string()).unwrap());
         let mut reversed = input.clone();
         reversed["proxmox"]["/cluster/resources"].as_array_mut().unwrap().reverse();
         prop_assert_eq!(a, proxbox_planner::plan_json(&reversed.to_string()).unwrap());
@@ -164,8 +164,9 @@ proptest! {
     fn mutated_snapshots_never_panic(path in prop::collection::vec(any::<usize>(), 1..6), replacement in arbitrary_json()) {
         let mut input = support::sample();
         mutate(&mut input, &path, replacement);
-        if let Err(error) = proxbox_planner::plan(&input) {
-            prop_assert!(error.path.starts_with('$'), "{}", error.path);
+        match proxbox_planner::plan(&input) {
+            Ok(plan) => drop(support::schema::checked(serde_json::to_value(plan).unwrap())),
+            Err(error) => prop_assert!(error.path.starts_with('$'), "{}", error.path),
         }
         let _ = proxbox_planner::discover(&input);
     }

@@ -19,7 +19,7 @@ execFileSync('cargo', ['build', '--quiet', '--release', '--examples'], { cwd: ro
 const bin = (name) => `${root}target/release/examples/${name}`;
 const runsFor = (n) => (n >= 50000 ? 3 : 5);
 
-const wasm = readFileSync(`${root}pkg/nodejs/proxbox_planner_bg.wasm`);
+const wasm = readFileSync(`${root}pkg/web/proxbox_planner_bg.wasm`);
 console.log(`wasm: ${(wasm.length / 1024).toFixed(0)} KiB raw, ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB gzip`);
 console.log(`input: synthetic endpoint, NetBox state "${state}"; medians of ${runsFor(1000)} runs (3 at 50,000) after 2 untimed ones\n`);
 

@@ -5,13 +5,13 @@
 //
 // Bound to 127.0.0.1 only. Serves, read-only:
 //   /preview/    host/preview/   (the page: /preview/index.html)
-//   /pkg/        pkg/web/        (the wasm-bindgen web build; ./scripts/setup.sh makes it)
+//   /pkg/        the core package's browser build (pkg/web/ here; ./scripts/setup.sh makes it)
 //   /fixtures/   fixtures/       (the bundled sample snapshot)
 // and redirects / to /preview/. Prints the page's URL as its first line on stdout.
 import { createServer } from 'node:http';
 import { createReadStream, existsSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import { extname, join, resolve, sep } from 'node:path';
+import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -19,7 +19,8 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 /** URL prefix -> directory of the repo. */
 export const MOUNTS = {
   '/preview/': join(REPO, 'host/preview'),
-  '/pkg/': join(REPO, 'pkg/web'),
+  // Resolved as a dependency, so the page also works from an installed host package.
+  '/pkg/': dirname(fileURLToPath(import.meta.resolve('proxbox-planner/web'))),
   '/fixtures/': join(REPO, 'fixtures'),
 };
 
@@ -44,10 +45,10 @@ function send(res, status, text, headers = {}) {
 }
 
 /** Maps a request path to a file inside one of the mounts, or null. */
-async function resolveFile(pathname) {
-  const prefix = Object.keys(MOUNTS).find((p) => pathname.startsWith(p));
+async function resolveFile(pathname, mounts) {
+  const prefix = Object.keys(mounts).find((p) => pathname.startsWith(p));
   if (!prefix) return null;
-  const base = MOUNTS[prefix];
+  const base = mounts[prefix];
   let rest;
   try {
     rest = decodeURIComponent(pathname.slice(prefix.length));
@@ -73,18 +74,19 @@ async function resolveFile(pathname) {
   }
 }
 
-export function createPreviewServer() {
+/** `mounts`: URL prefix -> directory (default: the preview's own). */
+export function createPreviewServer(mounts = MOUNTS) {
   return createServer(async (req, res) => {
     const url = new URL(req.url, 'http://localhost');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
       return;
     }
-    if (url.pathname === '/' || url.pathname === '/preview') {
+    if (mounts === MOUNTS && (url.pathname === '/' || url.pathname === '/preview')) {
       send(res, 302, 'see /preview/\n', { location: '/preview/' });
       return;
     }
-    const file = await resolveFile(url.pathname);
+    const file = await resolveFile(url.pathname, mounts);
     if (!file) {
       send(res, 404, 'not found\n');
       return;

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod gen;
+pub mod schema;
 
 use serde_json::Value;
 
@@ -80,8 +81,9 @@ pub fn warnings<'p>(plan: &'p Value, code: &str) -> Vec<&'p Value> {
         .collect()
 }
 
+/// The plan of `input`, checked against the published plan schema.
 pub fn plan(input: &Value) -> Value {
-    serde_json::to_value(proxbox_planner::plan(input).unwrap()).unwrap()
+    schema::checked(serde_json::to_value(proxbox_planner::plan(input).unwrap()).unwrap())
 }
 
 pub fn ops<'p>(plan: &'p Value, action: &str) -> Vec<&'p Value> {
