@@ -156,16 +156,20 @@ fn node_history(guests: u64, nodes: &[String], proxmox: &mut Map<String, Value>)
     for (at, node) in nodes.iter().enumerate() {
         let here = (0..guests).filter(|i| *i as usize % nodes.len() == at && i % 50 != 49);
         let mut backups = Vec::new();
-        let mut tasks = vec![json!({"upid": format!("UPID:{node}:00000001:00000007:6A000000:aptupdate::root@pam:"),
+        let mut tasks = vec![
+            json!({"upid": format!("UPID:{node}:00000001:00000007:6A000000:aptupdate::root@pam:"),
             "node": node, "pid": 1, "starttime": 1_778_384_896, "endtime": 1_778_384_900, "type": "aptupdate", "id": "",
-            "user": "root@pam", "status": "OK"})];
+            "user": "root@pam", "status": "OK"}),
+        ];
         for index in here {
             let (vmid, kind) = (1000 + index, if index % 3 == 0 { "lxc" } else { "qemu" });
             let start = 1_780_000_000 + index * 30;
             if index % 4 == 0 {
                 let format = if kind == "lxc" { "tar.zst" } else { "vma.zst" };
-                backups.push(json!({"volid": format!("local:backup/vzdump-{kind}-{vmid}-2026_06_09-01_00_00.{format}"),
-                    "content": "backup", "format": format, "vmid": vmid, "ctime": start, "size": 1u64 << 31}));
+                backups.push(
+                    json!({"volid": format!("local:backup/vzdump-{kind}-{vmid}-2026_06_09-01_00_00.{format}"),
+                    "content": "backup", "format": format, "vmid": vmid, "ctime": start, "size": 1u64 << 31}),
+                );
             }
             if (tasks.len() as u64) < TASKS_PER_NODE {
                 let start_type = if kind == "lxc" { "vzstart" } else { "qmstart" };
@@ -175,8 +179,14 @@ fn node_history(guests: u64, nodes: &[String], proxmox: &mut Map<String, Value>)
             }
         }
         tasks.sort_by_key(|t| std::cmp::Reverse(t["starttime"].as_u64()));
-        proxmox.insert(format!("/nodes/{node}/storage/local/content?content=backup"), Value::Array(backups));
-        proxmox.insert(format!("/nodes/{node}/tasks?source=archive&start=0&limit=100"), Value::Array(tasks));
+        proxmox.insert(
+            format!("/nodes/{node}/storage/local/content?content=backup"),
+            Value::Array(backups),
+        );
+        proxmox.insert(
+            format!("/nodes/{node}/tasks?source=archive&start=0&limit=100"),
+            Value::Array(tasks),
+        );
     }
 }
 
@@ -213,8 +223,11 @@ fn endpoint(guests: u64) -> Value {
     proxmox.insert("/cluster/resources".into(), Value::Array(resources));
     proxmox.insert("/cluster/replication".into(), Value::Array(replication));
     node_history(guests, &nodes, &mut proxmox);
-    proxmox.insert("/cluster/backup".into(), json!([{"id": "backup-nightly", "type": "vzdump", "enabled": 1,
-        "schedule": "daily 01:00", "storage": "local", "all": 1, "mode": "snapshot", "prune-backups": "keep-last=3"}]));
+    proxmox.insert(
+        "/cluster/backup".into(),
+        json!([{"id": "backup-nightly", "type": "vzdump", "enabled": 1,
+        "schedule": "daily 01:00", "storage": "local", "all": 1, "mode": "snapshot", "prune-backups": "keep-last=3"}]),
+    );
     proxmox.insert("/storage".into(), json!([{"storage": "local", "type": "dir", "path": "/var/lib/vz", "content": "iso,vztmpl,backup"},
         {"storage": "local-lvm", "type": "lvmthin", "vgname": "pve"}, {"storage": "ceph", "type": "rbd", "pool": "vm"}]));
     proxmox.insert(

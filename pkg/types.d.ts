@@ -294,13 +294,17 @@ export interface QueryFlags {
    * Extra flags for particular stages (only stages that have any).
    */
   stages: {
+    "backup-routines"?: Record<string, string>;
     devices?: Record<string, string>;
     "ip-addresses"?: Record<string, string>;
     replications?: Record<string, string>;
     sdn?: Record<string, string>;
     storage?: Record<string, string>;
+    "task-history"?: Record<string, string>;
     "virtual-machines"?: Record<string, string>;
+    "vm-backups"?: Record<string, string>;
     "vm-interfaces"?: Record<string, string>;
+    "vm-snapshots"?: Record<string, string>;
     "vm-templates"?: Record<string, string>;
   };
 }
@@ -308,7 +312,7 @@ export interface QueryFlags {
 /**
  * Why an operation is in the plan. Stable codes a UI or script can filter on.
  */
-export type Reason = "new-in-proxmox" | "changed-in-proxmox" | "gone-from-proxmox" | "bootstrap-only-tag" | "mode-disabled" | "ambiguous-identity" | "max-deletes-exceeded" | "sdn-conflict" | "missing-in-netbox" | "back-in-proxmox" | "not-owned" | "incomplete-snapshot" | "orphan-kept" | "has-manual-objects" | "is-template" | "unknown-vm" | "unsupported-by-netbox" | "missing-parent" | "unidentified-same-name";
+export type Reason = "new-in-proxmox" | "changed-in-proxmox" | "gone-from-proxmox" | "bootstrap-only-tag" | "mode-disabled" | "ambiguous-identity" | "max-deletes-exceeded" | "sdn-conflict" | "missing-in-netbox" | "back-in-proxmox" | "not-owned" | "incomplete-snapshot" | "orphan-kept" | "has-manual-objects" | "is-template" | "unknown-vm" | "unsupported-by-netbox" | "missing-parent" | "unidentified-same-name" | "subset-run";
 
 /**
  * The modes that decide the plan, with how each was reached.
@@ -381,9 +385,10 @@ export interface Settings {
   sync_mode_vm?: SyncMode;
   sync_mode_vm_interface?: SyncMode;
   sync_mode_vm_template?: SyncMode;
+  task_history_per_node?: number;
 }
 
-export type StageName = "devices" | "storage" | "virtual-machines" | "vm-templates" | "vm-interfaces" | "ip-addresses" | "sdn" | "replications";
+export type StageName = "devices" | "storage" | "virtual-machines" | "vm-templates" | "task-history" | "vm-backups" | "vm-snapshots" | "vm-interfaces" | "ip-addresses" | "sdn" | "replications" | "backup-routines";
 
 export interface StageStatus {
   reason?: string | null;
@@ -406,14 +411,18 @@ export interface Summary {
   delete: number;
   skip: number;
   stages: {
+    "backup-routines"?: Counts;
     bootstrap?: Counts;
     devices?: Counts;
     "ip-addresses"?: Counts;
     replications?: Counts;
     sdn?: Counts;
     storage?: Counts;
+    "task-history"?: Counts;
     "virtual-machines"?: Counts;
+    "vm-backups"?: Counts;
     "vm-interfaces"?: Counts;
+    "vm-snapshots"?: Counts;
     "vm-templates"?: Counts;
   };
   unchanged: number;
