@@ -4,6 +4,8 @@
 //! STATE is `empty` (a fresh NetBox), `synced` (NetBox already matches) or
 //! `drift` (synced, then 10% of the guests changed in Proxmox). Same
 //! arguments, same bytes: the generator uses its own seeded xorshift.
+//! Besides the guests: backups on each node's `local`, snapshots, a task
+//! archive per node and a backup job.
 
 #[path = "../tests/support/apply.rs"]
 #[allow(dead_code)]
@@ -115,6 +117,9 @@ fn guest(rng: &mut Rng, index: u64, nodes: &[String], proxmox: &mut Map<String, 
         );
     }
     proxmox.insert(format!("/nodes/{node}/{kind}/{vmid}/config"), Value::Object(config));
+    if !template {
+        proxmox.insert(format!("/nodes/{node}/{kind}/{vmid}/snapshot"), snapshots(index));
+    }
     if !lxc && running {
         proxmox.insert(
             format!("/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces"),
@@ -127,6 +132,63 @@ fn guest(rng: &mut Rng, index: u64, nodes: &[String], proxmox: &mut Map<String, 
         "maxcpu": cores, "maxmem": memory << 20, "maxdisk": 32u64 << 30, "cpu": 0.01, "mem": 0, "disk": 0,
         "netin": rng.below(1 << 30), "netout": rng.below(1 << 30), "uptime": rng.below(1 << 20), "tags": tags.join(";"),
     })
+}
+
+/// Every fifth guest has two snapshots in a chain; `current` follows.
+fn snapshots(index: u64) -> Value {
+    if index % 5 != 0 {
+        return json!([{"name": "current", "description": "You are here!", "running": 1}]);
+    }
+    let taken = 1_780_000_000 + index * 60;
+    json!([
+        {"name": "before-upgrade", "description": "weekly", "snaptime": taken, "vmstate": 0},
+        {"name": "after-upgrade", "parent": "before-upgrade", "snaptime": taken + 3600, "vmstate": 0},
+        {"name": "current", "parent": "after-upgrade", "description": "You are here!", "running": 1},
+    ])
+}
+
+/// Tasks per node in the archive: under a first page (100), so one read each.
+const TASKS_PER_NODE: u64 = 60;
+
+/// The per-node backup content and task archives of these guests: a backup
+/// of every fourth guest on its node's `local`, a start of the node's first
+/// guests, and a node task.
+fn node_history(guests: u64, nodes: &[String], proxmox: &mut Map<String, Value>) {
+    for (at, node) in nodes.iter().enumerate() {
+        let here = (0..guests).filter(|i| *i as usize % nodes.len() == at && i % 50 != 49);
+        let mut backups = Vec::new();
+        let mut tasks = vec![
+            json!({"upid": format!("UPID:{node}:00000001:00000007:6A000000:aptupdate::root@pam:"),
+            "node": node, "pid": 1, "starttime": 1_778_384_896, "endtime": 1_778_384_900, "type": "aptupdate", "id": "",
+            "user": "root@pam", "status": "OK"}),
+        ];
+        for index in here {
+            let (vmid, kind) = (1000 + index, if index % 3 == 0 { "lxc" } else { "qemu" });
+            let start = 1_780_000_000 + index * 30;
+            if index % 4 == 0 {
+                let format = if kind == "lxc" { "tar.zst" } else { "vma.zst" };
+                backups.push(
+                    json!({"volid": format!("local:backup/vzdump-{kind}-{vmid}-2026_06_09-01_00_00.{format}"),
+                    "content": "backup", "format": format, "vmid": vmid, "ctime": start, "size": 1u64 << 31}),
+                );
+            }
+            if (tasks.len() as u64) < TASKS_PER_NODE {
+                let start_type = if kind == "lxc" { "vzstart" } else { "qmstart" };
+                tasks.push(json!({"upid": format!("UPID:{node}:{vmid:08X}:{:08X}:{start:08X}:{start_type}:{vmid}:root@pam:", vmid * 7),
+                    "node": node, "pid": vmid, "pstart": vmid * 7, "starttime": start, "endtime": start + 2,
+                    "type": start_type, "id": vmid.to_string(), "user": "root@pam", "status": "OK"}));
+            }
+        }
+        tasks.sort_by_key(|t| std::cmp::Reverse(t["starttime"].as_u64()));
+        proxmox.insert(
+            format!("/nodes/{node}/storage/local/content?content=backup"),
+            Value::Array(backups),
+        );
+        proxmox.insert(
+            format!("/nodes/{node}/tasks?source=archive&start=0&limit=100"),
+            Value::Array(tasks),
+        );
+    }
 }
 
 fn endpoint(guests: u64) -> Value {
@@ -161,7 +223,13 @@ fn endpoint(guests: u64) -> Value {
     proxmox.insert("/cluster/status".into(), Value::Array(status));
     proxmox.insert("/cluster/resources".into(), Value::Array(resources));
     proxmox.insert("/cluster/replication".into(), Value::Array(replication));
-    proxmox.insert("/storage".into(), json!([{"storage": "local", "type": "dir", "path": "/var/lib/vz"},
+    node_history(guests, &nodes, &mut proxmox);
+    proxmox.insert(
+        "/cluster/backup".into(),
+        json!([{"id": "backup-nightly", "type": "vzdump", "enabled": 1,
+        "schedule": "daily 01:00", "storage": "local", "all": 1, "mode": "snapshot", "prune-backups": "keep-last=3"}]),
+    );
+    proxmox.insert("/storage".into(), json!([{"storage": "local", "type": "dir", "path": "/var/lib/vz", "content": "iso,vztmpl,backup"},
         {"storage": "local-lvm", "type": "lvmthin", "vgname": "pve"}, {"storage": "ceph", "type": "rbd", "pool": "vm"}]));
     proxmox.insert(
         "/cluster/sdn/zones".into(),

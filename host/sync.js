@@ -137,9 +137,12 @@ async function readProxmox(proxmox, paths) {
  * Builds the complete planner input: discover → fetch → repeat until the
  * core says `complete`. `leanReads: false` reads NetBox's full objects
  * instead of the fields the core names (the same plan, more bytes: for
- * comparison, or a proxy that mishandles `?fields=`).
+ * comparison, or a proxy that mishandles `?fields=`). `maxRounds` only
+ * catches a discovery that never converges: the longest chain is a node's
+ * task archive, read page by page (11 pages at the core's largest
+ * task_history_per_node) after the cluster lists.
  */
-export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, syncUser, emit = () => {}, maxRounds = 12, leanReads = true }) {
+export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, syncUser, emit = () => {}, maxRounds = 16, leanReads = true }) {
   const input = {
     settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), proxmox: {}, netbox: {}, ...(origin ? { origin } : {}), ...(syncUser ? { sync_user: syncUser } : {}),
   };

@@ -380,15 +380,19 @@ export interface QueryFlags {
    * Extra flags for particular stages (only stages that have any).
    */
   stages: {
+    "backup-routines"?: Record<string, string>;
     devices?: Record<string, string>;
     "ip-addresses"?: Record<string, string>;
     "network-interfaces"?: Record<string, string>;
     replications?: Record<string, string>;
     sdn?: Record<string, string>;
     storage?: Record<string, string>;
+    "task-history"?: Record<string, string>;
     "virtual-machines"?: Record<string, string>;
+    "vm-backups"?: Record<string, string>;
     "vm-disks"?: Record<string, string>;
     "vm-interfaces"?: Record<string, string>;
+    "vm-snapshots"?: Record<string, string>;
     "vm-templates"?: Record<string, string>;
   };
 }
@@ -396,7 +400,7 @@ export interface QueryFlags {
 /**
  * Why an operation is in the plan. Stable codes a UI or script can filter on.
  */
-export type Reason = "new-in-proxmox" | "changed-in-proxmox" | "gone-from-proxmox" | "bootstrap-only-tag" | "mode-disabled" | "ambiguous-identity" | "max-deletes-exceeded" | "sdn-conflict" | "missing-in-netbox" | "back-in-proxmox" | "not-owned" | "incomplete-snapshot" | "orphan-kept" | "has-manual-objects" | "is-template" | "unknown-vm" | "unsupported-by-netbox" | "missing-parent" | "unidentified-same-name" | "operator-edited" | "ownership-unknown";
+export type Reason = "new-in-proxmox" | "changed-in-proxmox" | "gone-from-proxmox" | "bootstrap-only-tag" | "mode-disabled" | "ambiguous-identity" | "max-deletes-exceeded" | "sdn-conflict" | "missing-in-netbox" | "back-in-proxmox" | "not-owned" | "incomplete-snapshot" | "orphan-kept" | "has-manual-objects" | "is-template" | "unknown-vm" | "unsupported-by-netbox" | "missing-parent" | "unidentified-same-name" | "operator-edited" | "ownership-unknown" | "subset-run";
 
 /**
  * The modes that decide the plan, with how each was reached.
@@ -470,9 +474,10 @@ export interface Settings {
   sync_mode_vm?: SyncMode;
   sync_mode_vm_interface?: SyncMode;
   sync_mode_vm_template?: SyncMode;
+  task_history_per_node?: number;
 }
 
-export type StageName = "devices" | "storage" | "virtual-machines" | "vm-templates" | "vm-disks" | "network-interfaces" | "vm-interfaces" | "ip-addresses" | "sdn" | "replications";
+export type StageName = "devices" | "storage" | "virtual-machines" | "vm-templates" | "task-history" | "vm-disks" | "vm-backups" | "vm-snapshots" | "network-interfaces" | "vm-interfaces" | "ip-addresses" | "sdn" | "replications" | "backup-routines";
 
 export interface StageStatus {
   reason?: string | null;
@@ -499,6 +504,7 @@ export interface Summary {
   operator_owned: number;
   skip: number;
   stages: {
+    "backup-routines"?: Counts;
     bootstrap?: Counts;
     devices?: Counts;
     "ip-addresses"?: Counts;
@@ -506,9 +512,12 @@ export interface Summary {
     replications?: Counts;
     sdn?: Counts;
     storage?: Counts;
+    "task-history"?: Counts;
     "virtual-machines"?: Counts;
+    "vm-backups"?: Counts;
     "vm-disks"?: Counts;
     "vm-interfaces"?: Counts;
+    "vm-snapshots"?: Counts;
     "vm-templates"?: Counts;
   };
   unchanged: number;

@@ -8,7 +8,7 @@ use crate::input::InputDoc;
 use crate::json::Path;
 use crate::modes::{mode_report, parse_sync_types, Stage};
 use crate::netbox::NetboxState;
-use crate::planner::{asks, reads, selected, subset_scope};
+use crate::planner::{asks, reads, selected, subset_scope, Read};
 use crate::proxmox_path;
 use crate::settings::read_settings;
 use crate::source::{inventory, ProxmoxSnapshot};
@@ -58,7 +58,14 @@ pub fn discover(input: &Value) -> Result<Discovery> {
         let found = inventory(&snapshot).ok().and_then(Result::ok);
         let scope = subset_scope(&netbox, &settings, found.as_ref(), subset.as_ref())?;
         let in_scope = |guest: &crate::source::Guest| scope.as_ref().is_none_or(|keys| keys.contains(&guest.key()));
-        proxmox.extend(asks(&selected, &snapshot, found.as_ref(), &in_scope));
+        let read = Read {
+            settings: &settings,
+            snapshot: &snapshot,
+            inventory: found.as_ref(),
+            netbox: &netbox,
+            subset: subset.is_some(),
+        };
+        proxmox.extend(asks(&selected, &read, &in_scope));
     }
     proxmox.sort();
     proxmox.dedup();

@@ -26,6 +26,7 @@ pub mod proxmox_path;
 mod schema;
 pub mod settings;
 pub mod source;
+pub mod time;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 

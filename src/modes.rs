@@ -322,12 +322,16 @@ pub enum Stage {
     Storage,
     VirtualMachines,
     VmTemplates,
+    TaskHistory,
     VmDisks,
+    VmBackups,
+    VmSnapshots,
     NetworkInterfaces,
     VmInterfaces,
     IpAddresses,
     Sdn,
     Replications,
+    BackupRoutines,
 }
 
 pub struct StageSpec {
@@ -337,8 +341,10 @@ pub struct StageSpec {
     pub gated_by: &'static [ResourceType],
 }
 
-/// Dependency order: this is the order stages run and operations are listed in.
-pub const STAGES: [StageSpec; STAGE_COUNT] = [
+/// Dependency order: this is the order stages run and operations are listed in
+/// (netbox-proxbox's `_SYNC_STAGE_ORDER`, with `vm-templates`, which the
+/// plugin runs itself, after the VMs).
+pub const STAGES: &[StageSpec] = &[
     StageSpec {
         stage: Stage::Devices,
         name: "devices",
@@ -360,8 +366,23 @@ pub const STAGES: [StageSpec; STAGE_COUNT] = [
         gated_by: &[R::VmTemplate],
     },
     StageSpec {
+        stage: Stage::TaskHistory,
+        name: "task-history",
+        gated_by: &[R::Vm],
+    },
+    StageSpec {
         stage: Stage::VmDisks,
         name: "vm-disks",
+        gated_by: &[R::Vm],
+    },
+    StageSpec {
+        stage: Stage::VmBackups,
+        name: "vm-backups",
+        gated_by: &[R::Vm],
+    },
+    StageSpec {
+        stage: Stage::VmSnapshots,
+        name: "vm-snapshots",
         gated_by: &[R::Vm],
     },
     StageSpec {
@@ -389,26 +410,38 @@ pub const STAGES: [StageSpec; STAGE_COUNT] = [
         name: "replications",
         gated_by: &[R::Vm, R::VmTemplate],
     },
+    StageSpec {
+        stage: Stage::BackupRoutines,
+        name: "backup-routines",
+        gated_by: &[R::Cluster],
+    },
 ];
 
-pub const STAGE_COUNT: usize = 10;
+pub const STAGE_COUNT: usize = STAGES.len();
 
 impl Stage {
-    pub const ALL: [Stage; STAGE_COUNT] = [
-        Stage::Devices,
-        Stage::Storage,
-        Stage::VirtualMachines,
-        Stage::VmTemplates,
-        Stage::VmDisks,
-        Stage::NetworkInterfaces,
-        Stage::VmInterfaces,
-        Stage::IpAddresses,
-        Stage::Sdn,
-        Stage::Replications,
-    ];
+    pub const ALL: [Stage; STAGE_COUNT] = {
+        let mut all = [Stage::Devices; STAGE_COUNT];
+        let mut at = 0;
+        while at < STAGE_COUNT {
+            #[allow(clippy::indexing_slicing)] // both have STAGE_COUNT entries (a compile-time loop)
+            {
+                // Stages are looked up by discriminant: the table lists them in enum order.
+                assert!(
+                    STAGES[at].stage as usize == at,
+                    "STAGES must list the stages in enum order"
+                );
+                all[at] = STAGES[at].stage;
+            }
+            at += 1;
+        }
+        all
+    };
 
     pub fn spec(self) -> &'static StageSpec {
-        STAGES.iter().find(|spec| spec.stage == self).unwrap_or(&STAGES[0])
+        // The table lists the stages in enum order (checked where `ALL` is built).
+        #[allow(clippy::indexing_slicing)]
+        &STAGES[self as usize]
     }
 
     pub fn name(self) -> &'static str {

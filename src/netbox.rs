@@ -131,6 +131,21 @@ models! {
     VM_INTERFACE_SYNC_STATE = "netbox_proxbox.proxboxvminterfacesyncstate" at "/api/plugins/proxbox/sync-state/vm-interfaces/"
         reads ["endpoint", "proxbox_bridge", "proxbox_bridge_raw_value", "proxmox_cluster", "proxmox_cluster_name",
             "proxmox_node", "proxmox_node_name", "tags", "vm_interface"];
+    VM_BACKUP = "netbox_proxbox.vmbackup" at "/api/plugins/proxbox/backups/"
+        reads ["creation_time", "encrypted", "format", "node", "notes", "proxmox_storage", "size", "status", "storage",
+            "subtype", "tags", "used", "verification_state", "verification_upid", "virtual_machine", "vmid",
+            "volume_id"];
+    VM_SNAPSHOT = "netbox_proxbox.vmsnapshot" at "/api/plugins/proxbox/snapshots/"
+        reads ["description", "name", "node", "parent", "snaptime", "status", "subtype", "tags", "virtual_machine",
+            "vmid"];
+    TASK_HISTORY = "netbox_proxbox.vmtaskhistory" at "/api/plugins/proxbox/task-history/"
+        reads ["description", "end_time", "exitstatus", "node", "pid", "pstart", "start_time", "status", "tags",
+            "task_id", "task_state", "task_type", "upid", "username", "virtual_machine", "vm_type"];
+    BACKUP_ROUTINE = "netbox_proxbox.backuproutine" at "/api/plugins/proxbox/backup-routines/"
+        reads ["bwlimit", "comment", "enabled", "endpoint", "fleecing", "fleecing_storage", "io_workers", "job_id",
+            "keep_all", "keep_daily", "keep_last", "keep_monthly", "keep_weekly", "keep_yearly", "mode", "node",
+            "notes_template", "pbs_change_detection_mode", "pool", "raw_config", "repeat_missed", "schedule",
+            "selection", "status", "storage", "tags", "vmid", "zstd"];
     OBJECT_CHANGE = "core.objectchange" at "/api/core/object-changes/"
         reads ["action", "changed_object_id", "changed_object_type", "message", "postchange_data",
             "prechange_data", "time", "user", "user_name"];
@@ -234,29 +249,33 @@ macro_rules! fields {
 // are; the other fields have nested objects reduced to their id or value.
 #[rustfmt::skip]
 fields! {
-    json: ["disk_config", "net_config", "postchange_data", "prechange_data", "raw_config"],
+    json: ["disk_config", "net_config", "postchange_data", "prechange_data", "raw_config", "selection"],
     reduced: [
     "action", "address", "advertise_subnets", "alias", "asn", "assigned_object_id", "assigned_object_type",
-    "bridge", "changed_object_id", "changed_object_type", "cidr", "cloud_init_enabled", "cluster", "cluster_id",
-    "cluster_name", "color", "comment", "comments", "conflict_reason", "content", "controller", "controller_name",
-    "controller_type", "datastore", "description", "device", "device_type", "disable", "disk", "dns", "dns_name",
-    "enabled", "endpoint", "export", "export_targets", "fabric_name", "fabric_type", "format", "gateway", "ge",
-    "group", "group_name", "guest", "identifier", "import_targets", "ip_address", "ipam", "is_mountpoint",
-    "job_type", "jobnum", "kind", "l2vpn", "label", "lag", "last_updated", "le", "local", "loopback", "mac_address",
-    "manufacturer", "match_ip", "match_peer", "max_cpu", "max_memory", "max_protected_backups", "memory", "message",
-    "mode", "model", "monhost", "mountpoint", "mtu", "name", "namespace", "netbox_cluster", "netbox_device", "node",
-    "node_id", "node_name", "nodes", "nodes_count", "object_types", "online", "oob_ip", "order", "os_type",
-    "parent", "path", "peers", "pool", "port", "preallocation", "prefix", "primary_ip4", "primary_ip6",
-    "primary_mac_address", "proxbox_bridge", "proxbox_bridge_raw_value", "proxbox_storage",
-    "proxbox_storage_raw_value", "proxmox_cluster", "proxmox_cluster_name", "proxmox_endpoint", "proxmox_node",
-    "proxmox_node_name", "proxmox_status", "proxmox_type", "proxmox_vm_id", "proxmox_vm_name", "proxmox_vm_type",
-    "prune_backups", "quorate", "rate", "remove_job", "replication_id", "required", "role", "rt_import", "schedule",
-    "scope_id", "scope_type", "server", "set_community", "share", "shared", "site", "size", "skip_reason", "slug",
-    "snat", "source", "source_name", "source_type", "state", "status", "storage_type", "subdir", "subnet",
-    "subnet_type", "tag", "target", "target_id", "target_type", "time", "type", "u_height", "untagged_vlan", "user",
-    "user_name", "username", "vcpus", "version", "vid", "virtual_disk", "virtual_disk_count", "virtual_machine",
-    "vlanaware", "vm_interface", "vm_role", "vmid", "vnet_name", "vnet_type", "vrf", "vrf_vxlan", "zone_name",
-    "zone_type",
+    "bridge", "bwlimit", "changed_object_id", "changed_object_type", "cidr", "cloud_init_enabled", "cluster",
+    "cluster_id", "cluster_name", "color", "comment", "comments", "conflict_reason", "content", "controller",
+    "controller_name", "controller_type", "creation_time", "datastore", "description", "device", "device_type",
+    "disable", "disk", "dns", "dns_name", "enabled", "encrypted", "end_time", "endpoint", "exitstatus", "export",
+    "export_targets", "fabric_name", "fabric_type", "fleecing", "fleecing_storage", "format", "gateway", "ge",
+    "group", "group_name", "guest", "identifier", "import_targets", "io_workers", "ip_address", "ipam",
+    "is_mountpoint", "job_id", "job_type", "jobnum", "keep_all", "keep_daily", "keep_last", "keep_monthly",
+    "keep_weekly", "keep_yearly", "kind", "l2vpn", "label", "lag", "last_updated", "le", "local", "loopback",
+    "mac_address", "manufacturer", "match_ip", "match_peer", "max_cpu", "max_memory", "max_protected_backups",
+    "memory", "message", "mode", "model", "monhost", "mountpoint", "mtu", "name", "namespace", "netbox_cluster",
+    "netbox_device", "node", "node_id", "node_name", "nodes", "nodes_count", "notes", "notes_template",
+    "object_types", "online", "oob_ip", "order", "os_type", "parent", "path", "pbs_change_detection_mode", "peers",
+    "pid", "pool", "port", "preallocation", "prefix", "primary_ip4", "primary_ip6", "primary_mac_address",
+    "proxbox_bridge", "proxbox_bridge_raw_value", "proxbox_storage", "proxbox_storage_raw_value", "proxmox_cluster",
+    "proxmox_cluster_name", "proxmox_endpoint", "proxmox_node", "proxmox_node_name", "proxmox_status",
+    "proxmox_storage", "proxmox_type", "proxmox_vm_id", "proxmox_vm_name", "proxmox_vm_type", "prune_backups",
+    "pstart", "quorate", "rate", "remove_job", "repeat_missed", "replication_id", "required", "role", "rt_import",
+    "schedule", "scope_id", "scope_type", "server", "set_community", "share", "shared", "site", "size",
+    "skip_reason", "slug", "snaptime", "snat", "source", "source_name", "source_type", "start_time", "state",
+    "status", "storage", "storage_type", "subdir", "subnet", "subnet_type", "subtype", "tag", "target", "target_id",
+    "target_type", "task_id", "task_state", "task_type", "time", "type", "u_height", "untagged_vlan", "upid",
+    "used", "user", "user_name", "username", "vcpus", "verification_state", "verification_upid", "version", "vid",
+    "virtual_disk", "virtual_disk_count", "virtual_machine", "vlanaware", "vm_interface", "vm_role", "vm_type",
+    "vmid", "vnet_name", "vnet_type", "volume_id", "vrf", "vrf_vxlan", "zone_name", "zone_type", "zstd",
     ],
 }
 

@@ -77,6 +77,8 @@ pub enum Reason {
     /// NetBox's change log could not be read: whether an operator changed
     /// the field is unknown, so it is not written.
     OwnershipUnknown,
+    /// A run for some VMs (`$.subset`) leaves this to a full run.
+    SubsetRun,
 }
 
 /// Which rule found an existing object (SPEC §3.1): an operation on an
@@ -98,7 +100,7 @@ pub enum MatchedBy {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 21] = {
+    pub const ALL: [Reason; 22] = {
         use Reason::*;
         [
             MissingInNetbox,
@@ -122,6 +124,7 @@ impl Reason {
             UnidentifiedSameName,
             OperatorEdited,
             OwnershipUnknown,
+            SubsetRun,
         ]
     };
 }
@@ -1042,7 +1045,8 @@ mod tests {
             | Reason::MissingParent
             | Reason::UnidentifiedSameName
             | Reason::OperatorEdited
-            | Reason::OwnershipUnknown => Reason::ALL.contains(&reason),
+            | Reason::OwnershipUnknown
+            | Reason::SubsetRun => Reason::ALL.contains(&reason),
         };
         assert!(Reason::ALL.into_iter().all(every_reason));
     }

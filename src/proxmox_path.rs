@@ -9,12 +9,15 @@
 use crate::source::GuestKind;
 
 /// Every path shape `discover` can name. `{name}` is a node, zone, VNet or
-/// storage id, `{guest}` is `qemu` or `lxc`, `{vmid}` a guest id.
+/// storage id, `{guest}` is `qemu` or `lxc`, `{vmid}` a guest id, `{count}`
+/// a non-negative integer. A query string is part of the shape: its
+/// parameters, in this order, and no others.
 pub const TEMPLATES: &[&str] = &[
     CLUSTER_STATUS,
     CLUSTER_RESOURCES,
     STORAGE,
     REPLICATION,
+    CLUSTER_BACKUP,
     SDN_LISTS[0],
     SDN_LISTS[1],
     SDN_LISTS[2],
@@ -30,12 +33,17 @@ pub const TEMPLATES: &[&str] = &[
     "/nodes/{name}/sdn/zones/{name}/bridges",
     "/nodes/{name}/sdn/zones/{name}/ip-vrf",
     "/nodes/{name}/sdn/vnets/{name}/mac-vrf",
+    "/nodes/{name}/storage/{name}/content?content=backup",
+    "/nodes/{name}/{guest}/{vmid}/snapshot",
+    "/nodes/{name}/tasks?source=archive&start={count}&limit={count}",
 ];
 
 pub const CLUSTER_STATUS: &str = "/cluster/status";
 pub const CLUSTER_RESOURCES: &str = "/cluster/resources";
 pub const STORAGE: &str = "/storage";
 pub const REPLICATION: &str = "/cluster/replication";
+/// The cluster's backup jobs (vzdump schedules).
+pub const CLUSTER_BACKUP: &str = "/cluster/backup";
 
 /// The cluster-level SDN lists.
 pub const SDN_LISTS: [&str; 6] = [
@@ -76,6 +84,20 @@ pub fn node_mac_vrf(node: &str, vnet: &str) -> String {
     format!("/nodes/{node}/sdn/vnets/{vnet}/mac-vrf")
 }
 
+/// The backup volumes a node sees on a storage.
+pub fn backup_content(node: &str, storage: &str) -> String {
+    format!("/nodes/{node}/storage/{storage}/content?content=backup")
+}
+
+pub fn guest_snapshots(node: &str, kind: GuestKind, vmid: u64) -> String {
+    format!("/nodes/{node}/{}/{vmid}/snapshot", kind.as_str())
+}
+
+/// One page of a node's archived tasks (newest first), from `start`.
+pub fn node_tasks(node: &str, start: u64, limit: u64) -> String {
+    format!("/nodes/{node}/tasks?source=archive&start={start}&limit={limit}")
+}
+
 /// Proxmox ids: letters, digits, `.`, `_`, `-`, not starting with a dot
 /// (so never `.` or `..`).
 fn is_name(segment: &str) -> bool {
@@ -89,25 +111,50 @@ fn is_vmid(segment: &str) -> bool {
     segment.parse::<u64>().is_ok_and(crate::source::is_valid_vmid) && !segment.starts_with('0')
 }
 
-fn matches(template: &str, path: &str) -> bool {
-    let (mut want, mut have) = (template.split('/'), path.split('/'));
+fn is_count(segment: &str) -> bool {
+    segment.parse::<u64>().is_ok() && (segment == "0" || !segment.starts_with('0'))
+}
+
+fn fits(pattern: &str, segment: &str) -> bool {
+    match pattern {
+        "{name}" => is_name(segment),
+        "{guest}" => GuestKind::parse(segment).is_some(),
+        "{vmid}" => is_vmid(segment),
+        "{count}" => is_count(segment),
+        literal => literal == segment,
+    }
+}
+
+/// Part by part (`/` in the path, `&` in the query, then `=`), each fitting its pattern.
+fn all_fit(template: &str, text: &str, separator: char) -> bool {
+    let (mut want, mut have) = (template.split(separator), text.split(separator));
     loop {
         match (want.next(), have.next()) {
             (None, None) => return true,
-            (Some(pattern), Some(segment)) => {
-                let fits = match pattern {
-                    "{name}" => is_name(segment),
-                    "{guest}" => GuestKind::parse(segment).is_some(),
-                    "{vmid}" => is_vmid(segment),
-                    literal => literal == segment,
+            (Some(pattern), Some(part)) => {
+                let fit = match (pattern.split_once('='), part.split_once('=')) {
+                    (Some((key, value)), Some((given_key, given))) => key == given_key && fits(value, given),
+                    (None, None) => fits(pattern, part),
+                    _ => false,
                 };
-                if !fits {
+                if !fit {
                     return false;
                 }
             }
             _ => return false,
         }
     }
+}
+
+fn matches(template: &str, path: &str) -> bool {
+    let (template_path, template_query) = template.split_once('?').map_or((template, None), |(p, q)| (p, Some(q)));
+    let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+    let query_fits = match (template_query, query) {
+        (None, None) => true,
+        (Some(want), Some(have)) => all_fit(want, have, '&'),
+        _ => false,
+    };
+    query_fits && all_fit(template_path, path, '/')
 }
 
 /// True for exactly the GET paths `discover` can name (see `TEMPLATES`).
@@ -129,12 +176,17 @@ mod tests {
             node_sdn_zones("pve1"),
             node_sdn_zone("pve1", "evpnz1", "ip-vrf"),
             node_mac_vrf("pve1", "vnet_1"),
+            backup_content("pve1", "nas-nfs"),
+            guest_snapshots("pve1", GuestKind::Lxc, 200),
+            node_tasks("pve2", 0, 100),
+            node_tasks("pve2", 1100, 250),
         ];
         for path in built.iter().map(String::as_str).chain(SDN_LISTS).chain([
             CLUSTER_STATUS,
             CLUSTER_RESOURCES,
             STORAGE,
             REPLICATION,
+            CLUSTER_BACKUP,
         ]) {
             assert!(is_read_path(path), "{path}");
         }
@@ -160,6 +212,18 @@ mod tests {
             "/cluster/status?x=1",
             "/cluster/sdn/vnets//subnets",
             "/nodes/pve 1/sdn/zones",
+            "/nodes/pve1/storage/local/content",
+            "/nodes/pve1/storage/local/content?content=images",
+            "/nodes/pve1/storage/local/content?content=backup&vmid=101",
+            "/nodes/pve1/qemu/101/snapshot/pre-upgrade/rollback",
+            "/nodes/pve1/tasks",
+            "/nodes/pve1/tasks?source=active&start=0&limit=50",
+            "/nodes/pve1/tasks?source=archive&limit=50&start=0",
+            "/nodes/pve1/tasks?source=archive&start=00&limit=50",
+            "/nodes/pve1/tasks?source=archive&start=0&limit=-5",
+            "/nodes/pve1/tasks?source=archive&start=0&limit=50&since=1",
+            "/nodes/pve1/tasks?source=archive&start=0&limit=50&userfilter=root",
+            "/cluster/backup?x=1",
         ] {
             assert!(!is_read_path(path), "{path}");
         }

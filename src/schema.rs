@@ -9,7 +9,7 @@
 mod typescript;
 
 use crate::modes::{PerType, ResourceType, Stage, SyncMode, RESOURCES};
-use crate::settings::OVERWRITE_FLAGS;
+use crate::settings::{OVERWRITE_FLAGS, TASK_HISTORY_PER_NODE_MAX};
 use schemars::generate::SchemaSettings;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
@@ -195,6 +195,11 @@ impl JsonSchema for Settings {
                 "node_device_name_template": { "type": "string" },
                 "ignore_ipv6_link_local_addresses": { "type": "boolean" },
                 "adopt_by_name": { "type": "boolean" },
+                "task_history_per_node": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": TASK_HISTORY_PER_NODE_MAX,
+                },
                 "default_site": {},
                 "on_operator_edit": on_operator_edit(generator),
             })

@@ -104,7 +104,14 @@ pub struct Options {
     /// Adopt a same-name NetBox VM that has no Proxmox identity (the way in
     /// from netbox-sync, netbox-pve-sync or a hand inventory).
     pub adopt_by_name: bool,
+    /// The most archived tasks read per node and run (newest first): the
+    /// whole reach of a first run, and of each later run past the newest
+    /// task NetBox holds.
+    pub task_history_per_node: u64,
 }
+
+/// The ceiling of `task_history_per_node`: ten pages of the task archive.
+pub const TASK_HISTORY_PER_NODE_MAX: u64 = 5000;
 
 impl Default for Options {
     fn default() -> Self {
@@ -114,6 +121,7 @@ impl Default for Options {
             node_device_name_template: "{node}".to_owned(),
             ignore_ipv6_link_local: true,
             adopt_by_name: false,
+            task_history_per_node: 500,
         }
     }
 }
@@ -223,6 +231,18 @@ fn read_options(global: Option<&Map<String, Value>>, path: &Path) -> Result<Opti
     }
     if let Some(value) = opt_bool(obj, "adopt_by_name", path)? {
         options.adopt_by_name = value;
+    }
+    if let Some(value) = opt_u64(obj, "task_history_per_node", path)? {
+        if !(1..=TASK_HISTORY_PER_NODE_MAX).contains(&value) {
+            return Err(PlanError::new(
+                ErrorCode::InvalidValue,
+                path.key("task_history_per_node"),
+                format!(
+                    "{value} is out of range: read 1 to {TASK_HISTORY_PER_NODE_MAX} archived tasks per node and run"
+                ),
+            ));
+        }
+        options.task_history_per_node = value;
     }
     Ok(options)
 }

@@ -308,6 +308,8 @@ fn proxbox_support_objects_are_used_never_copied_or_swapped() {
     status.push(pve4);
     // discover asks for the new node's network (the network-interfaces stage).
     grown["proxmox"]["/nodes/pve4/network"] = json!([]);
+    // A new node's task archive is asked for like every node's; an empty one.
+    grown["proxmox"][proxbox_planner::proxmox_path::node_tasks("pve4", 0, 100)] = json!([]);
     let next = plan(&grown);
     let created = creates_of(&next, "dcim.device");
     assert_eq!(created.len(), 1, "{next}");

@@ -44,6 +44,7 @@ fn switching_a_type_to_bootstrap_only_does_not_freeze_existing_objects() {
     grown["proxmox"]["/cluster/resources"].as_array_mut().unwrap().push(row);
     let config = grown["proxmox"]["/nodes/pve1/qemu/101/config"].clone();
     grown["proxmox"]["/nodes/pve1/qemu/150/config"] = config;
+    grown["proxmox"]["/nodes/pve1/qemu/150/snapshot"] = json!([{"name": "current"}]);
     let created = plan(&grown);
     let new = op(&created, "virtual-machines:virtualization.virtualmachine:qemu/150");
     assert!(new["fields"]["tags"]
@@ -101,6 +102,7 @@ fn with_replacement(synced: &Value, gone: &str, name: &str) -> Value {
         "status": "running", "maxcpu": 1, "maxmem": 1u64 << 30});
     next["proxmox"]["/cluster/resources"].as_array_mut().unwrap().push(row);
     next["proxmox"]["/nodes/pve1/lxc/300/config"] = json!({"hostname": name, "rootfs": "local:8,size=8G"});
+    next["proxmox"]["/nodes/pve1/lxc/300/snapshot"] = json!([{"name": "current"}]);
     next
 }
 
@@ -147,6 +149,7 @@ fn names_longer_than_netbox_allows_are_shortened_so_the_suffix_fits() {
     twin["id"] = json!("lxc/301");
     next["proxmox"]["/cluster/resources"].as_array_mut().unwrap().push(twin);
     next["proxmox"]["/nodes/pve1/lxc/301/config"] = json!({"hostname": long, "rootfs": "local:8,size=8G"});
+    next["proxmox"]["/nodes/pve1/lxc/301/snapshot"] = json!([{"name": "current"}]);
     let first = plan(&next);
     let name = |id: &str| op(&first, id)["fields"]["name"].as_str().unwrap().to_owned();
     let a = name("virtual-machines:virtualization.virtualmachine:lxc/300");
@@ -453,10 +456,11 @@ fn stage_gating_and_the_planners_agree() {
             .find(|s| s["stage"] == name)
             .cloned()
     };
-    let combinations: [&[&str]; 6] = [
+    let combinations: [&[&str]; 7] = [
         &["vm"],
         &["vm", "vm_template"],
         &["storage"],
+        &["storage", "vm"],
         &["cluster", "node"],
         &["vm_interface"],
         &["ip_address", "mac"],
@@ -502,7 +506,22 @@ fn stage_gating_and_the_planners_agree() {
             asked.extend(next.proxmox);
         }
         let runs = |name: &str| stage_of(&first, name).is_some_and(|s| s["run"] == true);
-        assert_eq!(asked.iter().any(|p| p == "/storage"), runs("storage"), "{disabled:?}");
+        // Backups are found on the storages that hold them.
+        assert_eq!(
+            asked.iter().any(|p| p == "/storage"),
+            runs("storage") || runs("vm-backups"),
+            "{disabled:?}"
+        );
+        assert_eq!(
+            asked.iter().any(|p| p.contains("/tasks?")),
+            runs("task-history"),
+            "{disabled:?}"
+        );
+        assert_eq!(
+            asked.iter().any(|p| p == "/cluster/backup"),
+            runs("backup-routines"),
+            "{disabled:?}"
+        );
         assert_eq!(
             asked.iter().any(|p| p == "/cluster/replication"),
             runs("replications"),

@@ -145,6 +145,7 @@ fn change_proxmox(world: &mut Value) {
     for row in pve1.iter_mut().filter(|row| row["iface"] == "vmbr1") {
         row["comments"] = json!("lab segment, now routed");
     }
+    world["proxmox"]["/nodes/pve4/tasks?source=archive&start=0&limit=100"] = json!([]);
     world["proxmox"]["/nodes/pve1/qemu/9000/config"]["description"] = json!("Debian 12, refreshed");
     world["proxmox"]["/storage"][0]["content"] = json!("iso");
     world["proxmox"]["/cluster/replication"][0]["schedule"] = json!("*/5");

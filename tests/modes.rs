@@ -254,12 +254,16 @@ fn all_lists_every_stage_in_dependency_order_with_sdn_skipped_by_default() {
             "storage",
             "virtual-machines",
             "vm-templates",
+            "task-history",
             "vm-disks",
+            "vm-backups",
+            "vm-snapshots",
             "network-interfaces",
             "vm-interfaces",
             "ip-addresses",
             "sdn",
-            "replications"
+            "replications",
+            "backup-routines"
         ]
     );
     for (name, run, reason) in &listed {
@@ -291,7 +295,7 @@ fn sync_types_are_deduplicated_sorted_and_pull_in_dependencies() {
     let names: Vec<&str> = listed.iter().map(|(n, _, _)| n.as_str()).collect();
     assert_eq!(names, ["devices", "vm-interfaces", "ip-addresses", "replications"]);
     let listed = stages(json!({}), Some(json!(["storage", "all"])));
-    assert_eq!(listed.len(), 10, "all absorbs the rest");
+    assert_eq!(listed.len(), proxbox_planner::Stage::ALL.len(), "all absorbs the rest");
 }
 
 #[test]
@@ -347,6 +351,27 @@ fn every_skip_reason_of_the_stage_table() {
             json!({"sync_mode_vm": "disabled", "sync_mode_vm_template": "disabled"}),
             "replications",
             "sync_mode_vm=disabled, sync_mode_vm_template=disabled",
+        ),
+        // Backups, snapshots and tasks describe VMs (templates are never VMs here).
+        (
+            json!({"sync_mode_vm": "disabled"}),
+            "task-history",
+            "sync_mode_vm=disabled",
+        ),
+        (
+            json!({"sync_mode_vm": "disabled"}),
+            "vm-backups",
+            "sync_mode_vm=disabled",
+        ),
+        (
+            json!({"sync_mode_vm": "disabled"}),
+            "vm-snapshots",
+            "sync_mode_vm=disabled",
+        ),
+        (
+            json!({"sync_mode_cluster": "disabled"}),
+            "backup-routines",
+            "sync_mode_cluster=disabled",
         ),
     ];
     for (global, stage, reason) in cases {

@@ -380,6 +380,7 @@ fn discover_asks_in_rounds_and_skips_disabled_work() {
     assert_eq!(
         round1.proxmox,
         [
+            "/cluster/backup",
             "/cluster/replication",
             "/cluster/resources",
             "/cluster/status",

@@ -13,24 +13,24 @@ export const PLUGIN_STAGES = [
   { stage: 'devices', path: 'dcim/devices/create', core: ['devices'] },
   { stage: 'storage', path: 'virtualization/virtual-machines/storage/create', core: ['storage'] },
   { stage: 'virtual-machines', path: 'virtualization/virtual-machines/create', core: ['virtual-machines'], network: VM_NETWORK },
-  { stage: 'task-history', path: 'virtualization/virtual-machines/task-history/create', core: null, what: 'Proxmox task history (VMTaskHistory rows)' },
+  { stage: 'task-history', path: 'virtualization/virtual-machines/task-history/create', core: ['task-history'] },
   { stage: 'vm-disks', path: 'virtualization/virtual-machines/virtual-disks/create', core: ['vm-disks'] },
-  { stage: 'vm-backups', path: 'virtualization/virtual-machines/backups/all/create', core: null, what: 'VM backups (VMBackup rows)' },
-  { stage: 'vm-snapshots', path: 'virtualization/virtual-machines/snapshots/all/create', core: null, what: 'VM snapshots (VMSnapshot rows)' },
+  { stage: 'vm-backups', path: 'virtualization/virtual-machines/backups/all/create', core: ['vm-backups'] },
+  { stage: 'vm-snapshots', path: 'virtualization/virtual-machines/snapshots/all/create', core: ['vm-snapshots'] },
   { stage: 'network-interfaces', path: 'dcim/devices/interfaces/create', core: ['network-interfaces'] },
   { stage: 'vm-interfaces', path: 'virtualization/virtual-machines/interfaces/create', core: ['vm-interfaces'] },
   { stage: 'ip-addresses', path: 'virtualization/virtual-machines/interfaces/ip-address/create', core: ['ip-addresses'] },
   { stage: 'sdn', path: 'proxmox/sdn/create', core: ['sdn'] },
   { stage: 'replications', path: 'proxmox/replication', core: ['replications'] },
-  { stage: 'backup-routines', path: 'proxmox/cluster/backup', core: null, what: 'backup routines (the cluster backup jobs)' },
+  { stage: 'backup-routines', path: 'proxmox/cluster/backup', core: ['backup-routines'] },
 ];
 
 /** The per-VM paths of a targeted run (`netbox_vm_ids`): `{vm_id}` is the NetBox VM id. */
 export const VM_SCOPED_STAGES = [
   { stage: 'virtual-machines', path: 'virtualization/virtual-machines/{vm_id}/create', core: ['virtual-machines'], network: VM_NETWORK },
   { stage: 'vm-disks', path: 'virtualization/virtual-machines/{vm_id}/virtual-disks/create', core: ['vm-disks'] },
-  { stage: 'vm-backups', path: 'virtualization/virtual-machines/{vm_id}/backups/create', core: null, what: 'VM backups (VMBackup rows)' },
-  { stage: 'vm-snapshots', path: 'virtualization/virtual-machines/{vm_id}/snapshots/create', core: null, what: 'VM snapshots (VMSnapshot rows)' },
+  { stage: 'vm-backups', path: 'virtualization/virtual-machines/{vm_id}/backups/create', core: ['vm-backups'] },
+  { stage: 'vm-snapshots', path: 'virtualization/virtual-machines/{vm_id}/snapshots/create', core: ['vm-snapshots'] },
 ];
 
 /** serve's own paths (scripts, `curl`): not called by the plugin. */

@@ -91,6 +91,11 @@ const PARENTS = {
   'virtualization.virtualmachine': [{ field: 'device' }, { field: 'cluster' }],
   'netbox_proxbox.proxmoxstorage': [{ field: 'cluster' }],
   'netbox_proxbox.replication': [{ field: 'virtual_machine' }],
+  'virtualization.virtualdisk': [{ field: 'virtual_machine' }],
+  'netbox_proxbox.vmbackup': [{ field: 'virtual_machine' }],
+  'netbox_proxbox.vmsnapshot': [{ field: 'virtual_machine' }],
+  'netbox_proxbox.vmtaskhistory': [{ field: 'virtual_machine' }],
+  'netbox_proxbox.backuproutine': [{ field: 'node' }],
   'netbox_proxbox.proxmoxsdnvnet': [{ field: 'zone_name', byName: 'netbox_proxbox.proxmoxsdnzone' }],
   'netbox_proxbox.proxmoxsdnsubnet': [{ field: 'vnet_name', byName: 'netbox_proxbox.proxmoxsdnvnet' }],
   // The Proxbox plugin's records about an object sit beneath it.
@@ -99,6 +104,8 @@ const PARENTS = {
   'netbox_proxbox.proxboxclustersyncstate': [{ field: 'cluster' }],
   'netbox_proxbox.proxboxdevicesyncstate': [{ field: 'device' }],
   'netbox_proxbox.proxboxvirtualmachinesyncstate': [{ field: 'virtual_machine' }],
+  'netbox_proxbox.proxboxvirtualdisksyncstate': [{ field: 'virtual_disk' }],
+  'netbox_proxbox.proxboxvminterfacesyncstate': [{ field: 'vm_interface' }],
 };
 
 /** The field that names an object of a model, where `name` is not it. */
@@ -108,6 +115,9 @@ const NAME_FIELDS = {
   'ipam.prefix': 'prefix',
   'dcim.devicetype': 'model',
   'netbox_proxbox.replication': 'replication_id',
+  'netbox_proxbox.vmbackup': 'volume_id',
+  'netbox_proxbox.vmtaskhistory': 'upid',
+  'netbox_proxbox.backuproutine': 'job_id',
   'netbox_proxbox.proxmoxsdnzone': 'zone_name',
   'netbox_proxbox.proxmoxsdnvnet': 'vnet_name',
   'netbox_proxbox.proxmoxsdnsubnet': 'subnet',

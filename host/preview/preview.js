@@ -668,7 +668,12 @@ class Preview {
         SUMMARY_ACTIONS.map((a) => h('td', { class: 'pbx-num', dataset: { stage, action: a } }, String(counts[a] ?? 0)))));
     }
     const s = plan.summary ?? {};
-    return this.section('stages', 'Stages',
+    // Collapsed like the modes (fourteen rows a reader rarely needs first): the summary
+    // line names the stages that do not run.
+    const skipped = (plan.stages ?? []).filter((st) => !st.run).map((st) => st.stage);
+    const details = h('details', { class: this.cls('card', 'pbx-card pbx-stages'), open: this.stagesOpen },
+      h('summary', null, h('h2', { id: this.id('stages-h') }, 'Stages'), ' ',
+        h('span', { class: 'pbx-count' }, `${plural((plan.stages ?? []).length, 'stage')}${skipped.length ? `; skipped: ${skipped.join(', ')}` : ''}`)),
       h('div', { class: 'pbx-table-wrap' },
         h('table', { class: this.cls('table', 'pbx-table') },
           h('caption', { class: 'pbx-sr' }, 'Stages in run order, whether they run, and their operations by action'),
@@ -678,6 +683,8 @@ class Preview {
           h('tfoot', null, h('tr', null,
             h('th', { scope: 'row', colspan: 3 }, 'Total'),
             SUMMARY_ACTIONS.map((a) => h('td', { class: 'pbx-num', dataset: { stage: '*', action: a } }, String(s[a] ?? 0))))))));
+    details.addEventListener('toggle', () => { this.stagesOpen = details.open; });
+    return details;
   }
 
   renderNotes(plan) {

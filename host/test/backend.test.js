@@ -153,7 +153,12 @@ test('stages: the plugin query flags become endpoint values, settings, a subset,
   assert.deepEqual(runRequestFromQuery(stageForPath('/virtualization/virtual-machines/create/stream'), query).syncTypes, ['virtual-machines']);
   const perVm = runRequestFromQuery(stageForPath('/virtualization/virtual-machines/12/create/stream'), new URLSearchParams('netbox_vm_ids=12,13'));
   assert.deepEqual(perVm.subset, { netbox_vm_ids: [12] }, 'a per-VM path plans its own VM');
-  assert.equal(runRequestFromQuery(stageForPath('/virtualization/virtual-machines/12/backups/create/stream'), new URLSearchParams()).syncTypes, null);
+  const backups = runRequestFromQuery(stageForPath('/virtualization/virtual-machines/12/backups/create/stream'), new URLSearchParams());
+  assert.deepEqual([backups.syncTypes, backups.subset], [['vm-backups'], { netbox_vm_ids: [12] }], 'a VM\'s backups: the core stage, for that VM');
+  for (const [path, stage] of [['virtualization/virtual-machines/task-history/create', 'task-history'], ['virtualization/virtual-machines/snapshots/all/create', 'vm-snapshots'], ['proxmox/cluster/backup', 'backup-routines']]) {
+    assert.deepEqual(runRequestFromQuery(stageForPath(`/${path}/stream`), new URLSearchParams()).syncTypes, [stage], path);
+  }
+  assert.deepEqual(runRequestFromQuery(stageForPath('/virtualization/virtual-machines/12/virtual-disks/create/stream'), new URLSearchParams()).syncTypes, ['vm-disks'], 'a VM\'s disks: the core stage');
   assert.throws(() => runRequestFromQuery(stageForPath('/dcim/devices/create/stream'), new URLSearchParams('overwrite_vm_tags=maybe')), (e) => e.status === 400);
   assert.throws(() => runRequestFromQuery(stageForPath('/dcim/devices/create/stream'), new URLSearchParams('netbox_vm_ids=7,x')), (e) => e.status === 400);
 });
@@ -205,7 +210,7 @@ test('serve: the backend contract the plugin checks, auth on every configuration
   }
 });
 
-test('serve: a stage the core does not plan streams skipped and ends ok; one run per endpoint (409), others run', async () => {
+test('serve: one run per endpoint (409), others run', async () => {
   const releases = [];
   const calls = [];
   const server = createSyncServer({
@@ -223,13 +228,6 @@ test('serve: a stage the core does not plan streams skipped and ends ok; one run
     for (const [name, pk] of [['lab (nb:3)', 3], ['dc (nb:4)', 4]]) {
       await json(base, '/proxmox/endpoints', { key: KEY, method: 'POST', body: { name, domain: `${pk}.pve`, port: 8006, token_name: 't', token_value: PVE_SECRET } });
     }
-    const skipped = await json(base, '/virtualization/virtual-machines/task-history/create/stream?proxmox_endpoint_ids=1', { key: KEY });
-    const frames = parseSSE(await skipped.text());
-    assert.deepEqual(frames.map((f) => [f.event, f.data.status ?? f.data.ok]), [['step', 'started'], ['step', 'skipped'], ['complete', true]]);
-    assert.match(frames[1].data.message, /not implemented by this backend \(proxbox-planner [^)]+\); nothing was read or written/);
-    assert.deepEqual(frames[2].data.result.skipped, true);
-    assert.equal(calls.length, 0, 'a skipped stage runs nothing');
-
     const first = await json(base, '/dcim/devices/create/stream?proxmox_endpoint_ids=1&sync_mode_vm=always', { key: KEY });
     assert.equal(first.status, 200);
     const busy = await json(base, '/virtualization/virtual-machines/create/stream?proxmox_endpoint_ids=1', { key: KEY });
@@ -245,7 +243,7 @@ test('serve: a stage the core does not plan streams skipped and ends ok; one run
     assert.equal(parseSSE(await first.text()).at(-1).data.ok, true);
     await other.text();
     const status = await (await json(base, '/planner/status', { key: KEY })).json();
-    assert.deepEqual(status.recent_runs.map((r) => [r.stage, r.ok, r.skipped ?? false]), [['devices', true, false], ['devices', true, false], ['task-history', true, true]]);
+    assert.deepEqual(status.recent_runs.map((r) => [r.stage, r.ok, r.skipped ?? false]), [['devices', true, false], ['devices', true, false]]);
     assert.equal((await json(base, '/virtualization/virtual-machines/create/stream?proxmox_endpoint_ids=1', { key: KEY })).status, 200, 'free again');
     releases.at(-1)();
   } finally {

@@ -139,7 +139,7 @@ test('usage errors exit 64 with one line naming the flag or variable', async () 
       [['apply', '--yes', '--concurrency', '0'], 'error: --concurrency must be a whole number, 1 or more; got "0"'],
       [['plan', '--retries=-1'], 'error: --retries must be a whole number, 0 or more; got "-1"'],
       [['apply', '--yes', '--verify-creates', 'sometimes'], 'error: --verify-creates must be one of always, retry, never; got "sometimes"'],
-      [['plan', '--sync-types', 'vms'], 'error: --sync-types: unknown sync type "vms"; valid sync types: all, devices, storage, virtual-machines, vm-templates, vm-disks, network-interfaces, vm-interfaces, ip-addresses, sdn, replications'],
+      [['plan', '--sync-types', 'vms'], `error: --sync-types: unknown sync type "vms"; valid sync types: all, ${planner.resolveSyncModes(null, null, ['all']).stages.map((s) => s.stage).join(', ')}`],
       [['plan', '--set', 'novalue'], 'error: --set expects key=value, got "novalue"'],
       [['serve', '--port', '99999'], 'error: --port must be a whole number, 0 to 65535; got "99999"'],
       [['serve', '--keepalive', '1s'], 'error: --keepalive must be a whole number of milliseconds, 1 or more; got "1s"'],

@@ -5,7 +5,8 @@
 //
 // Not skippable. Replications cannot be seeded in fakepve: the sample has no
 // replication jobs; SDN comes from the seed's static answers, as do the
-// nodes' networks (`/nodes/{n}/network`).
+// nodes' networks (`/nodes/{n}/network`). Backups, snapshots, the task
+// archive and the backup job are seeded (fakepve_seeded.py).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -22,6 +23,7 @@ import {
   CLI, createEndpoint as createEndpointFor, installFakepve, installNetbox, pveWrite as pveWriteTo, runCli, serverEnv, startFakepve, startNetbox, stopFakepve, stopNetbox,
 } from '../test-support/servers.js';
 import { startFaultProxy } from '../test-support/fault-proxy.js';
+import { BrowserSession } from '../test-support/netbox-ui.js';
 
 const MINUTE = 60 * 1000;
 const VMS = '/api/virtualization/virtual-machines/';
@@ -30,6 +32,7 @@ const DISKS = '/api/virtualization/virtual-disks/';
 const NODE_IFACES = '/api/dcim/interfaces/';
 const SETTINGS = '/api/plugins/proxbox/settings/';
 const ENDPOINTS = '/api/plugins/proxbox/endpoints/proxmox/';
+const PLUGIN = '/api/plugins/proxbox';
 
 let nb; // netbox.env
 let pve; // fakepve.env
@@ -219,6 +222,64 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     assert.deepEqual(Object.keys(vm).sort(), [...wanted[VMS]].sort(), 'no config_context, url or display');
     assert.equal(vm.cluster.name, 'lab');
     assert.ok(vm.tags.some((tag) => tag.slug === 'proxbox') && typeof vm.custom_fields === 'object');
+  });
+
+  test('backups, snapshots, task history and backup routines: the plugin\'s rows, its list pages, and deletes and new tasks from Proxmox', async () => {
+    const of = async (table) => netbox.list(`${PLUGIN}/${table}/`);
+    const web01 = await vmByVmid(100);
+    const backups = await of('backups');
+    assert.deepEqual(backups.map((b) => b.volume_id).sort(), [
+      'local:backup/vzdump-lxc-201-2026_06_05-22_10_00.tar.zst',
+      'nfs-shared:backup/vzdump-lxc-200-2026_06_09-01_09_15.tar.zst',
+      'nfs-shared:backup/vzdump-qemu-100-2026_06_08-01_00_02.vma.zst',
+      'nfs-shared:backup/vzdump-qemu-100-2026_06_09-01_00_02.vma.zst',
+      'nfs-shared:backup/vzdump-qemu-101-2026_06_09-01_04_40.vma.zst',
+    ], 'the shared storage read once, the node-local one from every node, each volume once');
+    const latest = backups.find((b) => b.volume_id === 'nfs-shared:backup/vzdump-qemu-100-2026_06_09-01_00_02.vma.zst');
+    assert.equal(latest.virtual_machine.id, web01.id);
+    assert.equal(latest.proxmox_storage.name, 'nfs-shared');
+    assert.deepEqual([latest.storage, latest.subtype.value, latest.format.value, latest.size, latest.vmid], ['nfs-shared', 'qemu', 'zst', 2151677952, 100]);
+    assert.equal(Date.parse(latest.creation_time), 1781000000 * 1000);
+    const snapshots = await of('snapshots');
+    assert.deepEqual(snapshots.map((x) => `${x.vmid}/${x.name}@${x.node}<${x.parent ?? ''}`).sort(), [
+      '100/post-upgrade@pve1<pre-upgrade', '100/pre-upgrade@pve1<', '101/before-pg16@pve1<', '200/before-unbound-1-19@pve1<',
+    ], '"current" is not a snapshot');
+    assert.equal(snapshots.find((x) => x.name === 'post-upgrade').virtual_machine.id, web01.id);
+    const tasks = await of('task-history');
+    assert.equal(tasks.length, 12, 'the seeded archive\'s guest tasks; the node\'s aptupdate has no VM');
+    const start = tasks.find((x) => x.task_type === 'qmstart' && x.task_id === '100');
+    assert.deepEqual([start.virtual_machine.id, start.vm_type, start.node, start.description, start.status], [web01.id, 'qemu', 'pve1', 'QEMU 100 - Start', 'OK']);
+    assert.match(tasks.find((x) => x.task_id === '201' && x.status !== 'OK').status, /startup for container '201' failed/);
+    const [routine] = await of('backup-routines');
+    assert.deepEqual([routine.job_id, routine.endpoint.id, routine.status.value, routine.schedule], ['backup-6d1f0a3c-7a1e', endpointId, 'active', 'daily 01:00']);
+    assert.deepEqual(routine.selection, [100, 101, 200]);
+    assert.deepEqual([routine.storage?.name, routine.fleecing_storage?.name, routine.keep_daily, routine.keep_weekly], ['nfs-shared', 'local-lvm', 7, 4]);
+
+    // The plugin's own pages for these tables render them.
+    const ui = new BrowserSession(nb.NETBOX_URL);
+    await ui.login(nb.NETBOX_USERNAME, nb.NETBOX_PASSWORD);
+    for (const [table, shown] of [['backups', 'vzdump-qemu-100-2026_06_09'], ['snapshots', 'post-upgrade'], ['task-history', 'QEMU 100 - Start'], ['backup-routines', 'backup-6d1f0a3c-7a1e']]) {
+      const page = await ui.page(`/plugins/proxbox/${table}/?per_page=100`);
+      assert.ok(page.includes(shown), `/plugins/proxbox/${table}/ lists ${shown}`);
+    }
+    assert.match(await ui.page(`/plugins/proxbox/backups/${latest.id}/`), /nfs-shared/);
+
+    // In Proxmox: a snapshot and a backup are deleted (each a task there).
+    await pveWrite('DELETE', '/nodes/pve1/qemu/100/snapshot/pre-upgrade');
+    await pveWrite('DELETE', '/nodes/pve1/storage/nfs-shared/content/nfs-shared:backup/vzdump-qemu-101-2026_06_09-01_04_40.vma.zst');
+    const { plan: p } = await plan();
+    const byStage = (stage) => changes(p).filter((op) => op.stage === stage).map((op) => op.action);
+    assert.deepEqual(byStage('vm-snapshots').sort(), ['delete', 'update'], 'pre-upgrade goes; post-upgrade loses its parent');
+    assert.deepEqual(byStage('vm-backups'), ['delete']);
+    const newTasks = changes(p).filter((op) => op.stage === 'task-history');
+    assert.deepEqual(newTasks.map((op) => [op.action, op.fields.task_type, op.fields.task_id]), [['create', 'qmdelsnapshot', '100']], 'the new task, and only it (imgdel names no guest)');
+    assert.equal(changes(p).length, 4, JSON.stringify(changes(p).map((op) => op.id)));
+    const report = await applyPlan(p, netbox);
+    assert.equal(report.ok, true, JSON.stringify(report.operations.filter((o) => o.status === 'failed')));
+    assert.deepEqual((await of('snapshots')).filter((x) => x.vmid === 100).map((x) => [x.name, x.parent]), [['post-upgrade', null]]);
+    assert.equal((await of('backups')).length, 4);
+    assert.equal((await of('task-history')).length, 13);
+    zero((await plan()).plan);
   });
 
   test('the CLI, live: plan, snapshot, apply --stream, serve (v1 token; no token in any output)', async () => {

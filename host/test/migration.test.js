@@ -41,6 +41,10 @@ const KINDS = [
   { model: 'dcim.device', collection: '/api/dcim/devices/', netbox: (d) => d.name, plan: (op) => op.fields.name },
   { model: 'virtualization.cluster', collection: '/api/virtualization/clusters/', netbox: (c) => c.name, plan: (op) => op.fields.name },
   { model: 'netbox_proxbox.proxmoxstorage', collection: '/api/plugins/proxbox/storage/', netbox: (s) => s.name, plan: (op) => op.fields.name },
+  { model: 'netbox_proxbox.vmbackup', collection: '/api/plugins/proxbox/backups/', netbox: (b) => b.volume_id, plan: (op) => op.fields.volume_id },
+  { model: 'netbox_proxbox.vmsnapshot', collection: '/api/plugins/proxbox/snapshots/', netbox: (s) => `${s.vmid}/${s.name}@${s.node}`, plan: (op) => `${op.fields.vmid}/${op.fields.name}@${op.fields.node}` },
+  { model: 'netbox_proxbox.vmtaskhistory', collection: '/api/plugins/proxbox/task-history/', netbox: (t) => t.upid, plan: (op) => op.fields.upid },
+  { model: 'netbox_proxbox.backuproutine', collection: '/api/plugins/proxbox/backup-routines/', netbox: (r) => r.job_id, plan: (op) => op.fields.job_id },
 ];
 const KIND_OF_MODEL = new Map(KINDS.map((kind) => [kind.model, kind]));
 

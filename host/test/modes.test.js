@@ -59,7 +59,8 @@ test('resolveSyncModes: the seed example, endpoint B', () => {
   assert.equal(report.sources.node, 'global');
   assert.equal(report.sources.sdn_bgp, 'default');
   assert.deepEqual(report.stages.map((s) => s.stage), [
-    'devices', 'storage', 'virtual-machines', 'vm-templates', 'vm-disks', 'network-interfaces', 'vm-interfaces', 'ip-addresses', 'sdn', 'replications',
+    'devices', 'storage', 'virtual-machines', 'vm-templates', 'task-history', 'vm-disks', 'vm-backups', 'vm-snapshots',
+    'network-interfaces', 'vm-interfaces', 'ip-addresses', 'sdn', 'replications', 'backup-routines',
   ]);
   const byStage = Object.fromEntries(report.stages.map((s) => [s.stage, s]));
   assert.deepEqual(byStage['vm-disks'], { stage: 'vm-disks', run: false, reason: 'sync_mode_vm=disabled' }, 'disks follow their VMs');
@@ -68,6 +69,7 @@ test('resolveSyncModes: the seed example, endpoint B', () => {
   assert.deepEqual(byStage.sdn, { stage: 'sdn', run: false, reason: 'sync_mode_sdn=disabled' });
   assert.equal(byStage['ip-addresses'].run, false);
   assert.equal(byStage.replications.run, true, 'templates still sync');
+  assert.deepEqual(byStage['vm-backups'], { stage: 'vm-backups', run: false, reason: 'sync_mode_vm=disabled' }, 'backups are VM rows');
   assert.equal(report.query_flags.common.sync_mode_ip_address, 'disabled');
   assert.equal(report.query_flags.common.overwrite_vm_platform, 'false');
 });

@@ -64,7 +64,8 @@ test('grouped by NetBox object: every operation exactly once; nodes hold their V
   assert.deepEqual(vms, onPve1.map((op) => op.fields.name).sort());
   const dns01 = pve1.children.find((c) => catalog.describe(c.key).name === 'dns01');
   const eth0 = dns01.children.find((c) => c.model === 'virtualization.vminterface');
-  assert.deepEqual(eth0.children.map((c) => c.model).sort(), ['dcim.macaddress', 'ipam.ipaddress']);
+  // ...and the plugin's sync-state record of the interface (its bridge).
+  assert.deepEqual(eth0.children.map((c) => c.model).sort(), ['dcim.macaddress', 'ipam.ipaddress', 'netbox_proxbox.proxboxvminterfacesyncstate']);
   // The interface's later update (its primary MAC) sits with the interface, not elsewhere.
   assert.deepEqual(eth0.ops.map((op) => op.action).sort(), ['create', 'update']);
   // A VLAN only one VM uses is beneath that VM; VLANs several VMs use are a group of their own.

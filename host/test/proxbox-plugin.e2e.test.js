@@ -27,7 +27,6 @@ const HOME = '/plugins/proxbox/home/';
 const SAMPLE_VMS = ['app02', 'db01', 'dns01', 'legacy-ct', 'proxy01', 'web01', 'win-rdp01'];
 /** The plugin's "All": its 13 stages, of which it skips sdn itself (sync_mode_sdn=disabled by default). */
 const ALL_STAGES = ['devices', 'storage', 'virtual-machines', 'task-history', 'vm-disks', 'vm-backups', 'vm-snapshots', 'network-interfaces', 'vm-interfaces', 'ip-addresses', 'sdn', 'replications', 'backup-routines'];
-const NOT_PLANNED = ['task-history', 'vm-backups', 'vm-snapshots', 'backup-routines'];
 
 let nb; // netbox.env
 let pve; // fakepve.env
@@ -162,15 +161,11 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
     assert.deepEqual(pushed.netbox.map((e) => [e.name, e.has_token]), [['this NetBox', true]]);
 
     assert.deepEqual(runs.map((r) => r.stage), ALL_STAGES.filter((s) => s !== 'sdn'));
+    // Every stage of the plugin's Full update is planned and applied by the core.
     for (const run of runs) {
-      if (NOT_PLANNED.includes(run.stage)) {
-        assert.equal(run.skipped, true, run.stage);
-        assert.match(run.reason, /not implemented by this backend/);
-      } else {
-        assert.equal(run.ok, true, JSON.stringify(run));
-        assert.equal(run.applied.failed, 0, run.stage);
-        assert.equal(run.backend_endpoint_id, backendId);
-      }
+      assert.equal(run.ok, true, JSON.stringify(run));
+      assert.equal(run.applied.failed, 0, run.stage);
+      assert.equal(run.backend_endpoint_id, backendId);
     }
     const vmRun = runs.find((r) => r.stage === 'virtual-machines');
     assert.deepEqual(vmRun.sync_types, ['virtual-machines'], 'in an "All" run the plugin says sync_vm_network=false: interfaces and IPs have their stages');
@@ -195,16 +190,20 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
       ['bond0', 'eno1', 'eno2', 'eno3', 'vmbr0', 'vmbr0.40', 'vmbr1']);
     assert.deepEqual((await netbox.list(`${PLUGIN}/vm-templates/`)).map((t) => [t.vmid, t.name]), [[9000, 'debian12-cloudinit']]);
     assert.deepEqual((await netbox.list(`${PLUGIN}/proxmox-nodes/`)).map((n) => n.name).sort(), ['pve1', 'pve2', 'pve3']);
+    assert.equal((await netbox.list(`${PLUGIN}/backups/`)).length, 5);
+    assert.equal((await netbox.list(`${PLUGIN}/snapshots/`)).length, 4);
+    assert.equal((await netbox.list(`${PLUGIN}/task-history/`)).length, 12);
+    assert.deepEqual((await netbox.list(`${PLUGIN}/backup-routines/`)).map((r) => [r.job_id, r.status.value]), [['backup-6d1f0a3c-7a1e', 'active']]);
   });
 
   test('a second "Full update" plans and writes nothing', async () => {
-    const counted = ['/api/virtualization/virtual-machines/', '/api/virtualization/interfaces/', '/api/ipam/ip-addresses/', '/api/dcim/mac-addresses/', '/api/dcim/devices/'];
+    const counted = ['/api/virtualization/virtual-machines/', '/api/virtualization/interfaces/', '/api/ipam/ip-addresses/', '/api/dcim/mac-addresses/', '/api/dcim/devices/', ...['backups', 'snapshots', 'task-history'].map((t) => `${PLUGIN}/${t}/`)];
     const count = async () => Promise.all(counted.map(async (c) => (await netbox.list(c)).length));
     const before = await count();
     const { job, runs } = await pressAndWait(HOME, '/plugins/proxbox/sync/full-update/');
     completed(job);
     const planned = runs.filter((r) => !r.skipped);
-    assert.deepEqual(planned.map((r) => r.stage), ['devices', 'storage', 'virtual-machines', 'vm-disks', 'network-interfaces', 'vm-interfaces', 'ip-addresses', 'replications']);
+    assert.deepEqual(planned.map((r) => r.stage), ALL_STAGES.filter((s) => s !== 'sdn'));
     for (const run of planned) {
       assert.deepEqual([run.summary.create, run.summary.update, run.summary.delete], [0, 0, 0], `${run.stage}: ${JSON.stringify(run.summary)}`);
       assert.equal(run.applied.done, 0, run.stage);

@@ -224,9 +224,9 @@ pub struct Refs {
     /// the nodes' by node name.
     pub proxmox_cluster: Option<Value>,
     pub proxmox_nodes: BTreeMap<String, Value>,
-    pub vms: BTreeMap<String, VmSlot>,
-    /// The plugin's storage rows, by storage name (where the storage stage ran).
+    /// The plugin's storage records this plan creates or matched, by name.
     pub storages: BTreeMap<String, Value>,
+    pub vms: BTreeMap<String, VmSlot>,
     /// Node name → its interfaces.
     pub node_networks: BTreeMap<String, NodeNetwork>,
     /// Host addresses this plan creates, with the create's identity: NetBox

@@ -155,11 +155,13 @@ pub fn sorted_references(value: &Value) -> Value {
 }
 
 /// Equality as NetBox means it: `4` and `4.0` agree, `null` and `""` agree,
-/// and text agrees without its outer whitespace (NetBox trims what it stores).
+/// text agrees without its outer whitespace (NetBox trims what it stores),
+/// and two date-times agree when they name the same second (NetBox answers
+/// in its own time zone, with microseconds).
 pub fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::String(x), Value::String(y)) => x.trim() == y.trim(),
+        (Value::String(x), Value::String(y)) => x.trim() == y.trim() || same_instant(x, y),
         (Value::Null, Value::String(s)) | (Value::String(s), Value::Null) => s.trim().is_empty(),
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
@@ -167,6 +169,11 @@ pub fn same(a: &Value, b: &Value) -> bool {
         (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w)),
         _ => a == b,
     }
+}
+
+fn same_instant(a: &str, b: &str) -> bool {
+    use crate::time::epoch_from_iso;
+    epoch_from_iso(a).is_some_and(|x| Some(x) == epoch_from_iso(b))
 }
 
 /// Whether a field already holds its desired value, compared in place (a

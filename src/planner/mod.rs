@@ -7,6 +7,8 @@
 //! `Context`. `discover` reads the same table.
 
 mod address;
+mod backup;
+mod backup_routine;
 mod bootstrap;
 mod cluster;
 pub(crate) mod context;
@@ -22,9 +24,12 @@ mod proxbox;
 mod reconcile;
 mod replication;
 mod sdn;
+mod snapshot;
 mod storage;
+mod task_history;
 mod template;
 mod vm;
+mod vm_data;
 
 use crate::error::PlanError;
 use crate::error::Result;
@@ -49,14 +54,36 @@ pub struct Ask<'s, 'a> {
     pub inventory: Option<&'s Inventory<'a>>,
     /// Whether the planner writes (its stage runs) or only matches.
     pub writes: bool,
+    pub settings: &'s Settings,
+    netbox: &'s NetboxState<'a>,
     in_scope: &'s dyn Fn(&Guest) -> bool,
+    /// Whether the run is limited to some guests (`$.subset`).
+    pub subset: bool,
     wanted: &'s mut Vec<String>,
 }
 
-impl Ask<'_, '_> {
+impl<'a> Ask<'_, 'a> {
     pub fn want(&mut self, path: &str) {
         if !self.snapshot.has(path) {
             self.wanted.push(path.to_owned());
+        }
+    }
+
+    /// Whether a NetBox collection has been read (or failed): asks that
+    /// depend on what NetBox holds wait for it.
+    pub fn netbox_read(&self, model: Model) -> bool {
+        self.netbox.has(model)
+    }
+
+    /// A NetBox collection's objects (`None` before it is read, or when it
+    /// could not be).
+    pub fn netbox(&self, model: Model) -> Option<Vec<netbox::Object<'a>>> {
+        if !self.netbox.has(model) {
+            return None;
+        }
+        match self.netbox.collection(model).ok()? {
+            netbox::Collection::Objects(objects) => Some(objects),
+            netbox::Collection::Failed { .. } => None,
         }
     }
 
@@ -112,7 +139,10 @@ pub const PLANNERS: &[Planner] = &[
     storage::PLANNER,
     vm::PLANNER,
     template::PLANNER,
+    task_history::PLANNER,
     disk::PLANNER,
+    backup::PLANNER,
+    snapshot::PLANNER,
     node_interface::PLANNER,
     node_interface::ADDRESSES,
     interface::PLANNER,
@@ -120,6 +150,7 @@ pub const PLANNERS: &[Planner] = &[
     ip::PLANNER,
     sdn::PLANNER,
     replication::PLANNER,
+    backup_routine::PLANNER,
 ];
 
 /// Collections every plan reads: tags are written by every stage.
@@ -162,20 +193,27 @@ pub fn reads(selected: &[(&Planner, bool)], subset: Option<&Subset>) -> Vec<Mode
     models
 }
 
+/// What `discover` has read so far, for the planners' asks.
+pub struct Read<'s, 'a> {
+    pub settings: &'s Settings,
+    pub snapshot: &'s ProxmoxSnapshot<'a>,
+    pub inventory: Option<&'s Inventory<'a>>,
+    pub netbox: &'s NetboxState<'a>,
+    pub subset: bool,
+}
+
 /// The Proxmox paths the selected planners still need.
-pub fn asks(
-    selected: &[(&Planner, bool)],
-    snapshot: &ProxmoxSnapshot,
-    inventory: Option<&Inventory>,
-    in_scope: &dyn Fn(&Guest) -> bool,
-) -> Vec<String> {
+pub fn asks(selected: &[(&Planner, bool)], read: &Read, in_scope: &dyn Fn(&Guest) -> bool) -> Vec<String> {
     let mut wanted = Vec::new();
     for (planner, writes) in selected {
         let mut ask = Ask {
-            snapshot,
-            inventory,
+            snapshot: read.snapshot,
+            inventory: read.inventory,
             writes: *writes,
+            settings: read.settings,
+            netbox: read.netbox,
             in_scope,
+            subset: read.subset,
             wanted: &mut wanted,
         };
         (planner.proxmox)(&mut ask);

@@ -7,6 +7,7 @@
 use super::context::Context;
 use super::diff::{Field, Kind};
 use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Owner, Reconciler};
+use super::vm_data::linked_vm;
 use super::{governing, Ask, Planner};
 use crate::error::Result;
 use crate::json::{loose_flag, loose_string, loose_u64};
@@ -160,18 +161,11 @@ fn plan_job<'a>(
         let detail = "the job names no guest".to_owned();
         return reconciler.hold(ctx, &item, found, Reason::IncompleteSnapshot, detail);
     };
-    let inventory = ctx.inventory;
-    let resource = inventory.guests.iter().find(|g| g.vmid == guest);
-    if resource.is_some_and(|g| g.template) {
-        let detail = format!("guest {guest} is a template");
-        return reconciler.hold(ctx, &item, found, Reason::IsTemplate, detail);
+    match linked_vm(ctx, guest) {
+        Ok((_, vm)) => {
+            let vm = vm.reference;
+            reconciler.item(ctx, &item, found, |ctx, _| desired(ctx, row, id, guest, vm));
+        }
+        Err((reason, detail)) => reconciler.hold(ctx, &item, found, reason, detail),
     }
-    let vm = resource
-        .and_then(|g| ctx.refs.vms.get(&g.key()))
-        .map(|slot| slot.reference.clone());
-    let Some(vm) = vm else {
-        let detail = format!("guest {guest} has no VM in NetBox to link the job to");
-        return reconciler.hold(ctx, &item, found, Reason::UnknownVm, detail);
-    };
-    reconciler.item(ctx, &item, found, |ctx, _| desired(ctx, row, id, guest, vm));
 }

@@ -13,6 +13,7 @@ use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
 use crate::plan::{MatchedBy, Reason};
 use crate::proxmox_path;
+use crate::source::ProxmoxSnapshot;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -64,10 +65,9 @@ const TEXT_FIELDS: [(&str, &str); 14] = [
 ];
 
 /// Where each storage is seen in `/cluster/resources`: node names, and whether shared.
-fn per_node(ctx: &Context) -> BTreeMap<String, (BTreeSet<String>, bool)> {
+pub fn per_node(snapshot: &ProxmoxSnapshot) -> BTreeMap<String, (BTreeSet<String>, bool)> {
     let mut seen: BTreeMap<String, (BTreeSet<String>, bool)> = BTreeMap::new();
-    let rows = ctx
-        .snapshot
+    let rows = snapshot
         .get(proxmox_path::CLUSTER_RESOURCES)
         .data()
         .and_then(Value::as_array);
@@ -164,7 +164,7 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
     let Some(rows) = ctx.required_list(proxmox_path::STORAGE, "storage records are")? else {
         return Ok(());
     };
-    let seen = per_node(ctx);
+    let seen = per_node(ctx.snapshot);
     for (name, row) in ctx.rows_by_key(proxmox_path::STORAGE, rows, "storage") {
         let found = Found::among(named(&ours, &name), MatchedBy::NaturalKey, "storage records");
         let item = Item {

@@ -12,9 +12,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// Foreign-key fields → the collection they point into.
 fn fk_collection(collection: &str, field: &str) -> Option<&'static str> {
     let template = collection == "/api/plugins/proxbox/vm-templates/";
+    let routine = collection == ROUTINES;
     Some(match field {
         "cluster" if template => "/api/plugins/proxbox/proxmox-clusters/",
-        "node" if template => "/api/plugins/proxbox/proxmox-nodes/",
+        "node" if template || routine => "/api/plugins/proxbox/proxmox-nodes/",
+        "storage" if routine => STORAGE,
+        "proxmox_storage" | "fleecing_storage" => STORAGE,
         "cluster" | "netbox_cluster" => "/api/virtualization/clusters/",
         "netbox_device" => "/api/dcim/devices/",
         "proxmox_cluster" => "/api/plugins/proxbox/proxmox-clusters/",
@@ -61,6 +64,21 @@ const IPS: &str = "/api/ipam/ip-addresses/";
 const MACS: &str = "/api/dcim/mac-addresses/";
 /// The objects assigned to an interface (`assigned_object_*`), which NetBox deletes with it.
 const ASSIGNED: [&str; 2] = [IPS, MACS];
+const STORAGE: &str = "/api/plugins/proxbox/storage/";
+const BACKUPS: &str = "/api/plugins/proxbox/backups/";
+const SNAPSHOTS: &str = "/api/plugins/proxbox/snapshots/";
+const TASKS: &str = "/api/plugins/proxbox/task-history/";
+const ROUTINES: &str = "/api/plugins/proxbox/backup-routines/";
+
+/// Whether a field is a choice (read back as `{value, label}`) in that collection.
+fn is_choice(collection: &str, field: &str) -> bool {
+    match field {
+        // A task's status is free text (its exit status).
+        "status" => collection != TASKS && collection != "/api/extras/custom-fields/",
+        "subtype" | "format" => collection == BACKUPS || collection == SNAPSHOTS,
+        _ => CHOICES.contains(&field) && collection != "/api/extras/custom-fields/",
+    }
+}
 
 pub struct Simulator<'s> {
     state: &'s mut Value,
@@ -108,7 +126,9 @@ const SHARED_ROLES: [&str; 6] = ["anycast", "vip", "vrrp", "hsrp", "glbp", "carp
 impl Simulator<'_> {
     /// The uniqueness rules NetBox enforces on what the planner writes:
     /// tag names and slugs, VM names per cluster (case-insensitively),
-    /// interface names per VM, host addresses in the global table.
+    /// interface names per VM, host addresses in the global table, and the
+    /// plugin's constraints on backups, snapshots (vmid, name, node: not
+    /// per VM), task UPIDs and backup routines (endpoint, job id).
     fn constraints(&mut self, collection: &str) -> Result<(), String> {
         let lower = |v: &Value| v.as_str().unwrap_or_default().to_lowercase();
         let keys: Vec<(String, String)> = match collection {
@@ -158,6 +178,29 @@ impl Simulator<'_> {
                     Ok(("global".to_owned(), host.to_string()))
                 })
                 .collect::<Result<_, String>>()?,
+            BACKUPS => self
+                .objects(collection)
+                .iter()
+                .map(|b| {
+                    let key = ["storage", "subtype", "format", "volume_id", "vmid"].map(|f| b[f].to_string());
+                    (b["virtual_machine"]["id"].to_string(), key.join(" "))
+                })
+                .collect(),
+            SNAPSHOTS => self
+                .objects(collection)
+                .iter()
+                .map(|s| (s["vmid"].to_string(), format!("{} {}", s["name"], s["node"])))
+                .collect(),
+            TASKS => self
+                .objects(collection)
+                .iter()
+                .map(|t| ("upid".to_owned(), t["upid"].to_string()))
+                .collect(),
+            ROUTINES => self
+                .objects(collection)
+                .iter()
+                .map(|r| (r["endpoint"]["id"].to_string(), r["job_id"].to_string()))
+                .collect(),
             _ => return Ok(()),
         };
         let mut seen = BTreeSet::new();
@@ -376,8 +419,8 @@ impl Simulator<'_> {
             }
             return Ok(Value::Array(tags));
         }
-        let choice = CHOICES.contains(&field) || (field == "type" && collection == DEVICE_INTERFACES);
-        if choice && collection != "/api/extras/custom-fields/" {
+        let choice = is_choice(collection, field) || (field == "type" && collection == DEVICE_INTERFACES);
+        if choice {
             let text = value.as_str().ok_or_else(|| format!("{field}: not a choice string"))?;
             return Ok(json!({ "value": text, "label": text }));
         }
@@ -536,19 +579,28 @@ impl Simulator<'_> {
         }
     }
 
-    /// NetBox's cascades: a VM takes its interfaces and disks, a device its
-    /// interfaces, an interface its IPs, MACs and sync-state; links to a
-    /// deleted interface and primary pointers to a deleted address become null.
+    /// NetBox's cascades: a VM takes its interfaces, disks, backups,
+    /// snapshots and tasks, a device its interfaces, an interface its IPs,
+    /// MACs and sync-state; links to a deleted interface, storage or node and
+    /// primary pointers to a deleted address become null.
     fn remove(&mut self, collection: &str, id: u64) {
         let gone = self.find(collection, id).cloned();
         self.objects(collection).retain(|o| o["id"] != id);
         self.index.remove(collection);
         match collection {
             VMS => {
-                self.remove_children(INTERFACES, "virtual_machine", id);
-                self.remove_children(DISKS, "virtual_machine", id);
+                for children_of in [INTERFACES, DISKS, BACKUPS, SNAPSHOTS, TASKS] {
+                    self.remove_children(children_of, "virtual_machine", id);
+                }
             }
             "/api/dcim/devices/" => self.remove_children(DEVICE_INTERFACES, "device", id),
+            STORAGE => {
+                self.null_pointers(BACKUPS, &["proxmox_storage"], id);
+                self.null_pointers(SNAPSHOTS, &["proxmox_storage"], id);
+                self.null_pointers(ROUTINES, &["storage", "fleecing_storage"], id);
+                self.null_pointers(DISK_STATES, &["proxbox_storage"], id);
+            }
+            "/api/plugins/proxbox/proxmox-nodes/" => self.null_pointers(ROUTINES, &["node"], id),
             INTERFACES => {
                 self.remove_assigned("virtualization.vminterface", id);
                 self.remove_children(INTERFACE_STATES, "vm_interface", id);
@@ -570,7 +622,6 @@ impl Simulator<'_> {
                 self.sum_disks(vm.unwrap_or_default());
             }
             IPS => self.null_pointers(VMS, &["primary_ip4", "primary_ip6"], id),
-            "/api/plugins/proxbox/storage/" => self.null_pointers(DISK_STATES, &["proxbox_storage"], id),
             MACS => self.null_pointers(INTERFACES, &["primary_mac_address"], id),
             _ => {}
         }

@@ -5,6 +5,7 @@
 //! bridges, VLANs, addresses that move between them).
 
 use proptest::prelude::*;
+use proxbox_planner::proxmox_path;
 use serde_json::{json, Map, Value};
 
 #[derive(Clone, Debug)]
@@ -355,6 +356,11 @@ pub fn snapshot_with_networks(guests: &[GuestSpec], networks: &[NetworkSpec], ne
         }
         if g.template {
             config.insert("template".into(), json!(1));
+        } else {
+            proxmox.insert(
+                format!("/nodes/{node}/{kind}/{}/snapshot", g.vmid),
+                Value::Array(snapshots(g)),
+            );
         }
         proxmox.insert(format!("/nodes/{node}/{kind}/{}/config", g.vmid), Value::Object(config));
         if !g.lxc && g.agent && g.running {
@@ -364,15 +370,50 @@ pub fn snapshot_with_networks(guests: &[GuestSpec], networks: &[NetworkSpec], ne
             );
         }
     }
-    // Storage and replication jobs follow from the guests, so they change with them.
+    // Storage, backups, tasks and jobs follow from the guests, so they change with them.
     let storage: Vec<Value> = ["local", "local-lvm", "nfs-a"]
         .iter()
         .take(1 + guests.len() % 3)
         .map(|name| {
-            json!({"storage": name, "type": if *name == "nfs-a" { "nfs" } else { "dir" }, "content": "images",
+            json!({"storage": name, "type": if *name == "nfs-a" { "nfs" } else { "dir" },
+            "content": if *name == "local-lvm" { "images" } else { "images,backup" },
+            "shared": u8::from(*name == "nfs-a"),
             "server": if *name == "nfs-a" { json!("10.0.0.9") } else { Value::Null }})
         })
         .collect();
+    let unique: Vec<&GuestSpec> = {
+        let mut seen = std::collections::BTreeSet::new();
+        guests.iter().filter(|g| seen.insert(g.vmid)).collect()
+    };
+    for (at, node) in nodes.iter().enumerate() {
+        let here: Vec<&&GuestSpec> = unique.iter().filter(|g| g.node == at).collect();
+        let local = here
+            .iter()
+            .filter(|g| g.vmid % 3 == 0)
+            .map(|g| backup(g, "local"))
+            .collect();
+        proxmox.insert(proxmox_path::backup_content(node, "local"), Value::Array(local));
+        let mut tasks: Vec<Value> = here.iter().flat_map(|g| tasks(node, g)).collect();
+        tasks.push(task(node, 1, 1_700_000_000, "aptupdate", ""));
+        tasks.sort_by_key(|t| std::cmp::Reverse(t["starttime"].as_u64()));
+        proxmox.insert(proxmox_path::node_tasks(node, 0, 100), Value::Array(tasks));
+    }
+    if storage.len() == 3 {
+        let shared = unique
+            .iter()
+            .filter(|g| g.vmid % 5 == 0)
+            .map(|g| backup(g, "nfs-a"))
+            .collect();
+        proxmox.insert(proxmox_path::backup_content(nodes[0], "nfs-a"), Value::Array(shared));
+    }
+    let selection: Vec<String> = unique.iter().take(3).map(|g| g.vmid.to_string()).collect();
+    let backup_jobs = match unique.first() {
+        Some(first) => json!([{"id": format!("backup-{}", first.vmid), "type": "vzdump", "enabled": first.cores % 2,
+            "schedule": "daily 02:00", "storage": "local", "vmid": selection.join(","),
+            "prune-backups": format!("keep-last={}", first.cores)}]),
+        None => json!([]),
+    };
+    proxmox.insert(proxmox_path::CLUSTER_BACKUP.into(), backup_jobs);
     let replication: Vec<Value> = guests
         .iter()
         .filter(|g| g.vmid % 4 == 0)
@@ -400,6 +441,64 @@ pub fn snapshot_with_networks(guests: &[GuestSpec], networks: &[NetworkSpec], ne
     proxmox.insert("/cluster/resources".into(), Value::Array(resources));
     let netbox = if netbox.is_null() { empty_netbox() } else { netbox };
     json!({"settings": {}, "endpoint": {"id": 7, "name": "gen"}, "proxmox": proxmox, "netbox": netbox})
+}
+
+/// A chain of `cores % 3` snapshots, then `current` on top.
+fn snapshots(g: &GuestSpec) -> Vec<Value> {
+    let mut list = Vec::new();
+    let mut parent: Option<String> = None;
+    for n in 0..g.cores % 3 {
+        let name = format!("snap{n}");
+        let mut snapshot =
+            json!({"name": name, "description": NAMES[g.name], "snaptime": 1_700_000_000 + g.vmid * 100 + n});
+        if let Some(parent) = &parent {
+            snapshot["parent"] = json!(parent);
+        }
+        parent = Some(name);
+        list.push(snapshot);
+    }
+    let mut current = json!({"name": "current", "description": "You are here!"});
+    if let Some(parent) = parent {
+        current["parent"] = json!(parent);
+    }
+    list.push(current);
+    list
+}
+
+fn backup(g: &GuestSpec, storage: &str) -> Value {
+    let kind = if g.lxc { "lxc" } else { "qemu" };
+    let format = if g.lxc { "tar.zst" } else { "vma.zst" };
+    json!({"volid": format!("{storage}:backup/vzdump-{kind}-{}-2026_07_20-01_00_00.{format}", g.vmid),
+        "content": "backup", "format": format, "vmid": g.vmid, "ctime": 1_784_509_200 + g.vmid,
+        "size": g.disk_gib << 28, "notes": NAMES[g.name]})
+}
+
+fn task(node: &str, pid: u64, start: u64, kind: &str, id: &str) -> Value {
+    json!({"upid": format!("UPID:{node}:{pid:08X}:{:08X}:{start:08X}:{kind}:{id}:root@pam:", pid * 7),
+        "node": node, "pid": pid, "pstart": pid * 7, "starttime": start, "endtime": start + 3, "type": kind, "id": id,
+        "user": "root@pam", "status": if pid % 7 == 0 { "unexpected status" } else { "OK" }})
+}
+
+/// A start and (for every other guest) a backup in the archive.
+fn tasks(node: &str, g: &GuestSpec) -> Vec<Value> {
+    let start = if g.lxc { "vzstart" } else { "qmstart" };
+    let mut list = vec![task(
+        node,
+        g.vmid * 10,
+        1_700_000_000 + g.vmid * 60,
+        start,
+        &g.vmid.to_string(),
+    )];
+    if g.vmid % 2 == 0 {
+        list.push(task(
+            node,
+            g.vmid * 10 + 1,
+            1_700_000_030 + g.vmid * 60,
+            "vzdump",
+            &g.vmid.to_string(),
+        ));
+    }
+    list
 }
 
 /// Every collection the planner knows, empty: a NetBox nobody synced yet.

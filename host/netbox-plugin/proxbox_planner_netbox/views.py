@@ -41,12 +41,16 @@ SYNC_TYPE_OF_STAGE = {
     "storage": SyncTypeChoices.STORAGE,
     "virtual-machines": SyncTypeChoices.VIRTUAL_MACHINES,
     "vm-templates": SyncTypeChoices.VIRTUAL_MACHINES,
+    "task-history": SyncTypeChoices.TASK_HISTORY,
     "vm-disks": SyncTypeChoices.VIRTUAL_MACHINES_DISKS,
+    "vm-backups": SyncTypeChoices.VIRTUAL_MACHINES_BACKUPS,
+    "vm-snapshots": SyncTypeChoices.VIRTUAL_MACHINES_SNAPSHOTS,
     "network-interfaces": SyncTypeChoices.NETWORK_INTERFACES,
     "vm-interfaces": SyncTypeChoices.VM_INTERFACES,
     "ip-addresses": SyncTypeChoices.IP_ADDRESSES,
     "sdn": SyncTypeChoices.SDN,
     "replications": SyncTypeChoices.REPLICATIONS,
+    "backup-routines": SyncTypeChoices.BACKUP_ROUTINES,
 }
 BOOTSTRAP_STAGE = "bootstrap"
 BOOTSTRAP_ALONE = SyncTypeChoices.DEVICES

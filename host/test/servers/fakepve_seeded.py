@@ -13,7 +13,9 @@ Seed file (top level):
   guests        fakepve's guests-file list, loaded with the same fields as `fakepve`'s CLI
                 (vmid, name, type, node, status, qmpstatus, config, template, lock, acpi,
                 shutdown_secs, start_secs, stop_secs, start_error, ha_state, agent, ostemplate)
-                plus `pool` (pool id) and `pending` (QEMU/LXC pending config).
+                plus `pool` (pool id), `pending` (QEMU/LXC pending config) and `snapshots`
+                ([{name, description, snaptime, parent, vmstate}], oldest first: each one holds
+                the config as seeded, and the last is the parent of `current`).
   cluster_name  name shown by /cluster/status (fakepve default: "fakecluster")
   version       {"version": "9.0.10", "release": "9.0"} for /version
   nodes         ["pve1", ...] or [{"name": "pve1", "online": true}, ...]; replaces the default
@@ -24,6 +26,9 @@ Seed file (top level):
   apitokens     {"user@realm!tokenid": "secret"}
   users         {"user@realm": "password"} (extra password logins)
   pools         {"poolid": "comment"}  (empty pools; guests join with their `pool` field)
+  tasks         [{node, type, id, user, starttime, endtime, status, pid}]: the task archive before the
+                server started (what /nodes/{node}/tasks lists, newest first); `upid` and `pstart`
+                are made up as PVE makes them. Tasks the server runs are added after these.
   static        {"GET /path": data}: fixed `data` for GET paths that fakepve does not model and would
                 otherwise answer with a made-up schema sample (replication, SDN, HA, ...). The key is
                 a concrete path ("GET /cluster/sdn/vnets/vlan20/subnets") or a schema template
@@ -117,7 +122,37 @@ def load_guest(pve, guest):
         obj = vm
     if guest.get('pool'):
         pve._pool_join(guest['pool'], vmid)
+    load_snapshots(obj, guest.get('snapshots') or [])
     return obj
+
+
+# Config keys a snapshot does not keep (fakepve's qemu.SNAPSHOT_SKIP).
+SNAPSHOT_SKIP = ('lock', 'description', 'snapshots', 'snapstate', 'snaptime', 'vmstate', 'digest', 'parent')
+
+
+def load_snapshots(guest, snapshots):
+    """Snapshots as fakepve keeps them: the config at the time plus the snapshot's own keys."""
+    for snap in snapshots:
+        if 'name' not in snap or snap['name'] == 'current':
+            raise SystemExit('fakepve_seeded: guest {0} has a snapshot without a usable name'.format(guest.vmid))
+        kept = dict((k, v) for k, v in guest.config.items() if k not in SNAPSHOT_SKIP)
+        kept.update((k, snap[k]) for k in ('description', 'snaptime', 'parent', 'vmstate') if k in snap)
+        guest.snapshots[snap['name']] = kept
+    if snapshots:
+        guest.config['parent'] = snapshots[-1]['name']
+
+
+def load_tasks(pve, tasks):
+    """The archive before start-up, in the records fakepve's task list reads."""
+    for task in tasks:
+        node, kind, ident, user = task['node'], task['type'], str(task.get('id', '')), task.get('user', 'root@pam')
+        pid, start = int(task['pid']), int(task['starttime'])
+        upid = 'UPID:{0}:{1:08X}:{2:08X}:{3:08X}:{4}:{5}:{6}:'.format(node, pid, pid * 7, start, kind, ident, user)
+        record = {'upid': upid, 'node': node, 'pid': pid, 'pstart': pid * 7, 'starttime': start,
+                  'endtime': int(task.get('endtime', start)), 'type': kind, 'id': ident, 'user': user,
+                  'status': 'stopped', 'exitstatus': task.get('status', 'OK'), 'log': []}
+        pve.tasks[upid] = record
+        pve.tasklog.append(record)
 
 
 def build(seed, args):
@@ -154,6 +189,7 @@ def build(seed, args):
         pve._pool_meta(poolid)['comment'] = comment
     for guest in seed.get('guests') or []:
         load_guest(pve, guest)
+    load_tasks(pve, seed.get('tasks') or [])
     if args.token:
         tokenid, eq, secret = args.token.partition('=')
         if not eq or '!' not in tokenid or '@' not in tokenid:

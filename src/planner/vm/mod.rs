@@ -98,6 +98,19 @@ pub fn subset_keys(
     keys
 }
 
+/// The NetBox VMs this endpoint's identities claim, as the VMs and their
+/// sync-state records tell before anything is matched (no cluster id yet):
+/// what `discover` and the planner both read, so they agree.
+pub fn claimed_ids(vms: &[Object], states: &[Object], endpoint: u64, cluster: &str) -> BTreeSet<u64> {
+    let scope = Scope {
+        endpoint,
+        cluster_name: cluster,
+        cluster_id: None,
+    };
+    let found = identity::read(vms, states, &scope);
+    found.claims.values().flatten().map(|claim| claim.vm.id).collect()
+}
+
 fn in_our_cluster(ctx: &Context, vm: &Object) -> bool {
     ctx.refs.cluster_id.is_some() && vm.fk("cluster") == ctx.refs.cluster_id
 }
