@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+echo "==> cargo fmt --check, cargo clippy (warnings are errors)" >&2
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+cargo fmt --check
+cargo clippy --quiet --all-targets -- -D warnings
 echo "==> cargo test" >&2
 cargo test --all-targets
 echo "==> node --test (wasm package + host; every plan checked against pkg/schema/plan.schema.json)" >&2
