@@ -290,10 +290,7 @@ async function stageRun(c, { req, res, url }, found) {
       endpoint: target.endpoint,
       settings: { ...request.settings, ...o.settings },
       endpointOverrides: { ...request.endpointOverrides, ...o.endpointOverrides },
-      // One batch at a time unless --concurrency says otherwise: the Proxbox plugin's
-      // Full update saw 4 of 19 devices-stage creates refused with batches side by
-      // side (not yet explained: issue 18), never in plan order.
-      applyOptions: { verifyCreates: o.verifyCreates, concurrency: o.concurrency ?? 1, ...(o.batchSize ? { batchSize: o.batchSize } : {}) },
+      applyOptions: { verifyCreates: o.verifyCreates, ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}) },
       connections: target.connections,
       emit,
     }),
@@ -302,6 +299,7 @@ async function stageRun(c, { req, res, url }, found) {
   stream.done.then((result) => {
     claim.finish(result);
     c.log(`${request.stage} for ${target.label}: ${describeResult(result)}`);
+    for (const failure of result?.failures ?? []) c.log(`  ${failure.id} ${failure.status}: ${failure.error ?? ''}`);
   });
   return deliver(c, req, res, stream, found.stream);
 }

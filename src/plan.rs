@@ -496,7 +496,11 @@ pub struct Finished {
 #[derive(Default)]
 pub struct PlanBuilder {
     operations: Vec<Operation>,
-    ids: std::collections::HashSet<String>,
+    /// Where each operation is in `operations`, by id: the planners look
+    /// operations up once per object, which a scan would make quadratic.
+    position: std::collections::HashMap<String, usize>,
+    /// Where the update of each existing object is, by model and id.
+    updates: std::collections::HashMap<(&'static str, u64), usize>,
     warnings: Vec<Warning>,
     conflicts: Vec<ConflictEntry>,
     unchanged: BTreeMap<&'static str, u64>,
@@ -588,7 +592,12 @@ impl PlanBuilder {
     /// Operation ids are identities: two Proxmox rows that map to the same
     /// object (a duplicated job id, say) must not plan it twice. The first wins.
     fn push(&mut self, op: Operation) {
-        if self.ids.insert(op.id.clone()) {
+        if !self.position.contains_key(&op.id) {
+            let at = self.operations.len();
+            self.position.insert(op.id.clone(), at);
+            if let (Action::Update, Some(id)) = (op.action, op.target.as_ref().and_then(|t| t.id.as_u64())) {
+                self.updates.entry((op.model, id)).or_insert(at);
+            }
             self.operations.push(op);
         } else {
             let message = format!("{} is planned once; another Proxmox row maps to the same object", op.id);
@@ -674,7 +683,15 @@ impl PlanBuilder {
 
     /// Whether an operation with this id is planned.
     pub fn has(&self, id: &str) -> bool {
-        self.ids.contains(id)
+        self.position.contains_key(id)
+    }
+
+    fn get(&self, id: &str) -> Option<&Operation> {
+        self.position.get(id).map(|&at| &self.operations[at])
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut Operation> {
+        self.position.get(id).map(|&at| &mut self.operations[at])
     }
 
     /// Makes `op` wait for `after`, when both are planned and `after` does
@@ -683,14 +700,11 @@ impl PlanBuilder {
         if !self.has(op) || !self.has(after) {
             return;
         }
-        let cycle = self
-            .operations
-            .iter()
-            .any(|o| o.id == after && o.depends_on.iter().any(|d| d == op));
+        let cycle = self.get(after).is_some_and(|o| o.depends_on.iter().any(|d| d == op));
         if cycle {
             return;
         }
-        if let Some(waiting) = self.operations.iter_mut().find(|o| o.id == op) {
+        if let Some(waiting) = self.get_mut(op) {
             if !waiting.depends_on.iter().any(|d| d == after) {
                 waiting.depends_on.push(after.to_owned());
                 waiting.depends_on.sort();
@@ -700,17 +714,18 @@ impl PlanBuilder {
 
     /// The changes an update of this plan makes to an object, if it has one.
     pub fn changes_of(&self, model: Model, id: u64) -> Option<&BTreeMap<String, Change>> {
-        self.operations
-            .iter()
-            .find(|op| {
-                op.action == Action::Update && op.model == model.name && op.target.as_ref().is_some_and(|t| t.id == id)
-            })
-            .map(|op| &op.changes)
+        self.update_of(model, id).map(|op| &op.changes)
+    }
+
+    /// This plan's update of an existing object, if it has one.
+    pub fn update_of(&self, model: Model, id: u64) -> Option<&Operation> {
+        let at = *self.updates.get(&(model.name, id))?;
+        Some(&self.operations[at]).filter(|op| op.action == Action::Update)
     }
 
     /// Marks a create as needed only by what refers to it (see `finish`).
     pub fn only_if_referenced(&mut self, id: &str) {
-        if let Some(op) = self.operations.iter_mut().find(|o| o.id == id) {
+        if let Some(op) = self.get_mut(id) {
             op.only_if_referenced = true;
         }
     }
@@ -734,17 +749,24 @@ impl PlanBuilder {
                 return;
             }
             self.operations.retain(|op| !unused.contains(&op.id));
-            for id in &unused {
-                self.ids.remove(id);
+            self.reindex();
+        }
+    }
+
+    fn reindex(&mut self) {
+        self.position.clear();
+        self.updates.clear();
+        for (at, op) in self.operations.iter().enumerate() {
+            self.position.insert(op.id.clone(), at);
+            if let (Action::Update, Some(id)) = (op.action, op.target.as_ref().and_then(|t| t.id.as_u64())) {
+                self.updates.entry((op.model, id)).or_insert(at);
             }
         }
     }
 
     /// Whether the operation with this id is a create.
     pub fn creates(&self, id: &str) -> bool {
-        self.operations
-            .iter()
-            .any(|op| op.id == id && op.action == Action::Create)
+        self.get(id).is_some_and(|op| op.action == Action::Create)
     }
 
     pub fn conflict(&mut self, conflict: Conflict) {

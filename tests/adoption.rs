@@ -224,6 +224,44 @@ fn the_plugin_tracking_rows_are_kept_and_linked() {
     assert_eq!(writes(&plan(&synced)), Vec::<String>::new());
 }
 
+/// The plugin refuses a sync-state record whose tracking row does not link
+/// its object yet; a concurrent executor only waits for what `depends_on`
+/// says, so the record waits for the update that makes the link.
+#[test]
+fn a_sync_state_record_waits_for_the_update_that_links_its_tracking_row() {
+    let (_, mut synced) = sync(&sample());
+    records(&mut synced, "/api/plugins/proxbox/proxmox-clusters/")[0]["netbox_cluster"] = Value::Null;
+    for row in records(&mut synced, "/api/plugins/proxbox/proxmox-nodes/") {
+        row["netbox_device"] = Value::Null;
+    }
+    for collection in [
+        "/api/plugins/proxbox/sync-state/clusters/",
+        "/api/plugins/proxbox/sync-state/devices/",
+    ] {
+        records(&mut synced, collection).clear();
+    }
+    let next = plan(&synced);
+    let linked = |tracking: &str, state: &str| {
+        assert_eq!(op(&next, tracking)["action"], "update", "{next}");
+        let record = op(&next, state);
+        assert_eq!(record["action"], "create");
+        assert!(
+            record["depends_on"].as_array().unwrap().contains(&json!(tracking)),
+            "{record}"
+        );
+    };
+    linked(
+        "devices:netbox_proxbox.proxmoxcluster:lab/tracking",
+        "devices:netbox_proxbox.proxboxclustersyncstate:lab/sync-state",
+    );
+    for node in ["pve1", "pve2", "pve3"] {
+        linked(
+            &format!("devices:netbox_proxbox.proxmoxnode:{node}/tracking"),
+            &format!("devices:netbox_proxbox.proxboxdevicesyncstate:{node}/sync-state"),
+        );
+    }
+}
+
 #[test]
 fn a_cluster_is_found_through_its_tracking_row_first() {
     let (_, mut synced) = sync(&sample());

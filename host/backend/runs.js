@@ -46,7 +46,13 @@ export class RunBoard {
   }
 }
 
-/** The part of a run's result worth keeping: outcome, plan counts, applied counts. */
+const FAILURES_KEPT = 20;
+
+/**
+ * The part of a run's result worth keeping: outcome, plan counts, applied
+ * counts and the first failures with NetBox's own words (what an operator
+ * needs to see why a stage ended partial).
+ */
 function summarize(result) {
   if (!result) return { ok: false };
   const { ok, outcome, skipped, reason, summary, applied, message } = result;
@@ -56,6 +62,7 @@ function summarize(result) {
     ...(skipped ? { skipped: true, reason } : {}),
     ...(summary ? { summary: { create: summary.create, update: summary.update, delete: summary.delete, skip: summary.skip, unchanged: summary.unchanged } } : {}),
     ...(applied?.counts ? { applied: applied.counts } : {}),
+    ...(result.failures?.length ? { failures: result.failures.slice(0, FAILURES_KEPT) } : {}),
     ...(message ? { message } : {}),
   };
 }

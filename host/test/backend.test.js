@@ -210,7 +210,9 @@ test('serve: the backend contract the plugin checks, auth on every configuration
   }
 });
 
-test('serve: one run per endpoint (409), others run', async () => {
+const REFUSED = { id: 'devices:dcim.device:pve9', status: 'failed', error: 'POST /api/dcim/devices/ → 400: {"name":["Device name must be unique per site."]}' };
+
+test('serve: one run per endpoint (409), others run, a run\'s failures kept in its record', async () => {
   const releases = [];
   const calls = [];
   const server = createSyncServer({
@@ -220,6 +222,7 @@ test('serve: one run per endpoint (409), others run', async () => {
       calls.push(request);
       request.emit('step', { step: request.stage, status: 'started', message: 'x' });
       await new Promise((r) => releases.push(r));
+      if (request.endpoint === 4) return { ok: false, summary: { create: 2, update: 0, delete: 0 }, applied: { counts: { done: 1, failed: 1 } }, failures: [REFUSED] };
       return { ok: true, summary: { create: 0, update: 0, delete: 0 } };
     },
   });
@@ -243,7 +246,9 @@ test('serve: one run per endpoint (409), others run', async () => {
     assert.equal(parseSSE(await first.text()).at(-1).data.ok, true);
     await other.text();
     const status = await (await json(base, '/planner/status', { key: KEY })).json();
-    assert.deepEqual(status.recent_runs.map((r) => [r.stage, r.ok, r.skipped ?? false]), [['devices', true, false], ['devices', true, false]]);
+    const runs = status.recent_runs.sort((a, b) => a.endpoint.localeCompare(b.endpoint));
+    assert.deepEqual(runs.map((r) => [r.endpoint, r.stage, r.ok, r.skipped ?? false]), [['dc (nb:4)', 'devices', false, false], ['lab (nb:3)', 'devices', true, false]]);
+    assert.deepEqual(runs.map((r) => r.failures), [[REFUSED], undefined], "NetBox's refusal is kept with the run");
     assert.equal((await json(base, '/virtualization/virtual-machines/create/stream?proxmox_endpoint_ids=1', { key: KEY })).status, 200, 'free again');
     releases.at(-1)();
   } finally {

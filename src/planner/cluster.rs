@@ -134,7 +134,10 @@ fn plan_bookkeeping<'a>(
         Field::new("proxmox_cluster", Kind::ForeignKey, ctx.refs.proxmox_cluster.clone()),
         Field::new("proxmox_cluster_name", Kind::Scalar, name),
     ];
-    let parent_op = LIFECYCLE.head(&name.to_lowercase(), String::new()).id();
+    let after = [
+        LIFECYCLE.head(&name.to_lowercase(), String::new()).id(),
+        TRACKING.head(&identity, String::new()).id(),
+    ];
     let key = format!("{name}/sync-state");
-    proxbox::plan(ctx, &proxbox::CLUSTER, writes, (&key, &parent_op), cluster, state);
+    proxbox::plan(ctx, &proxbox::CLUSTER, writes, (&key, &after), cluster, state);
 }

@@ -172,6 +172,6 @@ fn plan_sync_state(ctx: &mut Context, writes: bool, label: &str, spec: &DiskSpec
         Field::new("proxbox_storage_raw_value", Kind::Scalar, storage),
     ];
     let key = format!("{label}/sync-state");
-    let parent_op = LIFECYCLE.head(label, String::new()).id();
-    proxbox::plan(ctx, &proxbox::VIRTUAL_DISK, writes, (&key, &parent_op), disk, fields);
+    let after = [LIFECYCLE.head(label, String::new()).id()];
+    proxbox::plan(ctx, &proxbox::VIRTUAL_DISK, writes, (&key, &after), disk, fields);
 }

@@ -183,15 +183,8 @@ fn plan_sync_state(ctx: &mut Context, writes: bool, node: &str, label: &str, nic
         Field::new("proxbox_bridge_raw_value", Kind::Scalar, bridge),
     ];
     let key = format!("{label}/sync-state");
-    let parent_op = INTERFACE.head(label, String::new()).id();
-    proxbox::plan(
-        ctx,
-        &proxbox::VM_INTERFACE,
-        writes,
-        (&key, &parent_op),
-        interface,
-        fields,
-    );
+    let after = [INTERFACE.head(label, String::new()).id()];
+    proxbox::plan(ctx, &proxbox::VM_INTERFACE, writes, (&key, &after), interface, fields);
 }
 
 /// What the interface's 802.1Q settings should be.

@@ -193,8 +193,11 @@ fn plan_bookkeeping(ctx: &mut Context, writes: bool, nodes: &[(&Node, Linked)]) 
             Field::new("proxmox_cluster_name", Kind::Scalar, cluster_name.as_str()),
         ];
         let key = format!("{}/sync-state", node.name);
-        let parent_op = LIFECYCLE.head(&device_name(ctx, &node.name), String::new()).id();
-        proxbox::plan(ctx, &proxbox::DEVICE, writes, (&key, &parent_op), device, state);
+        let after = [
+            LIFECYCLE.head(&device_name(ctx, &node.name), String::new()).id(),
+            TRACKING.head(&identity, String::new()).id(),
+        ];
+        proxbox::plan(ctx, &proxbox::DEVICE, writes, (&key, &after), device, state);
     }
     reconciler.retire(ctx, true, |row| {
         format!("{}/tracking#{}", row.str("name").unwrap_or_default(), row.id)

@@ -121,15 +121,18 @@ impl Linked {
 
 /// Plans an object's sidecar with these fields (the link added): created
 /// with it, kept current after, left alone while its object is (tagged
-/// bootstrap-only), and written only once the object's own operation
-/// (`parent_op`, when planned) went through: a sidecar that ran ahead of a
-/// refused rename would record a name NetBox does not have. Nothing where
-/// the plugin is not installed.
+/// bootstrap-only), and written only once the operations in `after` (when
+/// planned) went through. `after` holds the object's own operation (a
+/// sidecar that ran ahead of a refused rename would record a name NetBox does
+/// not have) and the tracking rows the sidecar names: the plugin refuses a
+/// sidecar whose tracking row does not link its object yet, and an update
+/// that makes the link is not a `$ref` the executor would wait for. Nothing
+/// where the plugin is not installed.
 pub fn plan<'a>(
     ctx: &mut Context<'a>,
     which: &SyncState,
     writes: bool,
-    (key, parent_op): (&str, &str),
+    (key, after): (&str, &[String]),
     object: &Linked,
     fields: Vec<Field>,
 ) {
@@ -152,5 +155,7 @@ pub fn plan<'a>(
     let mut reconciler = Reconciler::for_run(ctx, &which.spec, writes, []);
     reconciler.item(ctx, &item, found, |_, _| Desired::fields(all));
     let op = which.spec.head(key, String::new()).id();
-    ctx.plan.add_dependency(&op, parent_op);
+    for before in after {
+        ctx.plan.add_dependency(&op, before);
+    }
 }

@@ -325,8 +325,8 @@ fn plan_sync_state(ctx: &mut Context, writes: bool, guest: &Guest, vm: &Linked) 
         Field::new("proxmox_status", Kind::Scalar, guest.status.as_str()),
     ];
     let key = format!("{}/sync-state", guest.key());
-    let parent_op = LIFECYCLE.head(&guest.key(), String::new()).id();
-    proxbox::plan(ctx, &proxbox::VM, writes, (&key, &parent_op), vm, fields);
+    let after = [LIFECYCLE.head(&guest.key(), String::new()).id()];
+    proxbox::plan(ctx, &proxbox::VM, writes, (&key, &after), vm, fields);
 }
 
 /// A VM row for what is now a template: templates are vm-templates
