@@ -687,11 +687,12 @@ impl PlanBuilder {
     }
 
     fn get(&self, id: &str) -> Option<&Operation> {
-        self.position.get(id).map(|&at| &self.operations[at])
+        self.position.get(id).and_then(|&at| self.operations.get(at))
     }
 
     fn get_mut(&mut self, id: &str) -> Option<&mut Operation> {
-        self.position.get(id).map(|&at| &mut self.operations[at])
+        let at = *self.position.get(id)?;
+        self.operations.get_mut(at)
     }
 
     /// Makes `op` wait for `after`, when both are planned and `after` does
@@ -720,7 +721,7 @@ impl PlanBuilder {
     /// This plan's update of an existing object, if it has one.
     pub fn update_of(&self, model: Model, id: u64) -> Option<&Operation> {
         let at = *self.updates.get(&(model.name, id))?;
-        Some(&self.operations[at]).filter(|op| op.action == Action::Update)
+        self.operations.get(at).filter(|op| op.action == Action::Update)
     }
 
     /// Marks a create as needed only by what refers to it (see `finish`).
