@@ -191,6 +191,29 @@ fn node_history(guests: u64, nodes: &[String], proxmox: &mut Map<String, Value>)
     }
 }
 
+/// A node's `/nodes/{node}/network`: two NICs bonded under a VLAN-aware
+/// bridge with the node's addresses, and a storage VLAN on it.
+fn node_network(at: usize) -> Value {
+    let nic = |name: &str, priority: u64| {
+        json!({"iface": name, "type": "eth", "active": 1, "exists": 1, "families": [], "method": "manual",
+        "method6": "manual", "priority": priority})
+    };
+    let host = at + 11;
+    json!([
+        nic("eno1", 1),
+        nic("eno2", 2),
+        {"iface": "bond0", "type": "bond", "active": 1, "autostart": 1, "bond_mode": "802.3ad", "slaves": "eno1 eno2",
+            "families": [], "method": "manual", "method6": "manual", "mtu": "9000", "priority": 3},
+        {"iface": "vmbr0", "type": "bridge", "active": 1, "autostart": 1, "bridge_ports": "bond0", "bridge_vlan_aware": 1,
+            "bridge_vids": "2-4094", "cidr": format!("10.0.0.{host}/24"), "cidr6": format!("2001:db8::{host:x}/64"),
+            "families": ["inet", "inet6"], "gateway": "10.0.0.1", "method": "static", "method6": "static",
+            "mtu": "9000", "priority": 4},
+        {"iface": "vmbr0.50", "type": "vlan", "active": 1, "autostart": 1, "vlan-id": 50, "vlan-raw-device": "vmbr0",
+            "cidr": format!("10.0.50.{host}/24"), "families": ["inet"], "method": "static", "method6": "manual",
+            "priority": 5},
+    ])
+}
+
 fn endpoint(guests: u64) -> Value {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let nodes: Vec<String> = (1..=(guests / 200).clamp(3, 64)).map(|i| format!("pve{i}")).collect();
@@ -203,6 +226,7 @@ fn endpoint(guests: u64) -> Value {
         resources.push(
             json!({"id": format!("node/{node}"), "type": "node", "node": node, "status": "online", "maxcpu": 64}),
         );
+        proxmox.insert(format!("/nodes/{node}/network"), node_network(i));
         for storage in ["local", "local-lvm", "ceph"] {
             resources.push(
                 json!({"id": format!("storage/{node}/{storage}"), "type": "storage", "storage": storage,
@@ -287,6 +311,14 @@ fn main() {
     let guests: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
     let state = args.next().unwrap_or_else(|| "empty".to_owned());
     let mut input = endpoint(guests);
+    // Every Proxmox answer the planner asks for, or the benchmark would time a refusal.
+    let asked = proxbox_planner::discover(&input)
+        .unwrap_or_else(|e| panic!("discover: {e}"))
+        .proxmox;
+    assert!(
+        asked.is_empty(),
+        "synth lacks Proxmox answers the planner needs: {asked:?}"
+    );
     if state != "empty" {
         let plan = proxbox_planner::plan(&input).unwrap_or_else(|e| panic!("plan: {e}"));
         let plan = serde_json::to_value(plan).unwrap_or_else(|e| panic!("plan: {e}"));

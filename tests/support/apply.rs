@@ -87,6 +87,10 @@ pub struct Simulator<'s> {
     next_id: HashMap<String, u64>,
     created: BTreeMap<String, u64>,
     touched: BTreeSet<(String, u64)>,
+    /// VMs whose disks changed since their `disk` was last summed.
+    disk_sums_due: BTreeSet<u64>,
+    /// collection → unique key → the object that holds it (see `constraints`).
+    unique: HashMap<String, HashMap<(String, String), u64>>,
     clock: u64,
     /// The plan's `changelog_message`, which the host sends with each write.
     message: String,
@@ -100,129 +104,145 @@ pub fn apply(state: &mut Value, plan: &Value) -> Result<(), String> {
         next_id: HashMap::new(),
         created: BTreeMap::new(),
         touched: BTreeSet::new(),
+        disk_sums_due: BTreeSet::new(),
+        unique: HashMap::new(),
         clock,
         message: plan["changelog_message"].as_str().unwrap_or_default().to_owned(),
     };
-    let mut done = BTreeSet::new();
-    for op in plan["operations"].as_array().ok_or("no operations")? {
-        let id = op["id"].as_str().ok_or("op without id")?.to_owned();
-        for dep in op["depends_on"].as_array().into_iter().flatten() {
-            if !done.contains(dep.as_str().unwrap_or_default()) {
-                return Err(format!("{id} runs before its dependency {dep}"));
+    let applied = sim.apply_all(plan);
+    // What was applied before a refusal stays applied, as in NetBox.
+    sim.settle_disk_sums();
+    applied
+}
+
+impl Simulator<'_> {
+    fn apply_all(&mut self, plan: &Value) -> Result<(), String> {
+        let mut done = BTreeSet::new();
+        for op in plan["operations"].as_array().ok_or("no operations")? {
+            let id = op["id"].as_str().ok_or("op without id")?.to_owned();
+            for dep in op["depends_on"].as_array().into_iter().flatten() {
+                if !done.contains(dep.as_str().unwrap_or_default()) {
+                    return Err(format!("{id} runs before its dependency {dep}"));
+                }
             }
+            let collection = op["collection"].as_str().unwrap_or_default();
+            if collection == VMS {
+                self.settle_disk_sums();
+            }
+            let written = self.apply_op(op).map_err(|e| format!("{id}: {e}"))?;
+            self.constraints(collection, written)
+                .map_err(|e| format!("{id}: NetBox refuses: {e}"))?;
+            done.insert(id);
         }
-        sim.apply_op(op).map_err(|e| format!("{id}: {e}"))?;
-        let collection = op["collection"].as_str().unwrap_or_default();
-        sim.constraints(collection)
-            .map_err(|e| format!("{id}: NetBox refuses: {e}"))?;
-        done.insert(id);
+        Ok(())
     }
-    Ok(())
 }
 
 /// NetBox's `IPADDRESS_ROLES_NONUNIQUE`.
 const SHARED_ROLES: [&str; 6] = ["anycast", "vip", "vrrp", "hsrp", "glbp", "carp"];
 
+/// The keys NetBox keeps unique in a collection, of one object: tag names and
+/// slugs, VM names per cluster (case-insensitively), interface and disk names
+/// per VM and per device, host addresses in the global table, one sync-state
+/// record per object, and the plugin's constraints on backups, snapshots
+/// (vmid, name, node: not per VM), task UPIDs and backup routines (endpoint,
+/// job id). None in a collection without such a rule.
+fn unique_keys(collection: &str, object: &Value) -> Result<Vec<(String, String)>, String> {
+    let lower = |v: &Value| v.as_str().unwrap_or_default().to_lowercase();
+    let per_parent = |parent: &str| {
+        (
+            object[parent]["id"].to_string(),
+            object["name"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    Ok(match collection {
+        "/api/extras/tags/" => vec![
+            ("slug".to_owned(), lower(&object["slug"])),
+            ("name".to_owned(), lower(&object["name"])),
+        ],
+        VMS => vec![(object["cluster"]["id"].to_string(), lower(&object["name"]))],
+        INTERFACES | DISKS => vec![per_parent("virtual_machine")],
+        DEVICE_INTERFACES => vec![per_parent("device")],
+        DISK_STATES | INTERFACE_STATES | "/api/plugins/proxbox/sync-state/virtual-machines/" => {
+            let link = match collection {
+                DISK_STATES => "virtual_disk",
+                INTERFACE_STATES => "vm_interface",
+                _ => "virtual_machine",
+            };
+            vec![(link.to_owned(), object[link]["id"].to_string())]
+        }
+        IPS if object["vrf"].is_null() && !SHARED_ROLES.contains(&object["role"]["value"].as_str().unwrap_or("")) => {
+            let address = object["address"].as_str().unwrap_or_default();
+            let host = address.split('/').next().unwrap_or_default();
+            let host: std::net::IpAddr = host.parse().map_err(|_| format!("bad address {object}"))?;
+            vec![("global".to_owned(), host.to_string())]
+        }
+        BACKUPS => {
+            let key = ["storage", "subtype", "format", "volume_id", "vmid"].map(|f| object[f].to_string());
+            vec![(object["virtual_machine"]["id"].to_string(), key.join(" "))]
+        }
+        SNAPSHOTS => vec![(
+            object["vmid"].to_string(),
+            format!("{} {}", object["name"], object["node"]),
+        )],
+        TASKS => vec![("upid".to_owned(), object["upid"].to_string())],
+        ROUTINES => vec![(object["endpoint"]["id"].to_string(), object["job_id"].to_string())],
+        _ => Vec::new(),
+    })
+}
+
 impl Simulator<'_> {
-    /// The uniqueness rules NetBox enforces on what the planner writes:
-    /// tag names and slugs, VM names per cluster (case-insensitively),
-    /// interface names per VM, host addresses in the global table, and the
-    /// plugin's constraints on backups, snapshots (vmid, name, node: not
-    /// per VM), task UPIDs and backup routines (endpoint, job id).
-    fn constraints(&mut self, collection: &str) -> Result<(), String> {
-        let lower = |v: &Value| v.as_str().unwrap_or_default().to_lowercase();
-        let keys: Vec<(String, String)> = match collection {
-            "/api/extras/tags/" => self
-                .objects(collection)
-                .iter()
-                .flat_map(|t| {
-                    [
-                        ("slug".to_owned(), lower(&t["slug"])),
-                        ("name".to_owned(), lower(&t["name"])),
-                    ]
-                })
-                .collect(),
-            "/api/virtualization/virtual-machines/" => self
-                .objects(collection)
-                .iter()
-                .map(|vm| (vm["cluster"]["id"].to_string(), lower(&vm["name"])))
-                .collect(),
-            INTERFACES | DISKS => self.per_parent(collection, "virtual_machine"),
-            DEVICE_INTERFACES => {
-                self.interface_links()?;
-                self.per_parent(collection, "device")
-            }
-            DISK_STATES | INTERFACE_STATES | "/api/plugins/proxbox/sync-state/virtual-machines/" => {
-                let link = match collection {
-                    DISK_STATES => "virtual_disk",
-                    INTERFACE_STATES => "vm_interface",
-                    _ => "virtual_machine",
-                };
-                self.objects(collection)
-                    .iter()
-                    .map(|s| (link.to_owned(), s[link]["id"].to_string()))
-                    .collect()
-            }
-            "/api/ipam/ip-addresses/" => self
-                .objects(collection)
-                .iter()
-                .filter(|ip| ip["vrf"].is_null() && !SHARED_ROLES.contains(&ip["role"]["value"].as_str().unwrap_or("")))
-                .map(|ip| {
-                    let host = ip["address"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .split('/')
-                        .next()
-                        .unwrap_or_default();
-                    let host: std::net::IpAddr = host.parse().map_err(|_| format!("bad address {ip}"))?;
-                    Ok(("global".to_owned(), host.to_string()))
-                })
-                .collect::<Result<_, String>>()?,
-            BACKUPS => self
-                .objects(collection)
-                .iter()
-                .map(|b| {
-                    let key = ["storage", "subtype", "format", "volume_id", "vmid"].map(|f| b[f].to_string());
-                    (b["virtual_machine"]["id"].to_string(), key.join(" "))
-                })
-                .collect(),
-            SNAPSHOTS => self
-                .objects(collection)
-                .iter()
-                .map(|s| (s["vmid"].to_string(), format!("{} {}", s["name"], s["node"])))
-                .collect(),
-            TASKS => self
-                .objects(collection)
-                .iter()
-                .map(|t| ("upid".to_owned(), t["upid"].to_string()))
-                .collect(),
-            ROUTINES => self
-                .objects(collection)
-                .iter()
-                .map(|r| (r["endpoint"]["id"].to_string(), r["job_id"].to_string()))
-                .collect(),
-            _ => return Ok(()),
+    /// The uniqueness rules NetBox enforces on what the planner writes
+    /// (see `unique_keys`), after an operation on `collection` that wrote the
+    /// object `written`: checked against an index of the collection's keys,
+    /// built (and checked whole) at the first operation on it, so a large
+    /// state applies in linear time.
+    fn constraints(&mut self, collection: &str, written: Option<u64>) -> Result<(), String> {
+        if collection == DEVICE_INTERFACES {
+            self.interface_links()?;
+        }
+        if !self.unique.contains_key(collection) {
+            let index = self.unique_index(collection)?;
+            self.unique.insert(collection.to_owned(), index);
+        }
+        let Some(id) = written else {
+            return Ok(());
         };
-        let mut seen = BTreeSet::new();
-        for key in keys {
-            if !seen.insert(key.clone()) {
+        let object = self.find(collection, id).cloned().unwrap_or_default();
+        for key in unique_keys(collection, &object)? {
+            let holder = self.unique.get(collection).and_then(|index| index.get(&key)).copied();
+            // An entry can be stale (its object renamed or gone since): only
+            // an object that still has the key takes it.
+            let taken = match holder {
+                Some(other) if other != id => match self.find(collection, other).cloned() {
+                    Some(other) => unique_keys(collection, &other)?.contains(&key),
+                    None => false,
+                },
+                _ => false,
+            };
+            if taken {
                 return Err(format!("{collection}: {} {:?} is taken", key.0, key.1));
+            }
+            if let Some(index) = self.unique.get_mut(collection) {
+                index.insert(key, id);
             }
         }
         Ok(())
     }
 
-    /// (parent id, name) of each child: names are unique per VM and per device.
-    fn per_parent(&mut self, collection: &str, parent: &str) -> Vec<(String, String)> {
-        self.objects(collection)
-            .iter()
-            .map(|o| {
-                (
-                    o[parent]["id"].to_string(),
-                    o["name"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect()
+    /// Every object's keys → its id.
+    fn unique_index(&mut self, collection: &str) -> Result<HashMap<(String, String), u64>, String> {
+        let mut index = HashMap::new();
+        for object in self.objects(collection).iter() {
+            let id = object["id"].as_u64().unwrap_or_default();
+            for key in unique_keys(collection, object)? {
+                if index.contains_key(&key) {
+                    return Err(format!("{collection}: {} {:?} is taken", key.0, key.1));
+                }
+                index.insert(key, id);
+            }
+        }
+        Ok(index)
     }
 
     /// NetBox's rules for a device interface's links: parent, bridge and LAG
@@ -269,15 +289,35 @@ impl Simulator<'_> {
 
     /// NetBox's signal: a VM's `disk` is the sum of its virtual disks' sizes
     /// (null without any), kept with a queryset update (`last_updated` stays).
+    /// Summed when a VM is next read (`settle_disk_sums`): one pass over the
+    /// disks for every run of disk writes, not one per disk.
     fn sum_disks(&mut self, vm: u64) {
-        let sizes = self.disk_sizes(vm);
-        if let Some(object) = self.find(VMS, vm) {
-            object["disk"] = if sizes.is_empty() {
-                Value::Null
-            } else {
-                json!(sizes.iter().sum::<u64>())
-            };
-            object["virtual_disk_count"] = json!(sizes.len());
+        self.disk_sums_due.insert(vm);
+    }
+
+    fn settle_disk_sums(&mut self) {
+        if self.disk_sums_due.is_empty() {
+            return;
+        }
+        let mut sizes: BTreeMap<u64, Vec<u64>> = std::mem::take(&mut self.disk_sums_due)
+            .into_iter()
+            .map(|vm| (vm, Vec::new()))
+            .collect();
+        for disk in self.objects(DISKS).iter() {
+            let vm = disk["virtual_machine"]["id"].as_u64();
+            if let (Some(list), Some(size)) = (vm.and_then(|vm| sizes.get_mut(&vm)), disk["size"].as_u64()) {
+                list.push(size);
+            }
+        }
+        for (vm, sizes) in sizes {
+            if let Some(object) = self.find(VMS, vm) {
+                object["disk"] = if sizes.is_empty() {
+                    Value::Null
+                } else {
+                    json!(sizes.iter().sum::<u64>())
+                };
+                object["virtual_disk_count"] = json!(sizes.len());
+            }
         }
     }
 
@@ -432,18 +472,19 @@ impl Simulator<'_> {
         Ok(value)
     }
 
-    fn apply_op(&mut self, op: &Value) -> Result<(), String> {
+    /// Returns the id of the object it wrote, if it wrote one.
+    fn apply_op(&mut self, op: &Value) -> Result<Option<u64>, String> {
         let collection = op["collection"].as_str().ok_or("no collection")?.to_owned();
         match op["action"].as_str() {
-            Some("create") => self.create(op, &collection),
-            Some("update") => self.update(op, &collection),
-            Some("delete") => self.delete(op, &collection),
-            Some("skip") => Ok(()),
+            Some("create") => self.create(op, &collection).map(Some),
+            Some("update") => self.update(op, &collection).map(Some),
+            Some("delete") => self.delete(op, &collection).map(|()| None),
+            Some("skip") => Ok(None),
             other => Err(format!("unknown action {other:?}")),
         }
     }
 
-    fn create(&mut self, op: &Value, collection: &str) -> Result<(), String> {
+    fn create(&mut self, op: &Value, collection: &str) -> Result<u64, String> {
         let fields = self.resolve(&op["fields"])?;
         let mut object = Map::new();
         for (field, value) in fields.as_object().ok_or("fields must be an object")? {
@@ -479,7 +520,7 @@ impl Simulator<'_> {
         self.created
             .insert(op["id"].as_str().unwrap_or_default().to_owned(), id);
         self.touched.insert((collection.to_owned(), id));
-        Ok(())
+        Ok(id)
     }
 
     fn target(&mut self, op: &Value, collection: &str) -> Result<u64, String> {
@@ -495,7 +536,7 @@ impl Simulator<'_> {
         Ok(id)
     }
 
-    fn update(&mut self, op: &Value, collection: &str) -> Result<(), String> {
+    fn update(&mut self, op: &Value, collection: &str) -> Result<u64, String> {
         let id = self.target(op, collection)?;
         let mut patch = Vec::new();
         for (field, change) in op["changes"].as_object().ok_or("update without changes")? {
@@ -530,7 +571,7 @@ impl Simulator<'_> {
         if collection == DISKS {
             self.sum_disks(vm.and_then(|vm| vm.as_u64()).unwrap_or_default());
         }
-        Ok(())
+        Ok(id)
     }
 
     fn delete(&mut self, op: &Value, collection: &str) -> Result<(), String> {
