@@ -37,8 +37,17 @@ pub struct Discovery {
     pub complete: bool,
 }
 
+/// What to fetch next for the planner input `input`; loop until `complete`.
 pub fn discover(input: &Value) -> Result<Discovery> {
-    let input = InputDoc::from_value(input)?;
+    discover_doc(&InputDoc::from_value(input)?)
+}
+
+/// `discover` for the input as JSON text (what the JavaScript boundary hands over).
+pub fn discover_json(input: &str) -> Result<Discovery> {
+    discover_doc(&InputDoc::from_json(input)?)
+}
+
+fn discover_doc(input: &InputDoc) -> Result<Discovery> {
     let settings = read_settings(input.settings.as_ref(), input.endpoint.as_ref())?;
     let stages = parse_sync_types(input.sync_types.as_ref(), &Path::ROOT.key("sync_types"))?;
     let subset = input.subset()?;
@@ -67,7 +76,7 @@ pub fn discover(input: &Value) -> Result<Discovery> {
         };
         proxmox.extend(asks(&selected, &read, &in_scope));
     }
-    proxmox.sort();
+    crate::sort::sort(&mut proxmox);
     proxmox.dedup();
     let mut fields = BTreeMap::new();
     if !selected.is_empty() {
@@ -80,7 +89,7 @@ pub fn discover(input: &Value) -> Result<Discovery> {
     // Last, once everything else is read: the history of what the plan would update.
     let mut queries = BTreeMap::new();
     if !selected.is_empty() && proxmox.is_empty() && fields.is_empty() {
-        for (collection, list) in crate::planner::history_queries(&input)? {
+        for (collection, list) in crate::planner::history_queries(input)? {
             if let Some(model) = crate::netbox::ALL_MODELS.iter().find(|m| m.collection == collection) {
                 fields.insert(collection.to_owned(), model.query_fields());
             }

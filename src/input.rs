@@ -70,6 +70,20 @@ fn not_an_object(found: &str) -> PlanError {
     )
 }
 
+/// What valid JSON text holds, named like `json::type_name` names a parsed
+/// value (by its first character).
+fn kind_of_text(text: &str) -> &'static str {
+    match text.trim_start().bytes().next() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        Some(b'-' | b'0'..=b'9') => "a number",
+        _ => "another JSON value",
+    }
+}
+
 impl InputDoc {
     /// The parts of the input that decide the plan, hashed (list order aside).
     pub fn fingerprint(&self) -> String {
@@ -134,14 +148,20 @@ impl InputDoc {
     }
 
     pub fn from_json(text: &str) -> Result<InputDoc> {
-        serde_json::from_str(text).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => not_an_object("another JSON value"),
+        let doc = serde_json::from_str(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => not_an_object(kind_of_text(text)),
             _ => PlanError::new(
                 ErrorCode::InvalidJson,
                 format!("$ (line {}, column {})", e.line(), e.column()),
                 format!("not valid JSON: {e}"),
             ),
-        })
+        })?;
+        // serde reads a struct from an array too (`[settings, endpoint, ...]`):
+        // the input is an object, as `from_value` requires.
+        match kind_of_text(text) {
+            "an object" => Ok(doc),
+            found => Err(not_an_object(found)),
+        }
     }
 
     pub fn from_value(value: &Value) -> Result<InputDoc> {
@@ -149,5 +169,31 @@ impl InputDoc {
             return Err(not_an_object(crate::json::type_name(value)));
         }
         InputDoc::deserialize(value).map_err(|e| not_an_object(&e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Text and parsed value are refused alike, naming what was found.
+    #[test]
+    fn input_that_is_not_an_object_is_named_either_way() {
+        for (text, found) in [
+            ("[1]", "an array"),
+            (" 42", "a number"),
+            ("\"x\"", "a string"),
+            ("null", "null"),
+            ("true", "a boolean"),
+        ] {
+            let from_text = InputDoc::from_json(text).unwrap_err();
+            let from_value = InputDoc::from_value(&serde_json::from_str(text).unwrap()).unwrap_err();
+            assert_eq!(from_text, from_value, "{text}");
+            assert_eq!(
+                from_text.message,
+                format!("expected the planner input object, found {found}")
+            );
+            assert_eq!((from_text.code, from_text.path.as_str()), (ErrorCode::WrongType, "$"));
+        }
     }
 }

@@ -25,12 +25,13 @@ pub mod proxmox_path;
 #[cfg(test)]
 mod schema;
 pub mod settings;
+mod sort;
 pub mod source;
 pub mod time;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
-pub use discover::{discover, Discovery};
+pub use discover::{discover, discover_json, Discovery};
 pub use error::{ErrorCode, PlanError, Result};
 pub use modes::{ResolvedModes, ResourceType, Stage, StageStatus, SyncMode};
 
@@ -105,14 +106,22 @@ pub fn plan_json(input: &str) -> Result<String> {
 
 /// `plan_json` for JSON text as UTF-8 bytes (what a file or a socket holds).
 pub fn plan_json_bytes(input: &[u8]) -> Result<String> {
-    let text = std::str::from_utf8(input).map_err(|e| {
+    plan_json(utf8_text(input)?)
+}
+
+/// `discover_json` for JSON text as UTF-8 bytes.
+pub fn discover_json_bytes(input: &[u8]) -> Result<Discovery> {
+    discover_json(utf8_text(input)?)
+}
+
+fn utf8_text(input: &[u8]) -> Result<&str> {
+    std::str::from_utf8(input).map_err(|e| {
         PlanError::new(
             ErrorCode::InvalidJson,
             format!("$ (byte {})", e.valid_up_to()),
             "the input is not UTF-8",
         )
-    })?;
-    plan_json(text)
+    })
 }
 
 /// Does the NetBox object `object` (as the REST API returns it) already hold

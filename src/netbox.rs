@@ -600,7 +600,7 @@ impl<'de> Visitor<'de> for EntryVisitor<'_> {
                 Key::Id => id = Some(map.next_value::<Value>()?),
                 Key::Tags => {
                     let mut slugs = map.next_value::<TagSlugs>()?.0;
-                    slugs.sort();
+                    crate::sort::sort(&mut slugs);
                     slugs.dedup();
                     record.tags = slugs;
                 }
@@ -622,7 +622,7 @@ impl<'de> Visitor<'de> for EntryVisitor<'_> {
                 }
             }
         }
-        fields.sort_by_key(|(field, _)| *field);
+        crate::sort::sort_by_key(fields, |(field, _)| *field);
         // `append` leaves the scratch its capacity for the next entry.
         let mut kept = Vec::with_capacity(fields.len());
         kept.append(fields);
@@ -994,7 +994,7 @@ impl<'a> NetboxState<'a> {
                 }
             }
         }
-        objects.sort_by_key(|o| o.id);
+        crate::sort::sort_by_key(&mut objects, |o| o.id);
         Ok(Collection::Objects(objects))
     }
 }

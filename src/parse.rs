@@ -91,7 +91,7 @@ pub fn tags(text: &str) -> Vec<String> {
         .filter(|tag| !tag.is_empty())
         .map(str::to_owned)
         .collect();
-    tags.sort();
+    crate::sort::sort(&mut tags);
     tags.dedup();
     tags
 }

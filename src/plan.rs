@@ -583,7 +583,7 @@ impl OpHead<'_> {
 }
 
 fn sorted_unique(mut ids: Vec<String>) -> Vec<String> {
-    ids.sort();
+    crate::sort::sort(&mut ids);
     ids.dedup();
     ids
 }
@@ -708,7 +708,7 @@ impl PlanBuilder {
         if let Some(waiting) = self.get_mut(op) {
             if !waiting.depends_on.iter().any(|d| d == after) {
                 waiting.depends_on.push(after.to_owned());
-                waiting.depends_on.sort();
+                crate::sort::sort(&mut waiting.depends_on);
             }
         }
     }
@@ -735,17 +735,17 @@ impl PlanBuilder {
     /// (a device type nothing uses takes its manufacturer with it).
     fn drop_unreferenced(&mut self) {
         loop {
-            let referenced: BTreeSet<&str> = self
-                .operations
-                .iter()
-                .flat_map(|op| op.depends_on.iter().map(String::as_str))
-                .collect();
-            let unused: BTreeSet<String> = self
-                .operations
-                .iter()
-                .filter(|op| op.only_if_referenced && !referenced.contains(op.id.as_str()))
-                .map(|op| op.id.clone())
-                .collect();
+            let referenced: BTreeSet<&str> = crate::sort::btree_set(
+                self.operations
+                    .iter()
+                    .flat_map(|op| op.depends_on.iter().map(String::as_str)),
+            );
+            let unused: BTreeSet<String> = crate::sort::btree_set(
+                self.operations
+                    .iter()
+                    .filter(|op| op.only_if_referenced && !referenced.contains(op.id.as_str()))
+                    .map(|op| op.id.clone()),
+            );
             if unused.is_empty() {
                 return;
             }
@@ -872,7 +872,7 @@ fn ordered_deletes(deletes: Vec<Operation>) -> Vec<Operation> {
             .any(|dep| pending.iter().flatten().any(|other| other.id == *dep))
     };
     let mut ordered = Vec::with_capacity(pending.len());
-    let mut left: BTreeSet<usize> = (0..pending.len()).collect();
+    let mut left: BTreeSet<usize> = crate::sort::btree_set(0..pending.len());
     while !left.is_empty() {
         let next = left
             .iter()

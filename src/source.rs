@@ -352,11 +352,11 @@ pub fn inventory<'a>(snapshot: &ProxmoxSnapshot<'a>) -> Result<std::result::Resu
             _ => {}
         }
     }
-    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    crate::sort::sort_by(&mut nodes, |a, b| a.name.cmp(&b.name));
     nodes.dedup_by(|a, b| a.name == b.name);
     // A guest listed twice (a node that just joined) is one guest: which row
     // wins is decided by content, never by list order.
-    guests.sort_by_cached_key(|g| (g.kind, g.vmid, g.row_order()));
+    crate::sort::sort_by_cached_key(&mut guests, |g| (g.kind, g.vmid, g.row_order()));
     let listed = guests.len();
     guests.dedup_by_key(|g| (g.kind, g.vmid));
     let mut warnings = Vec::new();
@@ -507,7 +507,7 @@ pub fn nics(kind: GuestKind, config: &Map<String, Value>) -> Vec<Nic> {
             Some(nic(kind, index, text, config))
         })
         .collect();
-    nics.sort_by_key(|nic| nic.index);
+    crate::sort::sort_by_key(&mut nics, |nic| nic.index);
     nics
 }
 
@@ -604,7 +604,7 @@ pub fn disks(config: &Map<String, Value>) -> Vec<GuestDisk> {
             Some((kind, index, GuestDisk { key: key.clone(), spec }))
         })
         .collect();
-    disks.sort_by_key(|(kind, index, _)| (*kind, *index));
+    crate::sort::sort_by_key(&mut disks, |(kind, index, _)| (*kind, *index));
     disks.into_iter().map(|(_, _, disk)| disk).collect()
 }
 

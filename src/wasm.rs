@@ -34,16 +34,36 @@ fn from_js(value: &JsValue, path: &str) -> Result<Value, JsValue> {
     serde_json::from_slice(&utf8_of(&text)).map_err(|e| invalid(format!("cannot be read as JSON: {e}")))
 }
 
+/// Results cross as JSON text, parsed by the engine: serde_json already
+/// serialises every type here (the plan, natively), so the module carries
+/// one serialiser per type, not a second one for JS objects.
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| {
-            js_error(&PlanError::new(
-                ErrorCode::InvalidValue,
-                "$",
-                format!("cannot convert the result: {e}"),
-            ))
-        })
+    let text = serde_json::to_string(value).map_err(|e| {
+        js_error(&PlanError::new(
+            ErrorCode::InvalidValue,
+            "$",
+            format!("cannot convert the result: {e}"),
+        ))
+    })?;
+    js_sys::JSON::parse(&text)
+}
+
+/// The planner input as UTF-8 JSON text, through the engine's
+/// `JSON.stringify`: the fastest road across the boundary for large inputs,
+/// and the one parser (serde_json's) for every entry point.
+fn input_text(input: &JsValue) -> Result<Vec<u8>, JsValue> {
+    let text = js_sys::JSON::stringify(input).map_err(|_| {
+        js_error(&PlanError::new(
+            ErrorCode::InvalidValue,
+            "$",
+            "the input cannot be turned into JSON (a cycle, a BigInt?)",
+        ))
+    })?;
+    // `undefined` (or a function) has no JSON: it is read as `null`, not an object.
+    if text.is_undefined() {
+        return Ok(b"null".to_vec());
+    }
+    Ok(utf8_of(&text))
 }
 
 fn present(value: &Value) -> Option<&Value> {
@@ -90,15 +110,7 @@ pub fn resolve_sync_modes(
 /// `plan(input)`: the planner input object in, the plan object out.
 #[wasm_bindgen(unchecked_return_type = "Plan")]
 pub fn plan(#[wasm_bindgen(unchecked_param_type = "PlanInput")] input: JsValue) -> Result<JsValue, JsValue> {
-    // JSON text is the fastest road across the boundary for large inputs.
-    let text = js_sys::JSON::stringify(&input).map_err(|_| {
-        js_error(&PlanError::new(
-            ErrorCode::InvalidValue,
-            "$",
-            "the input cannot be turned into JSON (a cycle, a BigInt?)",
-        ))
-    })?;
-    let output = crate::plan_json_bytes(&utf8_of(&text)).map_err(|e| js_error(&e))?;
+    let output = crate::plan_json_bytes(&input_text(&input)?).map_err(|e| js_error(&e))?;
     js_sys::JSON::parse(&output)
 }
 
@@ -208,7 +220,6 @@ pub fn is_proxmox_read_path(path: &str) -> bool {
 /// `discover(input)`: what to fetch next; loop until `complete`.
 #[wasm_bindgen(unchecked_return_type = "Discovery")]
 pub fn discover(#[wasm_bindgen(unchecked_param_type = "PlanInput")] input: JsValue) -> Result<JsValue, JsValue> {
-    let input = from_js(&input, "$")?;
-    let discovery = crate::discover(&input).map_err(|e| js_error(&e))?;
+    let discovery = crate::discover_json_bytes(&input_text(&input)?).map_err(|e| js_error(&e))?;
     to_js(&discovery)
 }

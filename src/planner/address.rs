@@ -125,7 +125,7 @@ fn moves(ctx: &Context, how: &Assignment, groups: &[Group], claims: &Claims) -> 
     for group in groups {
         for target in &group.targets {
             if let Some(id) = target.existing_id {
-                at_interface.insert(id, (group.complete, target.wanted.iter().collect()));
+                at_interface.insert(id, (group.complete, crate::sort::btree_set(&target.wanted)));
             }
         }
     }
@@ -178,10 +178,10 @@ pub fn plan_groups(
     let mut assigned = by_interface(all, how.interface);
     let mut claims = Claims::of(all, std::mem::take(&mut ctx.refs.planned_addresses));
     let moved = moves(ctx, how, groups, &claims);
-    let arriving: BTreeMap<(&str, &Cidr), &Object> = moved
-        .iter()
-        .filter_map(|(id, (label, address))| Some(((label.as_str(), address), ctx.object(netbox::IP_ADDRESS, *id)?)))
-        .collect();
+    let arriving: BTreeMap<(&str, &Cidr), &Object> =
+        crate::sort::btree_map(moved.iter().filter_map(|(id, (label, address))| {
+            Some(((label.as_str(), address), ctx.object(netbox::IP_ADDRESS, *id)?))
+        }));
     let mut all_planned = Vec::with_capacity(groups.len());
     for group in groups {
         let mut planned: Vec<(Cidr, Option<Value>)> = Vec::new();
@@ -276,7 +276,7 @@ pub fn worth_recording(ctx: &Context, addresses: Vec<Cidr>) -> Vec<Cidr> {
         .filter(|a| !a.is_loopback() && !a.is_unspecified() && a.is_assignable_to_interface())
         .filter(|a| !(ignore_link_local && !a.is_ipv4() && a.is_link_local()))
         .collect();
-    found.sort();
+    crate::sort::sort(&mut found);
     found.dedup();
     found
 }

@@ -6,7 +6,7 @@
 //! gone from Proxmox is deleted, only when every read of its storage
 //! succeeded, and only the rows of the VMs this run answers for.
 
-use super::context::Context;
+use super::context::{by_parent, Context};
 use super::diff::{Field, Kind};
 use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Owner, Reconciler};
 use super::vm_data::{linked_vm, rows_of, vms_in_scope};
@@ -85,13 +85,9 @@ fn serves_backups(row: &Map<String, Value>) -> bool {
 /// `/cluster/resources` shows each storage.
 fn backup_storages(snapshot: &ProxmoxSnapshot, rows: &[Value], inventory: &Inventory) -> Vec<BackupStorage> {
     let seen = storage::per_node(snapshot);
-    let known: BTreeSet<&str> = inventory.nodes.iter().map(|n| n.name.as_str()).collect();
-    let online: BTreeSet<&str> = inventory
-        .nodes
-        .iter()
-        .filter(|n| n.online)
-        .map(|n| n.name.as_str())
-        .collect();
+    let known: BTreeSet<&str> = crate::sort::btree_set(inventory.nodes.iter().map(|n| n.name.as_str()));
+    let online: BTreeSet<&str> =
+        crate::sort::btree_set(inventory.nodes.iter().filter(|n| n.online).map(|n| n.name.as_str()));
     let mut storages: Vec<BackupStorage> = rows
         .iter()
         .filter_map(Value::as_object)
@@ -101,12 +97,10 @@ fn backup_storages(snapshot: &ProxmoxSnapshot, rows: &[Value], inventory: &Inven
             let where_seen = seen.get(&name);
             let listed = parse::list(row.get("nodes"));
             let serving: BTreeSet<&str> = match (listed.is_empty(), where_seen) {
-                (false, _) => listed
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|n| known.contains(n))
-                    .collect(),
-                (true, Some((nodes, _))) if !nodes.is_empty() => nodes.iter().map(String::as_str).collect(),
+                (false, _) => crate::sort::btree_set(listed.iter().map(String::as_str).filter(|n| known.contains(n))),
+                (true, Some((nodes, _))) if !nodes.is_empty() => {
+                    crate::sort::btree_set(nodes.iter().map(String::as_str))
+                }
                 _ => known.clone(),
             };
             let up: Vec<String> = serving
@@ -129,7 +123,7 @@ fn backup_storages(snapshot: &ProxmoxSnapshot, rows: &[Value], inventory: &Inven
             })
         })
         .collect();
-    storages.sort_by(|a, b| a.name.cmp(&b.name));
+    crate::sort::sort_by(&mut storages, |a, b| a.name.cmp(&b.name));
     storages.dedup_by(|a, b| a.name == b.name);
     storages
 }
@@ -285,7 +279,7 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
     };
     let storages = backup_storages(ctx.snapshot, rows, ctx.inventory);
     let Volumes { found, complete } = volumes(ctx, &storages)?;
-    let held = ctx.objects(netbox::VM_BACKUP);
+    let held = by_parent(ctx.objects(netbox::VM_BACKUP), "virtual_machine");
     for (volid, row) in &found {
         let Some(vmid) = vmid_of(row, volid) else {
             continue;
@@ -297,11 +291,11 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
         };
         match linked_vm(ctx, vmid) {
             Ok((guest, vm)) if ctx.guest_in_scope(&guest.key()) => {
-                let candidates = vm.existing_id.map_or_else(Vec::new, |id| {
-                    held.iter()
-                        .filter(|b| b.fk("virtual_machine") == Some(id) && b.str("volume_id") == Some(volid.as_str()))
-                        .collect()
-                });
+                let of_vm = vm.existing_id.and_then(|id| held.get(&id)).into_iter().flatten();
+                let candidates = of_vm
+                    .copied()
+                    .filter(|b| b.str("volume_id") == Some(volid.as_str()))
+                    .collect();
                 let found = Found::among(candidates, MatchedBy::NaturalKey, "backups");
                 let kind = guest.kind;
                 let vm = vm.reference;

@@ -12,7 +12,6 @@ use crate::netbox::{self, Model, Object};
 use crate::parse;
 use crate::plan::{Change, MatchedBy, Reason, Target, Warning, WarningCode};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 pub const BOOTSTRAP: &str = "bootstrap";
 
@@ -311,7 +310,7 @@ fn add_vm_object_type(ctx: &mut Context, field: &Object, name: &str) {
         before: Value::Array(types),
         after: Value::Array(after),
     };
-    let changes = BTreeMap::from([("object_types".to_owned(), change)]);
+    let changes = crate::sort::btree_map([("object_types".to_owned(), change)]);
     let head = CUSTOM_FIELD.head(name, name.to_owned());
     let target = Target::of(field);
     ctx.update(

@@ -38,7 +38,7 @@ impl<'a> Loaded<'a> {
             }
             match netbox.collection(*model)? {
                 Collection::Objects(mut objects) => {
-                    objects.sort_by_key(|o| (o.id, o.last_updated().map(str::to_owned), o.digest()));
+                    newest_copy_last(&mut objects);
                     let before = objects.len();
                     objects.reverse();
                     objects.dedup_by_key(|o| o.id);
@@ -109,6 +109,20 @@ impl<'a> Loaded<'a> {
             };
             Some(warning.in_collection(*model))
         })
+    }
+}
+
+/// Puts the copies of one id oldest first, ties broken by content, so that
+/// `dedup` after `reverse` keeps the newest. The objects come sorted by id
+/// (`NetboxState::collection`, a stable sort): only the copies of one id,
+/// rare, are compared by time and digest, a hash of the whole record, too
+/// dear to take on every comparison among 100,000 objects.
+fn newest_copy_last(objects: &mut [Object]) {
+    for copies in objects
+        .chunk_by_mut(|a, b| a.id == b.id)
+        .filter(|copies| copies.len() > 1)
+    {
+        crate::sort::sort_by_cached_key(copies, |o| (o.last_updated().map(str::to_owned), o.digest()));
     }
 }
 
@@ -427,7 +441,7 @@ impl<'a> Context<'a> {
             self.plan
                 .warn(Warning::new(WarningCode::UnreadableRow, message).at_path(path));
         }
-        sorted.sort_by_cached_key(|row| Value::Object((*row).clone()).to_string());
+        crate::sort::sort_by_cached_key(&mut sorted, |row| Value::Object((*row).clone()).to_string());
         let mut by_key = BTreeMap::new();
         for row in sorted {
             let Some(id) = crate::json::loose_string(row.get(key)) else {
@@ -456,10 +470,19 @@ impl<'a> Context<'a> {
 
 /// Objects by the object a field of theirs points at (disks by VM, interfaces by device).
 pub fn by_parent<'o, 'a>(objects: &'o [Object<'a>], field: &str) -> BTreeMap<u64, Vec<&'o Object<'a>>> {
+    grouped_by(objects, |object| object.fk(field))
+}
+
+/// Objects by a number of theirs, in their order (by id): what a planner
+/// looks up once per Proxmox object, which a scan would make quadratic.
+pub fn grouped_by<'o, 'a>(
+    objects: &'o [Object<'a>],
+    key: impl Fn(&Object) -> Option<u64>,
+) -> BTreeMap<u64, Vec<&'o Object<'a>>> {
     let mut map: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();
     for object in objects {
-        if let Some(parent) = object.fk(field) {
-            map.entry(parent).or_default().push(object);
+        if let Some(key) = key(object) {
+            map.entry(key).or_default().push(object);
         }
     }
     map

@@ -121,7 +121,7 @@ impl Field {
 }
 
 pub fn create_payload(fields: &[Field]) -> Map<String, Value> {
-    fields.iter().map(|f| (f.name.to_owned(), f.value.clone())).collect()
+    crate::sort::json_map(fields.iter().map(|f| (f.name.to_owned(), f.value.clone())))
 }
 
 fn current(object: &Object, field: &Field) -> Value {
@@ -134,7 +134,7 @@ fn current(object: &Object, field: &Field) -> Value {
         Kind::CustomFields => {
             let ours = field.value.as_object().into_iter().flatten();
             let values = ours.map(|(key, _)| (key.clone(), object.custom_field(key).cloned().unwrap_or(Value::Null)));
-            Value::Object(values.collect())
+            Value::Object(crate::sort::json_map(values))
         }
     }
 }
@@ -142,7 +142,7 @@ fn current(object: &Object, field: &Field) -> Value {
 /// `[{"slug": "a"}, ...]` in slug order.
 pub fn tag_list<S: AsRef<str>>(slugs: &[S]) -> Value {
     let mut slugs: Vec<&str> = slugs.iter().map(AsRef::as_ref).collect();
-    slugs.sort_unstable();
+    crate::sort::sort(&mut slugs);
     slugs.dedup();
     Value::Array(slugs.into_iter().map(|s| serde_json::json!({ "slug": s })).collect())
 }
@@ -150,7 +150,9 @@ pub fn tag_list<S: AsRef<str>>(slugs: &[S]) -> Value {
 /// Ids in ascending order, then `$ref`s by op id: a stable form of a set.
 pub fn sorted_references(value: &Value) -> Value {
     let mut items: Vec<Value> = value.as_array().cloned().unwrap_or_default();
-    items.sort_by_key(|v| (v.as_u64().is_none(), v.as_u64().unwrap_or(0), v.to_string()));
+    crate::sort::sort_by_key(&mut items, |v| {
+        (v.as_u64().is_none(), v.as_u64().unwrap_or(0), v.to_string())
+    });
     Value::Array(items)
 }
 
@@ -220,7 +222,7 @@ fn custom_field_change(before: &Value, after: &Value) -> Option<Change> {
         let values = differing
             .iter()
             .map(|k| ((*k).clone(), map.get(*k).cloned().unwrap_or(Value::Null)));
-        Value::Object(values.collect())
+        Value::Object(crate::sort::json_map(values))
     };
     (!differing.is_empty()).then(|| Change {
         before: pick(before),
@@ -243,11 +245,12 @@ fn change(object: &Object, field: &Field) -> Option<Change> {
 
 /// The updates that bring `object` to the desired fields the flags let us patch.
 pub fn changes(object: &Object, fields: &[Field], flags: &OverwriteFlags) -> BTreeMap<String, Change> {
-    fields
-        .iter()
-        .filter(|f| f.patched(flags))
-        .filter_map(|f| Some((f.name.to_owned(), change(object, f)?)))
-        .collect()
+    crate::sort::btree_map(
+        fields
+            .iter()
+            .filter(|f| f.patched(flags))
+            .filter_map(|f| Some((f.name.to_owned(), change(object, f)?))),
+    )
 }
 
 /// Does `object` (a NetBox object, reduced like every input object) already

@@ -106,7 +106,7 @@ fn wanted(ctx: &mut Context) -> Vec<Group> {
         let Some(guest) = inventory.guests.get(guest_index) else {
             continue;
         };
-        slots.sort_by_key(|s| s.nic.index);
+        crate::sort::sort_by_key(&mut slots, |s| s.nic.index);
         let key = guest.key();
         let agent = agent(ctx, guest, &key);
         let complete = agent.is_ok();

@@ -11,7 +11,6 @@ use crate::netbox::{self, Object};
 use crate::parse;
 use crate::plan::{Change, MatchedBy, OpHead, Reason, Target};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 pub const PLANNER: Planner = Planner {
@@ -106,7 +105,7 @@ fn plan_primary(ctx: &mut Context, slot: &InterfaceSlot, existing: &[&Object], m
         None => Target::created(&slot.reference),
     };
     let identity = format!("{}/primary-mac", slot.label);
-    let changes = BTreeMap::from([(
+    let changes = crate::sort::btree_map([(
         "primary_mac_address".to_owned(),
         Change {
             before: current.into(),

@@ -218,7 +218,7 @@ pub fn asks(selected: &[(&Planner, bool)], read: &Read, in_scope: &dyn Fn(&Guest
         };
         (planner.proxmox)(&mut ask);
     }
-    wanted.sort();
+    crate::sort::sort(&mut wanted);
     wanted.dedup();
     wanted
 }

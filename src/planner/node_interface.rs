@@ -163,14 +163,11 @@ fn plan_node<'a>(
         }
         return Ok(network);
     };
-    let interfaces: BTreeMap<String, NodeInterface> = ctx
-        .rows_by_key(&path, rows, "iface")
-        .into_iter()
-        .map(|(name, row)| {
+    let interfaces: BTreeMap<String, NodeInterface> =
+        crate::sort::btree_map(ctx.rows_by_key(&path, rows, "iface").into_iter().map(|(name, row)| {
             let iface = node_interface(&name, row);
             (name, iface)
-        })
-        .collect();
+        }));
     let links = Links::of(&interfaces);
     for name in links.order(&interfaces) {
         let Some(iface) = interfaces.get(&name) else {
@@ -273,7 +270,7 @@ impl Links {
             self.depth(name, &mut depth, &mut BTreeSet::new());
         }
         let mut names: Vec<String> = interfaces.keys().cloned().collect();
-        names.sort_by_key(|name| depth.get(name).copied().unwrap_or_default());
+        crate::sort::sort_by_key(&mut names, |name| depth.get(name).copied().unwrap_or_default());
         names
     }
 

@@ -152,7 +152,7 @@ impl<'a> Ownership<'a> {
             }
         }
         for list in edits.values_mut() {
-            list.sort_by(|a, b| (a.str("time"), a.id).cmp(&(b.str("time"), b.id)));
+            crate::sort::sort_by(list, |a, b| (a.str("time"), a.id).cmp(&(b.str("time"), b.id)));
         }
         edits
     }

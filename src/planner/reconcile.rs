@@ -136,11 +136,12 @@ impl Lifecycle {
             Some((outer, inner)) => payload.get(outer).and_then(|v| v.get(inner)),
             None => payload.get(field),
         };
-        self.lookup
-            .iter()
-            .filter_map(|(filter, field)| Some(((*filter).to_owned(), read(field)?.clone())))
-            .filter(|(_, value)| !value.is_null())
-            .collect()
+        crate::sort::json_map(
+            self.lookup
+                .iter()
+                .filter_map(|(filter, field)| Some(((*filter).to_owned(), read(field)?.clone())))
+                .filter(|(_, value)| !value.is_null()),
+        )
     }
 }
 
@@ -156,7 +157,7 @@ pub enum Found<'a> {
 impl<'a> Found<'a> {
     /// Zero, one or several candidates found by one rule.
     pub fn among(mut candidates: Vec<&'a Object<'a>>, by: MatchedBy, what: &str) -> Self {
-        candidates.sort_by_key(|o| o.id);
+        crate::sort::sort_by_key(&mut candidates, |o| o.id);
         candidates.dedup_by_key(|o| o.id);
         match candidates.len() {
             0 => Found::None,
@@ -232,7 +233,7 @@ impl<'s, 'a> Reconciler<'s, 'a> {
     /// and nothing is written. `scope`: the objects this run answers for.
     pub fn new(spec: &'s Lifecycle, planning: bool, scope: impl IntoIterator<Item = &'a Object<'a>>) -> Self {
         let mut scope: Vec<&Object> = scope.into_iter().collect();
-        scope.sort_by_key(|o| o.id);
+        crate::sort::sort_by_key(&mut scope, |o| o.id);
         scope.dedup_by_key(|o| o.id);
         Reconciler {
             spec,
@@ -475,7 +476,9 @@ impl<'s, 'a> Reconciler<'s, 'a> {
             .collect();
         // What points at an object is decided first (the sort is stable: ids
         // stay in order at each depth).
-        leftovers.sort_by_key(|o| std::cmp::Reverse(restriction_depth(ctx, self.spec, o)));
+        crate::sort::sort_by_key(&mut leftovers, |o| {
+            std::cmp::Reverse(restriction_depth(ctx, self.spec, o))
+        });
         let mut named = BTreeSet::new();
         let mut deleted = BTreeMap::new();
         for object in leftovers {
@@ -511,7 +514,7 @@ fn disputed(ctx: &mut Context, spec: &Lifecycle, item: &Item, object: &Object, d
         edit.base, change.before, change.after
     );
     let deps = ctx.refs.dependencies(&[&change.after]);
-    let changed = BTreeMap::from([(field.clone(), change.clone())]);
+    let changed = crate::sort::btree_map([(field.clone(), change.clone())]);
     let mut accept = head().update_op(Target::of(object), Reason::OperatorEdited, changed, deps);
     let mut keep = keep_record(spec, item, object, &field, &story);
     keep.id = id.clone();
@@ -549,7 +552,7 @@ fn disputed(ctx: &mut Context, spec: &Lifecycle, item: &Item, object: &Object, d
         changed_by: edit.user,
         changed_at: edit.time,
         resolution,
-        choices: BTreeMap::from([(ACCEPT_PROXMOX, accept), (KEEP_NETBOX, keep)]),
+        choices: crate::sort::btree_map([(ACCEPT_PROXMOX, accept), (KEEP_NETBOX, keep)]),
     };
     ctx.plan.field_conflict(conflict, planned);
 }
@@ -643,13 +646,13 @@ fn retire_one(
     match spec.gone {
         Gone::Delete { cascades } => delete(ctx, spec, object, head(), cascades, deleted),
         Gone::Status(status) => {
-            let changes = BTreeMap::from([("status".to_owned(), status_change(object, status))]);
+            let changes = crate::sort::btree_map([("status".to_owned(), status_change(object, status))]);
             ctx.update(head(), Target::of(object), Reason::GoneFromProxmox, changes, None);
         }
         Gone::SoftDelete => {
             let mut tags = object.tags();
             tags.push(ctx.refs.own_tags.soft_deleted.clone());
-            let changes = BTreeMap::from([
+            let changes = crate::sort::btree_map([
                 ("status".to_owned(), status_change(object, "decommissioning")),
                 (
                     "tags".to_owned(),

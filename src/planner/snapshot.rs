@@ -4,7 +4,7 @@
 //! live state, not a snapshot). Governed by `sync_mode_vm`. A snapshot gone
 //! from Proxmox is deleted, only for a guest whose list was read.
 
-use super::context::Context;
+use super::context::{grouped_by, Context};
 use super::diff::{Field, Kind};
 use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Owner, Reconciler};
 use super::vm_data::{rows_of, vms_in_scope};
@@ -18,6 +18,7 @@ use crate::proxmox_path;
 use crate::source::Guest;
 use crate::time::iso_from_epoch;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 pub const PLANNER: Planner = Planner {
     name: "snapshot",
@@ -79,15 +80,15 @@ fn desired(row: &Map<String, Value>, guest: &Guest, name: &str, vm: Value) -> De
     ])
 }
 
+/// The snapshot rows by vmid, so `find` looks among one guest's rows.
+type ByVmid<'o, 'a> = BTreeMap<u64, Vec<&'o Object<'a>>>;
+
 /// The rows claiming this snapshot: ours (this VM), or refused when another
 /// VM's row holds (vmid, name, node), which NetBox keeps unique.
-fn find<'a>(ctx: &Context<'a>, vm: Option<u64>, guest: &Guest, name: &str) -> Found<'a> {
-    let same_key: Vec<&Object> = ctx
-        .objects(netbox::VM_SNAPSHOT)
-        .iter()
-        .filter(|s| {
-            s.u64("vmid") == Some(guest.vmid) && s.str("name") == Some(name) && s.str("node") == Some(&guest.node)
-        })
+fn find<'a>(by_vmid: &ByVmid<'a, 'a>, vm: Option<u64>, guest: &Guest, name: &str) -> Found<'a> {
+    let of_vmid = by_vmid.get(&guest.vmid).into_iter().flatten().copied();
+    let same_key: Vec<&Object> = of_vmid
+        .filter(|s| s.str("name") == Some(name) && s.str("node") == Some(&guest.node))
         .collect();
     let (ours, others): (Vec<&Object>, Vec<&Object>) = same_key
         .into_iter()
@@ -116,6 +117,7 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
     if !reconciler.planning() {
         return Ok(());
     }
+    let by_vmid = grouped_by(ctx.objects(netbox::VM_SNAPSHOT), |s| s.u64("vmid"));
     let inventory = ctx.inventory;
     for guest in inventory.guests.iter().filter(|g| !g.template) {
         let key = guest.key();
@@ -140,7 +142,7 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
                 key: format!("{key} {name}"),
                 proxmox_path: Some(path.clone()),
             };
-            let found = find(ctx, existing, guest, &name);
+            let found = find(&by_vmid, existing, guest, &name);
             let vm = reference.clone();
             reconciler.item(ctx, &item, found, |_, _| desired(row, guest, &name, vm));
         }

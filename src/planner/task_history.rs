@@ -246,7 +246,9 @@ type Dated<'a> = (&'a Map<String, Value>, String, i64);
 /// that started in the same second as the newest held one count, so none is
 /// missed), each UPID once, at most `bound`.
 fn in_reach(mut tasks: Vec<&Map<String, Value>>, since: Option<i64>, bound: u64) -> Vec<Dated<'_>> {
-    tasks.sort_by_cached_key(|t| (std::cmp::Reverse(start_of(t)), loose_string(t.get("upid"))));
+    crate::sort::sort_by_cached_key(&mut tasks, |t| {
+        (std::cmp::Reverse(start_of(t)), loose_string(t.get("upid")))
+    });
     let mut seen = BTreeSet::new();
     tasks
         .into_iter()

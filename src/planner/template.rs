@@ -60,13 +60,12 @@ fn cloud_init(config: &Map<String, Value>) -> bool {
 }
 
 fn pick(config: &Map<String, Value>, keep: impl Fn(&str) -> bool) -> Value {
-    Value::Object(
+    Value::Object(crate::sort::json_map(
         config
             .iter()
             .filter(|(k, _)| keep(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    )
+            .map(|(k, v)| (k.clone(), v.clone())),
+    ))
 }
 
 fn is_net_key(key: &str) -> bool {

@@ -28,12 +28,13 @@ pub fn linked_vm<'a>(ctx: &Context<'a>, vmid: u64) -> Result<(&'a Guest<'a>, VmS
 
 /// The NetBox VMs of the guests this plan is about, that exist: id → guest key.
 pub fn vms_in_scope(ctx: &Context) -> BTreeMap<u64, String> {
-    ctx.refs
-        .vms
-        .iter()
-        .filter(|(key, _)| ctx.guest_in_scope(key))
-        .filter_map(|(key, slot)| Some((slot.existing_id?, key.clone())))
-        .collect()
+    crate::sort::btree_map(
+        ctx.refs
+            .vms
+            .iter()
+            .filter(|(key, _)| ctx.guest_in_scope(key))
+            .filter_map(|(key, slot)| Some((slot.existing_id?, key.clone()))),
+    )
 }
 
 /// The `model` rows that hang off these VMs (`virtual_machine`).

@@ -74,10 +74,11 @@ pub fn plan<'a>(
         complete: true,
         terminations: Terminations::new(),
     };
-    let vnet_zone: BTreeMap<String, String> = vnets
-        .iter()
-        .filter_map(|v| Some((loose_string(v.get("vnet"))?, loose_string(v.get("zone"))?)))
-        .collect();
+    let vnet_zone: BTreeMap<String, String> = crate::sort::btree_map(
+        vnets
+            .iter()
+            .filter_map(|v| Some((loose_string(v.get("vnet"))?, loose_string(v.get("zone"))?))),
+    );
     let is_evpn = |zone: &str| zones.get(zone).is_some_and(|(kind, _)| kind == "evpn");
     let nodes: Vec<String> = ctx.inventory.nodes.iter().map(|n| n.name.clone()).collect();
     for node in &nodes {

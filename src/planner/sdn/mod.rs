@@ -135,7 +135,7 @@ fn list<'a>(ctx: &mut Context<'a>, path: &str) -> Option<Vec<&'a Map<String, Val
     match ctx.snapshot.get(path) {
         Fetched::Data(Value::Array(rows)) => {
             let mut rows: Vec<&Map<String, Value>> = rows.iter().filter_map(Value::as_object).collect();
-            rows.sort_by_cached_key(|row| Value::Object((*row).clone()).to_string());
+            crate::sort::sort_by_cached_key(&mut rows, |row| Value::Object((*row).clone()).to_string());
             Some(rows)
         }
         Fetched::Data(_) => {
@@ -203,7 +203,7 @@ fn plan_rows(ctx: &mut Context, spec: &Lifecycle, mut rows: Vec<Row>, complete: 
         .filter(|r| r.fk("endpoint") == Some(endpoint) && r.str("cluster_name") == Some(cluster.as_str()))
         .collect();
     let mut reconciler = Reconciler::new(spec, true, ours.iter().copied());
-    rows.sort_by(|a, b| a.identity.cmp(&b.identity));
+    crate::sort::sort_by(&mut rows, |a, b| a.identity.cmp(&b.identity));
     let mut seen = BTreeSet::new();
     for row in rows {
         if !seen.insert(row.identity.clone()) {
@@ -247,16 +247,12 @@ type Zones<'a> = BTreeMap<String, (String, &'a Map<String, Value>)>;
 
 fn plan(ctx: &mut Context, _writes: bool) -> Result<()> {
     let zones_path = "/cluster/sdn/zones";
-    let zones: Zones = list(ctx, zones_path)
-        .into_iter()
-        .flatten()
-        .filter_map(|z| {
-            Some((
-                loose_string(z.get("zone"))?,
-                (loose_string(z.get("type")).unwrap_or_default(), z),
-            ))
-        })
-        .collect();
+    let zones: Zones = crate::sort::btree_map(list(ctx, zones_path).into_iter().flatten().filter_map(|z| {
+        Some((
+            loose_string(z.get("zone"))?,
+            (loose_string(z.get("type")).unwrap_or_default(), z),
+        ))
+    }));
     let zones_complete = complete(ctx, zones_path);
     plan_controllers(ctx)?;
     plan_zone_rows(ctx, &zones, zones_complete)?;

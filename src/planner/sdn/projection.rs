@@ -61,11 +61,12 @@ fn reference(reconciler: &Reconciler, identity: &str, outcome: Outcome) -> Value
 
 /// EVPN `rt-import` values → route targets: found by name, else created.
 pub fn route_targets(ctx: &mut Context, zones: &Zones) -> BTreeMap<String, Value> {
-    let wanted: BTreeSet<String> = zones
-        .values()
-        .filter(|(kind, _)| kind == "evpn")
-        .flat_map(|(_, z)| parse::list(z.get("rt-import")))
-        .collect();
+    let wanted: BTreeSet<String> = crate::sort::btree_set(
+        zones
+            .values()
+            .filter(|(kind, _)| kind == "evpn")
+            .flat_map(|(_, z)| parse::list(z.get("rt-import"))),
+    );
     let mut reconciler = Reconciler::new(&ROUTE_TARGET, true, []);
     let mut targets = BTreeMap::new();
     for value in wanted {

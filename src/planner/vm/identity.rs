@@ -109,10 +109,8 @@ fn from_legacy_fields(vm: &Object, scope: &Scope) -> Option<(String, Option<Stri
 
 /// Reads every source for every VM.
 pub fn read<'a>(vms: &'a [Object<'a>], states: &'a [Object<'a>], scope: &Scope) -> Identities<'a> {
-    let state_of: BTreeMap<u64, &Object> = states
-        .iter()
-        .filter_map(|s| Some((s.fk("virtual_machine")?, s)))
-        .collect();
+    let state_of: BTreeMap<u64, &Object> =
+        crate::sort::btree_map(states.iter().filter_map(|s| Some((s.fk("virtual_machine")?, s))));
     let mut found = Identities::default();
     for vm in vms {
         if let Some((key, endpoint)) = state_of.get(&vm.id).and_then(|s| of_another_endpoint(s, scope)) {
@@ -131,7 +129,7 @@ pub fn read<'a>(vms: &'a [Object<'a>], states: &'a [Object<'a>], scope: &Scope) 
             .filter_map(|(by, identity)| identity.map(|(key, name)| (by, key, name)))
             .collect();
         let mut keys: Vec<&String> = said.iter().map(|(_, key, _)| key).collect();
-        keys.sort();
+        crate::sort::sort(&mut keys);
         keys.dedup();
         let anything = state_of.contains_key(&vm.id) || vm.custom_field("proxmox_vmid").is_some();
         if anything || !said.is_empty() {

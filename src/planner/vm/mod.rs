@@ -108,7 +108,7 @@ pub fn claimed_ids(vms: &[Object], states: &[Object], endpoint: u64, cluster: &s
         cluster_id: None,
     };
     let found = identity::read(vms, states, &scope);
-    found.claims.values().flatten().map(|claim| claim.vm.id).collect()
+    crate::sort::btree_set(found.claims.values().flatten().map(|claim| claim.vm.id))
 }
 
 fn in_our_cluster(ctx: &Context, vm: &Object) -> bool {
@@ -288,12 +288,13 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
             ctx.refs.vms.insert(key, slot);
         }
     }
-    let key_of: BTreeMap<u64, &String> = matching
-        .found
-        .claims
-        .iter()
-        .flat_map(|(key, claims)| claims.iter().map(move |c| (c.vm.id, key)))
-        .collect();
+    let key_of: BTreeMap<u64, &String> = crate::sort::btree_map(
+        matching
+            .found
+            .claims
+            .iter()
+            .flat_map(|(key, claims)| claims.iter().map(move |c| (c.vm.id, key))),
+    );
     reconciler.retire(ctx, true, |vm| {
         key_of
             .get(&vm.id)

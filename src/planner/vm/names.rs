@@ -63,13 +63,13 @@ pub fn assign(ctx: &Context, matched: &Matched, writes: bool) -> BTreeMap<String
         .filter(|g| !g.template)
         .map(|guest| (guest, matched.vms.get(&guest.key()).copied()))
         .collect();
-    let explained: BTreeSet<u64> = guests.iter().filter_map(|(_, vm)| vm.map(|vm| vm.id)).collect();
-    let mut taken: BTreeSet<String> = ctx
-        .objects(netbox::VIRTUAL_MACHINE)
-        .iter()
-        .filter(|vm| super::in_our_cluster(ctx, vm) && !explained.contains(&vm.id))
-        .filter_map(|vm| vm.str("name").map(str::to_lowercase))
-        .collect();
+    let explained: BTreeSet<u64> = crate::sort::btree_set(guests.iter().filter_map(|(_, vm)| vm.map(|vm| vm.id)));
+    let mut taken: BTreeSet<String> = crate::sort::btree_set(
+        ctx.objects(netbox::VIRTUAL_MACHINE)
+            .iter()
+            .filter(|vm| super::in_our_cluster(ctx, vm) && !explained.contains(&vm.id))
+            .filter_map(|vm| vm.str("name").map(str::to_lowercase)),
+    );
     let mut names = BTreeMap::new();
     // Names that cannot change first (an operator's, or on a VM this plan
     // does not write), then names that still fit, then the rest.
@@ -126,15 +126,16 @@ pub fn follow_renames(ctx: &mut Context, matched: &Matched, names: &BTreeMap<Str
         }
     }
     // Who waits for whom: the VM taking a name waits for the VM giving it up.
-    let waits: BTreeMap<&str, &str> = names
-        .iter()
-        .filter_map(|(key, name)| Some((key.as_str(), given_up.get(&name.to_lowercase())?.as_str())))
-        .filter(|(key, holder)| key != holder)
-        .collect();
+    let waits: BTreeMap<&str, &str> = crate::sort::btree_map(
+        names
+            .iter()
+            .filter_map(|(key, name)| Some((key.as_str(), given_up.get(&name.to_lowercase())?.as_str())))
+            .filter(|(key, holder)| key != holder),
+    );
     let mut freed: BTreeMap<&str, String> = BTreeMap::new();
     for start in waits.keys() {
         let mut at = *start;
-        let mut seen = BTreeSet::from([at]);
+        let mut seen = crate::sort::btree_set([at]);
         while let Some(next) = waits.get(at) {
             if *next == *start && !freed.keys().any(|k| seen.contains(k)) {
                 if let Some(op) = current(start).and_then(|vm| free_name(ctx, start, vm)) {
@@ -172,7 +173,7 @@ fn free_name(ctx: &mut Context, key: &str, vm: &Object) -> Option<String> {
         before: Value::from(held),
         after: Value::from(stand_in),
     };
-    let changes = BTreeMap::from([("name".to_owned(), change)]);
+    let changes = crate::sort::btree_map([("name".to_owned(), change)]);
     ctx.update(head, Target::of(vm), Reason::ChangedInProxmox, changes, None)
 }
 
