@@ -31,9 +31,9 @@ if [ ! -d node_modules ] || [ package.json -nt node_modules ] || [ package-lock.
   touch node_modules
 fi
 
-say "building the release wasm"
-cargo build --release --lib --target wasm32-unknown-unknown
-wasm=target/wasm32-unknown-unknown/release/proxbox_planner.wasm
+say "building the wasm (profile wasm: the release profile at opt-level s)"
+cargo build --profile wasm --lib --target wasm32-unknown-unknown
+wasm=target/wasm32-unknown-unknown/wasm/proxbox_planner.wasm
 
 # One build for every consumer: pkg/node.js instantiates this same .wasm in Node.
 bg=pkg/web/proxbox_planner_bg.wasm
@@ -42,7 +42,8 @@ if [ ! "$bg" -nt "$wasm" ]; then
   rm -rf pkg/web pkg/nodejs
   wasm-bindgen "$wasm" --target web --out-dir pkg/web
   # wasm-opt from npm's binaryen: Debian 12's is too old for reference types.
-  node_modules/.bin/wasm-opt -O3 "$bg" -o "$bg.opt"
+  # -Os, like the profile's opt-level (see Cargo.toml).
+  node_modules/.bin/wasm-opt -Os "$bg" -o "$bg.opt"
   mv "$bg.opt" "$bg"
 fi
 say "pkg/ is ready: $(du -h "$bg" | cut -f1) of wasm"
