@@ -34,7 +34,8 @@ class UnresolvedRef extends Error {
   }
 }
 
-const isRef = (value) => value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.$ref === 'string' && Object.keys(value).length === 1;
+const isRef = (value) =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.$ref === 'string' && Object.keys(value).length === 1;
 
 /** Replaces every `{"$ref": op}` (at any depth) with the NetBox id `ids.get(op)`. */
 export function resolveRefs(value, ids) {
@@ -131,7 +132,10 @@ export function workUnits(operations, { batchSize = 100 } = {}) {
 }
 
 class Executor {
-  constructor(plan, client, { batchSize = client.batchSize ?? 100, concurrency = client.concurrency ?? 4, verifyCreates = 'always', writeRetries = 3, emit = () => {}, sleep: sleeper = sleep, random = Math.random } = {}) {
+  constructor(plan, client, {
+    batchSize = client.batchSize ?? 100, concurrency = client.concurrency ?? 4, verifyCreates = 'always', writeRetries = 3,
+    emit = () => {}, sleep: sleeper = sleep, random = Math.random,
+  } = {}) {
     if (!plan || !Array.isArray(plan.operations)) throw new Error('not a plan: no operations list');
     // An empty or short plan from an input the core could not read whole means "could not look".
     if (plan.complete === false) throw new RunError(incompleteReason(plan));
@@ -244,7 +248,10 @@ class Executor {
           continue;
         }
         const blocker = this.#blocker(op);
-        if (blocker) this.#record(op, { status: 'skipped-dependency', error: { message: `depends on ${blocker} (${this.results.get(blocker).status})`, dependency: blocker } });
+        if (blocker) this.#record(op, {
+          status: 'skipped-dependency',
+          error: { message: `depends on ${blocker} (${this.results.get(blocker).status})`, dependency: blocker },
+        });
         else unit.live.push(op);
       }
     }
@@ -337,7 +344,10 @@ class Executor {
       result: { ...stats },
       message: `${stage}: ${stats.created} created, ${stats.updated} updated, ${stats.deleted} deleted, ${stats.skipped} skipped, ${failed} failed`,
     });
-    this.emit('step', { step: stage, phase: stage, status: failed ? 'failed' : 'completed', message: `Stage ${stage} ${failed ? 'finished with errors' : 'done'}` });
+    this.emit('step', {
+      step: stage, phase: stage, status: failed ? 'failed' : 'completed',
+      message: `Stage ${stage} ${failed ? 'finished with errors' : 'done'}`,
+    });
   }
 
   // ------------------------------------------------------------------ creates
@@ -381,7 +391,10 @@ class Executor {
           const notOurs = unsure ? await this.#adoptExisting(collection, [...refused.keys()]) : [...refused.keys()];
           for (const item of notOurs) {
             const body = refused.get(item);
-            this.#record(item.op, { status: 'failed', error: { status: error.status, body, message: `POST ${collection} → ${error.status}: ${JSON.stringify(body)}` } });
+            this.#record(item.op, {
+              status: 'failed',
+              error: { status: error.status, body, message: `POST ${collection} → ${error.status}: ${JSON.stringify(body)}` },
+            });
           }
           continue;
         }
@@ -429,7 +442,9 @@ class Executor {
       candidates = await this.#lookup(collection, pending);
     } catch (error) {
       // The lookup is a safety net; if it fails the create still meets NetBox's own uniqueness checks.
-      this.emit('error_detail', { phase: pending[0].op.stage, category: 'lookup', message: `existing-object lookup on ${collection} failed: ${error.message}` });
+      this.emit('error_detail', {
+        phase: pending[0].op.stage, category: 'lookup', message: `existing-object lookup on ${collection} failed: ${error.message}`,
+      });
       return pending;
     }
     const rest = [];
@@ -486,7 +501,9 @@ class Executor {
     try {
       current = await this.client.getMany(collection, check.map((i) => i.id), { fields: ['id', 'last_updated'] });
     } catch (error) {
-      for (const item of items) this.#record(item.op, { status: 'failed', error: { ...errorInfo(error), message: `precondition check failed: ${error.message}` } });
+      for (const item of items) this.#record(item.op, {
+        status: 'failed', error: { ...errorInfo(error), message: `precondition check failed: ${error.message}` },
+      });
       return [];
     }
     const now = new Map(current.map((o) => [o.id, o.last_updated]));
@@ -501,7 +518,10 @@ class Executor {
       if (!sameInstant(now.get(item.id), item.op.target.last_updated)) {
         this.#record(item.op, {
           status: 'stale', netbox_id: item.id,
-          error: { message: `changed since planning: last_updated was ${item.op.target.last_updated}, now ${now.get(item.id)}`, planned: item.op.target.last_updated, current: now.get(item.id) },
+          error: {
+            message: `changed since planning: last_updated was ${item.op.target.last_updated}, now ${now.get(item.id)}`,
+            planned: item.op.target.last_updated, current: now.get(item.id),
+          },
         });
         return false;
       }
@@ -551,7 +571,10 @@ class Executor {
       },
       itemError: (item, body, error) => {
         const status = isMissing(body) ? 404 : error.status;
-        this.#record(item.op, { status: 'failed', netbox_id: item.id, error: { ...errorInfo(error), status, body, message: `PATCH ${collection} → ${status}: ${JSON.stringify(body)}` } });
+        this.#record(item.op, {
+          status: 'failed', netbox_id: item.id,
+          error: { ...errorInfo(error), status, body, message: `PATCH ${collection} → ${status}: ${JSON.stringify(body)}` },
+        });
       },
     });
   }

@@ -1,7 +1,9 @@
 // NetBox REST client: token auth (v1 and v2), fully paginated reads, bulk
 // writes in batches, retries with exponential back-off, a per-request
 // timeout and an optional branch header. It makes no sync decision.
-import { AdaptiveLimit, backoffDelay, createTransport, NOT_SENT_CODES, publicUrl, redact, redactValue, sleep, TRANSIENT_CODES, transportMessage } from './http.js';
+import {
+  AdaptiveLimit, backoffDelay, createTransport, NOT_SENT_CODES, publicUrl, redact, redactValue, sleep, TRANSIENT_CODES, transportMessage,
+} from './http.js';
 
 const TRIM = 600;
 

@@ -81,7 +81,9 @@ export function applyOutcome(plan, counts) {
 /** One line for an apply: how many of the plan's changes went through, and what became of the rest. */
 export function applyMessage(counts) {
   if (!counts.changes) return 'Nothing to apply';
-  const rest = NOT_APPLIED.filter((status) => counts[status]).map((status) => `${counts[status]} ${status === 'skipped-dependency' ? 'skipped (dependency)' : status}`);
+  const rest = NOT_APPLIED.filter((status) => counts[status]).map(
+    (status) => `${counts[status]} ${status === 'skipped-dependency' ? 'skipped (dependency)' : status}`
+  );
   return `Applied ${counts.done} of ${counts.changes} changes${rest.length ? `; not applied: ${rest.join(', ')}` : ''}`;
 }
 

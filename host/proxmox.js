@@ -48,7 +48,10 @@ export class ProxmoxClient {
    * @param {number} [o.timeout=15000] per request, ms
    * @param {number} [o.retries=2]     retries on 5xx (not 500: PVE answers 500 for real errors), timeouts, resets
    */
-  constructor({ url, token, ca, insecure = false, concurrency = 8, timeout = 15000, retries = 2, backoff = 300, transport, sleep: sleeper = sleep, onRequest, hints = {} } = {}) {
+  constructor({
+    url, token, ca, insecure = false, concurrency = 8, timeout = 15000, retries = 2, backoff = 300, transport, sleep: sleeper = sleep,
+    onRequest, hints = {},
+  } = {}) {
     if (!url) throw new Error('a Proxmox URL is required');
     const base = url.replace(/\/+$/, '');
     this.base = /\/api2\/json$/.test(base) ? base : `${base}/api2/json`;
@@ -99,7 +102,9 @@ export class ProxmoxClient {
         continue;
       }
       if (failure) {
-        throw new ProxmoxError(redact(`GET ${path}: ${transportMessage('Proxmox', this.where, failure, this.hints)}`, this.secrets), { path, code: failure.code });
+        throw new ProxmoxError(
+          redact(`GET ${path}: ${transportMessage('Proxmox', this.where, failure, this.hints)}`, this.secrets), { path, code: failure.code }
+        );
       }
       let body = null;
       try {

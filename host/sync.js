@@ -50,7 +50,9 @@ export async function readContext(netbox, { endpoint: wanted, settings: override
     endpointOverrides = /^\d+$/.test(String(wanted)) ? { id: Number(wanted), ...endpointOverrides } : { name: String(wanted), ...endpointOverrides };
   }
   if (plugin && endpoint.id === undefined && endpointOverrides.id === undefined) {
-    throw new Error('the Proxbox plugin has no Proxmox endpoint in NetBox: create one (Plugins → Proxbox → Endpoints) or pass --endpoint-set id=N --endpoint-set name=NAME');
+    throw new Error(
+      'the Proxbox plugin has no Proxmox endpoint in NetBox: create one (Plugins → Proxbox → Endpoints) or pass --endpoint-set id=N --endpoint-set name=NAME'
+    );
   }
   return {
     plugin,
@@ -66,7 +68,9 @@ export function pickEndpoint(endpoints, wanted) {
   if (wanted === undefined || wanted === null || wanted === '') {
     if (endpoints.length === 1) return endpoints[0];
     if (!endpoints.length) return null;
-    throw new Error(`NetBox has ${endpoints.length} Proxmox endpoints (${endpoints.map((e) => `${e.id} ${e.name}`).join(', ')}): choose one with --endpoint ID|NAME`);
+    throw new Error(
+      `NetBox has ${endpoints.length} Proxmox endpoints (${endpoints.map((e) => `${e.id} ${e.name}`).join(', ')}): choose one with --endpoint ID|NAME`
+    );
   }
   const byId = /^\d+$/.test(String(wanted)) ? endpoints.find((e) => e.id === Number(wanted)) : null;
   const found = byId ?? endpoints.filter((e) => e.name === String(wanted));
@@ -142,9 +146,12 @@ async function readProxmox(proxmox, paths) {
  * task archive, read page by page (11 pages at the core's largest
  * task_history_per_node) after the cluster lists.
  */
-export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, syncUser, emit = () => {}, maxRounds = 16, leanReads = true }) {
+export async function collectInput({
+  netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, syncUser, emit = () => {}, maxRounds = 16, leanReads = true,
+}) {
   const input = {
-    settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), proxmox: {}, netbox: {}, ...(origin ? { origin } : {}), ...(syncUser ? { sync_user: syncUser } : {}),
+    settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), proxmox: {}, netbox: {}, ...(origin ? { origin } : {}),
+    ...(syncUser ? { sync_user: syncUser } : {}),
   };
   emit('step', { step: 'discovery', status: 'started', message: 'Discovering what to read from Proxmox and NetBox' });
   let round = 0;
@@ -178,7 +185,10 @@ export async function collectInput({ netbox, proxmox, settings, endpoint, syncTy
       }
     }
   }
-  emit('step', { step: 'discovery', status: 'completed', message: `Read ${Object.keys(input.proxmox).length} Proxmox paths and ${Object.keys(input.netbox).length} NetBox collections in ${round} rounds` });
+  emit('step', {
+    step: 'discovery', status: 'completed',
+    message: `Read ${Object.keys(input.proxmox).length} Proxmox paths and ${Object.keys(input.netbox).length} NetBox collections in ${round} rounds`,
+  });
   return input;
 }
 
@@ -186,9 +196,15 @@ export async function collectInput({ netbox, proxmox, settings, endpoint, syncTy
 export async function planLive({ netbox, proxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], emit = () => {} }) {
   const context = await readContext(netbox, { endpoint, settings, endpointOverrides });
   if (!context.plugin) {
-    emit('error_detail', { phase: 'discovery', category: 'plugin', message: 'the Proxbox plugin is not installed in NetBox: using the settings and endpoint given on the command line' });
+    emit('error_detail', {
+      phase: 'discovery', category: 'plugin',
+      message: 'the Proxbox plugin is not installed in NetBox: using the settings and endpoint given on the command line',
+    });
   }
-  const input = await collectInput({ netbox, proxmox, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser, syncTypes, emit });
+  const input = await collectInput({
+    netbox, proxmox, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser, syncTypes,
+    emit,
+  });
   const plan = makePlan(input, emit);
   return { context, input, plan };
 }
@@ -198,7 +214,11 @@ export function makePlan(input, emit = () => {}) {
   emit('step', { step: 'plan', status: 'started', message: 'Planning' });
   const plan = planner.plan(input);
   const s = plan.summary;
-  emit('step', { step: 'plan', status: 'completed', message: `Plan: ${s.create} to create, ${s.update} to update, ${s.delete} to delete, ${s.skip} skipped, ${s.unchanged} unchanged`, summary: s });
+  emit('step', {
+    step: 'plan', status: 'completed',
+    message: `Plan: ${s.create} to create, ${s.update} to update, ${s.delete} to delete, ${s.skip} skipped, ${s.unchanged} unchanged`,
+    summary: s,
+  });
   for (const warning of plan.warnings ?? []) emit('error_detail', { phase: 'plan', category: 'warning', message: `${warning.code}: ${warning.message}` });
   return plan;
 }
@@ -227,7 +247,10 @@ export function planResult(plan, planning) {
   const message = outcome === 'failed'
     ? incompleteReason(plan)
     : `Plan: ${s.create} to create, ${s.update} to update, ${s.delete} to delete${warnings.length ? ` (${warnings.length} warnings)` : ''}`;
-  return { ok: OUTCOMES[outcome].ok, outcome, message, endpoint: plan.endpoint, summary: s, changes: countChanges(plan), warnings, ...(planning ? { planning } : {}) };
+  return {
+    ok: OUTCOMES[outcome].ok, outcome, message, endpoint: plan.endpoint, summary: s, changes: countChanges(plan), warnings,
+    ...(planning ? { planning } : {}),
+  };
 }
 
 /** The same `result` after an apply: the report's outcome, counts and what did not go through. */
@@ -254,17 +277,26 @@ export function applyResult(result, report) {
  * flight: the client's `concurrency` (reads and writes); `applyOptions`
  * go to applyPlan (`concurrency` there can only narrow the batches).
  */
-export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], subset, apply = false, applyOptions = {}, emit = () => {}, onPlan, leanReads = true }) {
+export async function syncOnce({
+  netbox, proxmox, makeProxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], subset, apply = false, applyOptions = {},
+  emit = () => {}, onPlan, leanReads = true,
+}) {
   const started = Date.now();
   const requestsBefore = netbox.stats.requests;
   startRun(netbox, proxmox);
   const context = await readContext(netbox, { endpoint, settings, endpointOverrides });
   if (!context.plugin) {
-    emit('error_detail', { phase: 'discovery', category: 'plugin', message: 'the Proxbox plugin is not installed in NetBox: using the settings and endpoint given on the command line' });
+    emit('error_detail', {
+      phase: 'discovery', category: 'plugin',
+      message: 'the Proxbox plugin is not installed in NetBox: using the settings and endpoint given on the command line',
+    });
   }
   const pve = proxmox ?? makeProxmox(endpointUrl(context.endpoint));
   try {
-    const input = await collectInput({ netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser, syncTypes, subset, emit, leanReads });
+    const input = await collectInput({
+      netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser,
+      syncTypes, subset, emit, leanReads,
+    });
     const plan = makePlan(input, emit);
     const result = planResult(plan, { requests: netbox.stats.requests - requestsBefore, proxmox_requests: pve.stats.requests, ms: Date.now() - started });
     if (onPlan) await onPlan(plan, input);

@@ -68,7 +68,10 @@ export class FakeNetBox {
   async request({ method, url, headers = {}, body, inFlight = 1, alongside = [] }) {
     const target = new URL(url);
     const collection = target.pathname.replace(/\d+\/$/, '');
-    const entry = { method, path: target.pathname, query: target.search, body, auth: headers.Authorization, branch: headers['X-NetBox-Branch'], inFlight, alongside };
+    const entry = {
+      method, path: target.pathname, query: target.search, body, auth: headers.Authorization, branch: headers['X-NetBox-Branch'], inFlight,
+      alongside,
+    };
     this.log.push(entry);
     const fault = this.fault?.(entry);
     if (fault === 'drop-before') throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });

@@ -35,10 +35,14 @@ const HOUR = 60 * 60 * 1000;
 const PROXBOX_TAG = { name: 'Proxbox', slug: 'proxbox', color: 'ff5722', description: 'Proxbox Identifier (used to identify the items the plugin created)' };
 const TAGGED = [{ slug: PROXBOX_TAG.slug }];
 const slugify = (text) => text.trim().toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'cluster';
-const sitePayload = (cluster) => ({ name: `Proxmox Default Site - ${cluster}`, slug: `proxmox-default-site-${slugify(cluster)}`, status: 'active', tags: TAGGED });
+const sitePayload = (cluster) => ({
+  name: `Proxmox Default Site - ${cluster}`, slug: `proxmox-default-site-${slugify(cluster)}`, status: 'active', tags: TAGGED,
+});
 const clusterTypePayload = (mode) => ({ name: mode[0].toUpperCase() + mode.slice(1), slug: mode, description: `Proxmox ${mode} mode`, tags: TAGGED });
 // proxbox-api places the nodes in the cluster's site: a cluster without one stops the devices stage.
-const clusterPayload = (name, mode, typeId, siteId) => ({ name, type: typeId, description: `Proxmox ${mode} cluster.`, scope_type: 'dcim.site', scope_id: siteId, tags: TAGGED });
+const clusterPayload = (name, mode, typeId, siteId) => ({
+  name, type: typeId, description: `Proxmox ${mode} cluster.`, scope_type: 'dcim.site', scope_id: siteId, tags: TAGGED,
+});
 
 /** The row of `collection` matching `query`, created from `payload` when there is none. */
 async function ensure(netbox, collection, query, payload) {
@@ -103,7 +107,9 @@ async function configurePeer(peerEnv, apiKey, { netboxPort, nbToken, pve }) {
   await peerApi(peerEnv.PROXBOX_API_URL)('POST', '/auth/register-key', { api_key: apiKey, label: 'proxbox-planner tests' });
   const api = peerApi(peerEnv.PROXBOX_API_URL, apiKey);
   // http, because the port is not 443 and verify_ssl is off.
-  await api('POST', '/netbox/endpoint', { name: 'netbox', ip_address: '127.0.0.1', domain: '', port: netboxPort, token_version: 'v1', token: nbToken, verify_ssl: false });
+  await api('POST', '/netbox/endpoint', {
+    name: 'netbox', ip_address: '127.0.0.1', domain: '', port: netboxPort, token_version: 'v1', token: nbToken, verify_ssl: false,
+  });
   await api('POST', '/proxmox/endpoints', {
     name: 'lab', ip_address: PEER_HOST, domain: PEER_HOST, port: Number(pve.PVE_PORT), username: pve.PVE_TOKEN_ID.split('!')[0],
     token_name: pve.PVE_TOKEN_ID.split('!')[1], token_value: pve.PVE_TOKEN_SECRET, verify_ssl: false,
@@ -154,7 +160,9 @@ function parseFrame(block) {
 
 /** The `*_count` figures of the complete event's result, without the suffix. */
 function countsOf(result = {}) {
-  return Object.fromEntries(Object.entries(result).filter(([k, v]) => k.endsWith('_count') && typeof v === 'number').map(([k, v]) => [k.slice(0, -'_count'.length), v]));
+  return Object.fromEntries(
+    Object.entries(result).filter(([k, v]) => k.endsWith('_count') && typeof v === 'number').map(([k, v]) => [k.slice(0, -'_count'.length), v])
+  );
 }
 
 /** Requests through the counting proxy, by method and by collection (`GET /api/dcim/devices/`). */
@@ -190,7 +198,9 @@ async function startCountingProxy(target, counter) {
   const upstream = new URL(target);
   const server = http.createServer((req, res) => {
     counter.record(req.method, req.url);
-    const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent: false }, (answer) => {
+    const forward = http.request({
+      host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent: false,
+    }, (answer) => {
       res.writeHead(answer.statusCode, answer.headers);
       answer.pipe(res);
     });
@@ -260,6 +270,7 @@ export async function startPeer({ netbox: nbEnv, pve: pveEnv, proxboxApi }) {
 /** proxbox-api's own log from `offset` on: its WARNING and ERROR lines, without colours. */
 function loggedProblems(env, offset) {
   const log = readFileSync(`${env.RUN_DIR}/proxbox-api.log`).subarray(offset).toString('utf8');
+  // eslint-disable-next-line no-control-regex -- terminal colour codes start with ESC (\x1b): matching it is the point
   return log.split('\n').map((line) => line.replace(/\x1b\[[0-9;]*m/g, '')).filter((line) => /\[(WARNING|ERROR|CRITICAL)\]/.test(line));
 }
 

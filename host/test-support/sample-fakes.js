@@ -43,7 +43,9 @@ export function fakeNetBox({ plugin = true } = {}) {
   }
   if (plugin) {
     fake.seed(SETTINGS_PATH, { id: 1, ...sample.settings, encryption_key: 'never-in-a-snapshot' });
-    fake.seed(ENDPOINTS_PATH, { ...sample.endpoint, domain: 'pve.test', port: 8006, token_name: 'planner', token_value: 'endpoint-secret-value', password: 'pw' });
+    fake.seed(ENDPOINTS_PATH, {
+      ...sample.endpoint, domain: 'pve.test', port: 8006, token_name: 'planner', token_value: 'endpoint-secret-value', password: 'pw',
+    });
     fake.seed(ENDPOINTS_PATH, { id: 2, name: 'other', domain: 'other.test', port: 8006 });
   }
   const client = new NetBoxClient({ url: FAKE_URL, token: NB_TOKEN, transport: fake.transport, sleep: async () => {} });
@@ -86,7 +88,8 @@ export async function memoryConflictInput() {
   const edit = await aliceSetsMemory(fake);
   const context = await readContext(client, { endpoint: 1 });
   const input = await collectInput({
-    netbox: client, proxmox: fakeProxmox(doubledMemory()), settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser,
+    netbox: client, proxmox: fakeProxmox(doubledMemory()), settings: context.settings, endpoint: context.endpoint, origin: context.origin,
+    syncUser: context.syncUser,
   });
   return { ...edit, input };
 }

@@ -100,7 +100,10 @@ export function netboxShell(env, code) {
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     child.on('error', reject);
-    child.on('close', (code_) => (code_ === 0 ? resolve(out.trim()) : reject(new Error(`netbox shell exited ${code_}\n${err.split('\n').slice(-20).join('\n')}`))));
+    child.on(
+      'close',
+      (code_) => (code_ === 0 ? resolve(out.trim()) : reject(new Error(`netbox shell exited ${code_}\n${err.split('\n').slice(-20).join('\n')}`)))
+    );
     child.stdin.end(code);
   });
 }
@@ -164,7 +167,10 @@ export function serverEnv(nb, pve) {
 /** The Proxbox plugin endpoint for the simulator (what an operator creates first). Resolves to its id. */
 export async function createEndpoint(netbox, pve, name = 'lab') {
   const { data } = await netbox.request('POST', '/api/plugins/proxbox/endpoints/proxmox/', {
-    body: { name, mode: 'cluster', domain: 'localhost', port: Number(pve.PVE_PORT), token_name: 'proxbox', token_value: pve.PVE_TOKEN_SECRET, verify_ssl: true },
+    body: {
+      name, mode: 'cluster', domain: 'localhost', port: Number(pve.PVE_PORT), token_name: 'proxbox', token_value: pve.PVE_TOKEN_SECRET,
+      verify_ssl: true,
+    },
   });
   return data.id;
 }
@@ -177,7 +183,10 @@ export async function pveWrite(pve, method, path, form) {
     const req = https.request(`${pve.PVE_API_URL}${path}`, {
       method,
       ca: readFileSync(pve.PVE_CA_FILE),
-      headers: { Authorization: `PVEAPIToken=${pve.PVE_TOKEN}`, ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } : {}) },
+      headers: {
+        Authorization: `PVEAPIToken=${pve.PVE_TOKEN}`,
+        ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } : {}),
+      },
     }, (res) => {
       let text = '';
       res.on('data', (d) => (text += d));
@@ -194,7 +203,10 @@ export async function pveWrite(pve, method, path, form) {
  */
 export async function startServe({ stateDir, pveCaFile }) {
   const env = { PATH: process.env.PATH, HOME: process.env.HOME };
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--state-dir', stateDir, '--pve-ca-file', pveCaFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath, [CLI, 'serve', '--port', '0', '--state-dir', stateDir, '--pve-ca-file', pveCaFile],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] }
+  );
   const output = { text: '' };
   child.stderr.on('data', (d) => (output.text += d));
   const url = await new Promise((resolve, reject) => {
@@ -216,8 +228,12 @@ export async function startServe({ stateDir, pveCaFile }) {
 export async function createLimitedToken(admin, name, { view = () => true, write = () => true } = {}) {
   const types = (await admin.list('/api/core/object-types/')).map((t) => `${t.app_label}.${t.model}`);
   const { data: user } = await admin.request('POST', '/api/users/users/', { body: { username: name, password: `${name}-Password-0123` } });
-  await admin.request('POST', '/api/users/permissions/', { body: { name: `${name} view`, object_types: types.filter(view), actions: ['view'], users: [user.id] } });
-  await admin.request('POST', '/api/users/permissions/', { body: { name: `${name} write`, object_types: types.filter(write), actions: ['add', 'change'], users: [user.id] } });
+  await admin.request('POST', '/api/users/permissions/', {
+    body: { name: `${name} view`, object_types: types.filter(view), actions: ['view'], users: [user.id] },
+  });
+  await admin.request('POST', '/api/users/permissions/', {
+    body: { name: `${name} write`, object_types: types.filter(write), actions: ['add', 'change'], users: [user.id] },
+  });
   const { data: token } = await admin.request('POST', '/api/users/tokens/', { body: { user: user.id, version: 2 } });
   return `nbt_${token.key}.${token.token}`;
 }

@@ -191,7 +191,9 @@ test('retries: a POST is not re-sent after a lost answer (ambiguous), but is aft
   // When the retries run out after an unanswered attempt, the error says the write may have happened.
   let k = 0;
   fake.fault = (req) => (req.method === 'PATCH' ? (++k === 1 ? 'drop-after' : { status: 503, body: { detail: 'busy' } }) : undefined);
-  await assert.rejects(c.updateBatch('/api/ipam/vlans/', [{ id: 1, name: 'a3' }]), /→ 503: busy \(an earlier attempt got no answer and may have been applied\)/);
+  await assert.rejects(
+    c.updateBatch('/api/ipam/vlans/', [{ id: 1, name: 'a3' }]), /→ 503: busy \(an earlier attempt got no answer and may have been applied\)/
+  );
   assert.equal(fake.find('/api/ipam/vlans/', 1).name, 'a3');
 });
 
@@ -225,7 +227,10 @@ test('errors carry status and NetBox body, never the token', async () => {
     async request(req) {
       // A hostile or buggy server echoing the credentials back.
       const token = req.headers.Authorization.split(' ')[1];
-      return { status: 400, headers: {}, text: JSON.stringify({ detail: `bad header ${req.headers.Authorization}`, token, nested: [{ secret: token.split('.').at(-1) }] }) };
+      return {
+        status: 400, headers: {},
+        text: JSON.stringify({ detail: `bad header ${req.headers.Authorization}`, token, nested: [{ secret: token.split('.').at(-1) }] }),
+      };
     },
   };
   for (const token of [V1, V2]) {
@@ -247,7 +252,10 @@ test('errors are one line: a refused token names its variable, a permission does
   const answers = {
     '/api/status/': { status: 403, text: JSON.stringify({ detail: 'Invalid v2 token' }) },
     '/api/dcim/sites/': { status: 403, text: JSON.stringify({ detail: 'You do not have permission to perform this action.' }) },
-    '/api/dcim/devices/': { status: 404, text: `<!DOCTYPE html>\n<html lang="en">\n<head><title>Page Not Found</title></head>\n${'<div>x</div>\n'.repeat(40)}</html>` },
+    '/api/dcim/devices/': {
+      status: 404,
+      text: `<!DOCTYPE html>\n<html lang="en">\n<head><title>Page Not Found</title></head>\n${'<div>x</div>\n'.repeat(40)}</html>`,
+    },
     '/api/ipam/vlans/': { status: 502, text: 'Bad Gateway\nnginx' },
   };
   const transport = { request: async ({ url }) => ({ headers: {}, ...answers[new URL(url).pathname] }), close() {} };
@@ -257,9 +265,16 @@ test('errors are one line: a refused token names its variable, a permission does
   assert.equal(await message('/api/dcim/sites/'), 'GET /api/dcim/sites/ → 403: You do not have permission to perform this action.');
   assert.equal(await message('/api/dcim/devices/'), 'GET /api/dcim/devices/ → 404: (an HTML page)');
   assert.equal(await message('/api/ipam/vlans/'), 'GET /api/ipam/vlans/ → 502: Bad Gateway');
-  const refused = new NetBoxClient({ url: 'http://127.0.0.1:9/netbox/', token: V1, transport: { request: async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }); }, close() {} }, retries: 0, hints: { url: '--netbox-url' } });
+  const refused = new NetBoxClient({
+    url: 'http://127.0.0.1:9/netbox/', token: V1,
+    transport: { request: async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }); }, close() {} },
+    retries: 0, hints: { url: '--netbox-url' },
+  });
   await assert.rejects(refused.request('GET', '/api/status/'), (error) => {
-    assert.equal(error.message, 'GET /netbox/api/status/: cannot reach NetBox at http://127.0.0.1:9/netbox (connection refused, ECONNREFUSED): check --netbox-url');
+    assert.equal(
+      error.message,
+      'GET /netbox/api/status/: cannot reach NetBox at http://127.0.0.1:9/netbox (connection refused, ECONNREFUSED): check --netbox-url'
+    );
     return true;
   });
   assert.equal(c.tokenKey, 'proxboxplan2', 'the public half of a v2 token names it');
@@ -280,6 +295,9 @@ test('backoffDelay doubles up to the cap; redact hides whole tokens and their se
   assert.deepEqual([0, 1].map((a) => backoffDelay(a, { base: 100, max: 1000, random: () => 0 })), [50, 100]);
   assert.equal(redact(`x ${V2} y`, [V2]), 'x *** y');
   assert.equal(redact('secret ProxboxPlannerE2eV2TokenSecret0123456789 leaked', [V2]), 'secret *** leaked');
-  assert.equal(redact('PVEAPIToken=root@pam!proxbox=fdc8ae52-a1db-412d-9624-cf5c69784549', ['root@pam!proxbox=fdc8ae52-a1db-412d-9624-cf5c69784549']), 'PVEAPIToken=***');
+  assert.equal(
+    redact('PVEAPIToken=root@pam!proxbox=fdc8ae52-a1db-412d-9624-cf5c69784549', ['root@pam!proxbox=fdc8ae52-a1db-412d-9624-cf5c69784549']),
+    'PVEAPIToken=***'
+  );
   assert.equal(redact('only fdc8ae52-a1db-412d-9624-cf5c69784549', ['root@pam!proxbox=fdc8ae52-a1db-412d-9624-cf5c69784549']), 'only ***');
 });

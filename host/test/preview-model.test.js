@@ -85,11 +85,15 @@ test('grouped by NetBox object: every operation exactly once; nodes hold their V
 
 test('existing objects are placed through the NetBox rows and linked to their NetBox pages', () => {
   const input = sample();
-  const web = { id: 41, name: 'web01', display: 'web01', display_url: 'https://netbox.example/virtualization/virtual-machines/41/', device: { id: 5, display: 'pve1' } };
+  const web = {
+    id: 41, name: 'web01', display: 'web01', display_url: 'https://netbox.example/virtualization/virtual-machines/41/',
+    device: { id: 5, display: 'pve1' },
+  };
   input.netbox['/api/virtualization/virtual-machines/'] = [web];
   input.netbox['/api/dcim/devices/'] = [{ id: 5, name: 'pve1', display: 'pve1', display_url: 'https://netbox.example/dcim/devices/5/' }];
   const op = { id: 'x:virtualization.vminterface:qemu/101/net9', stage: 'vm-interfaces', model: 'virtualization.vminterface',
-    collection: '/api/virtualization/interfaces/', action: 'create', key: 'qemu/101/net9', reason: 'new-in-proxmox', fields: { name: 'net9', virtual_machine: 41 } };
+    collection: '/api/virtualization/interfaces/', action: 'create', key: 'qemu/101/net9', reason: 'new-in-proxmox', fields
+      : { name: 'net9', virtual_machine: 41 } };
   const catalog = new PlanCatalog({ operations: [op] }, input);
   const [root] = buildTree(catalog, [op]);
   assert.equal(root.key, 'nb:/api/dcim/devices/|5');
@@ -124,7 +128,10 @@ test('the browser discover loop reads exactly what discover names, round by roun
   const { input, rounds: n } = await collectInput({
     planner,
     base: { settings: full.settings, endpoint: full.endpoint, sync_types: ['all'] },
-    readProxmox: async (paths) => { asked.proxmox.push(...paths); return Object.fromEntries(paths.map((p) => [p, full.proxmox[p] ?? { error: { status: 404, message: 'not in the sample' } }])); },
+    readProxmox: async (paths) => {
+      asked.proxmox.push(...paths);
+      return Object.fromEntries(paths.map((p) => [p, full.proxmox[p] ?? { error: { status: 404, message: 'not in the sample' } }]));
+    },
     readNetbox: async (collections) => { asked.netbox.push(...collections); return Object.fromEntries(collections.map((c) => [c, full.netbox[c] ?? []])); },
     onRound: (r) => rounds.push(r),
   });

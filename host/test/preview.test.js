@@ -473,7 +473,9 @@ test('apply through an adapter: refused with overrides or when live data moved s
           window.applied.push(stages);
           progress({ message: 'Job #7 is running…', log: [{ level: 'info', message: 'stage devices' }], status: 'running' });
           // After the sync NetBox matches Proxmox: here, a plan with every mode disabled has nothing to write.
-          for (const t of ['vm', 'vm_template', 'vm_interface', 'mac', 'ip_address', 'cluster', 'node', 'storage', 'sdn', 'sdn_bgp']) window.live.endpoint[`sync_mode_${t}`] = 'disabled';
+          for (const t of [
+            'vm', 'vm_template', 'vm_interface', 'mac', 'ip_address', 'cluster', 'node', 'storage', 'sdn', 'sdn_bgp',
+          ]) window.live.endpoint[`sync_mode_${t}`] = 'disabled';
           return { ok: true, message: 'Job #7 completed.', status: 'completed' };
         },
       },
@@ -499,7 +501,9 @@ test('apply through an adapter: refused with overrides or when live data moved s
   await page.waitForSelector(`${scope} .pbx-apply[data-apply-state="refused"]`);
   assert.match(await text(page, `${scope} [data-apply-message]`), /changed since this plan was shown/);
   assert.deepEqual(await page.evaluate(() => window.applied), [], 'nothing applied');
-  assert.ok(await page.locator(`${scope} .pbx-diff [data-diff="changed"] [data-diff-op="virtual-machines:virtualization.virtualmachine:qemu/101"]`).count() === 1);
+  assert.ok(
+    await page.locator(`${scope} .pbx-diff [data-diff="changed"] [data-diff-op="virtual-machines:virtualization.virtualmachine:qemu/101"]`).count() === 1
+  );
   // The plan shown is now current: Apply runs the stages with changes, then re-plans.
   await page.locator(`${scope} button[data-action="apply"]`).click();
   await page.waitForSelector(`${scope} .pbx-apply[data-apply-state="done"]`);
