@@ -23,6 +23,41 @@ import * as planner from 'proxbox-planner';
 import { backoffDelay, sleep } from './http.js';
 import { applyOutcome, incompleteReason, OUTCOMES, RunError, UsageError, warningsOf } from './outcome.js';
 
+/** @typedef {import('proxbox-planner').Plan} Plan @typedef {import('proxbox-planner').Operation} Operation */
+/**
+ * @typedef {object} ApplyOptions
+ * @property {number} [batchSize=100]
+ * @property {number} [concurrency] batches in flight at most (default: the client's
+ *   `concurrency`, 4); fewer while the client's gate is lowered by 429/503 answers
+ * @property {'always'|'retry'|'never'|boolean} [verifyCreates='always'] look for identical existing
+ *   objects before every create batch ('retry': only before re-sending after an unknown outcome;
+ *   true and false: always and never)
+ * @property {number} [writeRetries=3] re-sends of a create batch whose outcome was unknown
+ * @property {import('./events.js').Emit} [emit] progress events (see events.js)
+ * @property {(ms: number) => Promise<unknown>} [sleep]  the wait between re-sends (tests)
+ * @property {() => number} [random]  the back-off jitter (tests)
+ */
+/**
+ * What happened to one operation: `status` is one of STATUSES.
+ * @typedef {object} Outcome
+ * @property {string} status
+ * @property {number} [netbox_id]  the object written, matched or found gone
+ * @property {Record<string, any>} [error]  `message`, and NetBox's `status` and `body` when it answered
+ * @property {boolean} [existing]  done without a write: the object was already there (or already gone)
+ * @property {string} [detail]  a skip's detail
+ */
+/** @typedef {Outcome & { id: string, action: string, collection: string, key: string }} ReportEntry */
+/**
+ * @typedef {object} ApplyReport
+ * @property {boolean} ok
+ * @property {string} outcome  one of OUTCOMES (outcome.js)
+ * @property {import('proxbox-planner').Warning[]} warnings
+ * @property {Record<string, any>} counts  `total`, `changes`, one count per status, `by_action`
+ * @property {ReportEntry[]} operations  in plan order
+ * @property {{ total: number, retries: number, by_method: Record<string, number> }} requests  this apply's NetBox requests
+ * @property {number} duration_ms
+ */
+
 export const STATUSES = ['done', 'failed', 'stale', 'skipped', 'skipped-dependency'];
 const BLOCKING = new Set(['failed', 'stale', 'skipped-dependency']);
 const OUTCOME = { create: 'created', update: 'updated', delete: 'deleted' };
@@ -89,16 +124,9 @@ function canJoin(batch, op, batchSize) {
 
 /**
  * Applies `plan` through `client` (a NetBoxClient).
- * @param {object} plan  the core's plan
+ * @param {Plan} plan  the core's plan
  * @param {import('./netbox.js').NetBoxClient} client
- * @param {object} [options]
- * @param {number} [options.batchSize=100]
- * @param {number} [options.concurrency] batches in flight at most (default: the client's
- *   `concurrency`, 4); fewer while the client's gate is lowered by 429/503 answers
- * @param {'always'|'retry'|'never'} [options.verifyCreates='always'] look for identical existing
- *   objects before every create batch ('retry': only before re-sending after an unknown outcome)
- * @param {number} [options.writeRetries=3] re-sends of a create batch whose outcome was unknown
- * @param {(event:string, data:object)=>void} [options.emit] progress events (see events.js)
+ * @param {ApplyOptions} [options]
  * @returns {Promise<ApplyReport>}
  */
 export async function applyPlan(plan, client, options = {}) {
@@ -132,6 +160,7 @@ export function workUnits(operations, { batchSize = 100 } = {}) {
 }
 
 class Executor {
+  /** @param {Plan} plan @param {import('./netbox.js').NetBoxClient} client @param {ApplyOptions} [options] */
   constructor(plan, client, {
     batchSize = client.batchSize ?? 100, concurrency = client.concurrency ?? 4, verifyCreates = 'always', writeRetries = 3,
     emit = () => {}, sleep: sleeper = sleep, random = Math.random,
@@ -297,7 +326,9 @@ class Executor {
     this.emit('step', { step: op.stage, phase: op.stage, status: 'started', message: `Stage ${op.stage}` });
   }
 
+  /** @param {Operation} op @param {Outcome} outcome */
   #record(op, { status, netbox_id, error, existing, detail }) {
+    /** @type {ReportEntry} */
     const entry = { id: op.id, action: op.action, status, collection: op.collection, key: op.key };
     if (netbox_id !== undefined && netbox_id !== null) entry.netbox_id = netbox_id;
     if (existing) entry.existing = true;
@@ -608,6 +639,7 @@ class Executor {
     }
     counts.by_action = byAction;
     const stats = this.client.stats;
+    /** @type {Record<string, number>} */
     const byMethod = {};
     for (const [m, n] of Object.entries(stats.byMethod)) byMethod[m] = n - (before.byMethod[m] ?? 0);
     const outcome = applyOutcome(this.plan, counts);

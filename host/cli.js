@@ -194,6 +194,7 @@ function readJsonFile(file, what) {
 }
 
 /** Plans live: NetBox settings/endpoint → discovery → plan. */
+/** @param {import('./events.js').Emit} [emit] */
 async function livePlan(opts, emit = () => {}) {
   const netbox = netboxClient(opts);
   try {
@@ -379,15 +380,17 @@ const commands = {
       log: (line) => process.stderr.write(`${new Date().toISOString()} ${redact(line, secrets)}\n`),
     });
     const host = flags.host ?? '127.0.0.1';
-    await new Promise((resolve, reject) => {
+    await /** @type {Promise<void>} */ (new Promise((resolve, reject) => {
       server.once(
         'error',
-        (error) => reject(new UsageError(`cannot listen on ${host}:${port} (${error.code ?? error.message}): choose another --port or --host`))
+        (/** @type {NodeJS.ErrnoException} */ error) => reject(
+          new UsageError(`cannot listen on ${host}:${port} (${error.code ?? error.message}): choose another --port or --host`),
+        ),
       );
       server.listen(port, host, resolve);
-    });
+    }));
     process.stderr.write(`${new Date().toISOString()} serve: state in ${stateDir}\n`);
-    process.stdout.write(`http://${host.includes(':') ? `[${host}]` : host}:${server.address().port}/\n`);
+    process.stdout.write(`http://${host.includes(':') ? `[${host}]` : host}:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}/\n`);
     const stop = () => server.close(() => process.exit(0));
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

@@ -25,6 +25,11 @@ const NOT_APPLIED = ['failed', 'stale', 'skipped-dependency'];
 
 /** A run that could not do its job: one line that says what to fix. */
 export class RunError extends Error {
+  /**
+   * @param {string} message
+   * @param {{ outcome?: keyof typeof OUTCOMES, status?: number | null, code?: string, cause?: unknown }} [detail]
+   *   the outcome it ends the run with, and the HTTP status or Node error code behind it
+   */
   constructor(message, { outcome = 'failed', status, code, cause } = {}) {
     super(message, cause ? { cause } : undefined);
     this.name = 'RunError';

@@ -28,6 +28,7 @@ const TOKENS_PATH = '/api/users/tokens/';
 export const AUTH_CHECK_PATH = '/api/authentication-check/';
 
 /** The oldest NetBox the plans fit, and why. */
+/** @type {{ version: [number, number], why: string }} */
 const MIN_NETBOX = { version: [4, 2], why: 'plans write MAC addresses as dcim.macaddress objects, which NetBox 4.2 introduced' };
 
 /** The plan format the executor reads. */
@@ -286,11 +287,15 @@ export function checkPlanFormat(plan, name = 'the plan') {
  * same instance (the Proxbox plugin's settings object), an endpoint of that
  * NetBox with the plan's id and name, and the endpoint asked for, if any.
  * No override: a plan for another NetBox is re-planned, never forced.
+ * @param {import('./netbox.js').NetBoxClient} netbox
+ * @param {import('proxbox-planner').Plan} plan
+ * @param {{ name?: string, endpoint?: number | string }} [options]  the plan's name in messages (its file); the endpoint asked for
  */
 export async function checkPlanOrigin(netbox, plan, { name = 'the plan', endpoint: wanted } = {}) {
   checkPlanFormat(plan, name);
   const status = await netboxStatus(netbox);
   const replan = `re-plan here: ${replanCommand(name)}`;
+  /** @type {Partial<import('proxbox-planner').Origin>} */
   const origin = plan.origin ?? {};
   if (!origin.netbox_url) throw new RunError(`${name} does not say which NetBox it was made against (no origin): ${replan}`);
   if (origin.netbox_url !== status.url) {

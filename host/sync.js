@@ -145,6 +145,19 @@ async function readProxmox(proxmox, paths) {
  * catches a discovery that never converges: the longest chain is a node's
  * task archive, read page by page (11 pages at the core's largest
  * task_history_per_node) after the cluster lists.
+ * @param {object} o
+ * @param {import('./netbox.js').NetBoxClient} o.netbox
+ * @param {import('./proxmox.js').ProxmoxClient} o.proxmox
+ * @param {object} o.settings  the plugin's settings (readContext), as the input's `settings`
+ * @param {object} o.endpoint  the plugin endpoint (readContext), as the input's `endpoint`
+ * @param {string[]} [o.syncTypes]  stages or sync types (default: all)
+ * @param {import('proxbox-planner').SubsetIn} [o.subset]  the guests of a per-VM sync
+ * @param {object} [o.origin]  where NetBox was read (readContext)
+ * @param {{ id: number, username: string | null }} [o.syncUser]  the token's user (readContext)
+ * @param {import('./events.js').Emit} [o.emit]
+ * @param {number} [o.maxRounds]
+ * @param {boolean} [o.leanReads]
+ * @returns {Promise<import('proxbox-planner').PlanInput>}
  */
 export async function collectInput({
   netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, syncUser, emit = () => {}, maxRounds = 16, leanReads = true,
@@ -192,7 +205,17 @@ export async function collectInput({
   return input;
 }
 
-/** Settings + endpoint from NetBox, then the full input, then the plan. */
+/**
+ * Settings + endpoint from NetBox, then the full input, then the plan.
+ * @param {object} o
+ * @param {import('./netbox.js').NetBoxClient} o.netbox
+ * @param {import('./proxmox.js').ProxmoxClient} o.proxmox
+ * @param {number|string} [o.endpoint]  the plugin endpoint: id or name (readContext)
+ * @param {object} [o.settings]  values over the plugin's settings (readContext)
+ * @param {object} [o.endpointOverrides]  values over the endpoint (readContext)
+ * @param {string[]} [o.syncTypes]
+ * @param {import('./events.js').Emit} [o.emit]
+ */
 export async function planLive({ netbox, proxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], emit = () => {} }) {
   const context = await readContext(netbox, { endpoint, settings, endpointOverrides });
   if (!context.plugin) {
@@ -209,7 +232,10 @@ export async function planLive({ netbox, proxmox, endpoint, settings, endpointOv
   return { context, input, plan };
 }
 
-/** The core's plan, with `step` events around it. */
+/**
+ * The core's plan, with `step` events around it.
+ * @param {import('proxbox-planner').PlanInput} input @param {import('./events.js').Emit} [emit]
+ */
 export function makePlan(input, emit = () => {}) {
   emit('step', { step: 'plan', status: 'started', message: 'Planning' });
   const plan = planner.plan(input);
@@ -276,6 +302,21 @@ export function applyResult(result, report) {
  * when a server cannot be read or refuses the token. NetBox requests in
  * flight: the client's `concurrency` (reads and writes); `applyOptions`
  * go to applyPlan (`concurrency` there can only narrow the batches).
+ * @param {object} o
+ * @param {import('./netbox.js').NetBoxClient} o.netbox
+ * @param {import('./proxmox.js').ProxmoxClient} [o.proxmox]  or, to make one once the endpoint is known:
+ * @param {(endpointUrl: string | null) => import('./proxmox.js').ProxmoxClient} [o.makeProxmox]  closed after the run
+ * @param {number|string} [o.endpoint]  the plugin endpoint: id or name (readContext)
+ * @param {object} [o.settings]  values over the plugin's settings (readContext)
+ * @param {object} [o.endpointOverrides]  values over the endpoint (readContext)
+ * @param {string[]} [o.syncTypes]
+ * @param {import('proxbox-planner').SubsetIn} [o.subset]  the guests of a per-VM sync
+ * @param {boolean} [o.apply]  apply the plan (else plan only)
+ * @param {import('./apply.js').ApplyOptions} [o.applyOptions]
+ * @param {import('./events.js').Emit} [o.emit]
+ * @param {(plan: import('proxbox-planner').Plan, input: import('proxbox-planner').PlanInput) => unknown} [o.onPlan]
+ *   called (and awaited) before the apply
+ * @param {boolean} [o.leanReads]
  */
 export async function syncOnce({
   netbox, proxmox, makeProxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], subset, apply = false, applyOptions = {},

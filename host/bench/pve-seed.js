@@ -292,6 +292,7 @@ export function generateSeed(guests, { seed = 1, clusterName = 'lab' } = {}) {
       // Guest-agent answers, seeded for every QEMU guest with the agent on (a
       // stopped one answers 500 until started, as in the sample).
       if (agent && !template) {
+        /** @type {Record<string, unknown>[]} */
         const interfaces = windows
           ? [{ name: 'Loopback Pseudo-Interface 1', 'ip-addresses': [
             { 'ip-address-type': 'ipv6', 'ip-address': '::1', prefix: 128 },
@@ -300,6 +301,7 @@ export function generateSeed(guests, { seed = 1, clusterName = 'lab' } = {}) {
             { 'ip-address-type': 'ipv4', 'ip-address': '127.0.0.1', prefix: 8 },
             { 'ip-address-type': 'ipv6', 'ip-address': '::1', prefix: 128 }] }];
         for (const nic of nics) {
+          /** @type {Record<string, unknown>} the agent's interface; addresses and statistics follow */
           const entry = {
             name: windows ? (nic.n ? `Ethernet ${nic.n + 1}` : 'Ethernet') : `ens${18 + nic.n}`,
             'hardware-address': nic.mac.toLowerCase(),
@@ -354,7 +356,7 @@ export function seedText(guests, options) {
   const seed = generateSeed(guests, options);
   const lines = Object.entries(seed).map(([key, value]) => {
     if (key !== 'guests') return `  ${JSON.stringify(key)}: ${JSON.stringify(value)}`;
-    return `  "guests": [\n${value.map((g) => `    ${JSON.stringify(g)}`).join(',\n')}\n  ]`;
+    return `  "guests": [\n${/** @type {object[]} */ (value).map((g) => `    ${JSON.stringify(g)}`).join(',\n')}\n  ]`;
   });
   return `{\n${lines.join(',\n')}\n}\n`;
 }

@@ -80,7 +80,7 @@ async function stopAll() {
 }
 
 let interrupted = false;
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+for (const [signal, code] of /** @type {[NodeJS.Signals, number][]} */ ([['SIGINT', 130], ['SIGTERM', 143]])) {
   process.on(signal, () => {
     // NetBox runs in its own session (setsid) and a `kill` reaches only us: stop the servers here,
     // including any whose start-up is still under way.
@@ -403,7 +403,7 @@ async function oursRun({ label, pve, concurrency }) {
     times.phase = null;
     const resync = await planning();
     const full = await planning({ leanReads: false });
-    for (const [name, r] of [['lean', resync], ['full objects', full]]) {
+    for (const [name, r] of /** @type {[string, typeof resync][]} */ ([['lean', resync], ['full objects', full]])) {
       const changes = r.plan.operations.filter((o) => o.action !== 'skip');
       log(
         `    no-change re-sync (${name}): ${secs(r.ms)} (Proxmox reads ${secs(r.proxmox_ms)}, NetBox reads ${secs(r.netbox_ms)}, core ${secs(r.core_ms)}), ` +

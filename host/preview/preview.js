@@ -44,6 +44,7 @@ let instances = 0;
  *   which is a no-op when it already ran.
  * - `plannerUrl`: where to import the web build from (resolved against the page).
  * - `wasmUrl`: where the `.wasm` is, when it is not next to the module.
+ * @param {{ planner?: any, plannerUrl?: string | URL, wasmUrl?: string | URL }} [options]
  */
 export async function loadPlanner({ planner, plannerUrl, wasmUrl } = {}) {
   let mod = planner;
@@ -331,6 +332,7 @@ class Preview {
   }
 
   /** A new input could not be planned: the error, and no (stale) plan. */
+  /** Shows why nothing could be loaded, and no plan. @returns {false} */
   failLoad(message) {
     this.showError(message);
     this.setStatus('');
@@ -797,7 +799,11 @@ class Preview {
     }, n ? `Apply ${plural(n, 'change')}` : 'Apply');
   }
 
-  /** The apply panel: state ('checking', 'refused', 'running', 'done', 'failed'), message, job. */
+  /**
+   * The apply panel: state ('checking', 'refused', 'running', 'done', 'failed'), message, job.
+   * @param {string} state @param {string} message
+   * @param {{ url?: string, log?: any[], status?: string }} [job]  the job's page, its log, its status
+   */
   showApply(state, message, { url, log = [], status } = {}) {
     const panel = this.applyPanel;
     panel.hidden = false;

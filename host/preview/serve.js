@@ -112,7 +112,7 @@ export function startPreviewServer(port = 0) {
   return new Promise((resolvePromise, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {
-      const { port: actual } = server.address();
+      const { port: actual } = /** @type {import('node:net').AddressInfo} */ (server.address());
       resolvePromise({ server, url: `http://127.0.0.1:${actual}/preview/` });
     });
   });

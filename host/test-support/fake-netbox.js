@@ -65,6 +65,12 @@ export class FakeNetBox {
     return this.objects(collection).find((o) => o.id === id);
   }
 
+  /**
+   * The transport's `request` (see http.js), answered from the fake's collections.
+   * @param {import('../http.js').TransportRequest & { inFlight?: number, alongside?: string[] }} request
+   *   `inFlight`, `alongside`: what delayedTransport saw at the same time, for the log
+   * @returns {Promise<import('../http.js').TransportResponse>}
+   */
   async request({ method, url, headers = {}, body, inFlight = 1, alongside = [] }) {
     const target = new URL(url);
     const collection = target.pathname.replace(/\d+\/$/, '');

@@ -25,6 +25,7 @@ import http from 'node:http';
 import { NetBoxClient } from '../netbox.js';
 import { ProxmoxClient } from '../proxmox.js';
 import { createEndpoint, startProxboxApi, stopProxboxApi } from './servers.js';
+import { listenLoopback } from './listen.js';
 
 const ENDPOINTS = '/api/plugins/proxbox/endpoints/proxmox/';
 const TRACKING = '/api/plugins/proxbox/proxmox-clusters/';
@@ -211,9 +212,9 @@ async function startCountingProxy(target, counter) {
     req.pipe(forward);
   });
   server.keepAliveTimeout = 75000;
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = await listenLoopback(server);
   return {
-    port: server.address().port,
+    port: Number(new URL(base).port),
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -229,6 +230,7 @@ async function startCountingProxy(target, counter) {
  * plugin's ProxmoxEndpoint and the cluster claim. Resolves to {env, endpointId, timings, sync(),
  * stop()}; `sync()` runs one full update and resolves to what proxbox-api reported; `stop()` stops
  * proxbox-api too.
+ * @param {{ netbox: Record<string, string>, pve: Record<string, string>, proxboxApi?: Record<string, string> }} servers  their env
  */
 export async function startPeer({ netbox: nbEnv, pve: pveEnv, proxboxApi }) {
   const counter = requestCounter();
@@ -274,6 +276,11 @@ function loggedProblems(env, offset) {
   return log.split('\n').map((line) => line.replace(/\x1b\[[0-9;]*m/g, '')).filter((line) => /\[(WARNING|ERROR|CRITICAL)\]/.test(line));
 }
 
+/**
+ * @param {Record<string, string>} env  proxbox-api's (proxbox-api.sh) @param {string} apiKey
+ * @param {{ take: () => any }} counter  the NetBox proxy's request counter
+ * @param {{ timeout?: number, onFrame?: (frame: { event: string, data: any }) => void }} [options]
+ */
 async function fullUpdate(env, apiKey, counter, { timeout = HOUR, onFrame = () => {} } = {}) {
   counter.take();
   // Why an object failed is in proxbox-api's log, not in its stream (the phase summary only counts).
@@ -282,6 +289,7 @@ async function fullUpdate(env, apiKey, counter, { timeout = HOUR, onFrame = () =
   const stages = [];
   const errors = [];
   const failures = [];
+  /** @type {any} the `complete` event's data (set by the frame callback, so TS cannot follow it) */
   let complete = null;
   let frames = 0;
   await readStream(`${env.PROXBOX_API_URL}/full-update/stream`, { 'X-Proxbox-API-Key': apiKey }, (frame) => {

@@ -29,8 +29,7 @@ export function fakeProxmox(data = sample.proxmox) {
     close() {},
   };
   const client = new ProxmoxClient({ url: 'https://pve.test:8006', token: PVE_TOKEN, transport, sleep: async () => {} });
-  client.asked = asked;
-  return client;
+  return Object.assign(client, { asked });
 }
 
 /** The sample's NetBox (with the plugin's settings and two endpoints, unless `plugin: false`). */

@@ -17,7 +17,9 @@ export const PLANNER_PLUGIN_DIR = fileURLToPath(new URL('../netbox-plugin/', imp
 export const PLANNER_PLUGIN = 'proxbox_planner_netbox';
 
 /** Runs a program; resolves to its stdout (trimmed); rejects with the end of its stderr.
- *  stderr goes to ours as well unless `quiet`. */
+ *  stderr goes to ours as well unless `quiet`.
+ * @param {string} program @param {string[]} args
+ * @param {{ env?: Record<string, string>, quiet?: boolean, cwd?: string }} [options]  `env` is added to ours */
 export function run(program, args, { env = {}, quiet = true, cwd } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(program, args, { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });

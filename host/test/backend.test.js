@@ -14,6 +14,7 @@ import { EndpointRegistry, pluginEndpointId } from '../backend/endpoints.js';
 import { PLUGIN_STAGES, VM_SCOPED_STAGES, runRequestFromQuery, stageForPath } from '../backend/stages.js';
 import { createSyncServer } from '../server.js';
 import { parseSSE } from '../events.js';
+import { listenLoopback } from '../test-support/listen.js';
 
 const KEY = 'k'.repeat(20) + 'the-first-backend-key-0123456789';
 const PVE_SECRET = 'pve-token-secret-5f0e8c1a-9d2b';
@@ -193,10 +194,6 @@ test('stages: the plugin query flags become endpoint values, settings, a subset,
   assert.throws(() => runRequestFromQuery(stageForPath('/dcim/devices/create/stream'), new URLSearchParams('netbox_vm_ids=7,x')), (e) => e.status === 400);
 });
 
-async function listen(server) {
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${server.address().port}`;
-}
 
 const json = (base, path, { key, method = 'GET', body } = {}) => fetch(`${base}${path}`, {
   method, headers: { ...(key ? { 'X-Proxbox-API-Key': key } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
@@ -205,7 +202,7 @@ const json = (base, path, { key, method = 'GET', body } = {}) => fetch(`${base}$
 
 test('serve: the backend contract the plugin checks, auth on every configuration route, no secret in any answer', async () => {
   const server = createSyncServer({ run: async () => ({ ok: true }) });
-  const base = await listen(server);
+  const base = await listenLoopback(server);
   try {
     assert.match((await (await json(base, '/')).json()).message, /^Proxbox Backend/, 'the plugin\'s discovery reads this prefix');
     assert.deepEqual(await (await json(base, '/health')).json(), { status: 'ready', init_ok: true });
@@ -270,7 +267,7 @@ test('serve: one run per endpoint (409), others run, a run\'s failures kept in i
       return { ok: true, summary: { create: 0, update: 0, delete: 0 } };
     },
   });
-  const base = await listen(server);
+  const base = await listenLoopback(server);
   try {
     for (const [name, pk] of [['lab (nb:3)', 3], ['dc (nb:4)', 4]]) {
       await json(base, '/proxmox/endpoints', {
@@ -307,7 +304,7 @@ test('serve: one run per endpoint (409), others run, a run\'s failures kept in i
 
 test('serve: /planner/proxmox refuses a path the planner does not read, before any Proxmox request', async () => {
   const server = createSyncServer({ apiKey: KEY });
-  const base = await listen(server);
+  const base = await listenLoopback(server);
   try {
     await json(base, '/proxmox/endpoints', {
       key: KEY, method: 'POST', body: { name: 'lab (nb:3)', domain: '127.0.0.1', port: 1, token_name: 't', token_value: PVE_SECRET },

@@ -14,6 +14,7 @@ import { parseSSE } from '../events.js';
 import { parseAssignments, resolveOptions } from '../config.js';
 import { scrubSecrets, pickEndpoint, endpointUrl } from '../sync.js';
 import { runInPty } from '../test-support/pty.js';
+import { listenLoopback } from '../test-support/listen.js';
 
 const SAMPLE = new URL('../../fixtures/sample/snapshot.json', import.meta.url).pathname;
 const TOKEN = 'nbt_cliTestKey01.CliTestSecretValue0123456789abcdef';
@@ -285,10 +286,6 @@ test('serve: routes map the Proxbox stream paths to sync types', () => {
   assert.equal(routeFor('/nope/stream'), null);
 });
 
-async function listen(server) {
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${server.address().port}`;
-}
 
 test('serve: SSE of a run (keepalives while idle, complete last), 409 while busy, API key', async () => {
   let release;
@@ -304,7 +301,7 @@ test('serve: SSE of a run (keepalives while idle, complete last), 409 while busy
       return { ok: true, summary: { create: 1 } };
     },
   });
-  const base = await listen(server);
+  const base = await listenLoopback(server);
   try {
     assert.equal((await fetch(`${base}/full-update/stream`)).status, 401);
     const headers = { 'X-Proxbox-API-Key': 'k-123' };
@@ -340,7 +337,7 @@ test('serve: a failing run streams error and complete {ok: false}', async () => 
       throw Object.assign(new Error('GET /api/plugins/proxbox/settings/ → 403: Invalid v1 token'), { status: 403 });
     },
   });
-  const base = await listen(server);
+  const base = await listenLoopback(server);
   try {
     const events = parseSSE(await (await fetch(`${base}/full-update/stream`)).text());
     assert.deepEqual(events.map((e) => e.event), ['error', 'complete']);

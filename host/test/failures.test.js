@@ -25,6 +25,7 @@ import {
 } from '../test-support/servers.js';
 import { startFaultProxy } from '../test-support/fault-proxy.js';
 import { runInPty } from '../test-support/pty.js';
+import { listenLoopback } from '../test-support/listen.js';
 
 const MINUTE = 60 * 1000;
 const VMS = '/api/virtualization/virtual-machines/';
@@ -295,9 +296,9 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
     const line = `Proxmox at ${pve.PVE_URL} refused the token (401 authentication failure): check PVE_TOKEN (user@realm!tokenid=secret)`;
     const wrong = `${pve.PVE_TOKEN_ID}=00000000-0000-4000-8000-000000000000`;
     const server = createSyncServer({ options: resolveOptions({}, { ...serverEnv(nb, pve), PVE_TOKEN: wrong }) });
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = await listenLoopback(server);
     try {
-      const frames = parseSSE(await (await fetch(`http://127.0.0.1:${server.address().port}/full-update/stream`)).text());
+      const frames = parseSSE(await (await fetch(`${base}/full-update/stream`)).text());
       assert.deepEqual(frames.map((f) => f.event).slice(-2), ['error', 'complete']);
       assert.deepEqual([frames.at(-1).data.ok, frames.at(-1).data.outcome, frames.at(-1).data.message], [false, 'failed', `Sync failed: ${line}`]);
       assert.ok(!JSON.stringify(frames).includes(wrong.split('=')[1]));

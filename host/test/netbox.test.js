@@ -7,6 +7,7 @@ import { inspect } from 'node:util';
 import { NetBoxClient, NetBoxError, authorization } from '../netbox.js';
 import { AdaptiveLimit, backoffDelay, redact } from '../http.js';
 import { delayedTransport, FakeNetBox, FAKE_URL } from '../test-support/fake-netbox.js';
+import { listenLoopback } from '../test-support/listen.js';
 
 const V1 = '0123456789abcdef0123456789abcdef01234567';
 const V2 = 'nbt_proxboxplan2.ProxboxPlannerE2eV2TokenSecret0123456789';
@@ -208,10 +209,10 @@ test('timeouts: a slow answer fails the attempt and is retried (fault injection:
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ count: 0, next: null, previous: null, results: [] }));
   });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = await listenLoopback(server);
   const transport = createTransport();
   try {
-    const c = new NetBoxClient({ url: `http://127.0.0.1:${server.address().port}`, token: V1, transport, timeout: 200, sleep: async () => {} });
+    const c = new NetBoxClient({ url, token: V1, transport, timeout: 200, sleep: async () => {} });
     assert.deepEqual(await c.list('/api/dcim/sites/'), []);
     assert.equal(calls, 2);
   } finally {

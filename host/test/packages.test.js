@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createPreviewServer } from '../preview/serve.js';
 import { launchBrowser } from '../test-support/browser.js';
+import { listenLoopback } from '../test-support/listen.js';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -102,11 +103,11 @@ test('a browser page imports the package, awaits init() and plans the sample', a
   const page = join(dir, 'index.html');
   writeFileSync(page, readFileSync(page, 'utf8').replace('__BROWSER_ENTRY__', entry));
   const server = createPreviewServer({ '/': dir });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = await listenLoopback(server);
   const browser = await launchBrowser();
   try {
     const tab = await browser.context.newPage();
-    await tab.goto(`http://127.0.0.1:${server.address().port}/index.html`);
+    await tab.goto(`${base}/index.html`);
     const result = await tab.waitForFunction(() => window.result).then((h) => h.jsonValue());
     assert.equal(result.error, undefined);
     assert.equal(result.version, version());
