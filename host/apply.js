@@ -48,11 +48,16 @@ import { applyOutcome, incompleteReason, OUTCOMES, RunError, UsageError, warning
  */
 /** @typedef {Outcome & { id: string, action: string, collection: string, key: string }} ReportEntry */
 /**
+ * `total` operations, the `changes` among them (not skips), one count per status (STATUSES),
+ * and the same per action.
+ * @typedef {{ total: number, changes: number, by_action: Record<string, Record<string, number>> } & Record<string, any>} ApplyCounts
+ */
+/**
  * @typedef {object} ApplyReport
  * @property {boolean} ok
  * @property {string} outcome  one of OUTCOMES (outcome.js)
  * @property {import('proxbox-planner').Warning[]} warnings
- * @property {Record<string, any>} counts  `total`, `changes`, one count per status, `by_action`
+ * @property {ApplyCounts} counts
  * @property {ReportEntry[]} operations  in plan order
  * @property {{ total: number, retries: number, by_method: Record<string, number> }} requests  this apply's NetBox requests
  * @property {number} duration_ms
@@ -629,8 +634,9 @@ class Executor {
 
   #report(started, before) {
     const operations = this.plan.operations.map((op) => this.results.get(op.id));
-    const counts = { total: operations.length, changes: this.total };
+    const counts = /** @type {ApplyCounts} */ ({ total: operations.length, changes: this.total }); // the rest just below
     for (const status of STATUSES) counts[status] = 0;
+    /** @type {ApplyCounts['by_action']} */
     const byAction = {};
     for (const entry of operations) {
       counts[entry.status] += 1;

@@ -74,7 +74,10 @@ async function resolveFile(pathname, mounts) {
   }
 }
 
-/** `mounts`: URL prefix -> directory (default: the preview's own). */
+/**
+ * `mounts`: URL prefix -> directory (default: the preview's own).
+ * @param {Record<string, string>} [mounts]
+ */
 export function createPreviewServer(mounts = MOUNTS) {
   return createServer(async (req, res) => {
     const url = new URL(req.url, 'http://localhost');

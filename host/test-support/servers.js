@@ -43,8 +43,9 @@ export function sh(script, args, { env = {}, quiet = false } = {}) {
   return run('bash', [script, ...args], { env, quiet });
 }
 
-/** KEY=value lines → object. */
+/** KEY=value lines → object. @returns {Record<string, string>} */
 export function parseEnv(text) {
+  /** @type {Record<string, string>} */
   const env = {};
   for (const line of text.split('\n')) {
     const at = line.indexOf('=');
@@ -55,6 +56,15 @@ export function parseEnv(text) {
 
 export function readEnvFile(file) {
   return parseEnv(readFileSync(file, 'utf8'));
+}
+
+/**
+ * Runs a server script's `start`; resolves to the env file it wrote, with ENV_FILE: its path.
+ * @returns {Promise<Record<string, string>>}
+ */
+async function startServer(script, args, env) {
+  const file = (await sh(script, args, { env, quiet: true })).split('\n').at(-1);
+  return { ...readEnvFile(file), ENV_FILE: file };
 }
 
 export async function installNetbox() {
@@ -72,8 +82,7 @@ export async function startNetbox({ rqworker = false, plugins = [], pythonPath =
     ...(rqworker ? { NETBOX_RQWORKER: '1' } : {}),
     ...(plugins.length ? { NETBOX_EXTRA_PLUGINS: plugins.join(','), NETBOX_EXTRA_PYTHONPATH: pythonPath.join(':') } : {}),
   };
-  const file = (await sh(NETBOX_SH, ['start'], { quiet: true, env })).split('\n').at(-1);
-  return { ...readEnvFile(file), ENV_FILE: file };
+  return startServer(NETBOX_SH, ['start'], env);
 }
 
 /** NetBox with our plugin from its source tree (its static files copied in first). */
@@ -119,8 +128,7 @@ export async function installFakepve() {
 }
 
 export async function startFakepve(seed = SAMPLE_SEED, env = {}) {
-  const file = (await sh(FAKEPVE_SH, ['start', seed], { env, quiet: true })).split('\n').at(-1);
-  return { ...readEnvFile(file), ENV_FILE: file };
+  return startServer(FAKEPVE_SH, ['start', seed], env);
 }
 
 export async function stopFakepve(env) {
@@ -136,8 +144,7 @@ export async function installProxboxApi() {
 
 /** proxbox-api, unconfigured (host/test-support/peer.js configures it). */
 export async function startProxboxApi(env = {}) {
-  const file = (await sh(PROXBOX_API_SH, ['start'], { env, quiet: true })).split('\n').at(-1);
-  return { ...readEnvFile(file), ENV_FILE: file };
+  return startServer(PROXBOX_API_SH, ['start'], env);
 }
 
 export async function stopProxboxApi(env) {
@@ -226,6 +233,8 @@ export async function startServe({ stateDir, pveCaFile }) {
  * A new NetBox user who may view and write (add, change) the object types
  * `view` and `write` pick, and a v2 token of theirs. Resolves to the token.
  * @param {import('../netbox.js').NetBoxClient} admin
+ * @param {string} name
+ * @param {{ view?: (type: string) => boolean, write?: (type: string) => boolean }} [pick]  by `app_label.model`; default: all
  */
 export async function createLimitedToken(admin, name, { view = () => true, write = () => true } = {}) {
   const types = (await admin.list('/api/core/object-types/')).map((t) => `${t.app_label}.${t.model}`);

@@ -26,7 +26,19 @@ function emptyNetBox(options) {
   return env;
 }
 
-const op = (id, collection, action, extra = {}) => ({ id, stage: extra.stage ?? 's', model: 'm', key: id, reason: 'r', collection, action, ...extra });
+/** @typedef {import('proxbox-planner').Plan} Plan @typedef {import('proxbox-planner').Operation} Operation */
+
+/** An operation with a made-up stage, model and reason: the executor only passes them on. @returns {Operation} */
+const op = (id, collection, action, extra = {}) => /** @type {Operation} */ (/** @type {unknown} */ ({
+  id, stage: extra.stage ?? 's', model: 'm', key: id, reason: 'r', collection, action, ...extra,
+}));
+
+/**
+ * A hand-made plan: the executor reads its operations (and `complete`, `warnings`, `changelog_message`),
+ * none of what else a planned one has (summary, origin, versions).
+ * @param {Record<string, unknown>} plan @returns {Plan}
+ */
+const handMade = (plan) => /** @type {Plan} */ (/** @type {unknown} */ (plan));
 
 test('batches: consecutive same collection+action, split on in-batch dependencies, size and repeated targets', () => {
   const ops = [
@@ -70,7 +82,7 @@ test('matchesExisting, the core rule: NetBox read shapes against the write paylo
   assert.ok(!matches({ custom_fields: { proxmox_vmid: 101 } }));
   assert.ok(!matches({ cluster: 4 }));
   assert.ok(!matches({ description: 'x' }), 'a field NetBox does not show is not a match');
-  assert.throws(() => planner.matchesExisting({ name: 'x' }, { name: 'no id' }), (error) => error.code === 'missing-field' && error.path === '$.object.id');
+  assert.throws(() => planner.matchesExisting({ name: 'x' }, { name: 'no id' }), { code: 'missing-field', path: '$.object.id' });
   // Lookup queries: same filter keys share one query; a key only some operations have gets its own.
   assert.deepEqual(
     lookupGroups([
@@ -177,7 +189,7 @@ test('stale: an update whose object changed since planning is refused, its depen
   const a = fake.seed(vms, { name: 'a' });
   const b = fake.seed(vms, { name: 'b' });
   fake.objects('/api/x/');
-  const plan = {
+  const plan = handMade({
     format_version: 1,
     operations: [
       op('u-a', vms, 'update', { target: { id: a.id, last_updated: a.last_updated }, changes: { name: { before: 'a', after: 'a2' } } }),
@@ -185,7 +197,7 @@ test('stale: an update whose object changed since planning is refused, its depen
       op('after-a', '/api/x/', 'create', { fields: { vm: a.id }, depends_on: ['u-a'] }),
       op('u-b-again', vms, 'update', { stage: 't', target: { id: b.id, last_updated: b.last_updated }, changes: { comments: { before: '', after: 'x' } } }),
     ],
-  };
+  });
   // An operator edits `a` after planning.
   await client.updateBatch(vms, [{ id: a.id, comments: 'operator' }]);
   const report = await applyPlan(plan, client);
@@ -203,7 +215,7 @@ test('stale: an update whose object changed since planning is refused, its depen
 test('a failed create fails its dependents transitively; independent operations go on', async () => {
   const { fake, client } = setup();
   for (const c of ['/a/', '/b/', '/c/']) fake.objects(c);
-  const plan = {
+  const plan = handMade({
     format_version: 1,
     operations: [
       op('bad', '/a/', 'create', { fields: { name: 'bad', invalid: true } }),
@@ -214,7 +226,7 @@ test('a failed create fails its dependents transitively; independent operations 
       op('skip', '/c/', 'skip'),
       op('needs-skip', '/c/', 'create', { fields: { parent: { $ref: 'skip' } }, depends_on: ['skip'] }),
     ],
-  };
+  });
   const events = [];
   const report = await applyPlan(plan, client, { emit: (event, data) => events.push({ event, data }) });
   const status = Object.fromEntries(report.operations.map((o) => [o.id, o.status]));
@@ -245,15 +257,15 @@ test('a create batch whose answer is lost is found, not re-created', async () =>
   fake.objects('/api/virtualization/interfaces/');
   let dropped = 0;
   fake.fault = (req) => (req.method === 'POST' && req.path === vlans && dropped++ === 0 ? 'drop-after' : undefined);
-  const plan = {
+  const plan = handMade({
     format_version: 1,
     operations: [
       op('v20', vlans, 'create', { fields: { vid: 20, name: 'VLAN 20', status: 'active' }, lookup: { vid: 20, name: 'VLAN 20' } }),
       op('v30', vlans, 'create', { fields: { vid: 30, name: 'VLAN 30', status: 'active' }, lookup: { vid: 30, name: 'VLAN 30' } }),
       op('if', '/api/virtualization/interfaces/', 'create', { fields: { name: 'net0', untagged_vlan: { $ref: 'v30' } }, depends_on: ['v30'] }),
     ],
-  };
-  for (const verifyCreates of ['always', 'retry']) {
+  });
+  for (const verifyCreates of /** @type {const} */ (['always', 'retry'])) {
     dropped = 0;
     fake.collections.set(vlans, []);
     fake.collections.set('/api/virtualization/interfaces/', []);
@@ -295,7 +307,7 @@ test('deletes: already gone is done, changed since planning is stale, others del
   const ips = '/api/ipam/ip-addresses/';
   const [a, b, c, d] = ['10.0.0.1/24', '10.0.0.2/24', '10.0.0.3/24', '10.0.0.4/24'].map((address) => fake.seed(ips, { address }));
   const del = (x, extra) => op(`del-${x.id}`, ips, 'delete', { target: { id: x.id, last_updated: x.last_updated }, ...extra });
-  const plan = { format_version: 1, operations: [del(a), del(b), del(c), del(d, { target: { id: 99, last_updated: null } })] };
+  const plan = handMade({ format_version: 1, operations: [del(a), del(b), del(c), del(d, { target: { id: 99, last_updated: null } })] });
   fake.collections.set(ips, fake.objects(ips).filter((o) => o.id !== b.id)); // a cascade took b
   await client.updateBatch(ips, [{ id: c.id, description: 'operator' }]);
   const report = await applyPlan(plan, client);
@@ -310,10 +322,10 @@ test('outcomes: nothing done of several is failed, warnings make ok-with-warning
   const { fake, client } = setup();
   fake.objects('/x/');
   fake.fault = (req) => (req.method === 'POST' ? { status: 500, body: { error: 'boom', exception: 'X', netbox_version: '4.7.3' } } : undefined);
-  const plan = {
+  const plan = handMade({
     format_version: 1, warnings: [],
     operations: [op('a', '/x/', 'create', { fields: { name: 'a' } }), op('b', '/x/', 'create', { fields: { name: 'b' } })],
-  };
+  });
   const none = await applyPlan(plan, client, { verifyCreates: 'never' });
   assert.deepEqual([none.ok, none.outcome, none.counts.failed], [false, 'failed', 2]);
   fake.fault = null;
@@ -322,7 +334,7 @@ test('outcomes: nothing done of several is failed, warnings make ok-with-warning
   const writes = fake.log.filter((e) => e.method !== 'GET').length;
   await assert.rejects(applyPlan(
     { ...plan, complete: false, warnings: [{ code: 'proxmox-unreadable', message: '/cluster/status could not be read' }] }, client
-  ), (error) => {
+  ), (/** @type {import('../outcome.js').RunError} */ error) => {
     assert.equal(error.outcome, 'failed');
     assert.equal(error.message, 'the plan is incomplete, so it cannot be applied: proxmox-unreadable: /cluster/status could not be read');
     return true;
@@ -336,10 +348,10 @@ test('withChoices: a named conflict\'s chosen operation stands in for the planne
     target: { id: 7 }, changes: { description: { before: 'a', after: 'b' } },
   });
   const keep = op('x@description', '/api/extras/journal-entries/', 'create', { fields: { assigned_object_id: 7 } });
-  const plan = {
+  const plan = handMade({
     operations: [op('other', '/y/', 'create'), skip],
     conflicts: [{ kind: 'operator-edited', id: 'x@description', choices: { 'accept-proxmox': accept, 'keep-netbox': keep } }],
-  };
+  });
   assert.equal(withChoices(plan, {}), plan);
   assert.deepEqual(withChoices(plan, { acceptProxmox: ['x@description'] }).operations, [plan.operations[0], accept]);
   assert.deepEqual(withChoices(plan, { keepNetbox: ['x@description'] }).operations, [plan.operations[0], keep]);
@@ -358,14 +370,14 @@ test('every write carries the plan\'s changelog_message (deletes too), which Net
   const vms = '/api/virtualization/virtual-machines/';
   fake.seed(vms, { id: 1, name: 'a' });
   fake.seed(vms, { id: 2, name: 'b' });
-  const plan = {
+  const plan = handMade({
     changelog_message: 'proxbox-planner 0.1.0',
     operations: [
       op('c', vms, 'create', { fields: { name: 'c' } }),
       op('u', vms, 'update', { target: { id: 1 }, changes: { name: { before: 'a', after: 'a2' } } }),
       op('d', vms, 'delete', { target: { id: 2 } }),
     ],
-  };
+  });
   const report = await applyPlan(plan, client, { verifyCreates: 'never' });
   assert.equal(report.ok, true, JSON.stringify(report.operations));
   assert.deepEqual(fake.changelogMessages, ['proxbox-planner 0.1.0', 'proxbox-planner 0.1.0', 'proxbox-planner 0.1.0']);
@@ -379,7 +391,7 @@ function familyPlan(n = 250) {
   for (let i = 0; i < n; i++) operations.push(
     op(`c${i}`, '/c/', 'create', { stage: 'children', fields: { name: `c${i}`, parent: { $ref: `p${i}` } }, lookup: { name: `c${i}` }, depends_on: [`p${i}`] })
   );
-  return { format_version: 1, warnings: [], operations };
+  return handMade({ format_version: 1, warnings: [], operations });
 }
 
 test('concurrent batches: at most N in flight, children start as soon as their parents are done (a pipeline), every $ref right', async () => {
@@ -417,7 +429,7 @@ test('concurrent batches: two operations on one object run in plan order; delete
   const update = (id, field, value, extra = {}) => op(id, vms, 'update', {
     target: { id: a.id, last_updated: a.last_updated }, changes: { [field]: { before: null, after: value } }, ...extra,
   });
-  const plan = {
+  const plan = handMade({
     format_version: 1,
     operations: [
       update('first', 'comments', 'one'),
@@ -425,7 +437,7 @@ test('concurrent batches: two operations on one object run in plan order; delete
       update('second', 'comments', 'two', { stage: 't' }),
       op('del', vms, 'delete', { target: { id: gone.id, last_updated: gone.last_updated } }),
     ],
-  };
+  });
   const units = workUnits(plan.operations);
   assert.deepEqual(units.map((u) => [u.ops.map((o) => o.id), [...u.after], u.alone]), [
     [['first'], [], false], [['other'], [], false], [['second'], ['first'], false], [['del'], [], true],
@@ -455,13 +467,13 @@ test('429/503: the apply lowers its concurrency to what NetBox takes, and finish
 test('a plan whose operations wait for each other ends, each failed with the reason, instead of waiting forever', async () => {
   const { fake, client } = setup();
   fake.objects('/x/');
-  const plan = {
+  const plan = handMade({
     format_version: 1,
     operations: [
       op('a', '/x/', 'create', { fields: { name: 'a' }, depends_on: ['b'] }),
       op('b', '/x/', 'update', { target: { id: { $ref: 'a' } }, changes: { name: { before: 'a', after: 'b' } }, depends_on: ['a'] }),
     ],
-  };
+  });
   const report = await applyPlan(plan, client);
   assert.deepEqual(report.operations.map((o) => [o.id, o.status]), [['a', 'failed'], ['b', 'failed']]);
   assert.match(report.operations[0].error.message, /not in dependency order/);
@@ -486,12 +498,12 @@ test('a create re-sent after no answer, refused as a duplicate because the first
     }
     return undefined;
   };
-  const plan = {
+  const plan = handMade({
     format_version: 1,
     operations: [20, 30].map(
       (vid) => op(`v${vid}`, vlans, 'create', { fields: { vid, name: `VLAN ${vid}`, status: 'active' }, lookup: { vid, name: `VLAN ${vid}` } })
     ),
-  };
+  });
   const report = await applyPlan(plan, client);
   assert.equal(report.ok, true, JSON.stringify(report.operations));
   assert.equal(fake.objects(vlans).length, 2, 'each once');

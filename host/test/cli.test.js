@@ -160,6 +160,7 @@ test('usage errors exit 64 with one line naming the flag or variable', async () 
   const env = { NETBOX_URL: 'http://127.0.0.1:9', NETBOX_TOKEN: TOKEN, PVE_TOKEN: 'root@pam!t=SecretPveValue-123456' };
   try {
     writeFileSync(join(dir, 'not-a-cert.pem'), 'hello');
+    /** @type {[string[], string][]} the arguments, and the first line of the error */
     const cases = [
       [['plan', '--bogus'], "error: Unknown option '--bogus' (see proxbox-planner plan --help)"],
       [['plan', '--timeout', 'abc'], 'error: --timeout must be a whole number of milliseconds, 1 or more; got "abc"'],
@@ -230,7 +231,7 @@ test('colours only on a terminal, and not with NO_COLOR or --no-color', async ()
   assert.equal(colored.code, 0);
   // eslint-disable-next-line no-control-regex -- terminal colour codes start with ESC (\x1b): matching it is the point
   assert.match(colored.output, /\x1b\[32malways/);
-  for (const [args, extra] of [[['demo'], { NO_COLOR: '1' }], [['demo', '--no-color'], {}]]) {
+  for (const [args, extra] of /** @type {[string[], Record<string, string>][]} */ ([[['demo'], { NO_COLOR: '1' }], [['demo', '--no-color'], {}]])) {
     const plain = await runInPty([process.execPath, CLI, ...args], { env: { ...env, ...extra } });
     assert.equal(plain.code, 0);
     assert.ok(!plain.output.includes('\x1b['), `${args.join(' ')} ${JSON.stringify(extra)}`);

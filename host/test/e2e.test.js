@@ -103,7 +103,10 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
       assert.match(out['/version'].error.message, /self[- ]signed|certificate/i);
       assert.equal((await insecure.get('/version')).version, '9.0.10');
       const wrong = new ProxmoxClient({ url: pve.PVE_URL, token: `${pve.PVE_TOKEN_ID}=wrong-secret-value`, ca: pve.PVE_CA_FILE });
-      await assert.rejects(wrong.get('/version'), (error) => error.status === 401 && !error.message.includes('wrong-secret-value'));
+      await assert.rejects(
+        wrong.get('/version'),
+        (/** @type {import('../proxmox.js').ProxmoxError} */ error) => error.status === 401 && !error.message.includes('wrong-secret-value')
+      );
       wrong.close();
     } finally {
       untrusted.close();
@@ -229,9 +232,11 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     // nested objects, tags and custom fields in their full shape; zero changes from those.
     const wanted = planner.discover({ ...input, netbox: {} }).fields;
     for (const [collection, objects] of Object.entries(input.netbox)) {
-      for (const object of objects) assert.deepEqual(Object.keys(object).filter((k) => !wanted[collection].includes(k)), [], collection);
+      for (const object of /** @type {object[]} every list was read */ (objects)) assert.deepEqual(
+        Object.keys(object).filter((k) => !wanted[collection].includes(k)), [], collection
+      );
     }
-    const vm = input.netbox[VMS].find((v) => v.name === 'web01');
+    const vm = /** @type {Record<string, any>[]} */ (input.netbox[VMS]).find((v) => v.name === 'web01');
     assert.deepEqual(Object.keys(vm).sort(), [...wanted[VMS]].sort(), 'no config_context, url or display');
     assert.equal(vm.cluster.name, 'lab');
     assert.ok(vm.tags.some((tag) => tag.slug === 'proxbox') && typeof vm.custom_fields === 'object');
@@ -386,7 +391,7 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     let { plan: p } = await plan();
     const create = p.operations.find((op) => op.id === 'virtual-machines:virtualization.virtualmachine:qemu/104');
     assert.equal(create?.action, 'create');
-    assert.ok(create.fields.tags.some((tag) => tag.slug === 'bootstrap-only'));
+    assert.ok(/** @type {{ slug: string }[]} */ (create.fields.tags).some((tag) => tag.slug === 'bootstrap-only'));
     assert.equal((await applyPlan(p, netbox)).ok, true);
     const created = await vmByVmid(104);
     // An operator adds objects of their own.
@@ -450,7 +455,8 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
   test('NetBox 4.7.3 itself: the rules the disk and node-interface planners (and the simulator) keep to', async () => {
     const refused = async (method, path, body, pattern) => {
       await assert.rejects(
-        netbox.request(method, path, { body }), (error) => error.status === 400 && pattern.test(JSON.stringify(error.body)),
+        netbox.request(method, path, { body }),
+        (/** @type {import('../netbox.js').NetBoxError} */ error) => error.status === 400 && pattern.test(JSON.stringify(error.body)),
         `${method} ${path} ${JSON.stringify(body)}`
       );
     };
@@ -467,7 +473,8 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     await refused('PATCH', `${NODE_IFACES}${ifaces.eno3.id}/`, { parent: ifaces.vmbr1.id }, /Only virtual interfaces/);
     await refused('PATCH', `${NODE_IFACES}${ifaces['vmbr0.40'].id}/`, { lag: ifaces.bond0.id }, /Virtual interfaces cannot have a parent LAG/);
     await assert.rejects(
-      netbox.request('DELETE', `${NODE_IFACES}${ifaces.vmbr0.id}/`), (error) => error.status === 409 || error.status === 400,
+      netbox.request('DELETE', `${NODE_IFACES}${ifaces.vmbr0.id}/`),
+      (/** @type {import('../netbox.js').NetBoxError} */ error) => error.status === 409 || error.status === 400,
       'vmbr0 is the parent of vmbr0.40'
     );
     assert.ok(await netbox.get(NODE_IFACES, ifaces.vmbr0.id));
@@ -636,6 +643,7 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
       const expected = { ...before };
       for (const op of p0.operations) if (op.action === 'create') expected[op.collection] += 1;
 
+      /** @type {Record<string, any>[]} */
       const runs = [];
       for (let run = 0; run < 5; run++) {
         const { plan: p } = await plan(faulty);

@@ -107,11 +107,12 @@ async function open(context, path) {
 /** Waits for the preview's plan (or its error), fails with what the page says otherwise. */
 async function planShown(page) {
   await page.waitForFunction(
-    () => document.querySelector('[data-total="create"]') || !document.querySelector('.pbx-error')?.hidden, null, { timeout: 3 * MINUTE }
+    () => document.querySelector('[data-total="create"]') || !/** @type {HTMLElement} */ (document.querySelector('.pbx-error'))
+      ?.hidden, null, { timeout: 3 * MINUTE }
   );
   const error = await page.locator('.pbx-error').evaluate((el) => (el.hidden ? '' : el.textContent));
   assert.equal(error, '', 'the preview shows no error');
-  return page.evaluate(() => ({ plan: window.proxboxPreview.plan, input: window.proxboxPreview.input }));
+  return page.evaluate(() => ({ plan: /** @type {any} */ (window).proxboxPreview.plan, input: /** @type {any} */ (window).proxboxPreview.input }));
 }
 
 /** The plan shown is current and complete; Apply runs and ends; resolves to the job. */
@@ -217,7 +218,8 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     assert.ok(diff.vanished.length > 0);
     const shown = await page.$$eval('.pbx-diff [data-diff]', (parts) => Object.fromEntries(parts.map((part) =>
       [part.dataset.diff, [...part.querySelectorAll('[data-diff-op]')].map((li) => li.dataset.diffOp).sort()])));
-    assert.deepEqual(shown, Object.fromEntries([['appeared', diff.appeared], ['vanished', diff.vanished], ['changed', diff.changed.map((c) => c.after)]]
+    const parts = /** @type {[string, any[]][]} */ ([['appeared', diff.appeared], ['vanished', diff.vanished], ['changed', diff.changed.map((c) => c.after)]]);
+    assert.deepEqual(shown, Object.fromEntries(parts
       .filter(([, ops]) => ops.length).map(([kind, ops]) => [kind, ops.map((op) => op.id).sort()])));
     assert.equal(await page.locator('button[data-action="apply"]').isDisabled(), true, 'a what-if is not applied');
     await closeWatched(page);
@@ -263,7 +265,7 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     const expectedTypes = [...new Set(stages.filter((s) => s !== 'bootstrap').map((s) => (s === 'vm-templates' ? 'virtual-machines' : s)))];
     assert.deepEqual([...applied.job.data.proxbox_sync.params.sync_types].sort(), [...expectedTypes].sort());
     assert.match(applied.log, /Starting Proxbox sync stages: /);
-    const left = await page.evaluate(() => window.proxboxPreview.plan.operations.filter((op) => op.action !== 'skip'));
+    const left = await page.evaluate(() => /** @type {any} */ (window).proxboxPreview.plan.operations.filter((op) => op.action !== 'skip'));
     assert.match(
       applied.message, /NetBox now matches Proxmox for this plan: nothing left to do\.$/,
       left.map((op) => `${op.action} ${op.id}: ${JSON.stringify(op.changes)}`).join('\n')
@@ -351,7 +353,7 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
       assert.equal(await vmPage.getByRole('link', { name: 'Preview sync' }).count(), 0, 'no Preview sync button');
       const read = await vmPage.evaluate(async (id) => {
         const res = await fetch('/plugins/proxbox-planner/proxmox/', {
-          method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRFToken': window.CSRF_TOKEN },
+          method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRFToken': /** @type {any} */ (window).CSRF_TOKEN },
           body: JSON.stringify({ endpoint_id: id, paths: ['/cluster/status'] }),
         });
         return res.status;
@@ -400,7 +402,7 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     assert.match(record.comments, /\nkeep-netbox: description$/);
     const [signedIn] = await netbox.list('/api/users/users/', { query: { username: nb.NETBOX_USERNAME } });
     assert.equal(record.created_by, signedIn.id, 'written as the signed-in user');
-    const after = await page.evaluate(() => window.proxboxPreview.plan);
+    const after = await page.evaluate(() => /** @type {any} */ (window).proxboxPreview.plan);
     assert.equal(await page.locator(`tr[data-field-conflict="${id}"]`).count(), 0, 'not asked again');
     assert.equal(
       after.operations.find((op) => op.id === id || op.id === 'virtual-machines:virtualization.virtualmachine:qemu/103'), undefined,

@@ -15,8 +15,7 @@ const V2 = 'nbt_proxboxplan2.ProxboxPlannerE2eV2TokenSecret0123456789';
 function client(fake, extra = {}) {
   const sleeps = [];
   const c = new NetBoxClient({ url: FAKE_URL, token: V1, transport: fake.transport, sleep: async (ms) => sleeps.push(ms), random: () => 0.5, ...extra });
-  c.sleeps = sleeps;
-  return c;
+  return Object.assign(c, { sleeps });
 }
 
 test('auth: v1 tokens as Token, v2 (nbt_) as Bearer; optional branch header', async () => {
@@ -119,7 +118,7 @@ test('list: query filters, repeated values (OR), and getMany by id with fields',
 });
 
 test('url: a base path prefix is kept', () => {
-  const c = new NetBoxClient({ url: 'https://example.org/netbox/', token: V1, transport: { request() {} } });
+  const c = new NetBoxClient({ url: 'https://example.org/netbox/', token: V1, transport: /** @type {any} */ ({ request() {} }) }); // never called: url() only builds
   assert.equal(c.url('/api/dcim/sites/', { limit: 5 }), 'https://example.org/netbox/api/dcim/sites/?limit=5');
   assert.equal(c.url('http://other:8000/netbox/api/dcim/sites/?limit=5&offset=5'), 'https://example.org/netbox/api/dcim/sites/?limit=5&offset=5');
 });
@@ -177,7 +176,7 @@ test('retries: a POST is not re-sent after a lost answer (ambiguous), but is aft
   fake.objects('/api/ipam/vlans/');
   fake.fault = (req) => (req.method === 'POST' ? 'drop-after' : undefined);
   const c = client(fake);
-  await assert.rejects(c.createBatch('/api/ipam/vlans/', [{ vid: 1, name: 'a' }]), (error) => error.ambiguous === true && error.code === 'ECONNRESET');
+  await assert.rejects(c.createBatch('/api/ipam/vlans/', [{ vid: 1, name: 'a' }]), { ambiguous: true, code: 'ECONNRESET' });
   assert.equal(fake.objects('/api/ipam/vlans/').length, 1, 'NetBox did create it');
   assert.equal(fake.log.filter((e) => e.method === 'POST').length, 1, 'sent once');
   let n = 0;
@@ -236,7 +235,7 @@ test('errors carry status and NetBox body, never the token', async () => {
   };
   for (const token of [V1, V2]) {
     const c = client(fake, { token, transport: echo });
-    await assert.rejects(c.request('GET', '/api/dcim/sites/', { query: { q: token } }), (error) => {
+    await assert.rejects(c.request('GET', '/api/dcim/sites/', { query: { q: token } }), (/** @type {import('../netbox.js').NetBoxError} */ error) => {
       const text = JSON.stringify({ message: error.message, body: error.body, path: error.path, json: error });
       assert.ok(!text.includes(V1) && !text.includes(V2) && !text.includes('ProxboxPlannerE2eV2TokenSecret0123456789'), text);
       assert.equal(error.status, 400);
@@ -271,7 +270,7 @@ test('errors are one line: a refused token names its variable, a permission does
     transport: { request: async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }); }, close() {} },
     retries: 0, hints: { url: '--netbox-url' },
   });
-  await assert.rejects(refused.request('GET', '/api/status/'), (error) => {
+  await assert.rejects(refused.request('GET', '/api/status/'), (/** @type {import('../netbox.js').NetBoxError} */ error) => {
     assert.equal(
       error.message,
       'GET /netbox/api/status/: cannot reach NetBox at http://127.0.0.1:9/netbox (connection refused, ECONNREFUSED): check --netbox-url'
@@ -288,7 +287,7 @@ test('404 on get resolves to null; other errors throw', async () => {
   const c = client(fake);
   assert.equal((await c.get('/api/dcim/sites/', 1)).name, 'a');
   assert.equal(await c.get('/api/dcim/sites/', 99), null);
-  await assert.rejects(c.list('/api/nope/'), (e) => e.status === 404);
+  await assert.rejects(c.list('/api/nope/'), { status: 404 });
 });
 
 test('backoffDelay doubles up to the cap; redact hides whole tokens and their secret halves', () => {

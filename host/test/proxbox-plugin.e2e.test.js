@@ -70,6 +70,8 @@ async function waitForJob(id, { timeout = 5 * MINUTE } = {}) {
 /**
  * Presses a plugin button; resolves to the finished job and the runs serve
  * made for it. The job: the one the answer names, else the newest one named `jobName`.
+ * @param {string} page @param {string} action  the button's form action
+ * @param {{ form?: Record<string, string>, jobName?: string }} [options]  the form's values
  */
 async function pressAndWait(page, action, { form, jobName } = {}) {
   const before = await status();
@@ -94,7 +96,7 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
     netbox = new NetBoxClient({ url: nb.NETBOX_URL, token: nb.NETBOX_TOKEN_V2, timeout: 60000 });
     proxy = await startFaultProxy(nb.NETBOX_URL, async ({ path }) => {
       if (hold.gate && path.startsWith(SETTINGS)) await hold.gate;
-      return 'pass';
+      return /** @type {const} */ ('pass');
     });
     // No NetBox or Proxmox settings at all: the plugin tells serve where they are.
     stateDir = mkdtempSync(join(tmpdir(), 'pbp-serve-'));
@@ -125,7 +127,7 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
     // A key serve does not know is refused by the plugin before it is stored.
     await assert.rejects(
       netbox.request('PATCH', `${PLUGIN}/endpoints/fastapi/${fastapi.id}/`, { body: { token: randomBytes(36).toString('base64url') } }),
-      (error) => error.status === 400 && /candidate API key was rejected/.test(JSON.stringify(error.body)),
+      (/** @type {import('../netbox.js').NetBoxError} */ error) => error.status === 400 && /candidate API key was rejected/.test(JSON.stringify(error.body)),
     );
     const file = join(stateDir, STATE_FILE);
     assert.equal(statSync(file).mode & 0o777, 0o600);
@@ -264,6 +266,7 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
   });
 
   test('409 while busy: a second run for the same endpoint is refused, and the plugin fails that job with serve\'s reason', async () => {
+    /** @type {(value?: unknown) => void} */
     let release;
     hold.gate = new Promise((r) => (release = r));
     const busy = serveFetch(`/dcim/devices/create/stream?proxmox_endpoint_ids=${backendId}&dry_run=true`);

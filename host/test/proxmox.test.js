@@ -95,7 +95,7 @@ test('errors: one line naming the setting to fix; an untrusted certificate is no
     throw Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
   });
   const c = new ProxmoxClient({ url: 'https://pve:8006/', token: TOKEN, transport: untrusted, retries: 2, sleep: async () => {}, hints: { url: '--pve-url' } });
-  await assert.rejects(c.get('/version'), (error) => {
+  await assert.rejects(c.get('/version'), (/** @type {import('../proxmox.js').ProxmoxError} */ error) => {
     assert.equal(
       error.message,
       "GET /version: cannot verify the TLS certificate of Proxmox at https://pve:8006 (self-signed certificate): set PVE_CA_FILE (--pve-ca-file) to the " +
@@ -106,5 +106,5 @@ test('errors: one line naming the setting to fix; an untrusted certificate is no
   assert.equal(untrusted.log.length, 1, 'no retry');
   const proxy = transport(() => ({ status: 502, headers: {}, text: '<html><body><h1>502 Bad Gateway</h1></body></html>' }));
   const p = new ProxmoxClient({ url: 'https://pve:8006', token: TOKEN, transport: proxy, retries: 0, sleep: async () => {} });
-  await assert.rejects(p.get('/version'), (error) => error.status === 502 && error.message === 'HTTP 502');
+  await assert.rejects(p.get('/version'), { status: 502, message: 'HTTP 502' });
 });

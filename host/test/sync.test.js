@@ -107,7 +107,9 @@ test('the write preflight: a token that may not write is found out before the fi
   const { fake, client } = fakeNetBox();
   fake.writable = false;
   const writes = () => fake.log.filter((e) => !['GET', 'OPTIONS'].includes(e.method));
-  await assert.rejects(syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: 1, apply: true }), (error) => {
+  await assert.rejects(syncOnce({
+    netbox: client, proxmox: fakeProxmox(), endpoint: 1, apply: true,
+  }), (/** @type {import('../outcome.js').RunError} */ error) => {
     assert.equal(error.outcome, 'failed');
     assert.match(
       error.message,
@@ -230,7 +232,7 @@ test('NetBox history: read filtered as discover asks, only for what the plan wou
   const id = 'virtual-machines:virtualization.virtualmachine:qemu/101@memory';
   const kept = next.plan.operations.find((o) => o.id === id);
   assert.deepEqual([kept.action, kept.reason], ['skip', 'operator-edited']);
-  const conflict = next.plan.conflicts.find((c) => c.id === id);
+  const conflict = /** @type {import('proxbox-planner').FieldConflict} */ (next.plan.conflicts.find((c) => c.kind === 'operator-edited' && c.id === id));
   assert.deepEqual([conflict.base, conflict.netbox, conflict.proxmox, conflict.changed_by], [before, 6000, before * 2, 'alice']);
 
   // The two ways out, as the core planned them, and what the listing says of each.
@@ -240,7 +242,7 @@ test('NetBox history: read filtered as discover asks, only for what the plan wou
     [keep.action, keep.collection, keep.fields.assigned_object_type, keep.fields.assigned_object_id],
     ['create', JOURNAL, 'virtualization.virtualmachine', vm.id]
   );
-  assert.match(keep.fields.comments, /\nkeep-netbox: memory$/);
+  assert.match(/** @type {string} */ (keep.fields.comments), /\nkeep-netbox: memory$/);
   const listing = (plan) => {
     const lines = renderPlan(plan).split('\n');
     const at = lines.findIndex((line) => line.trim().startsWith('memory: NetBox'));
