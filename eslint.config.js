@@ -5,7 +5,7 @@ import js from '@eslint/js';
 import globals from 'globals';
 
 export default [
-  { ignores: ['pkg/web/', 'target/', 'host/netbox-plugin/', '**/node_modules/'] },
+  { ignores: ['pkg/web/', 'target/', '.cache/', 'host/netbox-plugin/', '**/node_modules/'] },
   js.configs.recommended,
   {
     languageOptions: { ecmaVersion: 2023, sourceType: 'module', globals: globals.node },
