@@ -193,8 +193,7 @@ function readJsonFile(file, what) {
   }
 }
 
-/** Plans live: NetBox settings/endpoint → discovery → plan. */
-/** @param {import('./events.js').Emit} [emit] */
+/** Plans live: NetBox settings/endpoint → discovery → plan. @param {import('./events.js').Emit} [emit] */
 async function livePlan(opts, emit = () => {}) {
   const netbox = netboxClient(opts);
   try {
