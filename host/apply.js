@@ -90,11 +90,28 @@ export function resolveRefs(value, ids) {
   return value;
 }
 
+/** The operations whose NetBox ids `op` needs: the `$ref`s of its payload and target. */
+function referencedOps(op) {
+  const out = new Set();
+  const walk = (value) => {
+    if (isRef(value)) out.add(value.$ref);
+    else if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === 'object') Object.values(value).forEach(walk);
+  };
+  walk(op.fields);
+  for (const change of Object.values(op.changes ?? {})) walk(change.after);
+  walk(op.target?.id);
+  return out;
+}
+
 /**
  * Groups plan operations into batches: consecutive operations of the same
- * collection and action, none depending on another of the same batch, and
- * (for updates/deletes) no target twice. Exported for tests; the executor
- * builds the same batches as it goes.
+ * collection and action, none needing the id of another of the same batch,
+ * and (for updates/deletes) no target twice. An operation may wait for one
+ * earlier in its batch without a `$ref` to it (one VM's disks, one after
+ * another): NetBox writes a bulk request's objects in order, in one
+ * transaction. Exported for tests; the executor builds the same batches as
+ * it goes.
  */
 export function batches(operations, { batchSize = 100 } = {}) {
   const out = [];
@@ -119,7 +136,8 @@ function canJoin(batch, op, batchSize) {
   const head = batch[0];
   if (batch.length >= batchSize || head.collection !== op.collection || head.action !== op.action) return false;
   const ids = new Set(batch.map((o) => o.id));
-  if ((op.depends_on ?? []).some((dep) => ids.has(dep))) return false;
+  const needed = referencedOps(op);
+  if ((op.depends_on ?? []).some((dep) => ids.has(dep) && needed.has(dep))) return false;
   if (op.action !== 'create') {
     const key = JSON.stringify(op.target?.id);
     if (batch.some((o) => JSON.stringify(o.target?.id) === key)) return false;
@@ -282,10 +300,7 @@ class Executor {
           continue;
         }
         const blocker = this.#blocker(op);
-        if (blocker) this.#record(op, {
-          status: 'skipped-dependency',
-          error: { message: `depends on ${blocker} (${this.results.get(blocker).status})`, dependency: blocker },
-        });
+        if (blocker) this.#recordBlocked(op, blocker);
         else unit.live.push(op);
       }
     }
@@ -315,6 +330,24 @@ class Executor {
       // A bug here must not leave operations without an outcome (or the run waiting for them).
       for (const o of batch) if (!this.results.has(o.id)) this.#record(o, { status: 'failed', error: errorInfo(error) });
     }
+  }
+
+  /**
+   * The items still to send once the operations of their own batch they
+   * wait for failed: those are recorded `skipped-dependency`, in order, so a
+   * chain is skipped to its end.
+   */
+  #withoutBlocked(items) {
+    return items.filter((item) => {
+      const blocker = this.#blocker(item.op);
+      if (!blocker) return true;
+      this.#recordBlocked(item.op, blocker);
+      return false;
+    });
+  }
+
+  #recordBlocked(op, blocker) {
+    this.#record(op, { status: 'skipped-dependency', error: { message: `depends on ${blocker} (${this.results.get(blocker).status})`, dependency: blocker } });
   }
 
   #blocker(op) {
@@ -432,6 +465,7 @@ class Executor {
               error: { status: error.status, body, message: `POST ${collection} → ${error.status}: ${JSON.stringify(body)}` },
             });
           }
+          pending = this.#withoutBlocked(pending);
           continue;
         }
         if (error.ambiguous && this.verifyCreates !== 'never' && attempt < this.writeRetries) {
@@ -445,7 +479,7 @@ class Executor {
         const httpFailure = error.status >= 400 && error.status !== 429 && error.status !== 503 && !error.ambiguous;
         if (splittable && pending.length > 1 && httpFailure) {
           // One object broke the whole batch (a 500 IntegrityError, an unusual 400): isolate it.
-          for (const item of pending) await this.#createItems(collection, [item], false);
+          for (const item of pending) if (this.#withoutBlocked([item]).length) await this.#createItems(collection, [item], false);
           return;
         }
         const info = errorInfo(error);
@@ -585,11 +619,12 @@ class Executor {
             how.itemError(item, perItem.get(at), error);
             return false;
           });
+          pending = this.#withoutBlocked(pending);
           continue;
         }
         if (how.settled?.(error, pending)) return;
         if (splittable && pending.length > 1) {
-          for (const item of pending) await this.#writeItems(collection, [item], false, how);
+          for (const item of pending) if (this.#withoutBlocked([item]).length) await this.#writeItems(collection, [item], false, how);
           return;
         }
         for (const item of pending) this.#record(item.op, { status: 'failed', netbox_id: item.id, error: errorInfo(error) });

@@ -40,11 +40,11 @@ const op = (id, collection, action, extra = {}) => /** @type {Operation} */ (/**
  */
 const handMade = (plan) => /** @type {Plan} */ (/** @type {unknown} */ (plan));
 
-test('batches: consecutive same collection+action, split on in-batch dependencies, size and repeated targets', () => {
+test('batches: consecutive same collection+action, split where one needs the id of another, size and repeated targets', () => {
   const ops = [
     op('a', '/x/', 'create'),
-    op('b', '/x/', 'create'),
-    op('c', '/x/', 'create', { depends_on: ['a'] }),
+    op('b', '/x/', 'create', { depends_on: ['a'] }), // waits for a, needs no id of it: NetBox writes a list in order
+    op('c', '/x/', 'create', { fields: { parent: { $ref: 'a' } }, depends_on: ['a'] }),
     op('d', '/y/', 'create'),
     op('e', '/y/', 'update', { target: { id: 1 } }),
     op('f', '/y/', 'update', { target: { id: 2 } }),
@@ -210,6 +210,25 @@ test('stale: an update whose object changed since planning is refused, its depen
   assert.equal(by['u-b-again'].status, 'done', 'b changed since planning, but by this apply');
   assert.equal(fake.find(vms, b.id).comments, 'x');
   assert.equal(report.ok, false);
+});
+
+test('in one batch, an operation waiting for a refused one is skipped, and the rest of the batch goes on', async () => {
+  const { fake, client } = setup();
+  fake.objects('/a/');
+  const plan = handMade({
+    format_version: 1,
+    operations: [
+      op('first', '/a/', 'create', { fields: { name: 'first', invalid: true } }),
+      op('second', '/a/', 'create', { fields: { name: 'second' }, depends_on: ['first'] }),
+      op('third', '/a/', 'create', { fields: { name: 'third' }, depends_on: ['second'] }),
+      op('other', '/a/', 'create', { fields: { name: 'other' } }),
+    ],
+  });
+  assert.equal(batches(plan.operations).length, 1, 'one request');
+  const report = await applyPlan(plan, client);
+  const status = Object.fromEntries(report.operations.map((o) => [o.id, o.status]));
+  assert.deepEqual(status, { first: 'failed', second: 'skipped-dependency', third: 'skipped-dependency', other: 'done' });
+  assert.deepEqual(fake.objects('/a/').map((o) => o.name), ['other']);
 });
 
 test('a failed create fails its dependents transitively; independent operations go on', async () => {
