@@ -81,7 +81,7 @@ async function stopAll() {
 }
 
 let interrupted = false;
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+for (const [signal, code] of /** @type {[NodeJS.Signals, number][]} */ ([['SIGINT', 130], ['SIGTERM', 143]])) {
   process.on(signal, () => {
     // NetBox runs in its own session (setsid) and a `kill` reaches only us: stop the servers here,
     // including any whose start-up is still under way.
@@ -117,7 +117,8 @@ function describeSeed(file) {
   const nics = guests.reduce((n, g) => n + Object.keys(g.config ?? {}).filter((k) => /^net\d+$/.test(k)).length, 0);
   return {
     clusterName: seed.cluster_name ?? 'fakecluster',
-    text: `${guests.length} guests (${guests.length - lxc - templates} QEMU, ${lxc} LXC, ${templates} templates), ${nics} NICs, ${(seed.nodes ?? []).length} nodes`,
+    text: `${guests.length} guests (${guests.length - lxc - templates} QEMU, ${lxc} LXC, ${templates} templates), ${nics} NICs, ` +
+      `${(seed.nodes ?? []).length} nodes`,
   };
 }
 
@@ -164,7 +165,9 @@ function requestTimes() {
     lines(name, top = 6) {
       const entries = Object.entries(phases[name] ?? {}).sort((a, b) => b[1].ms - a[1].ms);
       const total = entries.reduce((sum, [, e]) => sum + e.ms, 0);
-      const out = entries.slice(0, top).map(([key, e]) => `${key}: ${e.n} × ${(e.ms / e.n / 1000).toFixed(2)} s = ${secs(e.ms)} (${Math.round((e.ms / total) * 100)}%)`);
+      const out = entries.slice(0, top).map(
+        ([key, e]) => `${key}: ${e.n} × ${(e.ms / e.n / 1000).toFixed(2)} s = ${secs(e.ms)} (${Math.round((e.ms / total) * 100)}%)`
+      );
       if (entries.length > top) out.push(`${entries.length - top} other kinds: ${secs(entries.slice(top).reduce((sum, [, e]) => sum + e.ms, 0))}`);
       return out;
     },
@@ -199,7 +202,10 @@ function stageLines(plan, clock, again) {
   const rows = [['stage', 'create', 'update', 'delete', 'skip', 'apply', 'NetBox req.', 're-plan unchanged']];
   for (const [stage, c] of Object.entries(plan.summary.stages)) {
     const applied = clock.stages[stage];
-    rows.push([stage, c.create, c.update, c.delete, c.skip, applied ? secs(applied.ms) : '-', applied ? applied.requests : '-', again.summary.stages[stage]?.unchanged ?? 0]);
+    rows.push([
+      stage, c.create, c.update, c.delete, c.skip, applied ? secs(applied.ms) : '-', applied ? applied.requests : '-',
+      again.summary.stages[stage]?.unchanged ?? 0,
+    ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   return rows.map((r) => r.map((cell, i) => (i ? String(cell).padStart(widths[i]) : String(cell).padEnd(widths[i]))).join('  '));
@@ -305,7 +311,8 @@ async function floorApply(plan, netbox, { concurrency, batchSize }) {
       const created = await netbox.createBatch(collection, ops.map((op) => resolveRefs(op.fields, ids)));
       created.forEach((object, at) => ids.set(ops[at].id, object.id));
     } else if (action === 'update') {
-      await netbox.updateBatch(collection, ops.map((op) => ({ id: resolveRefs(op.target.id, ids), ...Object.fromEntries(Object.entries(op.changes).map(([f, c]) => [f, resolveRefs(c.after, ids)])) })));
+      const after = (op) => Object.fromEntries(Object.entries(op.changes).map(([f, c]) => [f, resolveRefs(c.after, ids)]));
+      await netbox.updateBatch(collection, ops.map((op) => ({ id: resolveRefs(op.target.id, ids), ...after(op) })));
     } else {
       await netbox.deleteBatch(collection, ops.map((op) => resolveRefs(op.target.id, ids)));
     }
@@ -349,26 +356,38 @@ async function oursRun({ label, pve, concurrency, verifyCreates }) {
       const p0 = proxmox.stats.requests;
       const marks = {};
       const started = performance.now();
-      const { plan } = await syncOnce({ netbox, proxmox, endpoint, ...options, emit: (event, data) => { if (event === 'step') marks[`${data.step}_${data.status}`] = performance.now(); } });
+      const { plan } = await syncOnce({
+        netbox, proxmox, endpoint, ...options,
+        emit: (event, data) => { if (event === 'step') marks[`${data.step}_${data.status}`] = performance.now(); },
+      });
       return {
         plan, ms: performance.now() - started, core_ms: marks.plan_completed - marks.plan_started,
         proxmox_ms: proxmoxBusy.take(), netbox_ms: netboxBusy.take(),
         netbox_requests: netbox.stats.requests - r0, proxmox_requests: proxmox.stats.requests - p0,
       };
     };
-    log(`  ours, concurrency ${concurrency}${verifyCreates ? `, verifyCreates ${verifyCreates}` : ''} (NetBox ${nb.env.NETBOX_SERVER ?? 'runserver'}, ${nb.env.NETBOX_WORKERS ?? 1} workers; load ${load()}):`);
+    log(
+      `  ours, concurrency ${concurrency}${verifyCreates ? `, verifyCreates ${verifyCreates}` : ''} (NetBox ${nb.env.NETBOX_SERVER ?? 'runserver'}, ` +
+        `${nb.env.NETBOX_WORKERS ?? 1} workers; load ${load()}):`
+    );
     times.phase = 'plan';
     const initial = await planning();
     const { plan } = initial;
     const s = plan.summary;
-    log(`    initial plan: ${secs(initial.ms)} (Proxmox reads ${secs(initial.proxmox_ms)}, NetBox reads ${secs(initial.netbox_ms)}, core ${secs(initial.core_ms)}), ${int(plan.operations.length)} operations (${s.create} create, ${s.update} update, ${s.delete} delete, ${s.skip} skip), ${initial.netbox_requests} NetBox + ${int(initial.proxmox_requests)} Proxmox requests`);
+    log(
+      `    initial plan: ${secs(initial.ms)} (Proxmox reads ${secs(initial.proxmox_ms)}, NetBox reads ${secs(initial.netbox_ms)}, core ` +
+        `${secs(initial.core_ms)}), ${int(plan.operations.length)} operations (${s.create} create, ${s.update} update, ${s.delete} delete, ${s.skip} skip), ` +
+        `${initial.netbox_requests} NetBox + ${int(initial.proxmox_requests)} Proxmox requests`
+    );
     log(`      ${byModel(plan)}`);
     for (const w of plan.warnings) log(`    warning ${w.code}: ${w.message}`);
     times.phase = 'apply';
     const applyStart = performance.now();
     const clock = stageClock(times);
     const shown = progress();
-    const report = await applyPlan(plan, netbox, { concurrency, ...(verifyCreates ? { verifyCreates } : {}), emit: (event, data) => { clock.emit(event, data); shown(event, data); } });
+    const report = await applyPlan(plan, netbox, {
+      concurrency, ...(verifyCreates ? { verifyCreates } : {}), emit: (event, data) => { clock.emit(event, data); shown(event, data); },
+    });
     const applyMs = performance.now() - applyStart;
     netboxBusy.take();
     if (!report.ok) {
@@ -376,17 +395,27 @@ async function oursRun({ label, pve, concurrency, verifyCreates }) {
       throw new BenchFailure(`the initial apply of ${label} was not ok; no figures reported`);
     }
     const writes = s.create + s.update + s.delete;
-    if (report.counts.done !== writes) throw new BenchFailure(`the initial apply of ${label} did ${report.counts.done} operations, the plan has ${writes} writes`);
+    if (report.counts.done !== writes) throw new BenchFailure(
+      `the initial apply of ${label} did ${report.counts.done} operations, the plan has ${writes} writes`
+    );
     const by = report.requests.by_method;
-    log(`    initial apply: ${secs(applyMs)}, ${report.counts.done} done, ${report.requests.total} NetBox requests (${Object.entries(by).map(([m, n]) => `${n} ${m}`).join(', ')}; ${report.requests.retries} retries; concurrency lowered ${netbox.gate.stats.throttled} times)`);
+    log(
+      `    initial apply: ${secs(applyMs)}, ${report.counts.done} done, ${report.requests.total} NetBox requests ` +
+        `(${Object.entries(by).map(([m, n]) => `${n} ${m}`).join(', ')}; ${report.requests.retries} retries; concurrency lowered ` +
+        `${netbox.gate.stats.throttled} times)`
+    );
     log('      NetBox time by request kind (requests overlap: they add up to more than the wall time):');
     for (const line of times.lines('apply')) log(`        ${line}`);
     times.phase = null;
     const resync = await planning();
     const full = await planning({ leanReads: false });
-    for (const [name, r] of [['lean', resync], ['full objects', full]]) {
+    for (const [name, r] of /** @type {[string, typeof resync][]} */ ([['lean', resync], ['full objects', full]])) {
       const changes = r.plan.operations.filter((o) => o.action !== 'skip');
-      log(`    no-change re-sync (${name}): ${secs(r.ms)} (Proxmox reads ${secs(r.proxmox_ms)}, NetBox reads ${secs(r.netbox_ms)}, core ${secs(r.core_ms)}), ${r.netbox_requests} NetBox + ${int(r.proxmox_requests)} Proxmox requests; ${changes.length} create/update/delete, ${int(r.plan.summary.unchanged)} unchanged`);
+      log(
+        `    no-change re-sync (${name}): ${secs(r.ms)} (Proxmox reads ${secs(r.proxmox_ms)}, NetBox reads ${secs(r.netbox_ms)}, core ${secs(r.core_ms)}), ` +
+          `${r.netbox_requests} NetBox + ${int(r.proxmox_requests)} Proxmox requests; ${changes.length} create/update/delete, ` +
+          `${int(r.plan.summary.unchanged)} unchanged`
+      );
       if (changes.length) {
         for (const o of changes.slice(0, 30)) log(`      ${o.action} ${o.id}${o.changes ? ` ${JSON.stringify(o.changes)}` : ''}`);
         throw new BenchFailure(`the no-change re-plan of ${label} (${name}) is not empty`);
@@ -396,7 +425,10 @@ async function oursRun({ label, pve, concurrency, verifyCreates }) {
     for (const line of stageLines(plan, clock, resync.plan)) log(`      ${line}`);
     return {
       plan,
-      initial: { ...initial, plan: undefined, apply_ms: applyMs, total_ms: initial.ms + applyMs, requests: initial.netbox_requests + report.requests.total, apply_requests: report.requests },
+      initial: {
+        ...initial, plan: undefined, apply_ms: applyMs, total_ms: initial.ms + applyMs,
+        requests: initial.netbox_requests + report.requests.total, apply_requests: report.requests,
+      },
       resync: { ...resync, plan: undefined }, full: { ...full, plan: undefined },
       counts: await objectCounts(netbox), load: load(),
     };
@@ -445,9 +477,15 @@ async function peerRun({ pve }) {
     for (const name of ['initial', 'resync']) {
       const run = await peer.sync({ onFrame: peerProgress(name) });
       const writes = Object.entries(run.netbox_requests.by_method).filter(([m]) => m !== 'GET').map(([m, n]) => `${n} ${m}`).join(', ') || 'none';
-      log(`    ${name}: ${secs(run.duration_ms)}, ${int(run.netbox_requests.total)} NetBox requests (writes: ${writes}); proxbox-api says ${JSON.stringify(run.message)}${run.ok ? '' : ` — NOT OK: ${run.failures.length} failed phases, ${run.errors.length} errors`}`);
+      log(
+        `    ${name}: ${secs(run.duration_ms)}, ${int(run.netbox_requests.total)} NetBox requests (writes: ${writes}); proxbox-api says ` +
+          `${JSON.stringify(run.message)}${run.ok ? '' : ` — NOT OK: ${run.failures.length} failed phases, ${run.errors.length} errors`}`
+      );
       for (const e of run.errors.slice(0, 5)) log(`      ${e.event}: ${String(e.message ?? e.detail ?? '').slice(0, 200)}`);
-      runs[name] = { ms: run.duration_ms, ok: run.ok, requests: run.netbox_requests.total, writes: run.netbox_requests.total - (run.netbox_requests.by_method.GET ?? 0) };
+      runs[name] = {
+        ms: run.duration_ms, ok: run.ok, requests: run.netbox_requests.total,
+        writes: run.netbox_requests.total - (run.netbox_requests.by_method.GET ?? 0),
+      };
       if (name === 'initial') runs.counts = await objectCounts(admin);
     }
     return { ...runs, load: load() };
@@ -462,7 +500,9 @@ async function peerRun({ pve }) {
 function peerProgress(name) {
   const started = performance.now();
   return ({ event, data }) => {
-    if (event === 'step' && data.status === 'completed' && data.duration_seconds !== undefined) note(`    proxbox-api ${name}: ${data.step} done at ${secs(performance.now() - started)}`);
+    if (event === 'step' && data.status === 'completed' && data.duration_seconds !== undefined) {
+      note(`    proxbox-api ${name}: ${data.step} done at ${secs(performance.now() - started)}`);
+    }
   };
 }
 
@@ -493,12 +533,20 @@ async function benchCluster(spec, { concurrencies, peer, verifyCreates }) {
 // ---------------------------------------------------------------- main
 
 function tables(clusters) {
-  log('\n| cluster | concurrency | ours: initial sync (plan + apply) | floor (same writes, no lookups) | ours ÷ floor | no-change re-sync, lean (full objects) | Proxmox reads in it | writes in re-sync | load |');
+  log(
+    '\n| cluster | concurrency | ours: initial sync (plan + apply) | floor (same writes, no lookups) | ours ÷ floor | no-change re-sync, lean (full ' +
+      'objects) | Proxmox reads in it | writes in re-sync | load |'
+  );
   log('|---|---|---|---|---|---|---|---|---|');
   for (const c of clusters) {
     for (const { concurrency, ours, floor } of c.rows) {
       const i = ours.initial;
-      log(`| ${c.label} | ${concurrency} | ${secs(i.ms)} + ${secs(i.apply_ms)} = ${secs(i.total_ms)} (${int(i.requests)} NetBox requests) | ${secs(floor.ms)} (${int(floor.requests)}) | ${(i.apply_ms / floor.ms).toFixed(2)}× apply, ${(i.total_ms / floor.ms).toFixed(2)}× with planning | ${secs(ours.resync.ms)} (${secs(ours.full.ms)}) | ${secs(ours.resync.proxmox_ms)}, ${int(ours.resync.proxmox_requests)} requests | 0 | ${ours.load} / ${floor.load} |`);
+      log(
+        `| ${c.label} | ${concurrency} | ${secs(i.ms)} + ${secs(i.apply_ms)} = ${secs(i.total_ms)} (${int(i.requests)} NetBox requests) | ${secs(floor.ms)} ` +
+          `(${int(floor.requests)}) | ${(i.apply_ms / floor.ms).toFixed(2)}× apply, ${(i.total_ms / floor.ms).toFixed(2)}× with planning | ` +
+          `${secs(ours.resync.ms)} (${secs(ours.full.ms)}) | ${secs(ours.resync.proxmox_ms)}, ${int(ours.resync.proxmox_requests)} requests | 0 | ` +
+          `${ours.load} / ${floor.load} |`
+      );
     }
   }
   const peers = clusters.filter((c) => c.peer);
@@ -508,20 +556,30 @@ function tables(clusters) {
   for (const c of peers) {
     const { ours } = c.rows[0];
     const p = c.peer;
-    log(`| ${c.label} | ${secs(p.initial.ms)} (${int(p.initial.requests)} NetBox requests)${p.initial.ok ? '' : ' NOT OK'} | ${secs(ours.initial.total_ms)} (${int(ours.initial.requests)}) | ${(p.initial.ms / ours.initial.total_ms).toFixed(1)}× | ${secs(p.resync.ms)} (${int(p.resync.requests)} requests, ${int(p.resync.writes)} writes)${p.resync.ok ? '' : ' NOT OK'} | ${secs(ours.resync.ms)} (${int(ours.resync.netbox_requests)} requests, 0 writes) | ${(p.resync.ms / ours.resync.ms).toFixed(0)}× |`);
+    log(
+      `| ${c.label} | ${secs(p.initial.ms)} (${int(p.initial.requests)} NetBox requests)${p.initial.ok ? '' : ' NOT OK'} | ${secs(ours.initial.total_ms)} ` +
+        `(${int(ours.initial.requests)}) | ${(p.initial.ms / ours.initial.total_ms).toFixed(1)}× | ${secs(p.resync.ms)} (${int(p.resync.requests)} ` +
+        `requests, ${int(p.resync.writes)} writes)${p.resync.ok ? '' : ' NOT OK'} | ${secs(ours.resync.ms)} (${int(ours.resync.netbox_requests)} requests, ` +
+        `0 writes) | ${(p.resync.ms / ours.resync.ms).toFixed(0)}× |`
+    );
   }
   for (const c of peers) {
     log(`\nObjects in NetBox after the initial sync, ${c.label} (proxbox-api | ours):`);
     const ours = c.rows[0].ours.counts;
     for (const collection of Object.keys(ours)) {
-      if (ours[collection] || c.peer.counts[collection]) log(`  ${collection.padEnd(52)} ${String(c.peer.counts[collection]).padStart(6)} | ${ours[collection]}`);
+      if (ours[collection] || c.peer.counts[collection]) log(
+        `  ${collection.padEnd(52)} ${String(c.peer.counts[collection]).padStart(6)} | ${ours[collection]}`
+      );
     }
   }
 }
 
 function parseCommandLine(args) {
   const usage = (problem) => {
-    note(`usage: node host/bench/sync-bench.js [--concurrency N[,M...]] [--verify-creates always|retry|never] [--peer] [sample|GUESTS|SEED.json ...]   (${problem})`);
+    note(
+      `usage: node host/bench/sync-bench.js [--concurrency N[,M...]] [--verify-creates always|retry|never] [--peer] [sample|GUESTS|SEED.json ...]   ` +
+        `(${problem})`
+    );
     process.exit(2);
   };
   const specs = [];
@@ -554,7 +612,10 @@ async function main() {
     // not a git checkout: leave it unknown
   }
   log(`# proxbox-planner sync benchmark (real NetBox + fakepve on loopback)`);
-  log(`commit ${commit}, planner ${planner.version()}, Node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model?.trim() ?? '?'}), load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  log(
+    `commit ${commit}, planner ${planner.version()}, Node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model?.trim() ?? '?'}), load ` +
+      `average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`
+  );
   // Installs are cached (~0.1 s warm); a cold NetBox install takes about 15 minutes.
   await installNetbox();
   await installFakepve();
