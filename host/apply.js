@@ -23,6 +23,46 @@ import * as planner from 'proxbox-planner';
 import { backoffDelay, sleep } from './http.js';
 import { applyOutcome, incompleteReason, OUTCOMES, RunError, UsageError, warningsOf } from './outcome.js';
 
+/** @typedef {import('proxbox-planner').Plan} Plan @typedef {import('proxbox-planner').Operation} Operation */
+/**
+ * @typedef {object} ApplyOptions
+ * @property {number} [batchSize=100]
+ * @property {number} [concurrency] batches in flight at most (default: the client's
+ *   `concurrency`, 4); fewer while the client's gate is lowered by 429/503 answers
+ * @property {'always'|'retry'|'never'|boolean} [verifyCreates='always'] look for identical existing
+ *   objects before every create batch ('retry': only before re-sending after an unknown outcome;
+ *   true and false: always and never)
+ * @property {number} [writeRetries=3] re-sends of a create batch whose outcome was unknown
+ * @property {import('./events.js').Emit} [emit] progress events (see events.js)
+ * @property {(ms: number) => Promise<unknown>} [sleep]  the wait between re-sends (tests)
+ * @property {() => number} [random]  the back-off jitter (tests)
+ */
+/**
+ * What happened to one operation: `status` is one of STATUSES.
+ * @typedef {object} Outcome
+ * @property {string} status
+ * @property {number} [netbox_id]  the object written, matched or found gone
+ * @property {Record<string, any>} [error]  `message`, and NetBox's `status` and `body` when it answered
+ * @property {boolean} [existing]  done without a write: the object was already there (or already gone)
+ * @property {string} [detail]  a skip's detail
+ */
+/** @typedef {Outcome & { id: string, action: string, collection: string, key: string }} ReportEntry */
+/**
+ * `total` operations, the `changes` among them (not skips), one count per status (STATUSES),
+ * and the same per action.
+ * @typedef {{ total: number, changes: number, by_action: Record<string, Record<string, number>> } & Record<string, any>} ApplyCounts
+ */
+/**
+ * @typedef {object} ApplyReport
+ * @property {boolean} ok
+ * @property {string} outcome  one of OUTCOMES (outcome.js)
+ * @property {import('proxbox-planner').Warning[]} warnings
+ * @property {ApplyCounts} counts
+ * @property {ReportEntry[]} operations  in plan order
+ * @property {{ total: number, retries: number, by_method: Record<string, number> }} requests  this apply's NetBox requests
+ * @property {number} duration_ms
+ */
+
 export const STATUSES = ['done', 'failed', 'stale', 'skipped', 'skipped-dependency'];
 const BLOCKING = new Set(['failed', 'stale', 'skipped-dependency']);
 const OUTCOME = { create: 'created', update: 'updated', delete: 'deleted' };
@@ -34,7 +74,8 @@ class UnresolvedRef extends Error {
   }
 }
 
-const isRef = (value) => value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.$ref === 'string' && Object.keys(value).length === 1;
+const isRef = (value) =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.$ref === 'string' && Object.keys(value).length === 1;
 
 /** Replaces every `{"$ref": op}` (at any depth) with the NetBox id `ids.get(op)`. */
 export function resolveRefs(value, ids) {
@@ -49,11 +90,28 @@ export function resolveRefs(value, ids) {
   return value;
 }
 
+/** The operations whose NetBox ids `op` needs: the `$ref`s of its payload and target. */
+function referencedOps(op) {
+  const out = new Set();
+  const walk = (value) => {
+    if (isRef(value)) out.add(value.$ref);
+    else if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === 'object') Object.values(value).forEach(walk);
+  };
+  walk(op.fields);
+  for (const change of Object.values(op.changes ?? {})) walk(change.after);
+  walk(op.target?.id);
+  return out;
+}
+
 /**
  * Groups plan operations into batches: consecutive operations of the same
- * collection and action, none depending on another of the same batch, and
- * (for updates/deletes) no target twice. Exported for tests; the executor
- * builds the same batches as it goes.
+ * collection and action, none needing the id of another of the same batch,
+ * and (for updates/deletes) no target twice. An operation may wait for one
+ * earlier in its batch without a `$ref` to it (one VM's disks, one after
+ * another): NetBox writes a bulk request's objects in order, in one
+ * transaction. Exported for tests; the executor builds the same batches as
+ * it goes.
  */
 export function batches(operations, { batchSize = 100 } = {}) {
   const out = [];
@@ -78,7 +136,8 @@ function canJoin(batch, op, batchSize) {
   const head = batch[0];
   if (batch.length >= batchSize || head.collection !== op.collection || head.action !== op.action) return false;
   const ids = new Set(batch.map((o) => o.id));
-  if ((op.depends_on ?? []).some((dep) => ids.has(dep))) return false;
+  const needed = referencedOps(op);
+  if ((op.depends_on ?? []).some((dep) => ids.has(dep) && needed.has(dep))) return false;
   if (op.action !== 'create') {
     const key = JSON.stringify(op.target?.id);
     if (batch.some((o) => JSON.stringify(o.target?.id) === key)) return false;
@@ -88,16 +147,9 @@ function canJoin(batch, op, batchSize) {
 
 /**
  * Applies `plan` through `client` (a NetBoxClient).
- * @param {object} plan  the core's plan
+ * @param {Plan} plan  the core's plan
  * @param {import('./netbox.js').NetBoxClient} client
- * @param {object} [options]
- * @param {number} [options.batchSize=100]
- * @param {number} [options.concurrency] batches in flight at most (default: the client's
- *   `concurrency`, 4); fewer while the client's gate is lowered by 429/503 answers
- * @param {'always'|'retry'|'never'} [options.verifyCreates='always'] look for identical existing
- *   objects before every create batch ('retry': only before re-sending after an unknown outcome)
- * @param {number} [options.writeRetries=3] re-sends of a create batch whose outcome was unknown
- * @param {(event:string, data:object)=>void} [options.emit] progress events (see events.js)
+ * @param {ApplyOptions} [options]
  * @returns {Promise<ApplyReport>}
  */
 export async function applyPlan(plan, client, options = {}) {
@@ -131,7 +183,11 @@ export function workUnits(operations, { batchSize = 100 } = {}) {
 }
 
 class Executor {
-  constructor(plan, client, { batchSize = client.batchSize ?? 100, concurrency = client.concurrency ?? 4, verifyCreates = 'always', writeRetries = 3, emit = () => {}, sleep: sleeper = sleep, random = Math.random } = {}) {
+  /** @param {Plan} plan @param {import('./netbox.js').NetBoxClient} client @param {ApplyOptions} [options] */
+  constructor(plan, client, {
+    batchSize = client.batchSize ?? 100, concurrency = client.concurrency ?? 4, verifyCreates = 'always', writeRetries = 3,
+    emit = () => {}, sleep: sleeper = sleep, random = Math.random,
+  } = {}) {
     if (!plan || !Array.isArray(plan.operations)) throw new Error('not a plan: no operations list');
     // An empty or short plan from an input the core could not read whole means "could not look".
     if (plan.complete === false) throw new RunError(incompleteReason(plan));
@@ -244,7 +300,7 @@ class Executor {
           continue;
         }
         const blocker = this.#blocker(op);
-        if (blocker) this.#record(op, { status: 'skipped-dependency', error: { message: `depends on ${blocker} (${this.results.get(blocker).status})`, dependency: blocker } });
+        if (blocker) this.#recordBlocked(op, blocker);
         else unit.live.push(op);
       }
     }
@@ -276,6 +332,24 @@ class Executor {
     }
   }
 
+  /**
+   * The items still to send once the operations of their own batch they
+   * wait for failed: those are recorded `skipped-dependency`, in order, so a
+   * chain is skipped to its end.
+   */
+  #withoutBlocked(items) {
+    return items.filter((item) => {
+      const blocker = this.#blocker(item.op);
+      if (!blocker) return true;
+      this.#recordBlocked(item.op, blocker);
+      return false;
+    });
+  }
+
+  #recordBlocked(op, blocker) {
+    this.#record(op, { status: 'skipped-dependency', error: { message: `depends on ${blocker} (${this.results.get(blocker).status})`, dependency: blocker } });
+  }
+
   #blocker(op) {
     for (const dep of op.depends_on ?? []) {
       const result = this.results.get(dep);
@@ -290,7 +364,9 @@ class Executor {
     this.emit('step', { step: op.stage, phase: op.stage, status: 'started', message: `Stage ${op.stage}` });
   }
 
+  /** @param {Operation} op @param {Outcome} outcome */
   #record(op, { status, netbox_id, error, existing, detail }) {
+    /** @type {ReportEntry} */
     const entry = { id: op.id, action: op.action, status, collection: op.collection, key: op.key };
     if (netbox_id !== undefined && netbox_id !== null) entry.netbox_id = netbox_id;
     if (existing) entry.existing = true;
@@ -337,7 +413,10 @@ class Executor {
       result: { ...stats },
       message: `${stage}: ${stats.created} created, ${stats.updated} updated, ${stats.deleted} deleted, ${stats.skipped} skipped, ${failed} failed`,
     });
-    this.emit('step', { step: stage, phase: stage, status: failed ? 'failed' : 'completed', message: `Stage ${stage} ${failed ? 'finished with errors' : 'done'}` });
+    this.emit('step', {
+      step: stage, phase: stage, status: failed ? 'failed' : 'completed',
+      message: `Stage ${stage} ${failed ? 'finished with errors' : 'done'}`,
+    });
   }
 
   // ------------------------------------------------------------------ creates
@@ -381,8 +460,12 @@ class Executor {
           const notOurs = unsure ? await this.#adoptExisting(collection, [...refused.keys()]) : [...refused.keys()];
           for (const item of notOurs) {
             const body = refused.get(item);
-            this.#record(item.op, { status: 'failed', error: { status: error.status, body, message: `POST ${collection} → ${error.status}: ${JSON.stringify(body)}` } });
+            this.#record(item.op, {
+              status: 'failed',
+              error: { status: error.status, body, message: `POST ${collection} → ${error.status}: ${JSON.stringify(body)}` },
+            });
           }
+          pending = this.#withoutBlocked(pending);
           continue;
         }
         if (error.ambiguous && this.verifyCreates !== 'never' && attempt < this.writeRetries) {
@@ -396,7 +479,7 @@ class Executor {
         const httpFailure = error.status >= 400 && error.status !== 429 && error.status !== 503 && !error.ambiguous;
         if (splittable && pending.length > 1 && httpFailure) {
           // One object broke the whole batch (a 500 IntegrityError, an unusual 400): isolate it.
-          for (const item of pending) await this.#createItems(collection, [item], false);
+          for (const item of pending) if (this.#withoutBlocked([item]).length) await this.#createItems(collection, [item], false);
           return;
         }
         const info = errorInfo(error);
@@ -429,7 +512,9 @@ class Executor {
       candidates = await this.#lookup(collection, pending);
     } catch (error) {
       // The lookup is a safety net; if it fails the create still meets NetBox's own uniqueness checks.
-      this.emit('error_detail', { phase: pending[0].op.stage, category: 'lookup', message: `existing-object lookup on ${collection} failed: ${error.message}` });
+      this.emit('error_detail', {
+        phase: pending[0].op.stage, category: 'lookup', message: `existing-object lookup on ${collection} failed: ${error.message}`,
+      });
       return pending;
     }
     const rest = [];
@@ -486,7 +571,9 @@ class Executor {
     try {
       current = await this.client.getMany(collection, check.map((i) => i.id), { fields: ['id', 'last_updated'] });
     } catch (error) {
-      for (const item of items) this.#record(item.op, { status: 'failed', error: { ...errorInfo(error), message: `precondition check failed: ${error.message}` } });
+      for (const item of items) this.#record(item.op, {
+        status: 'failed', error: { ...errorInfo(error), message: `precondition check failed: ${error.message}` },
+      });
       return [];
     }
     const now = new Map(current.map((o) => [o.id, o.last_updated]));
@@ -501,7 +588,10 @@ class Executor {
       if (!sameInstant(now.get(item.id), item.op.target.last_updated)) {
         this.#record(item.op, {
           status: 'stale', netbox_id: item.id,
-          error: { message: `changed since planning: last_updated was ${item.op.target.last_updated}, now ${now.get(item.id)}`, planned: item.op.target.last_updated, current: now.get(item.id) },
+          error: {
+            message: `changed since planning: last_updated was ${item.op.target.last_updated}, now ${now.get(item.id)}`,
+            planned: item.op.target.last_updated, current: now.get(item.id),
+          },
         });
         return false;
       }
@@ -529,11 +619,12 @@ class Executor {
             how.itemError(item, perItem.get(at), error);
             return false;
           });
+          pending = this.#withoutBlocked(pending);
           continue;
         }
         if (how.settled?.(error, pending)) return;
         if (splittable && pending.length > 1) {
-          for (const item of pending) await this.#writeItems(collection, [item], false, how);
+          for (const item of pending) if (this.#withoutBlocked([item]).length) await this.#writeItems(collection, [item], false, how);
           return;
         }
         for (const item of pending) this.#record(item.op, { status: 'failed', netbox_id: item.id, error: errorInfo(error) });
@@ -551,7 +642,10 @@ class Executor {
       },
       itemError: (item, body, error) => {
         const status = isMissing(body) ? 404 : error.status;
-        this.#record(item.op, { status: 'failed', netbox_id: item.id, error: { ...errorInfo(error), status, body, message: `PATCH ${collection} → ${status}: ${JSON.stringify(body)}` } });
+        this.#record(item.op, {
+          status: 'failed', netbox_id: item.id,
+          error: { ...errorInfo(error), status, body, message: `PATCH ${collection} → ${status}: ${JSON.stringify(body)}` },
+        });
       },
     });
   }
@@ -575,8 +669,9 @@ class Executor {
 
   #report(started, before) {
     const operations = this.plan.operations.map((op) => this.results.get(op.id));
-    const counts = { total: operations.length, changes: this.total };
+    const counts = /** @type {ApplyCounts} */ ({ total: operations.length, changes: this.total }); // the rest just below
     for (const status of STATUSES) counts[status] = 0;
+    /** @type {ApplyCounts['by_action']} */
     const byAction = {};
     for (const entry of operations) {
       counts[entry.status] += 1;
@@ -585,6 +680,7 @@ class Executor {
     }
     counts.by_action = byAction;
     const stats = this.client.stats;
+    /** @type {Record<string, number>} */
     const byMethod = {};
     for (const [m, n] of Object.entries(stats.byMethod)) byMethod[m] = n - (before.byMethod[m] ?? 0);
     const outcome = applyOutcome(this.plan, counts);

@@ -43,7 +43,10 @@ const LIVE_FLAGS = {
   retries: { type: 'string', arg: 'N', help: 'NetBox retries on 429/5xx/timeouts/resets (default 5)' },
   'batch-size': { type: 'string', arg: 'N', help: 'objects per bulk write (default 100)' },
   concurrency: { type: 'string', arg: 'N', help: 'NetBox requests in flight: pages read, batches written (default 4; fewer while NetBox answers 429/503)' },
-  'verify-creates': { type: 'string', arg: 'MODE', help: 'always (default): look for identical objects before each create batch; retry: only after an unknown outcome; never' },
+  'verify-creates': {
+    type: 'string', arg: 'MODE',
+    help: 'always (default): look for identical objects before each create batch; retry: only after an unknown outcome; never',
+  },
 };
 
 const FLAG = {
@@ -61,9 +64,15 @@ const COMMON_FLAGS = {
 const SERVE_FLAGS = {
   port: { type: 'string', arg: 'PORT', help: 'port to listen on (default 8800, or PORT; 0 picks one)', check: checkPort },
   host: { type: 'string', arg: 'ADDR', help: 'address to bind (default 127.0.0.1)' },
-  'state-dir': { type: 'string', arg: 'DIR', help: 'where serve keeps endpoint settings and run history (PROXBOX_PLANNER_STATE_DIR; default ~/.local/state/proxbox-planner)' },
+  'state-dir': {
+    type: 'string', arg: 'DIR',
+    help: 'where serve keeps endpoint settings and run history (PROXBOX_PLANNER_STATE_DIR; default ~/.local/state/proxbox-planner)',
+  },
   'api-key-file': { type: 'string', arg: 'FILE', help: 'require X-Proxbox-API-Key with this file\'s key (or PROXBOX_API_KEY)' },
-  keepalive: { type: 'string', arg: 'MS', help: 'SSE keepalive comment after this much silence (default 15000)', check: (v, s) => checkInteger(v, s, { min: 1, unit: 'milliseconds' }) },
+  keepalive: {
+    type: 'string', arg: 'MS', help: 'SSE keepalive comment after this much silence (default 15000)',
+    check: (v, s) => checkInteger(v, s, { min: 1, unit: 'milliseconds' }),
+  },
 };
 
 const COMMANDS = {
@@ -89,8 +98,14 @@ const COMMANDS = {
       json: { type: 'boolean', help: 'print the apply report as JSON' },
       out: { type: 'string', arg: 'PLAN.json', help: 'keep the live plan in this file' },
       verbose: FLAG.verbose,
-      'accept-proxmox': { type: 'string', multiple: true, arg: 'ID', help: 'write Proxmox\'s value for this conflict (repeatable; IDs from the plan\'s conflicts)' },
-      'keep-netbox': { type: 'string', multiple: true, arg: 'ID', help: 'keep the operator\'s value of this conflict for good (a journal entry on the object records it)' },
+      'accept-proxmox': {
+        type: 'string', multiple: true, arg: 'ID',
+        help: 'write Proxmox\'s value for this conflict (repeatable; IDs from the plan\'s conflicts)',
+      },
+      'keep-netbox': {
+        type: 'string', multiple: true, arg: 'ID',
+        help: 'keep the operator\'s value of this conflict for good (a journal entry on the object records it)',
+      },
     },
     live: true,
   },
@@ -110,7 +125,10 @@ function flagLines(flags) {
 
 function commandHelp(name) {
   const spec = COMMANDS[name];
-  const lines = [`usage: proxbox-planner ${name}${spec.args ? ` ${spec.args}` : ''} [options]`, '', `${spec.summary[0].toUpperCase()}${spec.summary.slice(1)}.`, '', 'Options:', ...flagLines({ ...spec.flags, ...COMMON_FLAGS })];
+  const lines = [
+    `usage: proxbox-planner ${name}${spec.args ? ` ${spec.args}` : ''} [options]`, '',
+    `${spec.summary[0].toUpperCase()}${spec.summary.slice(1)}.`, '', 'Options:', ...flagLines({ ...spec.flags, ...COMMON_FLAGS }),
+  ];
   if (spec.live) lines.push('', 'Live options (flags win over the environment):', ...flagLines(LIVE_FLAGS));
   lines.push('', EXIT_STATUS);
   return `${lines.join('\n')}\n`;
@@ -123,7 +141,9 @@ function globalHelp() {
   return `${lines.join('\n')}\n`;
 }
 
-const parseSpec = (flags) => Object.fromEntries(Object.entries(flags).map(([name, { type, short, multiple }]) => [name, { type, ...(short ? { short } : {}), ...(multiple ? { multiple } : {}) }]));
+const parseSpec = (flags) => Object.fromEntries(
+  Object.entries(flags).map(([name, { type, short, multiple }]) => [name, { type, ...(short ? { short } : {}), ...(multiple ? { multiple } : {}) }])
+);
 
 /** The command's flags and positionals; a UsageError (exit 64) for an unknown flag or a bad value. */
 function parse(name, args) {
@@ -173,7 +193,7 @@ function readJsonFile(file, what) {
   }
 }
 
-/** Plans live: NetBox settings/endpoint → discovery → plan. */
+/** Plans live: NetBox settings/endpoint → discovery → plan. @param {import('./events.js').Emit} [emit] */
 async function livePlan(opts, emit = () => {}) {
   const netbox = netboxClient(opts);
   try {
@@ -266,7 +286,10 @@ const commands = {
     try {
       const context = await readContext(netbox, { endpoint: opts.endpoint, settings: opts.settings, endpointOverrides: opts.endpointOverrides });
       proxmox = proxmoxClient(opts, endpointUrl(context.endpoint));
-      const input = await collectInput({ netbox, proxmox, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser, syncTypes: opts.syncTypes, emit: flags.json ? () => {} : stderrProgress() });
+      const input = await collectInput({
+        netbox, proxmox, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser,
+        syncTypes: opts.syncTypes, emit: flags.json ? () => {} : stderrProgress(),
+      });
       clearProgress();
       saveSnapshot(flags.out, input, { secrets: secretsOf(opts) });
       process.stderr.write(`wrote ${flags.out}: ${Object.keys(input.proxmox).length} Proxmox paths, ${Object.keys(input.netbox).length} NetBox collections\n`);
@@ -316,7 +339,12 @@ const commands = {
       clearProgress();
       const done = report ? applyResult(result, report) : { ...result, message: 'Nothing to apply' };
       if (streamMode) events.emit('complete', completePayload({ result: done, label: 'Apply' }));
-      else if (flags.json) process.stdout.write(`${JSON.stringify(report ?? { ok: done.ok, outcome: done.outcome, warnings: done.warnings, counts: { total: plan.operations.length, changes: 0, done: 0 }, operations: [] }, null, 2)}\n`);
+      else if (flags.json) {
+        const nothingDone = {
+          ok: done.ok, outcome: done.outcome, warnings: done.warnings, counts: { total: plan.operations.length, changes: 0, done: 0 }, operations: [],
+        };
+        process.stdout.write(`${JSON.stringify(report ?? nothingDone, null, 2)}\n`);
+      }
       else process.stdout.write(report ? renderApplyReport(report, { color: colorOn(process.stdout) }) : 'Nothing to apply.\n');
       return done.outcome;
     } catch (error) {
@@ -351,12 +379,17 @@ const commands = {
       log: (line) => process.stderr.write(`${new Date().toISOString()} ${redact(line, secrets)}\n`),
     });
     const host = flags.host ?? '127.0.0.1';
-    await new Promise((resolve, reject) => {
-      server.once('error', (error) => reject(new UsageError(`cannot listen on ${host}:${port} (${error.code ?? error.message}): choose another --port or --host`)));
+    await /** @type {Promise<void>} */ (new Promise((resolve, reject) => {
+      server.once(
+        'error',
+        (/** @type {NodeJS.ErrnoException} */ error) => reject(
+          new UsageError(`cannot listen on ${host}:${port} (${error.code ?? error.message}): choose another --port or --host`),
+        ),
+      );
       server.listen(port, host, resolve);
-    });
+    }));
     process.stderr.write(`${new Date().toISOString()} serve: state in ${stateDir}\n`);
-    process.stdout.write(`http://${host.includes(':') ? `[${host}]` : host}:${server.address().port}/\n`);
+    process.stdout.write(`http://${host.includes(':') ? `[${host}]` : host}:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}/\n`);
     const stop = () => server.close(() => process.exit(0));
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

@@ -144,7 +144,9 @@ export function resolveOptions(flags = {}, env = process.env) {
   let pveCa;
   if (pveCaFile.value) {
     pveCa = readNamedFile(pveCaFile.value, pveCaFile.source, 'CA file');
-    if (!pveCa.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`${pveCaFile.source} ${pveCaFile.value}: not a PEM certificate (no BEGIN CERTIFICATE line)`);
+    if (!pveCa.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(
+      `${pveCaFile.source} ${pveCaFile.value}: not a PEM certificate (no BEGIN CERTIFICATE line)`
+    );
   }
   const netboxToken = token(flags, env, 'netbox');
   const pveToken = token(flags, env, 'pve');
@@ -197,7 +199,8 @@ export function netboxClient(options, extra = {}) {
 /** What to fix when the Proxmox certificate is not trusted, given what was set. */
 function tlsHint(options) {
   const ca = options.sources?.pveCaFile;
-  if (ca) return `${ca} ${options.pveCaFile} does not verify it: give the CA that signed it (/etc/pve/pve-root-ca.pem), or PVE_INSECURE=1 (--pve-insecure) to skip verification`;
+  if (ca) return `${ca} ${options.pveCaFile} does not verify it: give the CA that signed it (/etc/pve/pve-root-ca.pem), or PVE_INSECURE=1 (--pve-insecure) ` +
+    `to skip verification`;
   return undefined; // the client's default: set PVE_CA_FILE, or PVE_INSECURE=1
 }
 

@@ -21,6 +21,8 @@ import { OUTCOMES, outcomeOfError } from './outcome.js';
 
 export const EVENT_NAMES = ['step', 'discovery', 'item_progress', 'phase_summary', 'error_detail', 'error', 'complete'];
 
+/** How producers report progress: one of EVENT_NAMES and its payload (above). @typedef {(event: string, data?: any) => void} Emit */
+
 /** One SSE frame. `data` is one line of JSON (JSON.stringify never emits a raw newline). */
 export function sseFrame(event, data) {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -57,11 +59,13 @@ export class EventStream {
   #wake = null;
   #wakePromise = null;
 
+  /** @param {{ secrets?: string[] }} [options] */
   constructor({ secrets = [] } = {}) {
     this.secrets = secrets;
     this.emit = this.emit.bind(this);
   }
 
+  /** @type {Emit} */
   emit(event, data = {}) {
     if (this.#ended) return;
     this.#queue.push({ event, data: redactValue(data, this.secrets) });
@@ -91,7 +95,10 @@ export class EventStream {
     wake?.();
   }
 
-  /** The next item (`{value, done}`), or null after `ms` of silence (for keepalives). */
+  /**
+   * The next item (`{value, done}`), or null after `ms` of silence (for keepalives).
+   * @param {number} [ms]
+   */
   async next(ms) {
     for (;;) {
       if (this.#queue.length) return { value: this.#queue.shift(), done: false };
@@ -134,6 +141,7 @@ function raceTimeout(promise, ms) {
  * The `complete` payload of a run that resolved with `result` (its `outcome`,
  * else `ok` → ok / not ok → partial) or threw `error` (failed, or usage).
  * `ok` is true for ok and ok-with-warnings only.
+ * @param {{ result?: any, error?: any, label?: string }} run
  */
 export function completePayload({ result, error, label = 'Sync' }) {
   if (error) {
@@ -152,9 +160,14 @@ export function completePayload({ result, error, label = 'Sync' }) {
 /**
  * Runs `task(emit)` and turns it into an event stream that always ends with
  * one `complete` (see completePayload); a throw is preceded by an `error`.
+ * `stream.done` resolves to the task's result (null when it threw).
+ * @template T
+ * @param {(emit: Emit) => Promise<T>} task
+ * @param {{ secrets?: string[], message?: string }} [options]
+ * @returns {EventStream & { done: Promise<T | null> }}
  */
 export function runWithEvents(task, { secrets = [], message = 'Sync' } = {}) {
-  const stream = new EventStream({ secrets });
+  const stream = /** @type {EventStream & { done: Promise<T | null> }} */ (new EventStream({ secrets }));
   stream.done = (async () => {
     try {
       const result = await task(stream.emit);

@@ -95,6 +95,10 @@ export function redactValue(value, secrets) {
 
 /** A network-level failure (no HTTP status). */
 export class TransportError extends Error {
+  /**
+   * @param {string} message
+   * @param {{ code?: string, method?: string, url?: string }} [detail]  Node's error code, and the request
+   */
   constructor(message, { code, method, url } = {}) {
     super(message);
     this.name = 'TransportError';
@@ -113,8 +117,25 @@ export function loadCa(ca) {
 }
 
 /**
+ * @typedef {object} TransportRequest
+ * @property {string} [method]  GET unless given
+ * @property {string} url
+ * @property {Record<string, string | number>} [headers]
+ * @property {unknown} [body]  a string as it is, anything else as JSON
+ * @property {number} [timeout]  milliseconds
+ */
+/** @typedef {{ status: number, headers: import('node:http').IncomingHttpHeaders, text: string }} TransportResponse */
+/**
+ * @typedef {object} Transport
+ * @property {(request: TransportRequest) => Promise<TransportResponse>} request
+ * @property {() => void} close
+ */
+
+/**
  * Makes a transport: `request({method, url, headers, body, timeout})` →
  * `{status, headers, text}`. Keeps connections alive (bounded sockets).
+ * @param {{ ca?: string | Buffer, insecure?: boolean, maxSockets?: number }} [options]
+ * @returns {Transport}
  */
 export function createTransport({ ca, insecure = false, maxSockets = 16 } = {}) {
   const caData = loadCa(ca);
@@ -128,6 +149,7 @@ export function createTransport({ ca, insecure = false, maxSockets = 16 } = {}) 
       ...(insecure ? { rejectUnauthorized: false } : {}),
     }),
   };
+  /** @param {TransportRequest} request */
   function request({ method = 'GET', url, headers = {}, body, timeout = 30000 }) {
     const target = new URL(url);
     const lib = target.protocol === 'https:' ? https : http;

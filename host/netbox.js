@@ -1,7 +1,9 @@
 // NetBox REST client: token auth (v1 and v2), fully paginated reads, bulk
 // writes in batches, retries with exponential back-off, a per-request
 // timeout and an optional branch header. It makes no sync decision.
-import { AdaptiveLimit, backoffDelay, createTransport, NOT_SENT_CODES, publicUrl, redact, redactValue, sleep, TRANSIENT_CODES, transportMessage } from './http.js';
+import {
+  AdaptiveLimit, backoffDelay, createTransport, NOT_SENT_CODES, publicUrl, redact, redactValue, sleep, TRANSIENT_CODES, transportMessage,
+} from './http.js';
 
 const TRIM = 600;
 
@@ -11,8 +13,20 @@ const TRIM = 600;
  */
 export const DEFAULT_CONCURRENCY = 4;
 
+/**
+ * @typedef {object} NetBoxErrorDetail
+ * @property {number | null} [status]  the HTTP status; none when no answer came
+ * @property {unknown} [body]  NetBox's answer, secrets redacted
+ * @property {string} [method]
+ * @property {string} [path]  as shown in messages (redacted, lean field lists elided)
+ * @property {string} [code]  Node's error code of a transport failure
+ * @property {boolean} [ambiguous]
+ * @property {number} [attempts]
+ */
+
 /** An HTTP or transport failure talking to NetBox. Never carries the token. */
 export class NetBoxError extends Error {
+  /** @param {string} message @param {NetBoxErrorDetail} [detail] */
   constructor(message, { status = null, body = null, method, path, code, ambiguous = false, attempts = 1 } = {}) {
     super(message);
     this.name = 'NetBoxError';
@@ -78,6 +92,24 @@ export function isAuthRefusal(error) {
   return (error?.status === 401 || error?.status === 403) && typeof detail === 'string' && AUTH_REFUSED.test(detail);
 }
 
+/**
+ * @typedef {object} RequestRecord  one attempt, as `onRequest` is told of it
+ * @property {string} method
+ * @property {string} path  redacted
+ * @property {number | null} status
+ * @property {string} [error]  Node's error code when no answer came
+ * @property {number} ms
+ * @property {number} attempt  0 for the first
+ */
+/**
+ * @typedef {object} RequestOptions
+ * @property {Record<string, unknown>} [query]  appended to the URL (a list value repeats the key)
+ * @property {unknown} [body]  sent as JSON
+ * @property {boolean} [idempotent]  whether a retry after no answer is safe (all but POST by default)
+ * @property {number} [retries]
+ * @property {number} [timeout]  ms
+ */
+
 export class NetBoxClient {
   #token;
   #authHeader;
@@ -92,9 +124,18 @@ export class NetBoxClient {
    * @param {number} [o.timeout]  per request, ms (default 30000)
    * @param {number} [o.retries]  retries after the first attempt (default 5)
    * @param {number} [o.backoff]  first back-off delay, ms (default 500; doubles, jittered, capped at maxBackoff)
+   * @param {number} [o.maxBackoff] longest back-off delay, ms (default 8000)
    * @param {number} [o.pageSize] list page size (default 1000, NetBox's MAX_PAGE_SIZE)
    * @param {number} [o.batchSize] objects per bulk write (default 100)
    * @param {boolean} [o.cursor]  cursor pagination (`?start=`) instead of limit/offset
+   * @param {string | Buffer} [o.ca]  a CA to trust besides the usual roots: PEM text, or a file path
+   * @param {boolean} [o.insecure]  skip TLS verification
+   * @param {import('./http.js').Transport} [o.transport]  instead of a node:http one (tests, fault injection)
+   * @param {(ms: number) => Promise<unknown>} [o.sleep]  the back-off wait
+   * @param {() => number} [o.random]  the back-off jitter
+   * @param {(request: RequestRecord) => void} [o.onRequest]  told of every attempt (benchmarks count them)
+   * @param {string} [o.userAgent]
+   * @param {Partial<typeof DEFAULT_NETBOX_HINTS>} [o.hints]  the settings errors name (config.js: the flag or variable used)
    * @param {number} [o.concurrency] requests in flight at most (default 4; halved on every 429 or 503,
    *   grown back by one per that many successes)
    */
@@ -102,7 +143,7 @@ export class NetBoxClient {
     url, token, branch, timeout = 30000, retries = 5, backoff = 500, maxBackoff = 8000, pageSize = 1000,
     batchSize = 100, cursor = false, ca, insecure = false, transport, sleep: sleeper = sleep, random = Math.random,
     onRequest, userAgent = 'proxbox-planner', hints = {}, concurrency = DEFAULT_CONCURRENCY,
-  } = {}) {
+  } = /** @type {{ url: string, token: string }} */ ({})) { // the `{}` only so that no argument gets the url check's message
     if (!url) throw new Error('a NetBox URL is required');
     this.base = new URL(url.endsWith('/') ? url.slice(0, -1) : url);
     /** Where the user fixes the URL, token or trust (named in errors). */
@@ -168,6 +209,9 @@ export class NetBoxClient {
    * retried on 429, 5xx, timeouts and connection failures. A POST is retried
    * only where it certainly was not applied (429, 503, connection refused);
    * otherwise it fails with `ambiguous: true` and the caller decides.
+   * @param {string} method
+   * @param {string} path  an API path, or a `next` link
+   * @param {RequestOptions} [options]
    * @returns {Promise<{status:number, data:any, headers:object}>}
    */
   async request(method, path, { query, body, idempotent = method !== 'POST', retries = this.retries, timeout = this.timeout } = {}) {
@@ -293,10 +337,14 @@ export class NetBoxClient {
     return { count: data.count, next: data.next || null, results: data.results };
   }
 
-  /** Objects by id (`?id=1&id=2...`), in chunks; only the fields asked for when given. */
+  /**
+   * Objects by id (`?id=1&id=2...`), in chunks; only the fields asked for when given.
+   * @param {string} collection @param {number[]} ids @param {{ fields?: string[], chunk?: number }} [options]
+   */
   async getMany(collection, ids, { fields, chunk = 100 } = {}) {
     const out = [];
     for (let at = 0; at < ids.length; at += chunk) {
+      /** @type {Record<string, unknown>} */
       const query = { id: ids.slice(at, at + chunk) };
       if (fields) query.fields = fields.join(',');
       out.push(...(await this.list(collection, { query, cursor: false })));

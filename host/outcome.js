@@ -25,6 +25,11 @@ const NOT_APPLIED = ['failed', 'stale', 'skipped-dependency'];
 
 /** A run that could not do its job: one line that says what to fix. */
 export class RunError extends Error {
+  /**
+   * @param {string} message
+   * @param {{ outcome?: keyof typeof OUTCOMES, status?: number | null, code?: string, cause?: unknown }} [detail]
+   *   the outcome it ends the run with, and the HTTP status or Node error code behind it
+   */
   constructor(message, { outcome = 'failed', status, code, cause } = {}) {
     super(message, cause ? { cause } : undefined);
     this.name = 'RunError';
@@ -81,7 +86,9 @@ export function applyOutcome(plan, counts) {
 /** One line for an apply: how many of the plan's changes went through, and what became of the rest. */
 export function applyMessage(counts) {
   if (!counts.changes) return 'Nothing to apply';
-  const rest = NOT_APPLIED.filter((status) => counts[status]).map((status) => `${counts[status]} ${status === 'skipped-dependency' ? 'skipped (dependency)' : status}`);
+  const rest = NOT_APPLIED.filter((status) => counts[status]).map(
+    (status) => `${counts[status]} ${status === 'skipped-dependency' ? 'skipped (dependency)' : status}`
+  );
   return `Applied ${counts.done} of ${counts.changes} changes${rest.length ? `; not applied: ${rest.join(', ')}` : ''}`;
 }
 

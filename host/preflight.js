@@ -28,6 +28,7 @@ const TOKENS_PATH = '/api/users/tokens/';
 export const AUTH_CHECK_PATH = '/api/authentication-check/';
 
 /** The oldest NetBox the plans fit, and why. */
+/** @type {{ version: [number, number], why: string }} */
 const MIN_NETBOX = { version: [4, 2], why: 'plans write MAC addresses as dcim.macaddress objects, which NetBox 4.2 introduced' };
 
 /** The plan format the executor reads. */
@@ -108,10 +109,17 @@ function statusFailure(netbox, url, error) {
     return new RunError(`NetBox at ${url} refused the token (${status} ${error.body?.detail}): check ${netbox.hints.token}`, { status });
   }
   if (status === 404 || status === 401 || status === 403) {
-    return new RunError(`${url} is not a NetBox API (GET ${STATUS_PATH} → ${status}${status === 404 ? '' : ' without NetBox\'s answer'}): check ${netbox.hints.url}: NetBox's base URL, with its path prefix if it has one`, { status });
+    return new RunError(
+      `${url} is not a NetBox API (GET ${STATUS_PATH} → ${status}${status === 404 ? '' : ' without NetBox\'s answer'}): check ${netbox.hints.url}: NetBox's ` +
+        `base URL, with its path prefix if it has one`,
+      { status }
+    );
   }
   if (status >= 300 && status < 400) {
-    return new RunError(`${url} redirects (GET ${STATUS_PATH} → ${status}): set ${netbox.hints.url} to where NetBox answers (https:// or a path prefix?)`, { status });
+    return new RunError(
+      `${url} redirects (GET ${STATUS_PATH} → ${status}): set ${netbox.hints.url} to where NetBox answers (https:// or a path prefix?)`,
+      { status }
+    );
   }
   return new RunError(`NetBox at ${url} did not answer ${STATUS_PATH}: ${error.message}`, { status });
 }
@@ -163,8 +171,12 @@ function proxmoxFailure(pve, error) {
   const { status } = error;
   const detail = `${status} ${error.message}`;
   if (!status) return new RunError(error.message, { code: error.code });
-  if (status === 401) return new RunError(`Proxmox at ${pve.where} refused the token (${detail}): check ${pve.hints.token} (user@realm!tokenid=secret)`, { status });
-  if (status === 403) return new RunError(`the Proxmox token may not read ${PROXMOX_PROBE_PATH} (${detail}): give it the PVEAuditor role on / (${pve.hints.token})`, { status });
+  if (status === 401) return new RunError(
+    `Proxmox at ${pve.where} refused the token (${detail}): check ${pve.hints.token} (user@realm!tokenid=secret)`, { status }
+  );
+  if (status === 403) return new RunError(
+    `the Proxmox token may not read ${PROXMOX_PROBE_PATH} (${detail}): give it the PVEAuditor role on / (${pve.hints.token})`, { status }
+  );
   return new RunError(`Proxmox at ${pve.where} failed GET ${PROXMOX_PROBE_PATH} (${detail}): check ${pve.hints.url}`, { status });
 }
 
@@ -197,7 +209,9 @@ export function checkWrites(netbox, plan, { concurrency = 4 } = {}) {
   }
   const key = `writes ${[...needs].map(([c, a]) => `${c}:${[...a].sort()}`).sort().join(' ')}`;
   return once(netbox, key, async () => {
-    const probes = await mapLimit([...needs], concurrency, async ([collection, actions]) => ({ collection, actions, allowed: await allowedWrites(netbox, collection) }));
+    const probes = await mapLimit(
+      [...needs], concurrency, async ([collection, actions]) => ({ collection, actions, allowed: await allowedWrites(netbox, collection) })
+    );
     const missing = [];
     for (const { collection, actions, allowed } of probes) {
       if (!allowed) continue;
@@ -211,10 +225,15 @@ export function checkWrites(netbox, plan, { concurrency = 4 } = {}) {
       if (readOnly) throw readOnly;
       if (known.length > 1) {
         const some = known.slice(0, 3).map((p) => p.collection).join(', ');
-        throw new RunError(`the NetBox token may write none of the ${known.length} collections the plan writes (${some}${known.length > 3 ? ', …' : ''}): it is read-only (write disabled), or its user has no add/change permission: check ${netbox.hints.token}`);
+        throw new RunError(
+          `the NetBox token may write none of the ${known.length} collections the plan writes (${some}${known.length > 3 ? ', …' : ''}): it is read-only ` +
+            `(write disabled), or its user has no add/change permission: check ${netbox.hints.token}`
+        );
       }
     }
-    throw new RunError(`the NetBox token may not ${missing.join(', ')}: grant its user those permissions in NetBox, or use another token (${netbox.hints.token})`);
+    throw new RunError(
+      `the NetBox token may not ${missing.join(', ')}: grant its user those permissions in NetBox, or use another token (${netbox.hints.token})`
+    );
   });
 }
 
@@ -228,7 +247,9 @@ async function readOnlyToken(netbox) {
   } catch {
     return null; // its user may not read tokens: what OPTIONS showed is all there is
   }
-  return new RunError(`the NetBox token ${key} is read-only (write_enabled is off): enable "Write enabled" on it in NetBox, or use another token (${netbox.hints.token})`);
+  return new RunError(
+    `the NetBox token ${key} is read-only (write_enabled is off): enable "Write enabled" on it in NetBox, or use another token (${netbox.hints.token})`
+  );
 }
 
 /** The command that makes a fresh plan, to quote in refusals. */
@@ -266,11 +287,15 @@ export function checkPlanFormat(plan, name = 'the plan') {
  * same instance (the Proxbox plugin's settings object), an endpoint of that
  * NetBox with the plan's id and name, and the endpoint asked for, if any.
  * No override: a plan for another NetBox is re-planned, never forced.
+ * @param {import('./netbox.js').NetBoxClient} netbox
+ * @param {import('proxbox-planner').Plan} plan
+ * @param {{ name?: string, endpoint?: number | string }} [options]  the plan's name in messages (its file); the endpoint asked for
  */
 export async function checkPlanOrigin(netbox, plan, { name = 'the plan', endpoint: wanted } = {}) {
   checkPlanFormat(plan, name);
   const status = await netboxStatus(netbox);
   const replan = `re-plan here: ${replanCommand(name)}`;
+  /** @type {Partial<import('proxbox-planner').Origin>} */
   const origin = plan.origin ?? {};
   if (!origin.netbox_url) throw new RunError(`${name} does not say which NetBox it was made against (no origin): ${replan}`);
   if (origin.netbox_url !== status.url) {
@@ -279,12 +304,16 @@ export async function checkPlanOrigin(netbox, plan, { name = 'the plan', endpoin
   const plugin = await pluginRecords(netbox);
   const here = originOf(status, plugin?.settings.id).instance;
   if ((origin.instance ?? null) !== here) {
-    throw new RunError(`${name} was made against another NetBox instance at ${status.url} (Proxbox settings ${origin.instance ?? 'none'}, here ${here ?? 'none'}): ${replan}`);
+    throw new RunError(
+      `${name} was made against another NetBox instance at ${status.url} (Proxbox settings ${origin.instance ?? 'none'}, here ${here ?? 'none'}): ${replan}`
+    );
   }
   const { id, name: endpointName } = plan.endpoint ?? {};
   const label = `endpoint ${endpointName ?? '?'} (id ${id ?? '?'})`;
   if (wanted !== undefined && wanted !== null && wanted !== '' && String(wanted) !== String(id) && String(wanted) !== endpointName) {
-    throw new RunError(`${name} is for ${label}, not for endpoint ${wanted} that was asked for: re-plan for it: ${replanCommand(name, ` --endpoint ${wanted}`)}`);
+    throw new RunError(
+      `${name} is for ${label}, not for endpoint ${wanted} that was asked for: re-plan for it: ${replanCommand(name, ` --endpoint ${wanted}`)}`
+    );
   }
   if (plugin) {
     const same = plugin.endpoints.find((e) => e.id === id);

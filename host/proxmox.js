@@ -23,6 +23,10 @@ export const DEFAULT_PVE_HINTS = {
 };
 
 export class ProxmoxError extends Error {
+  /**
+   * @param {string} message
+   * @param {{ status?: number | null, path?: string, code?: string }} [detail]  no status when no answer came (then Node's `code`)
+   */
   constructor(message, { status = null, path, code } = {}) {
     super(message);
     this.name = 'ProxmoxError';
@@ -47,8 +51,16 @@ export class ProxmoxClient {
    * @param {number} [o.concurrency=8]
    * @param {number} [o.timeout=15000] per request, ms
    * @param {number} [o.retries=2]     retries on 5xx (not 500: PVE answers 500 for real errors), timeouts, resets
+   * @param {number} [o.backoff=300]   first back-off delay, ms
+   * @param {import('./http.js').Transport} [o.transport]  instead of a node:http one (tests, fault injection)
+   * @param {(ms: number) => Promise<unknown>} [o.sleep]  the back-off wait
+   * @param {(request: import('./netbox.js').RequestRecord) => void} [o.onRequest]  told of every attempt
+   * @param {Partial<typeof DEFAULT_PVE_HINTS>} [o.hints]  the settings errors name (config.js: the flag or variable used)
    */
-  constructor({ url, token, ca, insecure = false, concurrency = 8, timeout = 15000, retries = 2, backoff = 300, transport, sleep: sleeper = sleep, onRequest, hints = {} } = {}) {
+  constructor({
+    url, token, ca, insecure = false, concurrency = 8, timeout = 15000, retries = 2, backoff = 300, transport, sleep: sleeper = sleep,
+    onRequest, hints = {},
+  } = /** @type {{ url: string, token: string }} */ ({})) { // the `{}` only so that no argument gets the url check's message
     if (!url) throw new Error('a Proxmox URL is required');
     const base = url.replace(/\/+$/, '');
     this.base = /\/api2\/json$/.test(base) ? base : `${base}/api2/json`;
@@ -99,7 +111,9 @@ export class ProxmoxClient {
         continue;
       }
       if (failure) {
-        throw new ProxmoxError(redact(`GET ${path}: ${transportMessage('Proxmox', this.where, failure, this.hints)}`, this.secrets), { path, code: failure.code });
+        throw new ProxmoxError(
+          redact(`GET ${path}: ${transportMessage('Proxmox', this.where, failure, this.hints)}`, this.secrets), { path, code: failure.code }
+        );
       }
       let body = null;
       try {
@@ -117,6 +131,8 @@ export class ProxmoxClient {
   /**
    * Fetches many paths (at most `concurrency` at once). Returns
    * `{path: data}`; a failed path maps to `{error: {status, message}}`.
+   * @param {string[]} paths
+   * @param {{ onResult?: (path: string, data: unknown) => void }} [options]  told of each path as it is read
    */
   async fetchAll(paths, { onResult } = {}) {
     const out = {};

@@ -32,7 +32,8 @@ const RESOLUTION = {
 function conflictLines(conflict, op, color) {
   const who = [conflict.changed_by, conflict.changed_at].filter(Boolean).join(', ') || 'unknown';
   const accepted = op.action === 'update' && conflict.resolution !== 'overwrite';
-  const chosen = op.action === 'create' ? 'kept for good (a journal entry on the object)' : accepted ? 'Proxmox\'s value, as chosen' : RESOLUTION[conflict.resolution];
+  const chosen =
+    op.action === 'create' ? 'kept for good (a journal entry on the object)' : accepted ? 'Proxmox\'s value, as chosen' : RESOLUTION[conflict.resolution];
   return [
     `        ${conflict.field}: NetBox ${show(conflict.netbox)} (${who}) · Proxmox ${show(conflict.proxmox)} · last synced ${show(conflict.base)}`,
     `        ${paint(color, '2', chosen)}`,
@@ -84,7 +85,9 @@ export function renderPlan(plan, { color = false, fields = false } = {}) {
     `Plan: ${summary.create} to create, ${summary.update} to update, ${summary.delete} to delete, ` +
       `${summary.skip} skipped, ${summary.unchanged} unchanged${owned}.`,
   );
-  if (plan.complete === false) lines.push(paint(color, '31', 'Incomplete: the input could not be read whole, so this plan cannot be applied (see the warnings).'));
+  if (plan.complete === false) lines.push(
+    paint(color, '31', 'Incomplete: the input could not be read whole, so this plan cannot be applied (see the warnings).')
+  );
   return `${lines.join('\n')}\n`;
 }
 

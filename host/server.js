@@ -39,7 +39,8 @@ const MAX_PREVIEW_PATHS = 2000;
 /** Whether the core reads `$.subset`: one that does refuses a malformed one, one that does not ignores it. */
 const CORE_READS_SUBSET = (() => {
   try {
-    planner.discover({ subset: { netbox_vm_ids: ['probe'] } });
+    // Malformed on purpose (ids are numbers): only a core that reads `subset` notices.
+    planner.discover(/** @type {any} */ ({ subset: { netbox_vm_ids: ['probe'] } }));
     return false;
   } catch (error) {
     return String(error.path ?? '').startsWith('$.subset');
@@ -113,11 +114,15 @@ async function plannerProxmox(c, { body }) {
   if (typeof planner.isProxmoxReadPath !== 'function') throw new HttpError(501, 'this build of the core has no isProxmoxReadPath: update proxbox-planner');
   const { endpoint_id: endpointId, paths } = body ?? {};
   if (!Number.isInteger(endpointId)) throw new HttpError(400, 'endpoint_id (the plugin ProxmoxEndpoint id) must be an integer');
-  if (!Array.isArray(paths) || !paths.length || paths.length > MAX_PREVIEW_PATHS) throw new HttpError(400, `paths must be a list of 1..${MAX_PREVIEW_PATHS} Proxmox API paths`);
+  if (!Array.isArray(paths) || !paths.length || paths.length > MAX_PREVIEW_PATHS) throw new HttpError(
+    400, `paths must be a list of 1..${MAX_PREVIEW_PATHS} Proxmox API paths`
+  );
   const refused = paths.find((p) => typeof p !== 'string' || !planner.isProxmoxReadPath(p));
   if (refused !== undefined) throw new HttpError(400, `not a Proxmox read path the planner uses: ${JSON.stringify(refused)}`);
   const row = c.endpoints.list('proxmox').find((r) => pluginEndpointId(r) === endpointId && r.enabled);
-  if (!row) throw new HttpError(404, `no Proxmox endpoint pushed for plugin endpoint ${endpointId}: the plugin pushes its endpoints at the start of every sync job`);
+  if (!row) throw new HttpError(
+    404, `no Proxmox endpoint pushed for plugin endpoint ${endpointId}: the plugin pushes its endpoints at the start of every sync job`
+  );
   const pve = c.proxmoxClientFor(row);
   try {
     return await pve.fetchAll([...new Set(paths)]);
@@ -148,7 +153,10 @@ export function createSyncServer({ options, apiKey, stateDir, keepaliveMs = 1500
     secrets: () => [...(options ? secretsOf(options) : []), ...(apiKey ? [apiKey] : []), ...endpoints.secrets()],
     proxmoxClientFor: (row, extra = {}) => {
       const conn = endpoints.proxmoxConnection(row);
-      return new ProxmoxClient({ url: conn.url, token: conn.token, insecure: conn.insecure, ca: options?.pveCaFile, ...(options?.timeout ? { timeout: options.timeout } : {}), ...extra });
+      return new ProxmoxClient({
+        url: conn.url, token: conn.token, insecure: conn.insecure, ca: options?.pveCaFile,
+        ...(options?.timeout ? { timeout: options.timeout } : {}), ...extra,
+      });
     },
   };
   c.log = (line) => log(redact(line, c.secrets()));
@@ -263,7 +271,9 @@ function netboxFor(c, request) {
   const pushed = c.endpoints.netboxConnection();
   const branch = request.branch ? { branch: request.branch } : {};
   if (!pushed) {
-    if (!c.options?.netboxUrl) throw new Error('no NetBox to write to: the plugin pushes its NetBox endpoint at the start of every sync job (or set NETBOX_URL and NETBOX_TOKEN for serve)');
+    if (!c.options?.netboxUrl) throw new Error(
+      'no NetBox to write to: the plugin pushes its NetBox endpoint at the start of every sync job (or set NETBOX_URL and NETBOX_TOKEN for serve)'
+    );
     return netboxClient(c.options, branch);
   }
   // The pushed URL and token, with serve's own request options (timeout, retries, batch size, concurrency).
@@ -275,14 +285,22 @@ async function stageRun(c, { req, res, url }, found) {
   if (!request.syncTypes) return skippedStage(c, { req, res, url }, found, request);
   const target = runTarget(c, url.searchParams, request);
   const claim = c.board.begin(target.key, {
-    stage: request.stage, path: `/${found.spec.path}`, endpoint: target.label, backend_endpoint_id: target.backendId ?? null, sync_types: request.syncTypes, dry_run: request.dryRun,
+    stage: request.stage, path: `/${found.spec.path}`, endpoint: target.label, backend_endpoint_id: target.backendId ?? null,
+    sync_types: request.syncTypes, dry_run: request.dryRun,
     ...(request.subset ? { subset: request.subset } : {}), ...(request.runId ? { run_id: request.runId } : {}),
   });
   if (claim.busy) {
     const { stage, started_at: since, endpoint } = claim.busy;
-    throw new HttpError(409, `proxbox-planner is already syncing Proxmox endpoint "${endpoint}" (stage ${stage}, started ${since}); this request was refused: run it again when that run has finished`);
+    throw new HttpError(
+      409,
+      `proxbox-planner is already syncing Proxmox endpoint "${endpoint}" (stage ${stage}, started ${since}); this request was refused: run it again when ` +
+        `that run has finished`
+    );
   }
-  c.log(`${req.method} ${url.pathname} → ${request.stage} for ${target.label} (${request.syncTypes.join(',')}${request.dryRun ? ', dry run' : ''}${request.subset ? `, VMs ${request.subset.netbox_vm_ids.join(',')}` : ''})`);
+  c.log(
+    `${req.method} ${url.pathname} → ${request.stage} for ${target.label} ` +
+      `(${request.syncTypes.join(',')}${request.dryRun ? ', dry run' : ''}${request.subset ? `, VMs ${request.subset.netbox_vm_ids.join(',')}` : ''})`
+  );
   const o = c.options ?? {};
   const stream = runWithEvents(
     (emit) => c.run({
@@ -290,7 +308,10 @@ async function stageRun(c, { req, res, url }, found) {
       endpoint: target.endpoint,
       settings: { ...request.settings, ...o.settings },
       endpointOverrides: { ...request.endpointOverrides, ...o.endpointOverrides },
-      applyOptions: { verifyCreates: o.verifyCreates, ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}) },
+      applyOptions: {
+        verifyCreates: o.verifyCreates, ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+        ...(o.batchSize ? { batchSize: o.batchSize } : {}),
+      },
       connections: target.connections,
       emit,
     }),
@@ -323,14 +344,22 @@ function skippedStage(c, { req, res, url }, found, request) {
 /** The default sync: syncOnce with the request's connections, wrapped in the stage's step events. */
 async function defaultRun({ stage, syncTypes, dryRun, endpoint, settings, endpointOverrides, subset, applyOptions, connections, emit }) {
   // A core that ignores `subset` would plan every guest for a one-VM sync.
-  if (subset && !CORE_READS_SUBSET) throw new Error('this build of the core cannot plan a subset of guests (the per-VM sync): nothing was read or written; update proxbox-planner');
+  if (subset && !CORE_READS_SUBSET) throw new Error(
+    'this build of the core cannot plan a subset of guests (the per-VM sync): nothing was read or written; update proxbox-planner'
+  );
   const netbox = connections.netbox();
   try {
-    emit('step', { step: stage, status: 'started', message: `Stage ${stage}: ${dryRun ? 'planning' : 'planning and applying'} ${syncTypes.join(', ')} with proxbox-planner ${planner.version()}` });
+    emit('step', {
+      step: stage, status: 'started',
+      message: `Stage ${stage}: ${dryRun ? 'planning' : 'planning and applying'} ${syncTypes.join(', ')} with proxbox-planner ${planner.version()}`,
+    });
     const { result } = await syncOnce({
       netbox, makeProxmox: connections.proxmox, endpoint, settings, endpointOverrides, syncTypes, subset, apply: !dryRun, applyOptions, emit,
     });
-    emit('step', { step: stage, status: 'completed', message: `Stage ${stage}: ${describeResult(result)}`, result: { summary: result.summary, applied: result.applied?.counts } });
+    emit('step', {
+      step: stage, status: 'completed', message: `Stage ${stage}: ${describeResult(result)}`,
+      result: { summary: result.summary, applied: result.applied?.counts },
+    });
     return result;
   } finally {
     netbox.close();

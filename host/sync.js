@@ -50,7 +50,9 @@ export async function readContext(netbox, { endpoint: wanted, settings: override
     endpointOverrides = /^\d+$/.test(String(wanted)) ? { id: Number(wanted), ...endpointOverrides } : { name: String(wanted), ...endpointOverrides };
   }
   if (plugin && endpoint.id === undefined && endpointOverrides.id === undefined) {
-    throw new Error('the Proxbox plugin has no Proxmox endpoint in NetBox: create one (Plugins → Proxbox → Endpoints) or pass --endpoint-set id=N --endpoint-set name=NAME');
+    throw new Error(
+      'the Proxbox plugin has no Proxmox endpoint in NetBox: create one (Plugins → Proxbox → Endpoints) or pass --endpoint-set id=N --endpoint-set name=NAME'
+    );
   }
   return {
     plugin,
@@ -66,7 +68,9 @@ export function pickEndpoint(endpoints, wanted) {
   if (wanted === undefined || wanted === null || wanted === '') {
     if (endpoints.length === 1) return endpoints[0];
     if (!endpoints.length) return null;
-    throw new Error(`NetBox has ${endpoints.length} Proxmox endpoints (${endpoints.map((e) => `${e.id} ${e.name}`).join(', ')}): choose one with --endpoint ID|NAME`);
+    throw new Error(
+      `NetBox has ${endpoints.length} Proxmox endpoints (${endpoints.map((e) => `${e.id} ${e.name}`).join(', ')}): choose one with --endpoint ID|NAME`
+    );
   }
   const byId = /^\d+$/.test(String(wanted)) ? endpoints.find((e) => e.id === Number(wanted)) : null;
   const found = byId ?? endpoints.filter((e) => e.name === String(wanted));
@@ -141,10 +145,26 @@ async function readProxmox(proxmox, paths) {
  * catches a discovery that never converges: the longest chain is a node's
  * task archive, read page by page (11 pages at the core's largest
  * task_history_per_node) after the cluster lists.
+ * @param {object} o
+ * @param {import('./netbox.js').NetBoxClient} o.netbox
+ * @param {import('./proxmox.js').ProxmoxClient} o.proxmox
+ * @param {object} o.settings  the plugin's settings (readContext), as the input's `settings`
+ * @param {object} o.endpoint  the plugin endpoint (readContext), as the input's `endpoint`
+ * @param {string[]} [o.syncTypes]  stages or sync types (default: all)
+ * @param {import('proxbox-planner').SubsetIn} [o.subset]  the guests of a per-VM sync
+ * @param {object} [o.origin]  where NetBox was read (readContext)
+ * @param {{ id: number, username: string | null }} [o.syncUser]  the token's user (readContext)
+ * @param {import('./events.js').Emit} [o.emit]
+ * @param {number} [o.maxRounds]
+ * @param {boolean} [o.leanReads]
+ * @returns {Promise<import('proxbox-planner').PlanInput>}
  */
-export async function collectInput({ netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, syncUser, emit = () => {}, maxRounds = 16, leanReads = true }) {
+export async function collectInput({
+  netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, syncUser, emit = () => {}, maxRounds = 16, leanReads = true,
+}) {
   const input = {
-    settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), proxmox: {}, netbox: {}, ...(origin ? { origin } : {}), ...(syncUser ? { sync_user: syncUser } : {}),
+    settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), proxmox: {}, netbox: {}, ...(origin ? { origin } : {}),
+    ...(syncUser ? { sync_user: syncUser } : {}),
   };
   emit('step', { step: 'discovery', status: 'started', message: 'Discovering what to read from Proxmox and NetBox' });
   let round = 0;
@@ -178,27 +198,53 @@ export async function collectInput({ netbox, proxmox, settings, endpoint, syncTy
       }
     }
   }
-  emit('step', { step: 'discovery', status: 'completed', message: `Read ${Object.keys(input.proxmox).length} Proxmox paths and ${Object.keys(input.netbox).length} NetBox collections in ${round} rounds` });
+  emit('step', {
+    step: 'discovery', status: 'completed',
+    message: `Read ${Object.keys(input.proxmox).length} Proxmox paths and ${Object.keys(input.netbox).length} NetBox collections in ${round} rounds`,
+  });
   return input;
 }
 
-/** Settings + endpoint from NetBox, then the full input, then the plan. */
+/**
+ * Settings + endpoint from NetBox, then the full input, then the plan.
+ * @param {object} o
+ * @param {import('./netbox.js').NetBoxClient} o.netbox
+ * @param {import('./proxmox.js').ProxmoxClient} o.proxmox
+ * @param {number|string} [o.endpoint]  the plugin endpoint: id or name (readContext)
+ * @param {object} [o.settings]  values over the plugin's settings (readContext)
+ * @param {object} [o.endpointOverrides]  values over the endpoint (readContext)
+ * @param {string[]} [o.syncTypes]
+ * @param {import('./events.js').Emit} [o.emit]
+ */
 export async function planLive({ netbox, proxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], emit = () => {} }) {
   const context = await readContext(netbox, { endpoint, settings, endpointOverrides });
   if (!context.plugin) {
-    emit('error_detail', { phase: 'discovery', category: 'plugin', message: 'the Proxbox plugin is not installed in NetBox: using the settings and endpoint given on the command line' });
+    emit('error_detail', {
+      phase: 'discovery', category: 'plugin',
+      message: 'the Proxbox plugin is not installed in NetBox: using the settings and endpoint given on the command line',
+    });
   }
-  const input = await collectInput({ netbox, proxmox, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser, syncTypes, emit });
+  const input = await collectInput({
+    netbox, proxmox, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser, syncTypes,
+    emit,
+  });
   const plan = makePlan(input, emit);
   return { context, input, plan };
 }
 
-/** The core's plan, with `step` events around it. */
+/**
+ * The core's plan, with `step` events around it.
+ * @param {import('proxbox-planner').PlanInput} input @param {import('./events.js').Emit} [emit]
+ */
 export function makePlan(input, emit = () => {}) {
   emit('step', { step: 'plan', status: 'started', message: 'Planning' });
   const plan = planner.plan(input);
   const s = plan.summary;
-  emit('step', { step: 'plan', status: 'completed', message: `Plan: ${s.create} to create, ${s.update} to update, ${s.delete} to delete, ${s.skip} skipped, ${s.unchanged} unchanged`, summary: s });
+  emit('step', {
+    step: 'plan', status: 'completed',
+    message: `Plan: ${s.create} to create, ${s.update} to update, ${s.delete} to delete, ${s.skip} skipped, ${s.unchanged} unchanged`,
+    summary: s,
+  });
   for (const warning of plan.warnings ?? []) emit('error_detail', { phase: 'plan', category: 'warning', message: `${warning.code}: ${warning.message}` });
   return plan;
 }
@@ -227,7 +273,10 @@ export function planResult(plan, planning) {
   const message = outcome === 'failed'
     ? incompleteReason(plan)
     : `Plan: ${s.create} to create, ${s.update} to update, ${s.delete} to delete${warnings.length ? ` (${warnings.length} warnings)` : ''}`;
-  return { ok: OUTCOMES[outcome].ok, outcome, message, endpoint: plan.endpoint, summary: s, changes: countChanges(plan), warnings, ...(planning ? { planning } : {}) };
+  return {
+    ok: OUTCOMES[outcome].ok, outcome, message, endpoint: plan.endpoint, summary: s, changes: countChanges(plan), warnings,
+    ...(planning ? { planning } : {}),
+  };
 }
 
 /** The same `result` after an apply: the report's outcome, counts and what did not go through. */
@@ -253,18 +302,42 @@ export function applyResult(result, report) {
  * when a server cannot be read or refuses the token. NetBox requests in
  * flight: the client's `concurrency` (reads and writes); `applyOptions`
  * go to applyPlan (`concurrency` there can only narrow the batches).
+ * @param {object} o
+ * @param {import('./netbox.js').NetBoxClient} o.netbox
+ * @param {import('./proxmox.js').ProxmoxClient} [o.proxmox]  or, to make one once the endpoint is known:
+ * @param {(endpointUrl: string | null) => import('./proxmox.js').ProxmoxClient} [o.makeProxmox]  closed after the run
+ * @param {number|string} [o.endpoint]  the plugin endpoint: id or name (readContext)
+ * @param {object} [o.settings]  values over the plugin's settings (readContext)
+ * @param {object} [o.endpointOverrides]  values over the endpoint (readContext)
+ * @param {string[]} [o.syncTypes]
+ * @param {import('proxbox-planner').SubsetIn} [o.subset]  the guests of a per-VM sync
+ * @param {boolean} [o.apply]  apply the plan (else plan only)
+ * @param {import('./apply.js').ApplyOptions} [o.applyOptions]
+ * @param {import('./events.js').Emit} [o.emit]
+ * @param {(plan: import('proxbox-planner').Plan, input: import('proxbox-planner').PlanInput) => unknown} [o.onPlan]
+ *   called (and awaited) before the apply
+ * @param {boolean} [o.leanReads]
  */
-export async function syncOnce({ netbox, proxmox, makeProxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], subset, apply = false, applyOptions = {}, emit = () => {}, onPlan, leanReads = true }) {
+export async function syncOnce({
+  netbox, proxmox, makeProxmox, endpoint, settings, endpointOverrides, syncTypes = ['all'], subset, apply = false, applyOptions = {},
+  emit = () => {}, onPlan, leanReads = true,
+}) {
   const started = Date.now();
   const requestsBefore = netbox.stats.requests;
   startRun(netbox, proxmox);
   const context = await readContext(netbox, { endpoint, settings, endpointOverrides });
   if (!context.plugin) {
-    emit('error_detail', { phase: 'discovery', category: 'plugin', message: 'the Proxbox plugin is not installed in NetBox: using the settings and endpoint given on the command line' });
+    emit('error_detail', {
+      phase: 'discovery', category: 'plugin',
+      message: 'the Proxbox plugin is not installed in NetBox: using the settings and endpoint given on the command line',
+    });
   }
   const pve = proxmox ?? makeProxmox(endpointUrl(context.endpoint));
   try {
-    const input = await collectInput({ netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser, syncTypes, subset, emit, leanReads });
+    const input = await collectInput({
+      netbox, proxmox: pve, settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser,
+      syncTypes, subset, emit, leanReads,
+    });
     const plan = makePlan(input, emit);
     const result = planResult(plan, { requests: netbox.stats.requests - requestsBefore, proxmox_requests: pve.stats.requests, ms: Date.now() - started });
     if (onPlan) await onPlan(plan, input);

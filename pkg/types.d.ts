@@ -265,6 +265,12 @@ export interface Operation {
   reason: Reason;
   resource?: ResourceType | null;
   stage: OperationStage;
+  /**
+   * A skip about a stage's resource as a whole (its mode disables it, its
+   * parent is missing), not about one object: no target, and its id ends
+   * in the identity `*`. A UI shows it with its stage.
+   */
+  stage_wide?: boolean;
   target?: Target | null;
 }
 

@@ -89,10 +89,8 @@ fn discover_doc(input: &InputDoc) -> Result<Discovery> {
     // Last, once everything else is read: the history of what the plan would update.
     let mut queries = BTreeMap::new();
     if !selected.is_empty() && proxmox.is_empty() && fields.is_empty() {
-        for (collection, list) in crate::planner::history_queries(input)? {
-            if let Some(model) = crate::netbox::ALL_MODELS.iter().find(|m| m.collection == collection) {
-                fields.insert(collection.to_owned(), model.query_fields());
-            }
+        for (collection, (model, list)) in crate::planner::history_queries(input)? {
+            fields.insert(collection.to_owned(), model.query_fields());
             queries.insert(collection.to_owned(), list);
         }
     }

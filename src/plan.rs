@@ -217,7 +217,15 @@ pub struct Operation {
     /// for an operation that refers to it: dropped when nothing does.
     #[serde(skip)]
     pub only_if_referenced: bool,
+    /// A skip about a stage's resource as a whole (its mode disables it, its
+    /// parent is missing), not about one object: no target, and its id ends
+    /// in the identity `*`. A UI shows it with its stage.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stage_wide: bool,
 }
+
+/// The identity of a stage-wide skip.
+pub const STAGE_WIDE: &str = "*";
 
 /// `{"$ref": "<op id>"}`: the id NetBox will give an object this plan creates.
 pub fn reference(op_id: &str) -> Value {
@@ -578,6 +586,7 @@ impl OpHead<'_> {
             lookup: Map::new(),
             removes: false,
             only_if_referenced: false,
+            stage_wide: false,
         }
     }
 }
@@ -673,6 +682,18 @@ impl PlanBuilder {
         self.push(op);
     }
 
+    /// The one skip of a stage's resource as a whole (see `Operation::stage_wide`).
+    pub fn skip_stage_wide(&mut self, head: OpHead, reason: Reason, detail: impl Into<String>) {
+        let head = OpHead {
+            identity: STAGE_WIDE,
+            ..head
+        };
+        let mut op = head.operation(Action::Skip, reason);
+        op.detail = Some(detail.into());
+        op.stage_wide = true;
+        self.push(op);
+    }
+
     pub fn warn(&mut self, warning: Warning) {
         self.warnings.push(warning);
     }
@@ -686,7 +707,8 @@ impl PlanBuilder {
         self.position.contains_key(id)
     }
 
-    fn get(&self, id: &str) -> Option<&Operation> {
+    /// The planned operation with this id.
+    pub fn get(&self, id: &str) -> Option<&Operation> {
         self.position.get(id).and_then(|&at| self.operations.get(at))
     }
 

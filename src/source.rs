@@ -186,6 +186,8 @@ pub struct Guest<'a> {
     pub maxcpu: Option<u64>,
     pub maxmem: Option<u64>,
     pub tags: Vec<String>,
+    /// The resource pool it is in (backup jobs can select a pool).
+    pub pool: Option<String>,
     pub config_path: String,
     pub config: Fetched<'a>,
 }
@@ -460,6 +462,7 @@ fn guest_row<'a>(
         maxcpu: row.get("maxcpu").and_then(loose_u64),
         maxmem: row.get("maxmem").and_then(loose_u64),
         tags,
+        pool: row.get("pool").and_then(Value::as_str).map(str::to_owned),
         config_path,
         config,
     }))

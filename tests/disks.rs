@@ -66,6 +66,48 @@ fn every_sized_disk_becomes_a_virtual_disk_and_the_vm_disk_is_their_sum() {
     assert_eq!(writes(&plan(&synced)), Vec::<String>::new());
 }
 
+/// NetBox recomputes a VM's `disk` after each disk write from what that
+/// transaction sees: two side by side lose one. A VM's disk writes run one
+/// after another, between the VM's own updates.
+#[test]
+fn a_vms_disk_writes_wait_for_each_other_and_its_later_update_for_them() {
+    let first = plan(&sample());
+    let of_103: Vec<&Value> = ops(&first, "create")
+        .into_iter()
+        .filter(|o| o["id"].as_str().unwrap().starts_with(&format!("{DISK}qemu/103/")))
+        .collect();
+    assert_eq!(of_103.len(), 4);
+    for pair in of_103.windows(2) {
+        assert!(
+            pair[1]["depends_on"].as_array().unwrap().contains(&pair[0]["id"]),
+            "{}",
+            pair[1]
+        );
+    }
+    let primary = op(&first, "ip-addresses:virtualization.virtualmachine:qemu/103/primary-ip");
+    assert!(
+        primary["depends_on"].as_array().unwrap().contains(&of_103[3]["id"]),
+        "{primary}"
+    );
+
+    let (_, mut synced) = sync(&sample());
+    let disks = config(&mut synced, "/nodes/pve2/qemu/103/config");
+    disks.insert("scsi0".into(), json!("local-lvm:vm-103-disk-1,size=200G"));
+    synced["proxmox"]["/cluster/resources"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|r| r["id"] == "qemu/103")
+        .unwrap()["maxmem"] = json!(64u64 << 30);
+    let next = plan(&synced);
+    let resize = op(&next, &format!("{DISK}qemu/103/scsi0"));
+    assert_eq!(resize["action"], "update");
+    assert!(resize["depends_on"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("virtual-machines:virtualization.virtualmachine:qemu/103")));
+}
+
 #[test]
 fn the_plugin_sync_state_names_the_storage_row() {
     let (first, mut synced) = sync(&sample());

@@ -639,6 +639,34 @@ fn a_backup_job_becomes_a_routine_with_its_links_and_retention() {
     assert_eq!(routine["node"], Value::Null, "the job runs on every node");
 }
 
+/// proxbox-api sends an empty selection for a job of all guests or of a
+/// pool, which the plugin refuses ("This field cannot be blank").
+#[test]
+fn a_job_of_all_guests_or_of_a_pool_lists_the_guests_it_backs_up() {
+    let routine_of = |job: Value| {
+        let mut input = sample();
+        input["proxmox"]["/cluster/backup"] = json!([job]);
+        for row in input["proxmox"]["/cluster/resources"].as_array_mut().unwrap() {
+            if row["id"] == "qemu/102" || row["id"] == "lxc/201" {
+                row["pool"] = json!("prod");
+            }
+        }
+        op(&plan(&input), "backup-routines:netbox_proxbox.backuproutine:j").clone()
+    };
+    let all = routine_of(json!({"id": "j", "type": "vzdump", "all": 1, "exclude": "103,9000"}));
+    assert_eq!(all["fields"]["selection"], json!([101, 102, 104, 106, 200, 201]));
+    let on_pve3 = routine_of(json!({"id": "j", "type": "vzdump", "all": 1, "node": "pve3"}));
+    assert_eq!(on_pve3["fields"]["selection"], json!([104, 106, 201]));
+    let pool = routine_of(json!({"id": "j", "type": "vzdump", "pool": "prod"}));
+    assert_eq!(pool["fields"]["selection"], json!([102, 201]));
+    let empty = routine_of(json!({"id": "j", "type": "vzdump", "pool": "example"}));
+    assert_eq!(
+        (empty["action"].as_str(), empty["reason"].as_str()),
+        (Some("skip"), Some("unsupported-by-netbox")),
+        "{empty}"
+    );
+}
+
 #[test]
 fn routines_are_updated_go_stale_for_this_endpoint_only_and_come_back() {
     let (_, mut synced) = sync(&sample());

@@ -482,6 +482,7 @@ fn stage_gating_and_the_planners_agree() {
             if stage["run"] == false {
                 assert_eq!(of_stage.len(), 1, "{disabled:?} {name}: one skip: {of_stage:?}");
                 assert_eq!(of_stage[0]["reason"], "mode-disabled");
+                assert_eq!(of_stage[0]["stage_wide"], true, "a UI places it with its stage");
             } else if !of_stage.is_empty() {
                 let only_disabled = of_stage.iter().all(|o| o["reason"] == "mode-disabled");
                 assert!(

@@ -287,6 +287,12 @@ fn disabled_resources_plan_one_skip_and_nothing_else() {
     assert_eq!(ip_ops.len(), 1);
     assert_eq!(ip_ops[0]["action"], "skip");
     assert_eq!(ip_ops[0]["reason"], "mode-disabled");
+    assert_eq!(ip_ops[0]["stage_wide"], true);
+    let one_disk = op(&first, "vm-disks:virtualization.virtualdisk:qemu/104/scsi1");
+    assert_eq!(
+        (one_disk["action"].as_str(), one_disk.get("stage_wide")),
+        (Some("skip"), None)
+    );
     // The nodes' own addresses are node data: they follow sync_mode_node, as in Proxbox.
     let vm_ip = |o: &&Value| o["model"] == "ipam.ipaddress" && o["stage"] == "ip-addresses";
     assert!(!ops(&first, "create").iter().any(vm_ip));

@@ -141,7 +141,9 @@ export class EndpointRegistry {
     if (!ids?.length) return rows.map((r) => ({ ...r }));
     return ids.map((id) => {
       const row = rows.find((r) => r.id === id);
-      if (!row) throw new HttpError(404, `no enabled ${KINDS.proxmox.label} with backend id ${id} (known: ${rows.map((r) => `${r.id} ${r.name}`).join(', ') || 'none'})`);
+      if (!row) throw new HttpError(
+        404, `no enabled ${KINDS.proxmox.label} with backend id ${id} (known: ${rows.map((r) => `${r.id} ${r.name}`).join(', ') || 'none'})`
+      );
       return { ...row };
     });
   }
@@ -150,7 +152,11 @@ export class EndpointRegistry {
   proxmoxConnection(row) {
     const { token_name: tokenName, token_value: tokenValue } = this.#secrets.proxmox.get(row.id) ?? {};
     if (!tokenName || !tokenValue) {
-      throw new HttpError(503, `the ${KINDS.proxmox.label} "${row.name}" has no API token here (serve reads Proxmox with API tokens only; the plugin pushes it at the start of every sync job)`);
+      throw new HttpError(
+        503,
+        `the ${KINDS.proxmox.label} "${row.name}" has no API token here (serve reads Proxmox with API tokens only; the plugin pushes it at the start of ` +
+          `every sync job)`
+      );
     }
     const id = tokenName.includes('!') ? tokenName : `${row.username || 'root@pam'}!${tokenName}`;
     return {

@@ -22,7 +22,10 @@ function clusterName(status, row) {
 
 async function firewallSummary(pve, row) {
   const [status, rules, groups, ipSets, aliases, options] = await Promise.all(
-    ['/cluster/status', '/cluster/firewall/rules', '/cluster/firewall/groups', '/cluster/firewall/ipset', '/cluster/firewall/aliases', '/cluster/firewall/options'].map((p) => pve.get(p)),
+    [
+      '/cluster/status', '/cluster/firewall/rules', '/cluster/firewall/groups', '/cluster/firewall/ipset', '/cluster/firewall/aliases',
+      '/cluster/firewall/options',
+    ].map((p) => pve.get(p)),
   );
   const groupRules = await Promise.all((groups ?? []).map((g) => pve.get(`/cluster/firewall/groups/${enc(g.group)}`)));
   const setEntries = await Promise.all((ipSets ?? []).map((s) => pve.get(`/cluster/firewall/ipset/${enc(s.name)}`)));
@@ -50,7 +53,9 @@ async function cpuModels(pve, row) {
 }
 
 const eachEndpoint = (read) => ({ read, combine: (parts) => parts });
-const concatenated = (path) => ({ read: (pve, row, match, query) => pve.get(typeof path === 'function' ? path(match, query) : path), combine: (parts) => parts.flat() });
+const concatenated = (path) => ({
+  read: (pve, row, match, query) => pve.get(typeof path === 'function' ? path(match, query) : path), combine: (parts) => parts.flat(),
+});
 const oneEndpoint = (path) => ({ read: (pve, row, match) => pve.get(path(match)), combine: (parts) => parts[0], single: true });
 
 /** Route → how to read it. `single`: the request must name exactly one endpoint. */
@@ -66,7 +71,9 @@ export const PROXMOX_READ_ROUTES = [
   { pattern: /^\/proxmox\/nodes\/?$/, ...concatenated('/nodes') },
   {
     pattern: /^\/proxmox\/cluster\/resources$/,
-    ...concatenated((m, query) => (/^(vm|storage|node|sdn)$/.test(query.get('type') ?? '') ? `/cluster/resources?type=${query.get('type')}` : '/cluster/resources')),
+    ...concatenated(
+      (m, query) => (/^(vm|storage|node|sdn)$/.test(query.get('type') ?? '') ? `/cluster/resources?type=${query.get('type')}` : '/cluster/resources')
+    ),
   },
   { pattern: new RegExp(`^/proxmox/${SEGMENT}/(qemu|lxc)/(\\d+)/config$`), ...oneEndpoint((m) => `/nodes/${m[1]}/${m[2]}/${m[3]}/config`) },
   { pattern: new RegExp(`^/proxmox/firewall/nodes/${SEGMENT}/rules$`), ...oneEndpoint((m) => `/nodes/${m[1]}/firewall/rules`) },

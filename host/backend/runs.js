@@ -60,7 +60,9 @@ function summarize(result) {
     ok: ok ?? true,
     ...(outcome ? { outcome } : {}),
     ...(skipped ? { skipped: true, reason } : {}),
-    ...(summary ? { summary: { create: summary.create, update: summary.update, delete: summary.delete, skip: summary.skip, unchanged: summary.unchanged } } : {}),
+    ...(summary
+      ? { summary: { create: summary.create, update: summary.update, delete: summary.delete, skip: summary.skip, unchanged: summary.unchanged } }
+      : {}),
     ...(applied?.counts ? { applied: applied.counts } : {}),
     ...(result.failures?.length ? { failures: result.failures.slice(0, FAILURES_KEPT) } : {}),
     ...(message ? { message } : {}),

@@ -113,7 +113,9 @@ export function runRequestFromQuery(match, query) {
   const withNetwork = spec.network && !isFalse(query.get('sync_vm_network'));
   const vmIds = match.vmId !== undefined ? [match.vmId] : idList('netbox_vm_ids', query.get('netbox_vm_ids'));
   const concurrency = query.get('fetch_max_concurrency');
-  if (concurrency !== null && !/^[1-9]\d*$/.test(concurrency)) throw new HttpError(400, `fetch_max_concurrency must be a positive integer (got ${JSON.stringify(concurrency)})`);
+  if (concurrency !== null && !/^[1-9]\d*$/.test(concurrency)) throw new HttpError(
+    400, `fetch_max_concurrency must be a positive integer (got ${JSON.stringify(concurrency)})`
+  );
   return {
     stage: spec.stage,
     syncTypes: spec.core ? [...spec.core, ...(withNetwork ? spec.network : [])] : null,

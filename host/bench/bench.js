@@ -92,7 +92,10 @@ for (const n of guests) {
   console.log(`  wasm planJson, 1st call  ${js.plan_json_first_ms.toFixed(1)} ms   (fresh module: code not yet optimised, memory not yet grown)`);
   console.log(`  native plan_json(text)   ${native.plan_json_ms.toFixed(1)} ms   (wasm/native ${(js.plan_json_ms / native.plan_json_ms).toFixed(2)}x)`);
   console.log(`  native plan(Value)       ${native.plan_ms.toFixed(1)} ms   (+ ${native.parse_ms.toFixed(1)} ms serde_json parse)`);
-  console.log(`  wasm discover, history   ${js.history_discover_ms.toFixed(1)} ms   (the round that asks for the change log: ${js.history_objects} objects, ${js.history_queries} queries)`);
+  console.log(
+    `  wasm discover, history   ${js.history_discover_ms.toFixed(1)} ms   (the round that asks for the change log: ${js.history_objects} objects, ` +
+      `${js.history_queries} queries)`
+  );
   console.log(`  wasm linear memory       ${js.wasm_memory_mb.toFixed(0)} MiB (${(js.wasm_memory_mb * 2 ** 20 / js.input_bytes).toFixed(1)}x the input)`);
   console.log(`  peak RSS (Node process)  ${js.peak_rss_mb.toFixed(0)} MiB`);
   if (builds.length > 1) printVariants(best);

@@ -10,6 +10,7 @@
  * @param {(collections: string[], queries: object) => Promise<object>} o.readNetbox  collection -> rows | {error};
  *   a collection in `queries` (discover's, NetBox's history) is read filtered, each query's rows together
  * @param {(round: {round: number, proxmox: number, netbox: number}) => void} [o.onRound]
+ * @param {number} [o.maxRounds]  only catches a discovery that never converges
  * @returns {Promise<{input: object, rounds: number}>}
  */
 export async function collectInput({ planner, base, readProxmox, readNetbox, onRound = () => {}, maxRounds = 12 }) {

@@ -9,7 +9,10 @@ const PAGE_SIZE = 1000; // NetBox's MAX_PAGE_SIZE
 const JOB_POLL_MS = 1000;
 const JOB_DONE = new Set(['completed', 'errored', 'failed']);
 
-/** JSON from this NetBox; errors carry NetBox's (or our view's) message. */
+/**
+ * JSON from this NetBox; errors carry NetBox's (or our view's) message.
+ * @param {string} url @param {{ method?: string, body?: unknown, csrf?: string }} [request]  `csrf`: the page's token, for writes
+ */
 async function requestJson(url, { method = 'GET', body, csrf } = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) Object.assign(headers, { 'Content-Type': 'application/json', 'X-CSRFToken': csrf });
@@ -99,6 +102,7 @@ export function netboxAdapter(config) {
     label: config.vm ? `NetBox + Proxmox, VM ${config.vm.name}` : 'NetBox + Proxmox',
     applyRefusal: config.apply?.allowed ? null : config.apply?.refusal ?? 'You may not run Proxbox syncs.',
 
+    /** @param {{ planner: any, status?: (message: string) => void }} o  the loaded planner; where to say how far it got */
     async loadInput({ planner, status = () => {} }) {
       const [settings, endpoint] = await Promise.all([
         readCollection(`${base}/api/plugins/proxbox/settings/`).then((rows) => (Array.isArray(rows) ? rows[0] ?? {} : {})),
@@ -122,6 +126,7 @@ export function netboxAdapter(config) {
 
     /** A field conflict's chosen operation (an update of the field, or the journal entry
      *  that keeps it), written as the signed-in user with the plan's change-log message. */
+    /** @param {import('proxbox-planner').Operation} op @param {{ changelogMessage?: string }} [options] */
     async choose(op, { changelogMessage } = {}) {
       const marked = (body) => ({ ...body, ...(changelogMessage ? { changelog_message: changelogMessage } : {}) });
       if (JSON.stringify(op).includes('"$ref"')) throw new Error('this choice refers to an object the plan still has to create: apply the plan first');
@@ -171,6 +176,6 @@ if (root) {
     files: false,
     title: config.vm ? `Sync preview for ${config.vm.name}` : 'Sync preview',
   }).then((preview) => {
-    window.proxboxPreview = preview; // for the browser tests and the curious
+    /** @type {any} */ (window).proxboxPreview = preview; // for the browser tests and the curious
   }).catch((err) => console.error('preview:', err));
 }

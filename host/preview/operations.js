@@ -153,12 +153,39 @@ export class ValueRenderer {
 }
 
 /**
+ * What the operations card shows, kept across re-plans.
+ * @typedef {object} ViewState
+ * @property {string} view  'objects' or 'stages'
+ * @property {{ action: string, stage: string, text: string }} filters
+ * @property {Set<string>} openNodes  tree nodes shown open, by key
+ * @property {Set<string>} openOps  operations shown open, by id
+ * @property {Set<string>} closedGroups  `stage\0action` groups shown closed
+ * @property {Set<string>} fullGroups  groups shown whole (not only their first operations)
+ */
+
+/**
  * The operations card. `state` outlives a re-plan: {view, filters, openNodes, openOps,
  * closedGroups, fullGroups}.
  */
 export class OperationsView {
+  /**
+   * @param {object} o
+   * @param {string} o.uid  the preview's id prefix
+   * @param {import('proxbox-planner').Plan} o.plan
+   * @param {import('./describe.js').PlanCatalog} o.catalog
+   * @param {ValueRenderer} o.renderer
+   * @param {(kind: string, own: string) => string} o.cls  the class names of a part (the theme's, and our own)
+   * @param {ViewState} o.state
+   * @param {() => string[]} o.stageOrder
+   */
   constructor({ uid, plan, catalog, renderer, cls, state, stageOrder }) {
-    Object.assign(this, { uid, plan, catalog, renderer, cls, state, stageOrder });
+    this.uid = uid;
+    this.plan = plan;
+    this.catalog = catalog;
+    this.renderer = renderer;
+    this.cls = cls;
+    this.state = state;
+    this.stageOrder = stageOrder;
     this.ops = plan.operations ?? [];
     this.haystacks = this.ops.map((op) => {
       const key = catalog.objectKey(op);
@@ -376,7 +403,7 @@ export class OperationsView {
     if (!this.filtered().includes(op)) {
       Object.assign(this.state.filters, { action: '', stage: '', text: '' });
       for (const name of ['f-action', 'f-stage', 'f-text']) {
-        const el = document.getElementById(this.id(name));
+        const el = /** @type {HTMLInputElement | HTMLSelectElement | null} */ (document.getElementById(this.id(name)));
         if (el) el.value = '';
       }
     }

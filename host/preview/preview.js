@@ -44,6 +44,7 @@ let instances = 0;
  *   which is a no-op when it already ran.
  * - `plannerUrl`: where to import the web build from (resolved against the page).
  * - `wasmUrl`: where the `.wasm` is, when it is not next to the module.
+ * @param {{ planner?: any, plannerUrl?: string | URL, wasmUrl?: string | URL }} [options]
  */
 export async function loadPlanner({ planner, plannerUrl, wasmUrl } = {}) {
   let mod = planner;
@@ -331,6 +332,7 @@ class Preview {
   }
 
   /** A new input could not be planned: the error, and no (stale) plan. */
+  /** Shows why nothing could be loaded, and no plan. @returns {false} */
   failLoad(message) {
     this.showError(message);
     this.setStatus('');
@@ -507,7 +509,9 @@ class Preview {
     if (endpoint.cluster != null) title.push(', cluster ', h('q', null, String(endpoint.cluster)));
     if (this.input?.subset) title.push(' ', h('span', { class: 'pbx-subset' }, this.subsetText()));
     const planFile = `proxbox-plan-${safeFileName(endpoint.name)}.json`;
-    const button = (kind, label, onclick, extra = {}) => h('button', { type: 'button', class: this.cls(kind, `pbx-button${kind === 'primary' ? ' pbx-primary' : ''}`), onclick, ...extra }, label);
+    const button = (kind, label, onclick, extra = {}) => h(
+      'button', { type: 'button', class: this.cls(kind, `pbx-button${kind === 'primary' ? ' pbx-primary' : ''}`), onclick, ...extra }, label
+    );
     return h('section', { class: this.cls('card', 'pbx-card pbx-summary'), 'aria-labelledby': this.id('summary-h') },
       h('div', { class: 'pbx-head' },
         h('h2', { id: this.id('summary-h') }, title),
@@ -617,7 +621,10 @@ class Preview {
     const overridden = Object.keys(this.overrides()).length;
     const details = h('details', { class: this.cls('card', 'pbx-card pbx-modes'), open: overridden > 0 || this.modesOpen },
       h('summary', null, h('h2', { id: this.id('modes-h') }, 'Sync modes'), ' ',
-        h('span', { class: 'pbx-count' }, overridden ? `${plural(overridden, 'override')} (what-if, not saved)` : `${types.length} resource types; what-if overrides`)),
+        h(
+          'span', { class: 'pbx-count' },
+          overridden ? `${plural(overridden, 'override')} (what-if, not saved)` : `${types.length} resource types; what-if overrides`
+        )),
       h('p', { class: 'pbx-help' },
         'Raw mode: endpoint override, else the global setting, else the default. Effective mode: after the cascade. ',
         'Changing an override re-plans at once; nothing is saved.'),
@@ -792,7 +799,11 @@ class Preview {
     }, n ? `Apply ${plural(n, 'change')}` : 'Apply');
   }
 
-  /** The apply panel: state ('checking', 'refused', 'running', 'done', 'failed'), message, job. */
+  /**
+   * The apply panel: state ('checking', 'refused', 'running', 'done', 'failed'), message, job.
+   * @param {string} state @param {string} message
+   * @param {{ url?: string, log?: any[], status?: string }} [job]  the job's page, its log, its status
+   */
   showApply(state, message, { url, log = [], status } = {}) {
     const panel = this.applyPanel;
     panel.hidden = false;
@@ -830,7 +841,10 @@ class Preview {
       return false;
     }
     if (!diffPlans(shown, this.plan).empty) {
-      this.showApply('refused', 'Not applied: NetBox or Proxmox changed since this plan was shown (the differences are listed below). Review the new plan, then press Apply again.');
+      this.showApply(
+        'refused',
+        'Not applied: NetBox or Proxmox changed since this plan was shown (the differences are listed below). Review the new plan, then press Apply again.'
+      );
       return false;
     }
     const stages = this.changedStages();
@@ -845,8 +859,12 @@ class Preview {
     const ok = Boolean(result?.ok);
     await this.refresh('Re-planned after the sync');
     const left = changesIn(this.plan?.summary);
-    const after = left === 0 ? 'NetBox now matches Proxmox for this plan: nothing left to do.' : `${plural(left, 'change')} left after the sync: see the plan below.`;
-    this.showApply(ok ? 'done' : 'failed', `${result?.message ?? (ok ? 'The sync finished.' : 'The sync failed.')} ${after}`, { ...result, status: result?.status });
+    const after =
+      left === 0 ? 'NetBox now matches Proxmox for this plan: nothing left to do.' : `${plural(left, 'change')} left after the sync: see the plan below.`;
+    this.showApply(
+      ok ? 'done' : 'failed', `${result?.message ?? (ok ? 'The sync finished.' : 'The sync failed.')} ${after}`,
+      { ...result, status: result?.status }
+    );
     return ok;
   }
 }

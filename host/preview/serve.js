@@ -74,7 +74,10 @@ async function resolveFile(pathname, mounts) {
   }
 }
 
-/** `mounts`: URL prefix -> directory (default: the preview's own). */
+/**
+ * `mounts`: URL prefix -> directory (default: the preview's own).
+ * @param {Record<string, string>} [mounts]
+ */
 export function createPreviewServer(mounts = MOUNTS) {
   return createServer(async (req, res) => {
     const url = new URL(req.url, 'http://localhost');
@@ -112,7 +115,7 @@ export function startPreviewServer(port = 0) {
   return new Promise((resolvePromise, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {
-      const { port: actual } = server.address();
+      const { port: actual } = /** @type {import('node:net').AddressInfo} */ (server.address());
       resolvePromise({ server, url: `http://127.0.0.1:${actual}/preview/` });
     });
   });

@@ -25,10 +25,10 @@ function addCounts(into, from) {
   for (const key of Object.keys(into)) into[key] += from[key] ?? 0;
 }
 
-/** An operation that covers a whole stage, not one object: the core's skip of a stage
- *  that does not run, whose identity is `*` (`sdn:…:*`). A skip of one object NetBox
- *  does not have (no target, no fields) is still about that object. */
-export const isStageWide = (op) => op.action === 'skip' && op.id.endsWith(':*');
+/** An operation that covers a whole stage, not one object (the core marks it
+ *  `stage_wide`). A skip of one object NetBox does not have (no target, no fields) is
+ *  still about that object. */
+export const isStageWide = (op) => op.stage_wide === true;
 
 /**
  * @param {import('./describe.js').PlanCatalog} catalog

@@ -1,7 +1,7 @@
 // The core with every plan checked against pkg/schema/plan.schema.json (see
 // check-plans.js). Everything else is the core's own export.
 import { readFileSync } from 'node:fs';
-import Ajv2020 from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js'; // the named export: TypeScript (nodenext) reads the default one as the whole CommonJS module
 import * as core from 'proxbox-planner';
 
 export * from 'proxbox-planner';

@@ -65,10 +65,19 @@ export class FakeNetBox {
     return this.objects(collection).find((o) => o.id === id);
   }
 
+  /**
+   * The transport's `request` (see http.js), answered from the fake's collections.
+   * @param {import('../http.js').TransportRequest & { inFlight?: number, alongside?: string[] }} request
+   *   `inFlight`, `alongside`: what delayedTransport saw at the same time, for the log
+   * @returns {Promise<import('../http.js').TransportResponse>}
+   */
   async request({ method, url, headers = {}, body, inFlight = 1, alongside = [] }) {
     const target = new URL(url);
     const collection = target.pathname.replace(/\d+\/$/, '');
-    const entry = { method, path: target.pathname, query: target.search, body, auth: headers.Authorization, branch: headers['X-NetBox-Branch'], inFlight, alongside };
+    const entry = {
+      method, path: target.pathname, query: target.search, body, auth: headers.Authorization, branch: headers['X-NetBox-Branch'], inFlight,
+      alongside,
+    };
     this.log.push(entry);
     const fault = this.fault?.(entry);
     if (fault === 'drop-before') throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });

@@ -4,11 +4,14 @@
 // answers after NetBox has processed the request (the client never learns
 // that its write happened). The only hand-written server the tests use.
 import http from 'node:http';
+import { listenLoopback } from './listen.js';
+
+/** @typedef {'pass'|'503'|'drop-before'|'drop-after'} Action */
 
 /**
  * @param {string} target  NetBox base URL
- * @param {(req: {method: string, path: string, n: number, write: boolean}) => Action|Promise<Action>} decide
- *   Action: 'pass'|'503'|'drop-before'|'drop-after'
+ * @param {(req: {method: string, path: string, n: number, write: boolean}) => Action|void|Promise<Action|void>} decide
+ *   nothing: 'pass'
  */
 export async function startFaultProxy(target, decide) {
   const upstream = new URL(target);
@@ -46,6 +49,7 @@ export async function startFaultProxy(target, decide) {
               req.socket.destroy();
               return;
             }
+            /** @type {import('node:http').OutgoingHttpHeaders} */
             const headers = { ...up.headers };
             delete headers['transfer-encoding'];
             headers['content-length'] = Buffer.concat(parts).length;
@@ -58,9 +62,9 @@ export async function startFaultProxy(target, decide) {
       forward.end(body);
     });
   });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = await listenLoopback(server);
   return {
-    url: `http://127.0.0.1:${server.address().port}`,
+    url,
     stats,
     async close() {
       server.closeAllConnections();

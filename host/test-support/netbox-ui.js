@@ -55,6 +55,10 @@ export class BrowserSession {
     }
   }
 
+  /**
+   * @param {string} method @param {string} path
+   * @param {{ form?: Record<string, string> | [string, string][], headers?: Record<string, string> }} [options]  a form to post
+   */
   async request(method, path, { form, headers = {} } = {}) {
     const response = await fetch(`${this.base}${path}`, {
       method,

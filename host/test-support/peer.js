@@ -25,6 +25,7 @@ import http from 'node:http';
 import { NetBoxClient } from '../netbox.js';
 import { ProxmoxClient } from '../proxmox.js';
 import { createEndpoint, startProxboxApi, stopProxboxApi } from './servers.js';
+import { listenLoopback } from './listen.js';
 
 const ENDPOINTS = '/api/plugins/proxbox/endpoints/proxmox/';
 const TRACKING = '/api/plugins/proxbox/proxmox-clusters/';
@@ -35,10 +36,14 @@ const HOUR = 60 * 60 * 1000;
 const PROXBOX_TAG = { name: 'Proxbox', slug: 'proxbox', color: 'ff5722', description: 'Proxbox Identifier (used to identify the items the plugin created)' };
 const TAGGED = [{ slug: PROXBOX_TAG.slug }];
 const slugify = (text) => text.trim().toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'cluster';
-const sitePayload = (cluster) => ({ name: `Proxmox Default Site - ${cluster}`, slug: `proxmox-default-site-${slugify(cluster)}`, status: 'active', tags: TAGGED });
+const sitePayload = (cluster) => ({
+  name: `Proxmox Default Site - ${cluster}`, slug: `proxmox-default-site-${slugify(cluster)}`, status: 'active', tags: TAGGED,
+});
 const clusterTypePayload = (mode) => ({ name: mode[0].toUpperCase() + mode.slice(1), slug: mode, description: `Proxmox ${mode} mode`, tags: TAGGED });
 // proxbox-api places the nodes in the cluster's site: a cluster without one stops the devices stage.
-const clusterPayload = (name, mode, typeId, siteId) => ({ name, type: typeId, description: `Proxmox ${mode} cluster.`, scope_type: 'dcim.site', scope_id: siteId, tags: TAGGED });
+const clusterPayload = (name, mode, typeId, siteId) => ({
+  name, type: typeId, description: `Proxmox ${mode} cluster.`, scope_type: 'dcim.site', scope_id: siteId, tags: TAGGED,
+});
 
 /** The row of `collection` matching `query`, created from `payload` when there is none. */
 async function ensure(netbox, collection, query, payload) {
@@ -103,7 +108,9 @@ async function configurePeer(peerEnv, apiKey, { netboxPort, nbToken, pve }) {
   await peerApi(peerEnv.PROXBOX_API_URL)('POST', '/auth/register-key', { api_key: apiKey, label: 'proxbox-planner tests' });
   const api = peerApi(peerEnv.PROXBOX_API_URL, apiKey);
   // http, because the port is not 443 and verify_ssl is off.
-  await api('POST', '/netbox/endpoint', { name: 'netbox', ip_address: '127.0.0.1', domain: '', port: netboxPort, token_version: 'v1', token: nbToken, verify_ssl: false });
+  await api('POST', '/netbox/endpoint', {
+    name: 'netbox', ip_address: '127.0.0.1', domain: '', port: netboxPort, token_version: 'v1', token: nbToken, verify_ssl: false,
+  });
   await api('POST', '/proxmox/endpoints', {
     name: 'lab', ip_address: PEER_HOST, domain: PEER_HOST, port: Number(pve.PVE_PORT), username: pve.PVE_TOKEN_ID.split('!')[0],
     token_name: pve.PVE_TOKEN_ID.split('!')[1], token_value: pve.PVE_TOKEN_SECRET, verify_ssl: false,
@@ -154,7 +161,9 @@ function parseFrame(block) {
 
 /** The `*_count` figures of the complete event's result, without the suffix. */
 function countsOf(result = {}) {
-  return Object.fromEntries(Object.entries(result).filter(([k, v]) => k.endsWith('_count') && typeof v === 'number').map(([k, v]) => [k.slice(0, -'_count'.length), v]));
+  return Object.fromEntries(
+    Object.entries(result).filter(([k, v]) => k.endsWith('_count') && typeof v === 'number').map(([k, v]) => [k.slice(0, -'_count'.length), v])
+  );
 }
 
 /** Requests through the counting proxy, by method and by collection (`GET /api/dcim/devices/`). */
@@ -190,7 +199,9 @@ async function startCountingProxy(target, counter) {
   const upstream = new URL(target);
   const server = http.createServer((req, res) => {
     counter.record(req.method, req.url);
-    const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent: false }, (answer) => {
+    const forward = http.request({
+      host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent: false,
+    }, (answer) => {
       res.writeHead(answer.statusCode, answer.headers);
       answer.pipe(res);
     });
@@ -201,9 +212,9 @@ async function startCountingProxy(target, counter) {
     req.pipe(forward);
   });
   server.keepAliveTimeout = 75000;
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = await listenLoopback(server);
   return {
-    port: server.address().port,
+    port: Number(new URL(base).port),
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -219,6 +230,7 @@ async function startCountingProxy(target, counter) {
  * plugin's ProxmoxEndpoint and the cluster claim. Resolves to {env, endpointId, timings, sync(),
  * stop()}; `sync()` runs one full update and resolves to what proxbox-api reported; `stop()` stops
  * proxbox-api too.
+ * @param {{ netbox: Record<string, string>, pve: Record<string, string>, proxboxApi?: Record<string, string> }} servers  their env
  */
 export async function startPeer({ netbox: nbEnv, pve: pveEnv, proxboxApi }) {
   const counter = requestCounter();
@@ -260,9 +272,15 @@ export async function startPeer({ netbox: nbEnv, pve: pveEnv, proxboxApi }) {
 /** proxbox-api's own log from `offset` on: its WARNING and ERROR lines, without colours. */
 function loggedProblems(env, offset) {
   const log = readFileSync(`${env.RUN_DIR}/proxbox-api.log`).subarray(offset).toString('utf8');
+  // eslint-disable-next-line no-control-regex -- terminal colour codes start with ESC (\x1b): matching it is the point
   return log.split('\n').map((line) => line.replace(/\x1b\[[0-9;]*m/g, '')).filter((line) => /\[(WARNING|ERROR|CRITICAL)\]/.test(line));
 }
 
+/**
+ * @param {Record<string, string>} env  proxbox-api's (proxbox-api.sh) @param {string} apiKey
+ * @param {{ take: () => any }} counter  the NetBox proxy's request counter
+ * @param {{ timeout?: number, onFrame?: (frame: { event: string, data: any }) => void }} [options]
+ */
 async function fullUpdate(env, apiKey, counter, { timeout = HOUR, onFrame = () => {} } = {}) {
   counter.take();
   // Why an object failed is in proxbox-api's log, not in its stream (the phase summary only counts).
@@ -271,6 +289,7 @@ async function fullUpdate(env, apiKey, counter, { timeout = HOUR, onFrame = () =
   const stages = [];
   const errors = [];
   const failures = [];
+  /** @type {any} the `complete` event's data (set by the frame callback, so TS cannot follow it) */
   let complete = null;
   let frames = 0;
   await readStream(`${env.PROXBOX_API_URL}/full-update/stream`, { 'X-Proxbox-API-Key': apiKey }, (frame) => {

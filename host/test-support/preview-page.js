@@ -26,7 +26,9 @@ export const shownRoots = (page, scope = '') => page.$$eval(`${scope} .pbx-tree 
 /** The same, as the tree module computes it in Node from the plan and its input. */
 export function expectedRoots(plan, input) {
   const roots = buildTree(new PlanCatalog(plan, input), plan.operations);
-  return Object.fromEntries(roots.map((r) => [r.key, Object.fromEntries(['create', 'update', 'delete', 'skip'].filter((a) => r.counts[a]).map((a) => [a, r.counts[a]]))]));
+  return Object.fromEntries(
+    roots.map((r) => [r.key, Object.fromEntries(['create', 'update', 'delete', 'skip'].filter((a) => r.counts[a]).map((a) => [a, r.counts[a]]))])
+  );
 }
 
 export async function showView(page, view) {

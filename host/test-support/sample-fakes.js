@@ -29,8 +29,7 @@ export function fakeProxmox(data = sample.proxmox) {
     close() {},
   };
   const client = new ProxmoxClient({ url: 'https://pve.test:8006', token: PVE_TOKEN, transport, sleep: async () => {} });
-  client.asked = asked;
-  return client;
+  return Object.assign(client, { asked });
 }
 
 /** The sample's NetBox (with the plugin's settings and two endpoints, unless `plugin: false`). */
@@ -43,7 +42,9 @@ export function fakeNetBox({ plugin = true } = {}) {
   }
   if (plugin) {
     fake.seed(SETTINGS_PATH, { id: 1, ...sample.settings, encryption_key: 'never-in-a-snapshot' });
-    fake.seed(ENDPOINTS_PATH, { ...sample.endpoint, domain: 'pve.test', port: 8006, token_name: 'planner', token_value: 'endpoint-secret-value', password: 'pw' });
+    fake.seed(ENDPOINTS_PATH, {
+      ...sample.endpoint, domain: 'pve.test', port: 8006, token_name: 'planner', token_value: 'endpoint-secret-value', password: 'pw',
+    });
     fake.seed(ENDPOINTS_PATH, { id: 2, name: 'other', domain: 'other.test', port: 8006 });
   }
   const client = new NetBoxClient({ url: FAKE_URL, token: NB_TOKEN, transport: fake.transport, sleep: async () => {} });
@@ -86,7 +87,8 @@ export async function memoryConflictInput() {
   const edit = await aliceSetsMemory(fake);
   const context = await readContext(client, { endpoint: 1 });
   const input = await collectInput({
-    netbox: client, proxmox: fakeProxmox(doubledMemory()), settings: context.settings, endpoint: context.endpoint, origin: context.origin, syncUser: context.syncUser,
+    netbox: client, proxmox: fakeProxmox(doubledMemory()), settings: context.settings, endpoint: context.endpoint, origin: context.origin,
+    syncUser: context.syncUser,
   });
   return { ...edit, input };
 }

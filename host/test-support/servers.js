@@ -17,7 +17,9 @@ export const PLANNER_PLUGIN_DIR = fileURLToPath(new URL('../netbox-plugin/', imp
 export const PLANNER_PLUGIN = 'proxbox_planner_netbox';
 
 /** Runs a program; resolves to its stdout (trimmed); rejects with the end of its stderr.
- *  stderr goes to ours as well unless `quiet`. */
+ *  stderr goes to ours as well unless `quiet`.
+ * @param {string} program @param {string[]} args
+ * @param {{ env?: Record<string, string>, quiet?: boolean, cwd?: string }} [options]  `env` is added to ours */
 export function run(program, args, { env = {}, quiet = true, cwd } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(program, args, { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -41,8 +43,9 @@ export function sh(script, args, { env = {}, quiet = false } = {}) {
   return run('bash', [script, ...args], { env, quiet });
 }
 
-/** KEY=value lines → object. */
+/** KEY=value lines → object. @returns {Record<string, string>} */
 export function parseEnv(text) {
+  /** @type {Record<string, string>} */
   const env = {};
   for (const line of text.split('\n')) {
     const at = line.indexOf('=');
@@ -53,6 +56,15 @@ export function parseEnv(text) {
 
 export function readEnvFile(file) {
   return parseEnv(readFileSync(file, 'utf8'));
+}
+
+/**
+ * Runs a server script's `start`; resolves to the env file it wrote, with ENV_FILE: its path.
+ * @returns {Promise<Record<string, string>>}
+ */
+async function startServer(script, args, env) {
+  const file = (await sh(script, args, { env, quiet: true })).split('\n').at(-1);
+  return { ...readEnvFile(file), ENV_FILE: file };
 }
 
 export async function installNetbox() {
@@ -70,8 +82,7 @@ export async function startNetbox({ rqworker = false, plugins = [], pythonPath =
     ...(rqworker ? { NETBOX_RQWORKER: '1' } : {}),
     ...(plugins.length ? { NETBOX_EXTRA_PLUGINS: plugins.join(','), NETBOX_EXTRA_PYTHONPATH: pythonPath.join(':') } : {}),
   };
-  const file = (await sh(NETBOX_SH, ['start'], { quiet: true, env })).split('\n').at(-1);
-  return { ...readEnvFile(file), ENV_FILE: file };
+  return startServer(NETBOX_SH, ['start'], env);
 }
 
 /** NetBox with our plugin from its source tree (its static files copied in first). */
@@ -100,7 +111,10 @@ export function netboxShell(env, code) {
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     child.on('error', reject);
-    child.on('close', (code_) => (code_ === 0 ? resolve(out.trim()) : reject(new Error(`netbox shell exited ${code_}\n${err.split('\n').slice(-20).join('\n')}`))));
+    child.on(
+      'close',
+      (code_) => (code_ === 0 ? resolve(out.trim()) : reject(new Error(`netbox shell exited ${code_}\n${err.split('\n').slice(-20).join('\n')}`)))
+    );
     child.stdin.end(code);
   });
 }
@@ -114,8 +128,7 @@ export async function installFakepve() {
 }
 
 export async function startFakepve(seed = SAMPLE_SEED, env = {}) {
-  const file = (await sh(FAKEPVE_SH, ['start', seed], { env, quiet: true })).split('\n').at(-1);
-  return { ...readEnvFile(file), ENV_FILE: file };
+  return startServer(FAKEPVE_SH, ['start', seed], env);
 }
 
 export async function stopFakepve(env) {
@@ -131,8 +144,7 @@ export async function installProxboxApi() {
 
 /** proxbox-api, unconfigured (host/test-support/peer.js configures it). */
 export async function startProxboxApi(env = {}) {
-  const file = (await sh(PROXBOX_API_SH, ['start'], { env, quiet: true })).split('\n').at(-1);
-  return { ...readEnvFile(file), ENV_FILE: file };
+  return startServer(PROXBOX_API_SH, ['start'], env);
 }
 
 export async function stopProxboxApi(env) {
@@ -164,7 +176,10 @@ export function serverEnv(nb, pve) {
 /** The Proxbox plugin endpoint for the simulator (what an operator creates first). Resolves to its id. */
 export async function createEndpoint(netbox, pve, name = 'lab') {
   const { data } = await netbox.request('POST', '/api/plugins/proxbox/endpoints/proxmox/', {
-    body: { name, mode: 'cluster', domain: 'localhost', port: Number(pve.PVE_PORT), token_name: 'proxbox', token_value: pve.PVE_TOKEN_SECRET, verify_ssl: true },
+    body: {
+      name, mode: 'cluster', domain: 'localhost', port: Number(pve.PVE_PORT), token_name: 'proxbox', token_value: pve.PVE_TOKEN_SECRET,
+      verify_ssl: true,
+    },
   });
   return data.id;
 }
@@ -177,7 +192,10 @@ export async function pveWrite(pve, method, path, form) {
     const req = https.request(`${pve.PVE_API_URL}${path}`, {
       method,
       ca: readFileSync(pve.PVE_CA_FILE),
-      headers: { Authorization: `PVEAPIToken=${pve.PVE_TOKEN}`, ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } : {}) },
+      headers: {
+        Authorization: `PVEAPIToken=${pve.PVE_TOKEN}`,
+        ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } : {}),
+      },
     }, (res) => {
       let text = '';
       res.on('data', (d) => (text += d));
@@ -194,7 +212,10 @@ export async function pveWrite(pve, method, path, form) {
  */
 export async function startServe({ stateDir, pveCaFile }) {
   const env = { PATH: process.env.PATH, HOME: process.env.HOME };
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--state-dir', stateDir, '--pve-ca-file', pveCaFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath, [CLI, 'serve', '--port', '0', '--state-dir', stateDir, '--pve-ca-file', pveCaFile],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] }
+  );
   const output = { text: '' };
   child.stderr.on('data', (d) => (output.text += d));
   const url = await new Promise((resolve, reject) => {
@@ -212,12 +233,18 @@ export async function startServe({ stateDir, pveCaFile }) {
  * A new NetBox user who may view and write (add, change) the object types
  * `view` and `write` pick, and a v2 token of theirs. Resolves to the token.
  * @param {import('../netbox.js').NetBoxClient} admin
+ * @param {string} name
+ * @param {{ view?: (type: string) => boolean, write?: (type: string) => boolean }} [pick]  by `app_label.model`; default: all
  */
 export async function createLimitedToken(admin, name, { view = () => true, write = () => true } = {}) {
   const types = (await admin.list('/api/core/object-types/')).map((t) => `${t.app_label}.${t.model}`);
   const { data: user } = await admin.request('POST', '/api/users/users/', { body: { username: name, password: `${name}-Password-0123` } });
-  await admin.request('POST', '/api/users/permissions/', { body: { name: `${name} view`, object_types: types.filter(view), actions: ['view'], users: [user.id] } });
-  await admin.request('POST', '/api/users/permissions/', { body: { name: `${name} write`, object_types: types.filter(write), actions: ['add', 'change'], users: [user.id] } });
+  await admin.request('POST', '/api/users/permissions/', {
+    body: { name: `${name} view`, object_types: types.filter(view), actions: ['view'], users: [user.id] },
+  });
+  await admin.request('POST', '/api/users/permissions/', {
+    body: { name: `${name} write`, object_types: types.filter(write), actions: ['add', 'change'], users: [user.id] },
+  });
   const { data: token } = await admin.request('POST', '/api/users/tokens/', { body: { user: user.id, version: 2 } });
   return `nbt_${token.key}.${token.token}`;
 }

@@ -26,13 +26,25 @@ function emptyNetBox(options) {
   return env;
 }
 
-const op = (id, collection, action, extra = {}) => ({ id, stage: extra.stage ?? 's', model: 'm', key: id, reason: 'r', collection, action, ...extra });
+/** @typedef {import('proxbox-planner').Plan} Plan @typedef {import('proxbox-planner').Operation} Operation */
 
-test('batches: consecutive same collection+action, split on in-batch dependencies, size and repeated targets', () => {
+/** An operation with a made-up stage, model and reason: the executor only passes them on. @returns {Operation} */
+const op = (id, collection, action, extra = {}) => /** @type {Operation} */ (/** @type {unknown} */ ({
+  id, stage: extra.stage ?? 's', model: 'm', key: id, reason: 'r', collection, action, ...extra,
+}));
+
+/**
+ * A hand-made plan: the executor reads its operations (and `complete`, `warnings`, `changelog_message`),
+ * none of what else a planned one has (summary, origin, versions).
+ * @param {Record<string, unknown>} plan @returns {Plan}
+ */
+const handMade = (plan) => /** @type {Plan} */ (/** @type {unknown} */ (plan));
+
+test('batches: consecutive same collection+action, split where one needs the id of another, size and repeated targets', () => {
   const ops = [
     op('a', '/x/', 'create'),
-    op('b', '/x/', 'create'),
-    op('c', '/x/', 'create', { depends_on: ['a'] }),
+    op('b', '/x/', 'create', { depends_on: ['a'] }), // waits for a, needs no id of it: NetBox writes a list in order
+    op('c', '/x/', 'create', { fields: { parent: { $ref: 'a' } }, depends_on: ['a'] }),
     op('d', '/y/', 'create'),
     op('e', '/y/', 'update', { target: { id: 1 } }),
     op('f', '/y/', 'update', { target: { id: 2 } }),
@@ -60,12 +72,17 @@ test('matchesExisting, the core rule: NetBox read shapes against the write paylo
     import_targets: [{ id: 5 }, { id: 6 }], raw_config: { b: 1, a: [1, 2] }, comments: 'x', site: { id: 2, slug: 'lab' },
   };
   const matches = (payload) => planner.matchesExisting(payload, read);
-  assert.ok(matches({ name: 'web01', status: 'active', vcpus: 2, cluster: 3, tags: [{ slug: 'other' }], custom_fields: { proxmox_vmid: 100 }, import_targets: [6, 5], raw_config: { a: [1, 2], b: 1 }, comments: 'x\n', site: 2 }));
+  assert.ok(
+    matches({
+      name: 'web01', status: 'active', vcpus: 2, cluster: 3, tags: [{ slug: 'other' }], custom_fields: { proxmox_vmid: 100 },
+      import_targets: [6, 5], raw_config: { a: [1, 2], b: 1 }, comments: 'x\n', site: 2,
+    })
+  );
   assert.ok(!matches({ name: 'Web01' }), 'names are compared exactly');
   assert.ok(!matches({ custom_fields: { proxmox_vmid: 101 } }));
   assert.ok(!matches({ cluster: 4 }));
   assert.ok(!matches({ description: 'x' }), 'a field NetBox does not show is not a match');
-  assert.throws(() => planner.matchesExisting({ name: 'x' }, { name: 'no id' }), (error) => error.code === 'missing-field' && error.path === '$.object.id');
+  assert.throws(() => planner.matchesExisting({ name: 'x' }, { name: 'no id' }), { code: 'missing-field', path: '$.object.id' });
   // Lookup queries: same filter keys share one query; a key only some operations have gets its own.
   assert.deepEqual(
     lookupGroups([
@@ -137,11 +154,23 @@ test('applying the same plan twice duplicates nothing: creates find their object
   assert.equal(again.ok, true);
   const creates = again.operations.filter((o) => o.action === 'create');
   assert.ok(creates.every((o) => o.status === 'done' && o.existing), 'every create found its object');
-  assert.equal(fake.log.filter((e) => e.method === 'POST').length, batches(plan.operations).filter((b) => b[0].action === 'create').length, 'the second apply posted nothing');
+  assert.equal(
+    fake.log.filter((e) => e.method === 'POST').length, batches(plan.operations).filter((b) => b[0].action === 'create').length,
+    'the second apply posted nothing'
+  );
 });
 
 test('without the lookup, a second apply meets NetBox uniqueness and fails honestly (dependents skipped)', async () => {
-  const { fake, client } = emptyNetBox({ unique: { '/api/extras/tags/': ['slug'], '/api/virtualization/clusters/': ['name'], '/api/dcim/sites/': ['slug'], '/api/dcim/manufacturers/': ['slug'], '/api/dcim/device-roles/': ['slug'], '/api/dcim/device-types/': ['slug'], '/api/virtualization/cluster-types/': ['slug'], '/api/extras/custom-fields/': ['name'], '/api/plugins/proxbox/vm-templates/': ['vmid'], '/api/plugins/proxbox/storage/': ['name'], '/api/plugins/proxbox/replications/': ['replication_id'], '/api/ipam/vlans/': ['vid'], '/api/virtualization/virtual-machines/': ['name'] } });
+  const { fake, client } = emptyNetBox({
+    unique: {
+      '/api/extras/tags/': ['slug'], '/api/virtualization/clusters/': ['name'], '/api/dcim/sites/': ['slug'],
+      '/api/dcim/manufacturers/': ['slug'], '/api/dcim/device-roles/': ['slug'], '/api/dcim/device-types/': ['slug'],
+      '/api/virtualization/cluster-types/': ['slug'], '/api/extras/custom-fields/': ['name'],
+      '/api/plugins/proxbox/vm-templates/': ['vmid'], '/api/plugins/proxbox/storage/': ['name'],
+      '/api/plugins/proxbox/replications/': ['replication_id'], '/api/ipam/vlans/': ['vid'],
+      '/api/virtualization/virtual-machines/': ['name'],
+    },
+  });
   const plan = planner.plan(sample);
   await applyPlan(plan, client, { verifyCreates: 'never' });
   const counts = fake.counts();
@@ -160,7 +189,7 @@ test('stale: an update whose object changed since planning is refused, its depen
   const a = fake.seed(vms, { name: 'a' });
   const b = fake.seed(vms, { name: 'b' });
   fake.objects('/api/x/');
-  const plan = {
+  const plan = handMade({
     format_version: 1,
     operations: [
       op('u-a', vms, 'update', { target: { id: a.id, last_updated: a.last_updated }, changes: { name: { before: 'a', after: 'a2' } } }),
@@ -168,7 +197,7 @@ test('stale: an update whose object changed since planning is refused, its depen
       op('after-a', '/api/x/', 'create', { fields: { vm: a.id }, depends_on: ['u-a'] }),
       op('u-b-again', vms, 'update', { stage: 't', target: { id: b.id, last_updated: b.last_updated }, changes: { comments: { before: '', after: 'x' } } }),
     ],
-  };
+  });
   // An operator edits `a` after planning.
   await client.updateBatch(vms, [{ id: a.id, comments: 'operator' }]);
   const report = await applyPlan(plan, client);
@@ -183,10 +212,29 @@ test('stale: an update whose object changed since planning is refused, its depen
   assert.equal(report.ok, false);
 });
 
+test('in one batch, an operation waiting for a refused one is skipped, and the rest of the batch goes on', async () => {
+  const { fake, client } = setup();
+  fake.objects('/a/');
+  const plan = handMade({
+    format_version: 1,
+    operations: [
+      op('first', '/a/', 'create', { fields: { name: 'first', invalid: true } }),
+      op('second', '/a/', 'create', { fields: { name: 'second' }, depends_on: ['first'] }),
+      op('third', '/a/', 'create', { fields: { name: 'third' }, depends_on: ['second'] }),
+      op('other', '/a/', 'create', { fields: { name: 'other' } }),
+    ],
+  });
+  assert.equal(batches(plan.operations).length, 1, 'one request');
+  const report = await applyPlan(plan, client);
+  const status = Object.fromEntries(report.operations.map((o) => [o.id, o.status]));
+  assert.deepEqual(status, { first: 'failed', second: 'skipped-dependency', third: 'skipped-dependency', other: 'done' });
+  assert.deepEqual(fake.objects('/a/').map((o) => o.name), ['other']);
+});
+
 test('a failed create fails its dependents transitively; independent operations go on', async () => {
   const { fake, client } = setup();
   for (const c of ['/a/', '/b/', '/c/']) fake.objects(c);
-  const plan = {
+  const plan = handMade({
     format_version: 1,
     operations: [
       op('bad', '/a/', 'create', { fields: { name: 'bad', invalid: true } }),
@@ -197,11 +245,14 @@ test('a failed create fails its dependents transitively; independent operations 
       op('skip', '/c/', 'skip'),
       op('needs-skip', '/c/', 'create', { fields: { parent: { $ref: 'skip' } }, depends_on: ['skip'] }),
     ],
-  };
+  });
   const events = [];
   const report = await applyPlan(plan, client, { emit: (event, data) => events.push({ event, data }) });
   const status = Object.fromEntries(report.operations.map((o) => [o.id, o.status]));
-  assert.deepEqual(status, { bad: 'failed', good: 'done', child: 'skipped-dependency', grandchild: 'skipped-dependency', 'other-child': 'done', skip: 'skipped', 'needs-skip': 'failed' });
+  assert.deepEqual(status, {
+    bad: 'failed', good: 'done', child: 'skipped-dependency', grandchild: 'skipped-dependency', 'other-child': 'done', skip: 'skipped',
+    'needs-skip': 'failed',
+  });
   assert.equal(fake.objects('/a/').length, 1, 'the bad item did not block its batch: only it failed');
   assert.equal(fake.objects('/b/')[0].parent, fake.objects('/a/')[0].id);
   const bad = report.operations[0];
@@ -225,15 +276,15 @@ test('a create batch whose answer is lost is found, not re-created', async () =>
   fake.objects('/api/virtualization/interfaces/');
   let dropped = 0;
   fake.fault = (req) => (req.method === 'POST' && req.path === vlans && dropped++ === 0 ? 'drop-after' : undefined);
-  const plan = {
+  const plan = handMade({
     format_version: 1,
     operations: [
       op('v20', vlans, 'create', { fields: { vid: 20, name: 'VLAN 20', status: 'active' }, lookup: { vid: 20, name: 'VLAN 20' } }),
       op('v30', vlans, 'create', { fields: { vid: 30, name: 'VLAN 30', status: 'active' }, lookup: { vid: 30, name: 'VLAN 30' } }),
       op('if', '/api/virtualization/interfaces/', 'create', { fields: { name: 'net0', untagged_vlan: { $ref: 'v30' } }, depends_on: ['v30'] }),
     ],
-  };
-  for (const verifyCreates of ['always', 'retry']) {
+  });
+  for (const verifyCreates of /** @type {const} */ (['always', 'retry'])) {
     dropped = 0;
     fake.collections.set(vlans, []);
     fake.collections.set('/api/virtualization/interfaces/', []);
@@ -275,7 +326,7 @@ test('deletes: already gone is done, changed since planning is stale, others del
   const ips = '/api/ipam/ip-addresses/';
   const [a, b, c, d] = ['10.0.0.1/24', '10.0.0.2/24', '10.0.0.3/24', '10.0.0.4/24'].map((address) => fake.seed(ips, { address }));
   const del = (x, extra) => op(`del-${x.id}`, ips, 'delete', { target: { id: x.id, last_updated: x.last_updated }, ...extra });
-  const plan = { format_version: 1, operations: [del(a), del(b), del(c), del(d, { target: { id: 99, last_updated: null } })] };
+  const plan = handMade({ format_version: 1, operations: [del(a), del(b), del(c), del(d, { target: { id: 99, last_updated: null } })] });
   fake.collections.set(ips, fake.objects(ips).filter((o) => o.id !== b.id)); // a cascade took b
   await client.updateBatch(ips, [{ id: c.id, description: 'operator' }]);
   const report = await applyPlan(plan, client);
@@ -290,14 +341,19 @@ test('outcomes: nothing done of several is failed, warnings make ok-with-warning
   const { fake, client } = setup();
   fake.objects('/x/');
   fake.fault = (req) => (req.method === 'POST' ? { status: 500, body: { error: 'boom', exception: 'X', netbox_version: '4.7.3' } } : undefined);
-  const plan = { format_version: 1, warnings: [], operations: [op('a', '/x/', 'create', { fields: { name: 'a' } }), op('b', '/x/', 'create', { fields: { name: 'b' } })] };
+  const plan = handMade({
+    format_version: 1, warnings: [],
+    operations: [op('a', '/x/', 'create', { fields: { name: 'a' } }), op('b', '/x/', 'create', { fields: { name: 'b' } })],
+  });
   const none = await applyPlan(plan, client, { verifyCreates: 'never' });
   assert.deepEqual([none.ok, none.outcome, none.counts.failed], [false, 'failed', 2]);
   fake.fault = null;
   const warned = await applyPlan({ ...plan, warnings: [{ code: 'duplicate-ip', message: 'x' }] }, client);
   assert.deepEqual([warned.ok, warned.outcome, warned.warnings], [true, 'ok-with-warnings', [{ code: 'duplicate-ip', message: 'x' }]]);
   const writes = fake.log.filter((e) => e.method !== 'GET').length;
-  await assert.rejects(applyPlan({ ...plan, complete: false, warnings: [{ code: 'proxmox-unreadable', message: '/cluster/status could not be read' }] }, client), (error) => {
+  await assert.rejects(applyPlan(
+    { ...plan, complete: false, warnings: [{ code: 'proxmox-unreadable', message: '/cluster/status could not be read' }] }, client
+  ), (/** @type {import('../outcome.js').RunError} */ error) => {
     assert.equal(error.outcome, 'failed');
     assert.equal(error.message, 'the plan is incomplete, so it cannot be applied: proxmox-unreadable: /cluster/status could not be read');
     return true;
@@ -307,15 +363,25 @@ test('outcomes: nothing done of several is failed, warnings make ok-with-warning
 
 test('withChoices: a named conflict\'s chosen operation stands in for the planned one; unknown or doubly named ids are usage errors', () => {
   const skip = op('x@description', '/api/virtualization/virtual-machines/', 'skip', { target: { id: 7 } });
-  const accept = op('x@description', '/api/virtualization/virtual-machines/', 'update', { target: { id: 7 }, changes: { description: { before: 'a', after: 'b' } } });
+  const accept = op('x@description', '/api/virtualization/virtual-machines/', 'update', {
+    target: { id: 7 }, changes: { description: { before: 'a', after: 'b' } },
+  });
   const keep = op('x@description', '/api/extras/journal-entries/', 'create', { fields: { assigned_object_id: 7 } });
-  const plan = { operations: [op('other', '/y/', 'create'), skip], conflicts: [{ kind: 'operator-edited', id: 'x@description', choices: { 'accept-proxmox': accept, 'keep-netbox': keep } }] };
+  const plan = handMade({
+    operations: [op('other', '/y/', 'create'), skip],
+    conflicts: [{ kind: 'operator-edited', id: 'x@description', choices: { 'accept-proxmox': accept, 'keep-netbox': keep } }],
+  });
   assert.equal(withChoices(plan, {}), plan);
   assert.deepEqual(withChoices(plan, { acceptProxmox: ['x@description'] }).operations, [plan.operations[0], accept]);
   assert.deepEqual(withChoices(plan, { keepNetbox: ['x@description'] }).operations, [plan.operations[0], keep]);
   assert.equal(plan.operations[1], skip, 'the plan itself is left as it was');
-  assert.throws(() => withChoices(plan, { acceptProxmox: ['nope'] }), { name: 'UsageError', message: '--accept-proxmox nope: the plan has no such conflict (its conflicts: x@description)' });
-  assert.throws(() => withChoices(plan, { acceptProxmox: ['x@description'], keepNetbox: ['x@description'] }), /named for both --accept-proxmox and --keep-netbox/);
+  assert.throws(() => withChoices(plan, { acceptProxmox: ['nope'] }), {
+    name: 'UsageError', message: '--accept-proxmox nope: the plan has no such conflict (its conflicts: x@description)',
+  });
+  assert.throws(
+    () => withChoices(plan, { acceptProxmox: ['x@description'], keepNetbox: ['x@description'] }),
+    /named for both --accept-proxmox and --keep-netbox/
+  );
 });
 
 test('every write carries the plan\'s changelog_message (deletes too), which NetBox keeps in its change log', async () => {
@@ -323,14 +389,14 @@ test('every write carries the plan\'s changelog_message (deletes too), which Net
   const vms = '/api/virtualization/virtual-machines/';
   fake.seed(vms, { id: 1, name: 'a' });
   fake.seed(vms, { id: 2, name: 'b' });
-  const plan = {
+  const plan = handMade({
     changelog_message: 'proxbox-planner 0.1.0',
     operations: [
       op('c', vms, 'create', { fields: { name: 'c' } }),
       op('u', vms, 'update', { target: { id: 1 }, changes: { name: { before: 'a', after: 'a2' } } }),
       op('d', vms, 'delete', { target: { id: 2 } }),
     ],
-  };
+  });
   const report = await applyPlan(plan, client, { verifyCreates: 'never' });
   assert.equal(report.ok, true, JSON.stringify(report.operations));
   assert.deepEqual(fake.changelogMessages, ['proxbox-planner 0.1.0', 'proxbox-planner 0.1.0', 'proxbox-planner 0.1.0']);
@@ -341,8 +407,10 @@ test('every write carries the plan\'s changelog_message (deletes too), which Net
 function familyPlan(n = 250) {
   const operations = [];
   for (let i = 0; i < n; i++) operations.push(op(`p${i}`, '/p/', 'create', { stage: 'parents', fields: { name: `p${i}` }, lookup: { name: `p${i}` } }));
-  for (let i = 0; i < n; i++) operations.push(op(`c${i}`, '/c/', 'create', { stage: 'children', fields: { name: `c${i}`, parent: { $ref: `p${i}` } }, lookup: { name: `c${i}` }, depends_on: [`p${i}`] }));
-  return { format_version: 1, warnings: [], operations };
+  for (let i = 0; i < n; i++) operations.push(
+    op(`c${i}`, '/c/', 'create', { stage: 'children', fields: { name: `c${i}`, parent: { $ref: `p${i}` } }, lookup: { name: `c${i}` }, depends_on: [`p${i}`] })
+  );
+  return handMade({ format_version: 1, warnings: [], operations });
 }
 
 test('concurrent batches: at most N in flight, children start as soon as their parents are done (a pipeline), every $ref right', async () => {
@@ -365,7 +433,10 @@ test('concurrent batches: at most N in flight, children start as soon as their p
   const items = events.filter((e) => e.event === 'item_progress');
   assert.deepEqual(items.map((e) => e.data.progress.current), Array.from({ length: 500 }, (_, i) => i + 1));
   assert.deepEqual(events.filter((e) => e.event === 'phase_summary').map((e) => [e.data.phase, e.data.result.created]), [['parents', 250], ['children', 250]]);
-  assert.ok(events.findIndex((e) => e.event === 'step' && e.data.step === 'children') < events.findIndex((e) => e.event === 'phase_summary'), 'children started before the parents were all done');
+  assert.ok(
+    events.findIndex((e) => e.event === 'step' && e.data.step === 'children') < events.findIndex((e) => e.event === 'phase_summary'),
+    'children started before the parents were all done'
+  );
 });
 
 test('concurrent batches: two operations on one object run in plan order; deletes run alone, after everything else', async () => {
@@ -374,8 +445,10 @@ test('concurrent batches: two operations on one object run in plan order; delete
   const a = fake.seed(vms, { name: 'a' });
   const gone = fake.seed(vms, { name: 'gone' });
   fake.objects('/x/');
-  const update = (id, field, value, extra = {}) => op(id, vms, 'update', { target: { id: a.id, last_updated: a.last_updated }, changes: { [field]: { before: null, after: value } }, ...extra });
-  const plan = {
+  const update = (id, field, value, extra = {}) => op(id, vms, 'update', {
+    target: { id: a.id, last_updated: a.last_updated }, changes: { [field]: { before: null, after: value } }, ...extra,
+  });
+  const plan = handMade({
     format_version: 1,
     operations: [
       update('first', 'comments', 'one'),
@@ -383,9 +456,11 @@ test('concurrent batches: two operations on one object run in plan order; delete
       update('second', 'comments', 'two', { stage: 't' }),
       op('del', vms, 'delete', { target: { id: gone.id, last_updated: gone.last_updated } }),
     ],
-  };
+  });
   const units = workUnits(plan.operations);
-  assert.deepEqual(units.map((u) => [u.ops.map((o) => o.id), [...u.after], u.alone]), [[['first'], [], false], [['other'], [], false], [['second'], ['first'], false], [['del'], [], true]]);
+  assert.deepEqual(units.map((u) => [u.ops.map((o) => o.id), [...u.after], u.alone]), [
+    [['first'], [], false], [['other'], [], false], [['second'], ['first'], false], [['del'], [], true],
+  ]);
   const report = await applyPlan(plan, client, { concurrency: 4 });
   assert.equal(report.ok, true, JSON.stringify(report.operations));
   assert.equal(fake.find(vms, a.id).comments, 'two', 'the later change last; not stale: this apply made the first');
@@ -411,7 +486,13 @@ test('429/503: the apply lowers its concurrency to what NetBox takes, and finish
 test('a plan whose operations wait for each other ends, each failed with the reason, instead of waiting forever', async () => {
   const { fake, client } = setup();
   fake.objects('/x/');
-  const plan = { format_version: 1, operations: [op('a', '/x/', 'create', { fields: { name: 'a' }, depends_on: ['b'] }), op('b', '/x/', 'update', { target: { id: { $ref: 'a' } }, changes: { name: { before: 'a', after: 'b' } }, depends_on: ['a'] })] };
+  const plan = handMade({
+    format_version: 1,
+    operations: [
+      op('a', '/x/', 'create', { fields: { name: 'a' }, depends_on: ['b'] }),
+      op('b', '/x/', 'update', { target: { id: { $ref: 'a' } }, changes: { name: { before: 'a', after: 'b' } }, depends_on: ['a'] }),
+    ],
+  });
   const report = await applyPlan(plan, client);
   assert.deepEqual(report.operations.map((o) => [o.id, o.status]), [['a', 'failed'], ['b', 'failed']]);
   assert.match(report.operations[0].error.message, /not in dependency order/);
@@ -436,10 +517,12 @@ test('a create re-sent after no answer, refused as a duplicate because the first
     }
     return undefined;
   };
-  const plan = {
+  const plan = handMade({
     format_version: 1,
-    operations: [20, 30].map((vid) => op(`v${vid}`, vlans, 'create', { fields: { vid, name: `VLAN ${vid}`, status: 'active' }, lookup: { vid, name: `VLAN ${vid}` } })),
-  };
+    operations: [20, 30].map(
+      (vid) => op(`v${vid}`, vlans, 'create', { fields: { vid, name: `VLAN ${vid}`, status: 'active' }, lookup: { vid, name: `VLAN ${vid}` } })
+    ),
+  });
   const report = await applyPlan(plan, client);
   assert.equal(report.ok, true, JSON.stringify(report.operations));
   assert.equal(fake.objects(vlans).length, 2, 'each once');

@@ -14,6 +14,7 @@ import { EndpointRegistry, pluginEndpointId } from '../backend/endpoints.js';
 import { PLUGIN_STAGES, VM_SCOPED_STAGES, runRequestFromQuery, stageForPath } from '../backend/stages.js';
 import { createSyncServer } from '../server.js';
 import { parseSSE } from '../events.js';
+import { listenLoopback } from '../test-support/listen.js';
 
 const KEY = 'k'.repeat(20) + 'the-first-backend-key-0123456789';
 const PVE_SECRET = 'pve-token-secret-5f0e8c1a-9d2b';
@@ -30,9 +31,9 @@ test('keys: one bootstrap ever, scrypt hashes only, a cached verify, the last ac
     const keys = new KeyStore(state);
     assert.deepEqual(keys.bootstrapStatus(), { needs_bootstrap: true, has_db_keys: false });
     assert.equal(keys.configured, false);
-    assert.throws(() => keys.registerFirst('short'), (e) => e.status === 400);
+    assert.throws(() => keys.registerFirst('short'), { status: 400 });
     assert.deepEqual(keys.registerFirst(KEY, 'netbox-fastapi-1'), { detail: 'API key registered.' });
-    assert.throws(() => keys.registerFirst(`${KEY}-again`), (e) => e.status === 409);
+    assert.throws(() => keys.registerFirst(`${KEY}-again`), { status: 409 });
     assert.deepEqual(keys.bootstrapStatus(), { needs_bootstrap: false, has_db_keys: true });
     const [record] = keys.list().keys;
     assert.deepEqual(Object.keys(record).sort(), ['created_at', 'id', 'is_active', 'label']);
@@ -40,7 +41,7 @@ test('keys: one bootstrap ever, scrypt hashes only, a cached verify, the last ac
     assert.equal(keys.verify(KEY).id, record.id);
     assert.equal(keys.verify(KEY).id, record.id, 'second time from the cache');
     assert.equal(keys.verify(`${KEY}x`), null);
-    assert.throws(() => keys.setActive(record.id, false), (e) => e.status === 409);
+    assert.throws(() => keys.setActive(record.id, false), { status: 409 });
     const second = keys.create('rotation');
     assert.equal(keys.verify(second.raw_key).id, second.id);
     keys.setActive(record.id, false);
@@ -79,31 +80,46 @@ test('endpoints: secrets stay in memory, rows are public, connections follow pro
   const dir = tempDir();
   try {
     const registry = new EndpointRegistry(new StateFile(dir));
-    const nb = registry.create('netbox', { name: 'nb', ip_address: '127.0.0.1', domain: 'localhost', port: 8000, verify_ssl: false, token_version: 'v2', token_key: 'abc123', token: NB_SECRET });
-    const pve = registry.create('proxmox', { name: 'lab (nb:7)', domain: 'pve.lab', ip_address: '10.0.0.5', port: 8006, username: 'root@pam', token_name: 'proxbox', token_value: PVE_SECRET, verify_ssl: true });
+    const nb = registry.create('netbox', {
+      name: 'nb', ip_address: '127.0.0.1', domain: 'localhost', port: 8000, verify_ssl: false, token_version: 'v2', token_key: 'abc123',
+      token: NB_SECRET,
+    });
+    const pve = registry.create('proxmox', {
+      name: 'lab (nb:7)', domain: 'pve.lab', ip_address: '10.0.0.5', port: 8006, username: 'root@pam', token_name: 'proxbox',
+      token_value: PVE_SECRET, verify_ssl: true,
+    });
     for (const row of [nb, pve, ...registry.list('netbox'), ...registry.list('proxmox')]) {
       assert.ok(!JSON.stringify(row).includes(NB_SECRET) && !JSON.stringify(row).includes(PVE_SECRET) && !('token_name' in row));
     }
     assert.ok(!readFileSync(join(dir, STATE_FILE), 'utf8').match(new RegExp(`${NB_SECRET}|${PVE_SECRET}|proxbox"`)));
     assert.deepEqual(registry.netboxConnection(), { id: nb.id, name: 'nb', url: 'http://localhost:8000', token: `nbt_abc123.${NB_SECRET}`, insecure: false });
     assert.equal(pluginEndpointId(pve), 7);
-    assert.deepEqual(registry.proxmoxConnection(pve), { id: pve.id, name: 'lab (nb:7)', pluginEndpointId: 7, url: 'https://pve.lab:8006', token: `root@pam!proxbox=${PVE_SECRET}`, insecure: false });
+    assert.deepEqual(registry.proxmoxConnection(pve), {
+      id: pve.id, name: 'lab (nb:7)', pluginEndpointId: 7, url: 'https://pve.lab:8006', token: `root@pam!proxbox=${PVE_SECRET}`,
+      insecure: false,
+    });
     // The plugin's revoke PUT carries two fields: the rest (and the secret) stays.
     registry.update('proxmox', pve.id, { enabled: false, allow_packer_template_builds: false });
     assert.equal(registry.get('proxmox', pve.id).domain, 'pve.lab');
     assert.deepEqual(registry.proxmoxScope([]), []);
-    assert.throws(() => registry.proxmoxScope([pve.id]), (e) => e.status === 404 && /no enabled Proxmox endpoint with backend id/.test(e.message));
+    assert.throws(() => registry.proxmoxScope([pve.id]), { status: 404, message: /no enabled Proxmox endpoint with backend id/ });
     registry.update('proxmox', pve.id, { enabled: true });
     assert.equal(registry.proxmoxConnection(registry.get('proxmox', pve.id)).token, `root@pam!proxbox=${PVE_SECRET}`);
     // https when the port is 443 or verify_ssl is on; v1 tokens as they are.
     registry.update('netbox', nb.id, { port: 443, token_version: 'v1', token: 'f'.repeat(40) });
     assert.deepEqual(registry.netboxConnection(), { id: nb.id, name: 'nb', url: 'https://localhost:443', token: 'f'.repeat(40), insecure: true });
     assert.deepEqual(registry.secrets().sort(), ['f'.repeat(40), PVE_SECRET].sort(), 'the token name and the v2 key are identifiers, not secrets');
-    assert.throws(() => registry.create('proxmox', { name: '', port: 70000 }), (e) => e.status === 422 && /name is required; port must be 1..65535.*domain or an ip_address/.test(e.message));
+    assert.throws(
+      () => registry.create('proxmox', { name: '', port: 70000 }),
+      { status: 422, message: /name is required; port must be 1..65535.*domain or an ip_address/ },
+    );
     // A restart keeps the rows, not the secrets: the plugin pushes them again.
     const restarted = new EndpointRegistry(new StateFile(dir));
     assert.equal(restarted.list('proxmox')[0].name, 'lab (nb:7)');
-    assert.throws(() => restarted.proxmoxConnection(restarted.list('proxmox')[0]), (e) => e.status === 503 && /pushes it at the start of every sync job/.test(e.message));
+    assert.throws(
+      () => restarted.proxmoxConnection(restarted.list('proxmox')[0]),
+      { status: 503, message: /pushes it at the start of every sync job/ }
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -114,7 +130,8 @@ const PLUGIN_SYNC_TYPE_PATH = {
   devices: 'dcim/devices/create', storage: 'virtualization/virtual-machines/storage/create', 'virtual-machines': 'virtualization/virtual-machines/create',
   'task-history': 'virtualization/virtual-machines/task-history/create', 'vm-backups': 'virtualization/virtual-machines/backups/all/create',
   'vm-disks': 'virtualization/virtual-machines/virtual-disks/create', 'vm-snapshots': 'virtualization/virtual-machines/snapshots/all/create',
-  replications: 'proxmox/replication', 'network-interfaces': 'dcim/devices/interfaces/create', 'vm-interfaces': 'virtualization/virtual-machines/interfaces/create',
+  replications: 'proxmox/replication', 'network-interfaces': 'dcim/devices/interfaces/create',
+  'vm-interfaces': 'virtualization/virtual-machines/interfaces/create',
   'ip-addresses': 'virtualization/virtual-machines/interfaces/ip-address/create', sdn: 'proxmox/sdn/create', 'backup-routines': 'proxmox/cluster/backup',
 };
 const PLUGIN_VM_SCOPED = {
@@ -143,9 +160,14 @@ test('stages: the plugin query flags become endpoint values, settings, a subset,
     fetch_max_concurrency: '4', proxmox_endpoint_ids: '3', netbox_endpoint_ids: '1', netbox_vm_ids: '7,9', sync_task_history: 'false', run_id: 'r-1',
   });
   const request = runRequestFromQuery(stageForPath('/virtualization/virtual-machines/create/stream'), query);
-  assert.deepEqual(request.endpointOverrides, { sync_mode_vm: 'always', sync_mode_vm_interface: 'disabled', overwrite_vm_tags: false, overwrite_ip_status: true });
+  assert.deepEqual(request.endpointOverrides, {
+    sync_mode_vm: 'always', sync_mode_vm_interface: 'disabled', overwrite_vm_tags: false, overwrite_ip_status: true,
+  });
   assert.deepEqual(request.settings, { use_guest_agent_interface_name: true, vm_interface_sync_strategy: 'guest_os_model', primary_ip_preference: 'ipv6' });
-  assert.deepEqual(request.syncTypes, ['virtual-machines', 'vm-interfaces', 'ip-addresses'], 'without sync_vm_network=false the VM stage syncs networking (proxbox-api default)');
+  assert.deepEqual(
+    request.syncTypes, ['virtual-machines', 'vm-interfaces', 'ip-addresses'],
+    'without sync_vm_network=false the VM stage syncs networking (proxbox-api default)'
+  );
   assert.deepEqual(request.subset, { netbox_vm_ids: [7, 9] });
   assert.equal(request.proxmoxConcurrency, 4);
   assert.equal(request.runId, 'r-1');
@@ -155,26 +177,36 @@ test('stages: the plugin query flags become endpoint values, settings, a subset,
   assert.deepEqual(perVm.subset, { netbox_vm_ids: [12] }, 'a per-VM path plans its own VM');
   const backups = runRequestFromQuery(stageForPath('/virtualization/virtual-machines/12/backups/create/stream'), new URLSearchParams());
   assert.deepEqual([backups.syncTypes, backups.subset], [['vm-backups'], { netbox_vm_ids: [12] }], 'a VM\'s backups: the core stage, for that VM');
-  for (const [path, stage] of [['virtualization/virtual-machines/task-history/create', 'task-history'], ['virtualization/virtual-machines/snapshots/all/create', 'vm-snapshots'], ['proxmox/cluster/backup', 'backup-routines']]) {
+  for (const [path, stage] of [
+    ['virtualization/virtual-machines/task-history/create', 'task-history'],
+    ['virtualization/virtual-machines/snapshots/all/create', 'vm-snapshots'], ['proxmox/cluster/backup', 'backup-routines'],
+  ]) {
     assert.deepEqual(runRequestFromQuery(stageForPath(`/${path}/stream`), new URLSearchParams()).syncTypes, [stage], path);
   }
-  assert.deepEqual(runRequestFromQuery(stageForPath('/virtualization/virtual-machines/12/virtual-disks/create/stream'), new URLSearchParams()).syncTypes, ['vm-disks'], 'a VM\'s disks: the core stage');
-  assert.throws(() => runRequestFromQuery(stageForPath('/dcim/devices/create/stream'), new URLSearchParams('overwrite_vm_tags=maybe')), (e) => e.status === 400);
-  assert.throws(() => runRequestFromQuery(stageForPath('/dcim/devices/create/stream'), new URLSearchParams('netbox_vm_ids=7,x')), (e) => e.status === 400);
+  assert.deepEqual(
+    runRequestFromQuery(stageForPath('/virtualization/virtual-machines/12/virtual-disks/create/stream'), new URLSearchParams()).syncTypes,
+    ['vm-disks'], 'a VM\'s disks: the core stage'
+  );
+  assert.throws(
+    () => runRequestFromQuery(stageForPath('/dcim/devices/create/stream'), new URLSearchParams('overwrite_vm_tags=maybe')),
+    { status: 400 }
+  );
+  assert.throws(() => runRequestFromQuery(stageForPath('/dcim/devices/create/stream'), new URLSearchParams('netbox_vm_ids=7,x')), { status: 400 });
 });
 
-async function listen(server) {
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${server.address().port}`;
-}
 
+/**
+ * One request to serve; `key`: its API key header, `body`: JSON.
+ * @param {string} base @param {string} path @param {{ key?: string, method?: string, body?: unknown }} [request]
+ */
 const json = (base, path, { key, method = 'GET', body } = {}) => fetch(`${base}${path}`, {
-  method, headers: { ...(key ? { 'X-Proxbox-API-Key': key } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+  method, headers: { ...(key ? { 'X-Proxbox-API-Key': key } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
+  body: body ? JSON.stringify(body) : undefined,
 });
 
 test('serve: the backend contract the plugin checks, auth on every configuration route, no secret in any answer', async () => {
   const server = createSyncServer({ run: async () => ({ ok: true }) });
-  const base = await listen(server);
+  const base = await listenLoopback(server);
   try {
     assert.match((await (await json(base, '/')).json()).message, /^Proxbox Backend/, 'the plugin\'s discovery reads this prefix');
     assert.deepEqual(await (await json(base, '/health')).json(), { status: 'ready', init_ok: true });
@@ -191,9 +223,20 @@ test('serve: the backend contract the plugin checks, auth on every configuration
     assert.equal((await json(base, '/dcim/devices/create/stream')).status, 401, 'runs need the key once there is one');
     assert.match((await (await json(base, '/version', { key: KEY })).json()).version, /^\d+\.\d+\.\d+/);
 
-    const nb = await json(base, '/netbox/endpoint', { key: KEY, method: 'POST', body: { name: 'nb', ip_address: '127.0.0.1', domain: '', port: 8000, token_version: 'v1', token: 'a'.repeat(40), verify_ssl: false } });
+    const nb = await json(base, '/netbox/endpoint', {
+      key: KEY, method: 'POST',
+      body: { name: 'nb', ip_address: '127.0.0.1', domain: '', port: 8000, token_version: 'v1', token: 'a'.repeat(40), verify_ssl: false },
+    });
     assert.equal(nb.status, 201);
-    const px = await (await json(base, '/proxmox/endpoints', { key: KEY, method: 'POST', body: { name: 'lab (nb:3)', ip_address: '127.0.0.1', domain: 'localhost', port: 8006, username: 'root@pam', token_name: 'proxbox', token_value: PVE_SECRET, verify_ssl: true } })).json();
+    const px = await (
+      await json(base, '/proxmox/endpoints', {
+        key: KEY, method: 'POST',
+        body: {
+          name: 'lab (nb:3)', ip_address: '127.0.0.1', domain: 'localhost', port: 8006, username: 'root@pam', token_name: 'proxbox',
+          token_value: PVE_SECRET, verify_ssl: true,
+        },
+      })
+    ).json();
     assert.equal((await json(base, `/proxmox/endpoints/${px.id}`, { key: KEY, method: 'PUT', body: { port: 8007 } })).status, 200);
     const listed = await (await json(base, '/proxmox/endpoints', { key: KEY })).text();
     assert.ok(listed.includes('"port":8007') && !listed.includes(PVE_SECRET));
@@ -222,14 +265,18 @@ test('serve: one run per endpoint (409), others run, a run\'s failures kept in i
       calls.push(request);
       request.emit('step', { step: request.stage, status: 'started', message: 'x' });
       await new Promise((r) => releases.push(r));
-      if (request.endpoint === 4) return { ok: false, summary: { create: 2, update: 0, delete: 0 }, applied: { counts: { done: 1, failed: 1 } }, failures: [REFUSED] };
+      if (request.endpoint === 4) return {
+        ok: false, summary: { create: 2, update: 0, delete: 0 }, applied: { counts: { done: 1, failed: 1 } }, failures: [REFUSED],
+      };
       return { ok: true, summary: { create: 0, update: 0, delete: 0 } };
     },
   });
-  const base = await listen(server);
+  const base = await listenLoopback(server);
   try {
     for (const [name, pk] of [['lab (nb:3)', 3], ['dc (nb:4)', 4]]) {
-      await json(base, '/proxmox/endpoints', { key: KEY, method: 'POST', body: { name, domain: `${pk}.pve`, port: 8006, token_name: 't', token_value: PVE_SECRET } });
+      await json(base, '/proxmox/endpoints', {
+        key: KEY, method: 'POST', body: { name, domain: `${pk}.pve`, port: 8006, token_name: 't', token_value: PVE_SECRET },
+      });
     }
     const first = await json(base, '/dcim/devices/create/stream?proxmox_endpoint_ids=1&sync_mode_vm=always', { key: KEY });
     assert.equal(first.status, 200);
@@ -247,7 +294,9 @@ test('serve: one run per endpoint (409), others run, a run\'s failures kept in i
     await other.text();
     const status = await (await json(base, '/planner/status', { key: KEY })).json();
     const runs = status.recent_runs.sort((a, b) => a.endpoint.localeCompare(b.endpoint));
-    assert.deepEqual(runs.map((r) => [r.endpoint, r.stage, r.ok, r.skipped ?? false]), [['dc (nb:4)', 'devices', false, false], ['lab (nb:3)', 'devices', true, false]]);
+    assert.deepEqual(runs.map((r) => [r.endpoint, r.stage, r.ok, r.skipped ?? false]), [
+      ['dc (nb:4)', 'devices', false, false], ['lab (nb:3)', 'devices', true, false],
+    ]);
     assert.deepEqual(runs.map((r) => r.failures), [[REFUSED], undefined], "NetBox's refusal is kept with the run");
     assert.equal((await json(base, '/virtualization/virtual-machines/create/stream?proxmox_endpoint_ids=1', { key: KEY })).status, 200, 'free again');
     releases.at(-1)();
@@ -259,9 +308,11 @@ test('serve: one run per endpoint (409), others run, a run\'s failures kept in i
 
 test('serve: /planner/proxmox refuses a path the planner does not read, before any Proxmox request', async () => {
   const server = createSyncServer({ apiKey: KEY });
-  const base = await listen(server);
+  const base = await listenLoopback(server);
   try {
-    await json(base, '/proxmox/endpoints', { key: KEY, method: 'POST', body: { name: 'lab (nb:3)', domain: '127.0.0.1', port: 1, token_name: 't', token_value: PVE_SECRET } });
+    await json(base, '/proxmox/endpoints', {
+      key: KEY, method: 'POST', body: { name: 'lab (nb:3)', domain: '127.0.0.1', port: 1, token_name: 't', token_value: PVE_SECRET },
+    });
     const refused = await json(base, '/planner/proxmox', { key: KEY, method: 'POST', body: { endpoint_id: 3, paths: ['/cluster/status', '/access/users'] } });
     assert.equal(refused.status, 400);
     assert.match((await refused.json()).detail, /not a Proxmox read path the planner uses: "\/access\/users"/);

@@ -14,6 +14,7 @@ import { parseSSE } from '../events.js';
 import { parseAssignments, resolveOptions } from '../config.js';
 import { scrubSecrets, pickEndpoint, endpointUrl } from '../sync.js';
 import { runInPty } from '../test-support/pty.js';
+import { listenLoopback } from '../test-support/listen.js';
 
 const SAMPLE = new URL('../../fixtures/sample/snapshot.json', import.meta.url).pathname;
 const TOKEN = 'nbt_cliTestKey01.CliTestSecretValue0123456789abcdef';
@@ -50,7 +51,11 @@ test('apply: refuses without --yes when nobody can answer; an all-skip plan need
     const stream = await run(['apply', planFile, '--stream']);
     assert.equal(stream.code, 64);
     assert.equal(firstLine(stream.stderr), 'error: --stream needs --yes (a stream is read by a program, which cannot answer the question)');
-    const empty = { format_version: 1, planner_version: planner.version(), operations: [{ id: 'sdn:x', stage: 'sdn', action: 'skip', model: 'm', key: 'k', reason: 'mode-disabled', collection: '/x/' }], summary: { create: 0, update: 0, delete: 0, skip: 1 } };
+    const empty = {
+      format_version: 1, planner_version: planner.version(),
+      operations: [{ id: 'sdn:x', stage: 'sdn', action: 'skip', model: 'm', key: 'k', reason: 'mode-disabled', collection: '/x/' }],
+      summary: { create: 0, update: 0, delete: 0, skip: 1 },
+    };
     writeFileSync(planFile, JSON.stringify(empty));
     const e = await run(['apply', planFile]);
     assert.equal(e.code, 0, e.stderr);
@@ -72,7 +77,10 @@ test('plan and snapshot files: a corrupt one, a missing one, one of another plan
     writeFileSync(file, `${text.slice(0, 3000)}{`);
     const corrupt = await run(['apply', file, '--yes']);
     assert.equal(corrupt.code, 64);
-    assert.match(firstLine(corrupt.stderr), new RegExp(`^error: ${file} is not valid JSON \\(.+ at position \\d+.*\\): give a plan written by proxbox-planner$`));
+    assert.match(
+      firstLine(corrupt.stderr),
+      new RegExp(`^error: ${file} is not valid JSON \\(.+ at position \\d+.*\\): give a plan written by proxbox-planner$`)
+    );
     const snapshot = await run(['plan', file]);
     assert.equal(snapshot.code, 64);
     assert.match(firstLine(snapshot.stderr), new RegExp(`^error: ${file} is not valid JSON .*: give a snapshot written by proxbox-planner$`));
@@ -82,7 +90,10 @@ test('plan and snapshot files: a corrupt one, a missing one, one of another plan
     writeFileSync(file, JSON.stringify({ ...plan, planner_version: '9.1.0' }));
     const newer = await run(['apply', file, '--yes']);
     assert.equal(newer.code, 2);
-    assert.equal(firstLine(newer.stderr), `error: ${file} was made by proxbox-planner 9.1.0, which ${planner.version()} cannot apply: re-plan with this version: proxbox-planner plan --out ${file}`);
+    assert.equal(
+      firstLine(newer.stderr),
+      `error: ${file} was made by proxbox-planner 9.1.0, which ${planner.version()} cannot apply: re-plan with this version: proxbox-planner plan --out ${file}`
+    );
     // A snapshot whose Proxmox side could not be read: the plan says so, and the command fails.
     const input = JSON.parse(readFileSync(SAMPLE, 'utf8'));
     const unreadable = Object.fromEntries(Object.keys(input.proxmox).map((path) => [path, { error: { status: 401, message: 'authentication failure' } }]));
@@ -97,7 +108,10 @@ test('plan and snapshot files: a corrupt one, a missing one, one of another plan
     writeFileSync(file, JSON.stringify(planner.plan({ ...input, proxmox: unreadable })));
     const incomplete = await run(['apply', file, '--yes']);
     assert.equal(incomplete.code, 2);
-    assert.match(firstLine(incomplete.stderr), /^error: .* is incomplete \(its input could not be read whole\), there is nothing safe to apply: re-plan once both servers can be read$/);
+    assert.match(
+      firstLine(incomplete.stderr),
+      /^error: .* is incomplete \(its input could not be read whole\), there is nothing safe to apply: re-plan once both servers can be read$/
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -109,21 +123,35 @@ test('live commands: missing settings are usage errors; an unreachable NetBox fa
   assert.equal(firstLine(none.stderr), 'error: no NetBox URL: set NETBOX_URL or --netbox-url');
   const noPve = await run(['snapshot', '--out', '/dev/null', '--retries', '0'], { NETBOX_URL: 'http://127.0.0.1:9', NETBOX_TOKEN: TOKEN });
   assert.equal(noPve.code, 2);
-  assert.equal(firstLine(noPve.stderr), 'error: GET /api/status/: cannot reach NetBox at http://127.0.0.1:9 (connection refused, ECONNREFUSED): check NETBOX_URL');
-  for (const [args, variable] of [[['plan', '--retries', '0'], 'NETBOX_URL'], [['apply', '--yes', '--retries', '0'], 'NETBOX_URL'], [['plan', '--retries', '0', '--netbox-url', 'http://127.0.0.1:9/netbox', '--netbox-token', TOKEN], '--netbox-url']]) {
+  assert.equal(
+    firstLine(noPve.stderr),
+    'error: GET /api/status/: cannot reach NetBox at http://127.0.0.1:9 (connection refused, ECONNREFUSED): check NETBOX_URL'
+  );
+  for (const [args, variable] of [
+    [['plan', '--retries', '0'], 'NETBOX_URL'], [['apply', '--yes', '--retries', '0'], 'NETBOX_URL'],
+    [['plan', '--retries', '0', '--netbox-url', 'http://127.0.0.1:9/netbox', '--netbox-token', TOKEN], '--netbox-url'],
+  ]) {
     const r = await run(args, { NETBOX_URL: 'http://127.0.0.1:9', NETBOX_TOKEN: TOKEN, PVE_TOKEN: 'root@pam!t=SecretPveValue-123456' });
     assert.equal(r.code, 2);
     const where = variable === 'NETBOX_URL' ? 'http://127.0.0.1:9' : 'http://127.0.0.1:9/netbox';
-    assert.equal(firstLine(r.stderr), `error: GET ${new URL(where).pathname.replace(/\/$/, '')}/api/status/: cannot reach NetBox at ${where} (connection refused, ECONNREFUSED): check ${variable}`);
+    assert.equal(
+      firstLine(r.stderr),
+      `error: GET ${new URL(where).pathname.replace(/\/$/, '')}/api/status/: cannot reach NetBox at ${where} (connection refused, ECONNREFUSED): check ` +
+        `${variable}`
+    );
     assert.ok(!r.stderr.includes('CliTestSecretValue') && !r.stdout.includes('CliTestSecretValue'));
   }
   const stream = await run(['apply', '--yes', '--stream', '--retries', '0'], { NETBOX_URL: 'http://127.0.0.1:9', NETBOX_TOKEN: TOKEN });
   assert.equal(stream.code, 2);
-  assert.equal(firstLine(stream.stderr), 'error: GET /api/status/: cannot reach NetBox at http://127.0.0.1:9 (connection refused, ECONNREFUSED): check NETBOX_URL');
+  assert.equal(
+    firstLine(stream.stderr),
+    'error: GET /api/status/: cannot reach NetBox at http://127.0.0.1:9 (connection refused, ECONNREFUSED): check NETBOX_URL'
+  );
   const events = stream.stdout.trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(events.map((e) => e.event), ['error', 'complete']);
   assert.deepEqual(events[1].data, {
-    ok: false, outcome: 'failed', message: `Apply failed: ${firstLine(stream.stderr).slice('error: '.length)}`, errors: [{ message: firstLine(stream.stderr).slice('error: '.length) }],
+    ok: false, outcome: 'failed', message: `Apply failed: ${firstLine(stream.stderr).slice('error: '.length)}`,
+    errors: [{ message: firstLine(stream.stderr).slice('error: '.length) }],
   });
 });
 
@@ -132,6 +160,7 @@ test('usage errors exit 64 with one line naming the flag or variable', async () 
   const env = { NETBOX_URL: 'http://127.0.0.1:9', NETBOX_TOKEN: TOKEN, PVE_TOKEN: 'root@pam!t=SecretPveValue-123456' };
   try {
     writeFileSync(join(dir, 'not-a-cert.pem'), 'hello');
+    /** @type {[string[], string][]} the arguments, and the first line of the error */
     const cases = [
       [['plan', '--bogus'], "error: Unknown option '--bogus' (see proxbox-planner plan --help)"],
       [['plan', '--timeout', 'abc'], 'error: --timeout must be a whole number of milliseconds, 1 or more; got "abc"'],
@@ -139,14 +168,21 @@ test('usage errors exit 64 with one line naming the flag or variable', async () 
       [['apply', '--yes', '--concurrency', '0'], 'error: --concurrency must be a whole number, 1 or more; got "0"'],
       [['plan', '--retries=-1'], 'error: --retries must be a whole number, 0 or more; got "-1"'],
       [['apply', '--yes', '--verify-creates', 'sometimes'], 'error: --verify-creates must be one of always, retry, never; got "sometimes"'],
-      [['plan', '--sync-types', 'vms'], `error: --sync-types: unknown sync type "vms"; valid sync types: all, ${planner.resolveSyncModes(null, null, ['all']).stages.map((s) => s.stage).join(', ')}`],
+      [
+        ['plan', '--sync-types', 'vms'],
+        `error: --sync-types: unknown sync type "vms"; valid sync types: all, ` +
+          `${planner.resolveSyncModes(null, null, ['all']).stages.map((s) => s.stage).join(', ')}`,
+      ],
       [['plan', '--set', 'novalue'], 'error: --set expects key=value, got "novalue"'],
       [['serve', '--port', '99999'], 'error: --port must be a whole number, 0 to 65535; got "99999"'],
       [['serve', '--keepalive', '1s'], 'error: --keepalive must be a whole number of milliseconds, 1 or more; got "1s"'],
       [['plan', '--netbox-url', 'netbox.example.org'], 'error: --netbox-url is not a valid URL: "netbox.example.org" (expected http(s)://host[:port][/path])'],
       [['plan', '--pve-url', 'ftp://pve:8006'], 'error: --pve-url must be an http:// or https:// URL, got "ftp://pve:8006"'],
       [['plan', '--pve-ca-file', join(dir, 'nope.pem')], `error: --pve-ca-file ${join(dir, 'nope.pem')}: cannot read the CA file (no such file)`],
-      [['plan', '--pve-ca-file', join(dir, 'not-a-cert.pem')], `error: --pve-ca-file ${join(dir, 'not-a-cert.pem')}: not a PEM certificate (no BEGIN CERTIFICATE line)`],
+      [
+        ['plan', '--pve-ca-file', join(dir, 'not-a-cert.pem')],
+        `error: --pve-ca-file ${join(dir, 'not-a-cert.pem')}: not a PEM certificate (no BEGIN CERTIFICATE line)`,
+      ],
       [['plan', '--netbox-token-file', join(dir, 'nope')], `error: --netbox-token-file ${join(dir, 'nope')}: cannot read the token (no such file)`],
       [['plan', 'a.json', 'b.json'], 'error: unexpected argument "b.json" (see proxbox-planner plan --help)'],
       [['frobnicate'], 'error: unknown command "frobnicate"'],
@@ -173,7 +209,10 @@ test('help: --help and -h print to stdout and exit 0; each command lists its own
     assert.match(r.stdout, /^usage: proxbox-planner <command> \[options\]/);
     assert.match(r.stdout, /Exit status: 0 ok .* 64 usage error/s);
   }
-  const own = { plan: ['--verbose', '--out PLAN.json', '--netbox-url URL'], apply: ['--yes', '--stream', '--out PLAN.json', '--pve-insecure'], serve: ['--port PORT', '--api-key-file FILE', '--keepalive MS'], snapshot: ['--out FILE'], demo: ['--json'] };
+  const own = {
+    plan: ['--verbose', '--out PLAN.json', '--netbox-url URL'], apply: ['--yes', '--stream', '--out PLAN.json', '--pve-insecure'],
+    serve: ['--port PORT', '--api-key-file FILE', '--keepalive MS'], snapshot: ['--out FILE'], demo: ['--json'],
+  };
   for (const [command, flags] of Object.entries(own)) {
     for (const args of [[command, '--help'], [command, '-h'], ['help', command]]) {
       const r = await run(args);
@@ -190,8 +229,9 @@ test('colours only on a terminal, and not with NO_COLOR or --no-color', async ()
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NO_COLOR'));
   const colored = await runInPty([process.execPath, CLI, 'demo'], { env });
   assert.equal(colored.code, 0);
+  // eslint-disable-next-line no-control-regex -- terminal colour codes start with ESC (\x1b): matching it is the point
   assert.match(colored.output, /\x1b\[32malways/);
-  for (const [args, extra] of [[['demo'], { NO_COLOR: '1' }], [['demo', '--no-color'], {}]]) {
+  for (const [args, extra] of /** @type {[string[], Record<string, string>][]} */ ([[['demo'], { NO_COLOR: '1' }], [['demo', '--no-color'], {}]])) {
     const plain = await runInPty([process.execPath, CLI, ...args], { env: { ...env, ...extra } });
     assert.equal(plain.code, 0);
     assert.ok(!plain.output.includes('\x1b['), `${args.join(' ')} ${JSON.stringify(extra)}`);
@@ -203,21 +243,30 @@ test('colours only on a terminal, and not with NO_COLOR or --no-color', async ()
 
 test('npx proxbox-planner runs the CLI from the repository', async () => {
   const out = await new Promise((resolve) => {
-    execFile('npx', ['--no-install', 'proxbox-planner', 'version'], { cwd: new URL('../../', import.meta.url).pathname, timeout: 60000 }, (error, stdout, stderr) => resolve({ code: error ? error.code : 0, stdout, stderr }));
+    execFile(
+      'npx', ['--no-install', 'proxbox-planner', 'version'], { cwd: new URL('../../', import.meta.url).pathname, timeout: 60000 },
+      (error, stdout, stderr) => resolve({ code: error ? error.code : 0, stdout, stderr })
+    );
   });
   assert.equal(out.code, 0, out.stderr);
   assert.equal(out.stdout, `proxbox-planner ${planner.version()}\n`);
 });
 
 test('options: flags over environment, key=value settings, secret scrubbing, endpoint choice', () => {
-  const o = resolveOptions({ 'netbox-url': 'https://nb', set: ['sync_mode_vm=disabled', 'max_deletes=5', 'delete_orphans=true'], 'sync-types': 'devices, storage' }, { NETBOX_URL: 'https://other', NETBOX_TOKEN: 't', PVE_INSECURE: '1' });
+  const o = resolveOptions(
+    { 'netbox-url': 'https://nb', set: ['sync_mode_vm=disabled', 'max_deletes=5', 'delete_orphans=true'], 'sync-types': 'devices, storage' },
+    { NETBOX_URL: 'https://other', NETBOX_TOKEN: 't', PVE_INSECURE: '1' }
+  );
   assert.equal(o.netboxUrl, 'https://nb');
   assert.equal(o.netboxToken, 't');
   assert.equal(o.pveInsecure, true);
   assert.deepEqual(o.settings, { sync_mode_vm: 'disabled', max_deletes: 5, delete_orphans: true });
   assert.deepEqual(o.syncTypes, ['devices', 'storage']);
   assert.throws(() => parseAssignments(['novalue']), /key=value/);
-  assert.deepEqual(scrubSecrets({ token_name: 'a', token_value: 'x', password: 'y', nested: { ssh_password: 1, keep: 2 } }), { token_name: 'a', nested: { keep: 2 } });
+  assert.deepEqual(
+    scrubSecrets({ token_name: 'a', token_value: 'x', password: 'y', nested: { ssh_password: 1, keep: 2 } }),
+    { token_name: 'a', nested: { keep: 2 } }
+  );
   const eps = [{ id: 1, name: 'lab', domain: 'pve.lab', port: 8006 }, { id: 2, name: 'dc', ip_address: { address: '10.0.0.5/24' }, port: 443 }];
   assert.equal(pickEndpoint(eps, '2').name, 'dc');
   assert.equal(pickEndpoint(eps, 'lab').id, 1);
@@ -238,10 +287,6 @@ test('serve: routes map the Proxbox stream paths to sync types', () => {
   assert.equal(routeFor('/nope/stream'), null);
 });
 
-async function listen(server) {
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${server.address().port}`;
-}
 
 test('serve: SSE of a run (keepalives while idle, complete last), 409 while busy, API key', async () => {
   let release;
@@ -257,7 +302,7 @@ test('serve: SSE of a run (keepalives while idle, complete last), 409 while busy
       return { ok: true, summary: { create: 1 } };
     },
   });
-  const base = await listen(server);
+  const base = await listenLoopback(server);
   try {
     assert.equal((await fetch(`${base}/full-update/stream`)).status, 401);
     const headers = { 'X-Proxbox-API-Key': 'k-123' };
@@ -293,7 +338,7 @@ test('serve: a failing run streams error and complete {ok: false}', async () => 
       throw Object.assign(new Error('GET /api/plugins/proxbox/settings/ → 403: Invalid v1 token'), { status: 403 });
     },
   });
-  const base = await listen(server);
+  const base = await listenLoopback(server);
   try {
     const events = parseSSE(await (await fetch(`${base}/full-update/stream`)).text());
     assert.deepEqual(events.map((e) => e.event), ['error', 'complete']);

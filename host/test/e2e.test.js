@@ -20,7 +20,8 @@ import { applyPlan } from '../apply.js';
 import { saveSnapshot, syncOnce } from '../sync.js';
 import { parseSSE } from '../events.js';
 import {
-  CLI, createEndpoint as createEndpointFor, installFakepve, installNetbox, pveWrite as pveWriteTo, runCli, serverEnv, startFakepve, startNetbox, stopFakepve, stopNetbox,
+  CLI, createEndpoint as createEndpointFor, installFakepve, installNetbox, pveWrite as pveWriteTo, runCli, serverEnv, startFakepve,
+  startNetbox, stopFakepve, stopNetbox,
 } from '../test-support/servers.js';
 import { startFaultProxy } from '../test-support/fault-proxy.js';
 import { BrowserSession } from '../test-support/netbox-ui.js';
@@ -54,7 +55,10 @@ async function plan(client = netbox, extra = {}) {
 }
 
 const changes = (p) => p.operations.filter((op) => op.action !== 'skip');
-const zero = (p) => assert.deepEqual([p.summary.create, p.summary.update, p.summary.delete], [0, 0, 0], `expected no changes, got ${JSON.stringify(changes(p).map((o) => `${o.action} ${o.id}`))}`);
+const zero = (p) => assert.deepEqual(
+  [p.summary.create, p.summary.update, p.summary.delete], [0, 0, 0],
+  `expected no changes, got ${JSON.stringify(changes(p).map((o) => `${o.action} ${o.id}`))}`
+);
 
 const cli = (args, env = {}) => runCli(args, { ...serverEnv(nb, pve), ...env });
 
@@ -99,7 +103,10 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
       assert.match(out['/version'].error.message, /self[- ]signed|certificate/i);
       assert.equal((await insecure.get('/version')).version, '9.0.10');
       const wrong = new ProxmoxClient({ url: pve.PVE_URL, token: `${pve.PVE_TOKEN_ID}=wrong-secret-value`, ca: pve.PVE_CA_FILE });
-      await assert.rejects(wrong.get('/version'), (error) => error.status === 401 && !error.message.includes('wrong-secret-value'));
+      await assert.rejects(
+        wrong.get('/version'),
+        (/** @type {import('../proxmox.js').ProxmoxError} */ error) => error.status === 401 && !error.message.includes('wrong-secret-value')
+      );
       wrong.close();
     } finally {
       untrusted.close();
@@ -115,13 +122,20 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     const planRequests = netbox.stats.requests - r0;
     assert.ok(p.summary.create > 60, `creates: ${p.summary.create}`);
     assert.equal(p.summary.delete, 0);
-    assert.deepEqual(p.warnings.map((w) => [w.code, w.proxmox_path]), [['unsized-disk', '/nodes/pve1/qemu/101/config']], 'db01\'s passthrough device (no size=) is no NetBox disk: the one warning');
+    assert.deepEqual(
+      p.warnings.map((w) => [w.code, w.proxmox_path]), [['unsized-disk', '/nodes/pve1/qemu/101/config']],
+      'db01\'s passthrough device (no size=) is no NetBox disk: the one warning'
+    );
     firstPlan = p;
     const report = await applyPlan(p, netbox);
     const done = Date.now();
     assert.equal(report.ok, true, JSON.stringify(report.operations.filter((o) => o.status !== 'done' && o.status !== 'skipped'), null, 1));
     assert.equal(report.counts.done, p.summary.create + p.summary.update);
-    timings.initial_sync = { plan_ms: planned - t0, apply_ms: done - planned, total_ms: done - t0, netbox_requests: planRequests + report.requests.total, plan_requests: planRequests, apply_requests: report.requests, proxmox_requests: proxmox.stats.requests, operations: p.operations.length };
+    timings.initial_sync = {
+      plan_ms: planned - t0, apply_ms: done - planned, total_ms: done - t0, netbox_requests: planRequests + report.requests.total,
+      plan_requests: planRequests, apply_requests: report.requests, proxmox_requests: proxmox.stats.requests,
+      operations: p.operations.length,
+    };
     t.diagnostic(`initial sync: ${JSON.stringify(timings.initial_sync)}`);
 
     // What NetBox holds now, read back.
@@ -148,7 +162,9 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     // Virtual disks: every sized disk (MiB), no CD-ROM, no unused volume, no passthrough device;
     // NetBox keeps each VM's disk at their sum, which is what the VM's create wrote.
     const disksOf = async (vm) => (await netbox.list(DISKS, { query: { virtual_machine_id: vm.id } })).map((d) => [d.name, d.size, d.description]).sort();
-    assert.deepEqual(await disksOf(web01), [['efidisk0', 4, 'Storage: local-lvm'], ['scsi0', 32768, 'Storage: local-lvm'], ['scsi1', 102400, 'Storage: nfs-shared']]);
+    assert.deepEqual(await disksOf(web01), [
+      ['efidisk0', 4, 'Storage: local-lvm'], ['scsi0', 32768, 'Storage: local-lvm'], ['scsi1', 102400, 'Storage: nfs-shared'],
+    ]);
     assert.equal(web01.disk, 4 + 32768 + 102400);
     assert.equal(web01.virtual_disk_count, 3);
     const db01 = vms.find((v) => v.name === 'db01');
@@ -216,9 +232,11 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     // nested objects, tags and custom fields in their full shape; zero changes from those.
     const wanted = planner.discover({ ...input, netbox: {} }).fields;
     for (const [collection, objects] of Object.entries(input.netbox)) {
-      for (const object of objects) assert.deepEqual(Object.keys(object).filter((k) => !wanted[collection].includes(k)), [], collection);
+      for (const object of /** @type {object[]} every list was read */ (objects)) assert.deepEqual(
+        Object.keys(object).filter((k) => !wanted[collection].includes(k)), [], collection
+      );
     }
-    const vm = input.netbox[VMS].find((v) => v.name === 'web01');
+    const vm = /** @type {Record<string, any>[]} */ (input.netbox[VMS]).find((v) => v.name === 'web01');
     assert.deepEqual(Object.keys(vm).sort(), [...wanted[VMS]].sort(), 'no config_context, url or display');
     assert.equal(vm.cluster.name, 'lab');
     assert.ok(vm.tags.some((tag) => tag.slug === 'proxbox') && typeof vm.custom_fields === 'object');
@@ -248,17 +266,26 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     const tasks = await of('task-history');
     assert.equal(tasks.length, 12, 'the seeded archive\'s guest tasks; the node\'s aptupdate has no VM');
     const start = tasks.find((x) => x.task_type === 'qmstart' && x.task_id === '100');
-    assert.deepEqual([start.virtual_machine.id, start.vm_type, start.node, start.description, start.status], [web01.id, 'qemu', 'pve1', 'QEMU 100 - Start', 'OK']);
+    assert.deepEqual(
+      [start.virtual_machine.id, start.vm_type, start.node, start.description, start.status],
+      [web01.id, 'qemu', 'pve1', 'QEMU 100 - Start', 'OK']
+    );
     assert.match(tasks.find((x) => x.task_id === '201' && x.status !== 'OK').status, /startup for container '201' failed/);
     const [routine] = await of('backup-routines');
-    assert.deepEqual([routine.job_id, routine.endpoint.id, routine.status.value, routine.schedule], ['backup-6d1f0a3c-7a1e', endpointId, 'active', 'daily 01:00']);
+    assert.deepEqual(
+      [routine.job_id, routine.endpoint.id, routine.status.value, routine.schedule],
+      ['backup-6d1f0a3c-7a1e', endpointId, 'active', 'daily 01:00']
+    );
     assert.deepEqual(routine.selection, [100, 101, 200]);
     assert.deepEqual([routine.storage?.name, routine.fleecing_storage?.name, routine.keep_daily, routine.keep_weekly], ['nfs-shared', 'local-lvm', 7, 4]);
 
     // The plugin's own pages for these tables render them.
     const ui = new BrowserSession(nb.NETBOX_URL);
     await ui.login(nb.NETBOX_USERNAME, nb.NETBOX_PASSWORD);
-    for (const [table, shown] of [['backups', 'vzdump-qemu-100-2026_06_09'], ['snapshots', 'post-upgrade'], ['task-history', 'QEMU 100 - Start'], ['backup-routines', 'backup-6d1f0a3c-7a1e']]) {
+    for (const [table, shown] of [
+      ['backups', 'vzdump-qemu-100-2026_06_09'], ['snapshots', 'post-upgrade'], ['task-history', 'QEMU 100 - Start'],
+      ['backup-routines', 'backup-6d1f0a3c-7a1e'],
+    ]) {
       const page = await ui.page(`/plugins/proxbox/${table}/?per_page=100`);
       assert.ok(page.includes(shown), `/plugins/proxbox/${table}/ lists ${shown}`);
     }
@@ -272,7 +299,10 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     assert.deepEqual(byStage('vm-snapshots').sort(), ['delete', 'update'], 'pre-upgrade goes; post-upgrade loses its parent');
     assert.deepEqual(byStage('vm-backups'), ['delete']);
     const newTasks = changes(p).filter((op) => op.stage === 'task-history');
-    assert.deepEqual(newTasks.map((op) => [op.action, op.fields.task_type, op.fields.task_id]), [['create', 'qmdelsnapshot', '100']], 'the new task, and only it (imgdel names no guest)');
+    assert.deepEqual(
+      newTasks.map((op) => [op.action, op.fields.task_type, op.fields.task_id]), [['create', 'qmdelsnapshot', '100']],
+      'the new task, and only it (imgdel names no guest)'
+    );
     assert.equal(changes(p).length, 4, JSON.stringify(changes(p).map((op) => op.id)));
     const report = await applyPlan(p, netbox);
     assert.equal(report.ok, true, JSON.stringify(report.operations.filter((o) => o.status === 'failed')));
@@ -308,17 +338,25 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     const complete = events.at(-1);
     assert.equal(complete.event, 'complete');
     // Nothing to do, and the plan's one warning (db01's passthrough device) said, not swallowed.
-    assert.deepEqual([complete.data.ok, complete.data.outcome, complete.data.message, complete.data.result.changes], [true, 'ok-with-warnings', 'Nothing to apply', 0]);
+    assert.deepEqual(
+      [complete.data.ok, complete.data.outcome, complete.data.message, complete.data.result.changes],
+      [true, 'ok-with-warnings', 'Nothing to apply', 0]
+    );
     assert.deepEqual(complete.data.result.warnings.map((w) => w.code), ['unsized-disk']);
     const { summary } = complete.data.result;
     assert.deepEqual([summary.create, summary.update, summary.delete], [0, 0, 0]);
-    for (const out of [r, text, a]) assert.ok(!`${out.stdout}${out.stderr}`.includes(nb.NETBOX_TOKEN) && !`${out.stdout}${out.stderr}`.includes(pve.PVE_TOKEN_SECRET));
+    for (const out of [r, text, a]) assert.ok(
+      !`${out.stdout}${out.stderr}`.includes(nb.NETBOX_TOKEN) && !`${out.stdout}${out.stderr}`.includes(pve.PVE_TOKEN_SECRET)
+    );
 
     // serve: the Proxbox stream path, as SSE (dry run).
     // Its own state directory: a key registered in the default one would make these routes need it.
     const stateDir = mkdtempSync(join(tmpdir(), 'pbp-e2e-serve-'));
     const server = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--state-dir', stateDir], {
-      env: { ...process.env, NETBOX_URL: nb.NETBOX_URL, NETBOX_TOKEN: nb.NETBOX_TOKEN_V2, PVE_URL: pve.PVE_URL, PVE_TOKEN: pve.PVE_TOKEN, PVE_CA_FILE: pve.PVE_CA_FILE },
+      env: {
+        ...process.env, NETBOX_URL: nb.NETBOX_URL, NETBOX_TOKEN: nb.NETBOX_TOKEN_V2, PVE_URL: pve.PVE_URL, PVE_TOKEN: pve.PVE_TOKEN,
+        PVE_CA_FILE: pve.PVE_CA_FILE,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     try {
@@ -331,7 +369,10 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
       assert.deepEqual(frames.at(-1).event, 'complete');
       assert.equal(frames.at(-1).data.ok, true);
       assert.equal(frames.at(-1).data.outcome, 'ok-with-warnings');
-      assert.deepEqual([frames.at(-1).data.result.summary.create, frames.at(-1).data.result.summary.update, frames.at(-1).data.result.summary.delete], [0, 0, 0]);
+      assert.deepEqual(
+        [frames.at(-1).data.result.summary.create, frames.at(-1).data.result.summary.update, frames.at(-1).data.result.summary.delete],
+        [0, 0, 0]
+      );
       assert.ok(frames.some((f) => f.event === 'discovery') && frames.some((f) => f.event === 'step' && f.data.step === 'plan'));
       assert.ok(!sse.includes(nb.NETBOX_TOKEN_V2.split('.')[1]) && !sse.includes(pve.PVE_TOKEN_SECRET));
       const vmStage = parseSSE(await (await fetch(`${url}virtualization/virtual-machines/create/stream`)).text());
@@ -350,7 +391,7 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     let { plan: p } = await plan();
     const create = p.operations.find((op) => op.id === 'virtual-machines:virtualization.virtualmachine:qemu/104');
     assert.equal(create?.action, 'create');
-    assert.ok(create.fields.tags.some((tag) => tag.slug === 'bootstrap-only'));
+    assert.ok(/** @type {{ slug: string }[]} */ (create.fields.tags).some((tag) => tag.slug === 'bootstrap-only'));
     assert.equal((await applyPlan(p, netbox)).ok, true);
     const created = await vmByVmid(104);
     // An operator adds objects of their own.
@@ -358,7 +399,9 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     const { data: manualVm } = await netbox.request('POST', VMS, { body: { name: 'manual-vm', cluster: web01.cluster.id, status: 'active' } });
     const { data: manualIf } = await netbox.request('POST', IFACES, { body: { virtual_machine: web01.id, name: 'manual0' } });
     const net0 = (await netbox.list(IFACES, { query: { virtual_machine_id: web01.id, name: 'net0' } }))[0];
-    const { data: manualIp } = await netbox.request('POST', '/api/ipam/ip-addresses/', { body: { address: '192.0.2.77/24', assigned_object_type: 'virtualization.vminterface', assigned_object_id: net0.id } });
+    const { data: manualIp } = await netbox.request('POST', '/api/ipam/ip-addresses/', {
+      body: { address: '192.0.2.77/24', assigned_object_type: 'virtualization.vminterface', assigned_object_id: net0.id },
+    });
     // Proxmox changes the bootstrap-only guest.
     await pveWrite('PUT', '/nodes/pve3/qemu/104/config', { name: 'new01-renamed', description: 'changed later' });
     ({ plan: p } = await plan());
@@ -411,7 +454,11 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
 
   test('NetBox 4.7.3 itself: the rules the disk and node-interface planners (and the simulator) keep to', async () => {
     const refused = async (method, path, body, pattern) => {
-      await assert.rejects(netbox.request(method, path, { body }), (error) => error.status === 400 && pattern.test(JSON.stringify(error.body)), `${method} ${path} ${JSON.stringify(body)}`);
+      await assert.rejects(
+        netbox.request(method, path, { body }),
+        (/** @type {import('../netbox.js').NetBoxError} */ error) => error.status === 400 && pattern.test(JSON.stringify(error.body)),
+        `${method} ${path} ${JSON.stringify(body)}`
+      );
     };
     // A VM with virtual disks: its disk is their sum, and nothing else is accepted.
     const web01 = await vmByVmid(100);
@@ -425,7 +472,11 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
     // Device interfaces: a parent only for a virtual one, no LAG for a virtual one, and a parent stays while a child has it.
     await refused('PATCH', `${NODE_IFACES}${ifaces.eno3.id}/`, { parent: ifaces.vmbr1.id }, /Only virtual interfaces/);
     await refused('PATCH', `${NODE_IFACES}${ifaces['vmbr0.40'].id}/`, { lag: ifaces.bond0.id }, /Virtual interfaces cannot have a parent LAG/);
-    await assert.rejects(netbox.request('DELETE', `${NODE_IFACES}${ifaces.vmbr0.id}/`), (error) => error.status === 409 || error.status === 400, 'vmbr0 is the parent of vmbr0.40');
+    await assert.rejects(
+      netbox.request('DELETE', `${NODE_IFACES}${ifaces.vmbr0.id}/`),
+      (/** @type {import('../netbox.js').NetBoxError} */ error) => error.status === 409 || error.status === 400,
+      'vmbr0 is the parent of vmbr0.40'
+    );
     assert.ok(await netbox.get(NODE_IFACES, ifaces.vmbr0.id));
     zero((await plan()).plan);
   });
@@ -592,6 +643,7 @@ describe('end to end: real NetBox 4.7.3 + Proxbox plugin, fakepve sample cluster
       const expected = { ...before };
       for (const op of p0.operations) if (op.action === 'create') expected[op.collection] += 1;
 
+      /** @type {Record<string, any>[]} */
       const runs = [];
       for (let run = 0; run < 5; run++) {
         const { plan: p } = await plan(faulty);

@@ -6,7 +6,10 @@ import { EventStream, parseSSE, runWithEvents, sseFrame, SSE_KEEPALIVE } from '.
 import { UsageError } from '../outcome.js';
 
 test('sseFrame: event line, one data line of JSON, blank line', () => {
-  assert.equal(sseFrame('step', { step: 'apply', status: 'started', message: 'a\nb' }), 'event: step\ndata: {"step":"apply","status":"started","message":"a\\nb"}\n\n');
+  assert.equal(
+    sseFrame('step', { step: 'apply', status: 'started', message: 'a\nb' }),
+    'event: step\ndata: {"step":"apply","status":"started","message":"a\\nb"}\n\n'
+  );
   assert.equal(SSE_KEEPALIVE, ': keepalive\n\n');
   const text = sseFrame('a', { x: 1 }) + SSE_KEEPALIVE + sseFrame('complete', { ok: true });
   assert.deepEqual(parseSSE(text), [{ event: 'a', data: { x: 1 } }, { event: 'complete', data: { ok: true } }]);
@@ -70,7 +73,9 @@ test('runWithEvents: a throw gives error then complete {ok: false, errors}', asy
   const [, usage] = await collect(runWithEvents(async () => {
     throw new UsageError('no Proxmox URL: set PVE_URL');
   }));
-  assert.deepEqual(usage.data, { ok: false, outcome: 'usage', message: 'Sync failed: no Proxmox URL: set PVE_URL', errors: [{ message: 'no Proxmox URL: set PVE_URL' }] });
+  assert.deepEqual(usage.data, {
+    ok: false, outcome: 'usage', message: 'Sync failed: no Proxmox URL: set PVE_URL', errors: [{ message: 'no Proxmox URL: set PVE_URL' }],
+  });
 });
 
 async function collect(stream) {

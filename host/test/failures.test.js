@@ -20,10 +20,12 @@ import { parseSSE } from '../events.js';
 import { createSyncServer } from '../server.js';
 import { resolveOptions } from '../config.js';
 import {
-  cleanEnv, CLI, createEndpoint, createLimitedToken, installFakepve, installNetbox, pveWrite, runCli, serverEnv, startFakepve, startNetbox, stopFakepve, stopNetbox,
+  cleanEnv, CLI, createEndpoint, createLimitedToken, installFakepve, installNetbox, pveWrite, runCli, serverEnv, startFakepve, startNetbox,
+  stopFakepve, stopNetbox,
 } from '../test-support/servers.js';
 import { startFaultProxy } from '../test-support/fault-proxy.js';
 import { runInPty } from '../test-support/pty.js';
+import { listenLoopback } from '../test-support/listen.js';
 
 const MINUTE = 60 * 1000;
 const VMS = '/api/virtualization/virtual-machines/';
@@ -39,6 +41,7 @@ let readOnlyToken;
 const cli = (args, env = {}) => runCli(args, { ...serverEnv(nb, pve), ...env });
 /** The CLI's environment on a terminal: the servers, no colours, nothing else of ours. */
 const ptyEnv = () => ({ ...cleanEnv(), ...serverEnv(nb, pve), NO_COLOR: '1' });
+// eslint-disable-next-line no-control-regex -- terminal colour codes start with ESC (\x1b): matching it is the point
 const COLOUR = /\x1b\[[0-9;]*m/;
 const events = (stdout) => stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
 /** NetBox's change log length: every write NetBox accepts adds to it. */
@@ -52,7 +55,10 @@ async function assertFails(args, env, line, { planFails = true } = {}) {
   assert.equal(stream.stderr, `error: ${line}\n`, 'one line on stderr, nothing else');
   const complete = events(stream.stdout).at(-1);
   assert.equal(complete.event, 'complete');
-  assert.deepEqual([complete.data.ok, complete.data.outcome, complete.data.message, complete.data.errors[0].message], [false, 'failed', `Apply failed: ${line}`, line]);
+  assert.deepEqual(
+    [complete.data.ok, complete.data.outcome, complete.data.message, complete.data.errors[0].message],
+    [false, 'failed', `Apply failed: ${line}`, line]
+  );
   const plan = await cli(['plan', ...args], env);
   if (planFails) {
     assert.equal(plan.code, 2);
@@ -64,7 +70,9 @@ async function assertFails(args, env, line, { planFails = true } = {}) {
   assert.equal(await changeLog(), before, 'nothing written');
   for (const out of [stream, plan]) {
     const text = `${out.stdout}${out.stderr}`;
-    for (const secret of [nb.NETBOX_TOKEN, nb.NETBOX_TOKEN_V2.split('.')[1], pve.PVE_TOKEN_SECRET, readOnlyToken?.split('.')[1]].filter(Boolean)) assert.ok(!text.includes(secret));
+    for (
+      const secret of [nb.NETBOX_TOKEN, nb.NETBOX_TOKEN_V2.split('.')[1], pve.PVE_TOKEN_SECRET, readOnlyToken?.split('.')[1]].filter(Boolean)
+    ) assert.ok(!text.includes(secret));
   }
 }
 
@@ -77,7 +85,9 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
     await createEndpoint(admin, pve);
     // A read-only v2 token, made the way an operator makes one.
     const { data: user } = await admin.request('GET', '/api/authentication-check/');
-    const { data: token } = await admin.request('POST', '/api/users/tokens/', { body: { user: user.id, version: 2, write_enabled: false, description: 'read-only (failures.test.js)' } });
+    const { data: token } = await admin.request('POST', '/api/users/tokens/', {
+      body: { user: user.id, version: 2, write_enabled: false, description: 'read-only (failures.test.js)' },
+    });
     readOnlyToken = `nbt_${token.key}.${token.token}`;
     dir = mkdtempSync(join(tmpdir(), 'pbp-failures-'));
   }, { timeout: 45 * MINUTE });
@@ -95,11 +105,13 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
 
   test('a self-signed Proxmox certificate without PVE_CA_FILE, and a CA file that did not sign it', async () => {
     await assertFails([], { PVE_CA_FILE: '' },
-      `GET /cluster/resources: cannot verify the TLS certificate of Proxmox at ${pve.PVE_URL} (self-signed certificate): set PVE_CA_FILE (--pve-ca-file) to the cluster's CA (/etc/pve/pve-root-ca.pem), or PVE_INSECURE=1 (--pve-insecure) to skip verification`);
+      `GET /cluster/resources: cannot verify the TLS certificate of Proxmox at ${pve.PVE_URL} (self-signed certificate): set PVE_CA_FILE (--pve-ca-file) to ` +
+        `the cluster's CA (/etc/pve/pve-root-ca.pem), or PVE_INSECURE=1 (--pve-insecure) to skip verification`);
     const otherCa = join(dir, 'other-ca.pem');
     writeFileSync(otherCa, rootCertificates[0]);
     await assertFails(['--pve-ca-file', otherCa], { PVE_CA_FILE: '' },
-      `GET /cluster/resources: cannot verify the TLS certificate of Proxmox at ${pve.PVE_URL} (self-signed certificate): --pve-ca-file ${otherCa} does not verify it: give the CA that signed it (/etc/pve/pve-root-ca.pem), or PVE_INSECURE=1 (--pve-insecure) to skip verification`);
+      `GET /cluster/resources: cannot verify the TLS certificate of Proxmox at ${pve.PVE_URL} (self-signed certificate): --pve-ca-file ${otherCa} does not ` +
+        `verify it: give the CA that signed it (/etc/pve/pve-root-ca.pem), or PVE_INSECURE=1 (--pve-insecure) to skip verification`);
     // The explicit opt-out is a plain flag.
     const insecure = await cli(['plan', '--json', '--pve-insecure'], { PVE_CA_FILE: '' });
     assert.equal(insecure.code, 0, insecure.stderr);
@@ -115,7 +127,8 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
     await assertFails([], { NETBOX_URL: `${nb.NETBOX_URL}/netbox` },
       `${nb.NETBOX_URL}/netbox is not a NetBox API (GET /api/status/ → 404): check NETBOX_URL: NetBox's base URL, with its path prefix if it has one`);
     await assertFails([], { NETBOX_URL: pve.PVE_URL, NODE_EXTRA_CA_CERTS: pve.PVE_CA_FILE },
-      `${pve.PVE_URL} is not a NetBox API (GET /api/status/ → 401 without NetBox's answer): check NETBOX_URL: NetBox's base URL, with its path prefix if it has one`);
+      `${pve.PVE_URL} is not a NetBox API (GET /api/status/ → 401 without NetBox's answer): check NETBOX_URL: NetBox's base URL, with its path prefix if it ` +
+        `has one`);
   });
 
   test('a wrong NetBox token (403 Invalid v1 token), and NetBox refusing connections', async () => {
@@ -152,7 +165,8 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
   test('a user who may not read one collection gets an incomplete plan, one who may not add VMs is stopped before the first write', async () => {
     const blind = await limitedToken('novlans', { view: (type) => type !== 'ipam.vlan' });
     // The one more is the sample's standing UNSIZED_DISK.
-    const line = 'the plan is incomplete, so it cannot be applied: netbox-unreadable: stage vm-interfaces skipped: /api/ipam/vlans/ could not be read: GET /api/ipam/vlans/?fields=…&limit=1000 → 403: You do not have permission to perform this action. (and 1 more warnings)';
+    const line = 'the plan is incomplete, so it cannot be applied: netbox-unreadable: stage vm-interfaces skipped: /api/ipam/vlans/ could not be read: GET ' +
+      '/api/ipam/vlans/?fields=…&limit=1000 → 403: You do not have permission to perform this action. (and 1 more warnings)';
     const before = await changeLog();
     const stream = await cli(['apply', '--yes', '--stream'], { NETBOX_TOKEN: blind });
     assert.equal(stream.code, 2, stream.stderr);
@@ -167,7 +181,8 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
     assert.equal(await changeLog(), before);
     const noVms = await limitedToken('novms', { write: (type) => type !== 'virtualization.virtualmachine' });
     await assertFails([], { NETBOX_TOKEN: noVms },
-      'the NetBox token may not add to or change /api/virtualization/virtual-machines/: grant its user those permissions in NetBox, or use another token (NETBOX_TOKEN)', { planFails: false });
+      'the NetBox token may not add to or change /api/virtualization/virtual-machines/: grant its user those permissions in NetBox, or use another token ' +
+        '(NETBOX_TOKEN)', { planFails: false });
   });
 
   test('a plan is applied only where it was made: another NetBox URL, another endpoint, another planner', async () => {
@@ -175,7 +190,9 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
     const made = await cli(['plan', '--out', file]);
     assert.equal(made.code, 0, made.stderr);
     const plan = JSON.parse(readFileSync(file, 'utf8'));
-    assert.deepEqual({ ...plan.origin, input_fingerprint: undefined }, { netbox_url: nb.NETBOX_URL, netbox_version: '4.7.3', instance: '1', input_fingerprint: undefined });
+    assert.deepEqual({ ...plan.origin, input_fingerprint: undefined }, {
+      netbox_url: nb.NETBOX_URL, netbox_version: '4.7.3', instance: '1', input_fingerprint: undefined,
+    });
     assert.match(plan.origin.input_fingerprint, /^fnv1a64:[0-9a-f]{16}$/);
     assert.ok(!JSON.stringify(plan).includes(nb.NETBOX_TOKEN), 'no token in the origin');
 
@@ -193,7 +210,8 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
     assert.equal((await cli(['plan', '--endpoint', 'dc', '--out', forDc])).code, 0);
     await admin.request('DELETE', `/api/plugins/proxbox/endpoints/proxmox/${dcId}/`);
     await assertRefused([forDc], {},
-      `${forDc} is for endpoint dc (id ${dcId}), which NetBox at ${nb.NETBOX_URL} does not have (its endpoints: lab (id 1)): re-plan here: proxbox-planner plan --out ${forDc}`);
+      `${forDc} is for endpoint dc (id ${dcId}), which NetBox at ${nb.NETBOX_URL} does not have (its endpoints: lab (id 1)): re-plan here: proxbox-planner ` +
+        `plan --out ${forDc}`);
     await assertRefused([file], { PROXBOX_ENDPOINT: 'other' },
       `${file} is for endpoint lab (id 1), not for endpoint other that was asked for: re-plan for it: proxbox-planner plan --endpoint other --out ${file}`);
     // A planner that writes another plan format.
@@ -235,7 +253,10 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
     assert.ok(counters.length > 0, 'a progress line');
     assert.ok(counters.every(([, total]) => total === changes), `every counter is out of ${changes}`);
     assert.equal(Math.max(...counters.map(([current]) => current)), changes);
-    assert.match(r.output, new RegExp(`Apply: ${changes} of ${changes} changes done, 0 failed, 0 stale, 0 skipped \\(dependency\\); ${skipped} planned skips?;`));
+    assert.match(
+      r.output,
+      new RegExp(`Apply: ${changes} of ${changes} changes done, 0 failed, 0 stale, 0 skipped \\(dependency\\); ${skipped} planned skips?;`)
+    );
     assert.doesNotMatch(r.output, COLOUR, 'NO_COLOR: no colour codes');
     // Nothing left to do: ok (with the sample's one warning), exit 0, and the stream says so.
     const again = await cli(['apply', '--yes', '--stream']);
@@ -251,7 +272,10 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
     const file = join(dir, 'rename.json');
     assert.equal((await cli(['plan', '--out', file])).code, 0);
     const plan = JSON.parse(readFileSync(file, 'utf8'));
-    assert.deepEqual(plan.operations.filter((op) => op.action === 'update' && op.collection === VMS).map((op) => op.key).sort(), ['qemu/100 web01-v2', 'qemu/101 db01-v2']);
+    assert.deepEqual(
+      plan.operations.filter((op) => op.action === 'update' && op.collection === VMS).map((op) => op.key).sort(),
+      ['qemu/100 web01-v2', 'qemu/101 db01-v2']
+    );
     // An operator edits one of the two VMs after planning.
     const [db01] = (await admin.request('GET', VMS, { query: { name: 'db01' } })).data.results;
     await admin.request('PATCH', `${VMS}${db01.id}/`, { body: { serial: 'operator-was-here' } });
@@ -272,9 +296,9 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
     const line = `Proxmox at ${pve.PVE_URL} refused the token (401 authentication failure): check PVE_TOKEN (user@realm!tokenid=secret)`;
     const wrong = `${pve.PVE_TOKEN_ID}=00000000-0000-4000-8000-000000000000`;
     const server = createSyncServer({ options: resolveOptions({}, { ...serverEnv(nb, pve), PVE_TOKEN: wrong }) });
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = await listenLoopback(server);
     try {
-      const frames = parseSSE(await (await fetch(`http://127.0.0.1:${server.address().port}/full-update/stream`)).text());
+      const frames = parseSSE(await (await fetch(`${base}/full-update/stream`)).text());
       assert.deepEqual(frames.map((f) => f.event).slice(-2), ['error', 'complete']);
       assert.deepEqual([frames.at(-1).data.ok, frames.at(-1).data.outcome, frames.at(-1).data.message], [false, 'failed', `Sync failed: ${line}`]);
       assert.ok(!JSON.stringify(frames).includes(wrong.split('=')[1]));
@@ -288,7 +312,11 @@ describe('failures against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve'
       const good = new ProxmoxClient({ url: pve.PVE_URL, token: pve.PVE_TOKEN, ca: pve.PVE_CA_FILE });
       const { result, report } = await syncOnce({ netbox, proxmox: good, apply: true });
       good.close();
-      assert.deepEqual([result.ok, result.outcome, result.message, report.outcome, report.counts.changes], [true, 'ok-with-warnings', 'Nothing to apply', 'ok-with-warnings', 0], JSON.stringify(result.failures ?? report.operations.filter((o) => o.status !== 'skipped')));
+      assert.deepEqual(
+        [result.ok, result.outcome, result.message, report.outcome, report.counts.changes],
+        [true, 'ok-with-warnings', 'Nothing to apply', 'ok-with-warnings', 0],
+        JSON.stringify(result.failures ?? report.operations.filter((o) => o.status !== 'skipped'))
+      );
       assert.deepEqual(result.warnings.map((w) => w.code), [UNSIZED_DISK]);
     } finally {
       netbox.close();

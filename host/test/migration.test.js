@@ -17,7 +17,9 @@ import { NetBoxClient } from '../netbox.js';
 import { ProxmoxClient } from '../proxmox.js';
 import { applyPlan } from '../apply.js';
 import { planLive } from '../sync.js';
-import { installFakepve, installNetbox, installProxboxApi, startFakepve, startNetbox, startProxboxApi, stopFakepve, stopNetbox, stopProxboxApi } from '../test-support/servers.js';
+import {
+  installFakepve, installNetbox, installProxboxApi, startFakepve, startNetbox, startProxboxApi, stopFakepve, stopNetbox, stopProxboxApi,
+} from '../test-support/servers.js';
 import { startPeer } from '../test-support/peer.js';
 
 const MINUTE = 60 * 1000;
@@ -30,19 +32,37 @@ const VM_SYNC_STATE = '/api/plugins/proxbox/sync-state/virtual-machines/';
  * (The test's own oracle; the core's identity rules are what is under test.)
  */
 const KINDS = [
-  { model: 'virtualization.virtualmachine', collection: '/api/virtualization/virtual-machines/', netbox: (vm, vmKey) => vmKey(vm.id), plan: (op) => op.key.split(' ')[0] },
-  { model: 'netbox_proxbox.proxmoxvmtemplate', collection: '/api/plugins/proxbox/vm-templates/', netbox: (t) => `qemu/${t.vmid}`, plan: (op) => op.key.split(' ')[0] },
-  { model: 'virtualization.vminterface', collection: '/api/virtualization/interfaces/', netbox: (i, vmKey) => `${vmKey(i.virtual_machine.id)}/${i.name}`, plan: (op) => op.key },
-  { model: 'virtualization.virtualdisk', collection: '/api/virtualization/virtual-disks/', netbox: (d, vmKey) => `${vmKey(d.virtual_machine.id)}/${d.name}`, plan: (op) => op.key },
+  {
+    model: 'virtualization.virtualmachine', collection: '/api/virtualization/virtual-machines/', netbox: (vm, vmKey) => vmKey(vm.id),
+    plan: (op) => op.key.split(' ')[0],
+  },
+  {
+    model: 'netbox_proxbox.proxmoxvmtemplate', collection: '/api/plugins/proxbox/vm-templates/', netbox: (t) => `qemu/${t.vmid}`,
+    plan: (op) => op.key.split(' ')[0],
+  },
+  {
+    model: 'virtualization.vminterface', collection: '/api/virtualization/interfaces/',
+    netbox: (i, vmKey) => `${vmKey(i.virtual_machine.id)}/${i.name}`, plan: (op) => op.key,
+  },
+  {
+    model: 'virtualization.virtualdisk', collection: '/api/virtualization/virtual-disks/',
+    netbox: (d, vmKey) => `${vmKey(d.virtual_machine.id)}/${d.name}`, plan: (op) => op.key,
+  },
   { model: 'dcim.interface', collection: '/api/dcim/interfaces/', netbox: (i) => `${i.device.name}/${i.name}`, plan: (op) => op.key },
   { model: 'ipam.ipaddress', collection: '/api/ipam/ip-addresses/', netbox: (ip) => ip.address, plan: (op) => op.fields.address },
-  { model: 'dcim.macaddress', collection: '/api/dcim/mac-addresses/', netbox: (m) => m.mac_address.toUpperCase(), plan: (op) => op.fields.mac_address.toUpperCase() },
+  {
+    model: 'dcim.macaddress', collection: '/api/dcim/mac-addresses/', netbox: (m) => m.mac_address.toUpperCase(),
+    plan: (op) => op.fields.mac_address.toUpperCase(),
+  },
   { model: 'ipam.vlan', collection: '/api/ipam/vlans/', netbox: (v) => `vid ${v.vid}`, plan: (op) => `vid ${op.fields.vid}` },
   { model: 'dcim.device', collection: '/api/dcim/devices/', netbox: (d) => d.name, plan: (op) => op.fields.name },
   { model: 'virtualization.cluster', collection: '/api/virtualization/clusters/', netbox: (c) => c.name, plan: (op) => op.fields.name },
   { model: 'netbox_proxbox.proxmoxstorage', collection: '/api/plugins/proxbox/storage/', netbox: (s) => s.name, plan: (op) => op.fields.name },
   { model: 'netbox_proxbox.vmbackup', collection: '/api/plugins/proxbox/backups/', netbox: (b) => b.volume_id, plan: (op) => op.fields.volume_id },
-  { model: 'netbox_proxbox.vmsnapshot', collection: '/api/plugins/proxbox/snapshots/', netbox: (s) => `${s.vmid}/${s.name}@${s.node}`, plan: (op) => `${op.fields.vmid}/${op.fields.name}@${op.fields.node}` },
+  {
+    model: 'netbox_proxbox.vmsnapshot', collection: '/api/plugins/proxbox/snapshots/', netbox: (s) => `${s.vmid}/${s.name}@${s.node}`,
+    plan: (op) => `${op.fields.vmid}/${op.fields.name}@${op.fields.node}`,
+  },
   { model: 'netbox_proxbox.vmtaskhistory', collection: '/api/plugins/proxbox/task-history/', netbox: (t) => t.upid, plan: (op) => op.fields.upid },
   { model: 'netbox_proxbox.backuproutine', collection: '/api/plugins/proxbox/backup-routines/', netbox: (r) => r.job_id, plan: (op) => op.fields.job_id },
 ];
@@ -64,7 +84,9 @@ async function inventory() {
   const syncState = await netbox.list(VM_SYNC_STATE);
   const vms = await netbox.list(KINDS[0].collection);
   const fromSyncState = new Map(syncState.map((s) => [s.virtual_machine.id, `${s.proxmox_vm_type}/${s.proxmox_vm_id}`]));
-  const fromCustomFields = new Map(vms.filter((vm) => vm.custom_fields?.proxmox_vmid).map((vm) => [vm.id, `${vm.custom_fields.proxmox_vm_type}/${vm.custom_fields.proxmox_vmid}`]));
+  const fromCustomFields = new Map(
+    vms.filter((vm) => vm.custom_fields?.proxmox_vmid).map((vm) => [vm.id, `${vm.custom_fields.proxmox_vm_type}/${vm.custom_fields.proxmox_vmid}`])
+  );
   const vmKey = (id) => fromSyncState.get(id) ?? fromCustomFields.get(id) ?? `unidentified VM ${id}`;
   const out = { syncState };
   for (const kind of KINDS) {
@@ -106,9 +128,13 @@ function differences(fields, row) {
   const out = [];
   for (const [field, ours] of Object.entries(fields ?? {})) {
     if (ours?.$ref) continue;
-    const pairs = field === 'custom_fields' ? Object.entries(ours).map(([k, v]) => [`custom_fields.${k}`, v, row.custom_fields?.[k]]) : [[field, ours, row[field]]];
+    const pairs = field === 'custom_fields' ? Object.entries(ours).map(([k, v]) => [
+      `custom_fields.${k}`, v, row.custom_fields?.[k],
+    ]) : [[field, ours, row[field]]];
     for (const [name, mine, theirs] of pairs) {
-      if (JSON.stringify(comparable(mine)) !== JSON.stringify(comparable(theirs))) out.push(`${name}: ${JSON.stringify(comparable(theirs))} → ${JSON.stringify(comparable(mine))}`);
+      if (JSON.stringify(comparable(mine)) !== JSON.stringify(comparable(theirs))) out.push(
+        `${name}: ${JSON.stringify(comparable(theirs))} → ${JSON.stringify(comparable(mine))}`
+      );
     }
   }
   return out;
@@ -126,12 +152,16 @@ function describePlan(plan, existing) {
     const kind = KIND_OF_MODEL.get(model);
     const theirs = kind ? new Map(existing[model].map((object) => [object.key, object])) : new Map();
     const count = (action) => ops.filter((op) => op.action === action).length;
-    lines.push(`${model}: ${count('create')} create, ${count('update')} update, ${count('delete')} delete, ${count('skip')} skip${kind ? `; Proxbox made ${existing[model].length}` : ''}`);
+    lines.push(
+      `${model}: ${count('create')} create, ${count('update')} update, ${count('delete')} delete, ${count('skip')} ` +
+        `skip${kind ? `; Proxbox made ${existing[model].length}` : ''}`
+    );
     for (const op of ops) {
       const where = op.matched_by ? ` [matched by ${op.matched_by}]` : '';
       if (op.action === 'create') {
         const twin = kind ? theirs.get(kind.plan(op)) : undefined;
-        const duplicate = twin ? ` — DUPLICATE of Proxbox's #${twin.id}; differs (Proxbox's → ours): ${differences(op.fields, twin.row).join('; ') || 'nothing'}` : '';
+        const duplicate =
+          twin ? ` — DUPLICATE of Proxbox's #${twin.id}; differs (Proxbox's → ours): ${differences(op.fields, twin.row).join('; ') || 'nothing'}` : '';
         lines.push(`  create ${op.key}${op.fields?.name ? ` named ${JSON.stringify(op.fields.name)}` : ''}${duplicate}`);
       } else if (op.action === 'update') {
         const changes = Object.entries(op.changes ?? {}).map(([field, c]) => `${field}: ${show(c.before)} → ${show(c.after)}`).join('; ');
@@ -187,7 +217,10 @@ describe('migration: a NetBox synced by proxbox-api 0.0.30, then by us', { timeo
   test('proxbox-api syncs the sample into NetBox and writes its sync-state records', async (t) => {
     t.diagnostic(`set-up (install check, three servers, peer configured): ${(setupMs / 1000).toFixed(1)} s ${JSON.stringify(peer.timings)}`);
     const run = await peer.sync();
-    t.diagnostic(`proxbox-api initial full update: ${(run.duration_ms / 1000).toFixed(1)} s, ${run.netbox_requests.total} NetBox requests ${JSON.stringify(run.netbox_requests.by_method)}, counts ${JSON.stringify(run.counts)}`);
+    t.diagnostic(
+      `proxbox-api initial full update: ${(run.duration_ms / 1000).toFixed(1)} s, ${run.netbox_requests.total} NetBox requests ` +
+        `${JSON.stringify(run.netbox_requests.by_method)}, counts ${JSON.stringify(run.counts)}`
+    );
     assertPeerRan(run, 'initial full update');
     proxboxMade = await inventory();
     // Proxbox counts the template as a VM: 5 QEMU (one a template) + 3 LXC.
@@ -219,17 +252,25 @@ describe('migration: a NetBox synced by proxbox-api 0.0.30, then by us', { timeo
     ourReport = await applyPlan(ourPlan, netbox);
     assert.equal(ourReport.ok, true, JSON.stringify(ourReport.operations.filter((o) => !['done', 'skipped'].includes(o.status)), null, 1));
     const { plan } = await planLive({ netbox, proxmox, endpoint: peer.endpointId });
-    assert.deepEqual(summaryOf(plan), [0, 0, 0], `expected no changes, got ${JSON.stringify(plan.operations.filter((o) => o.action !== 'skip').map((o) => `${o.action} ${o.id}`))}`);
+    assert.deepEqual(
+      summaryOf(plan), [0, 0, 0],
+      `expected no changes, got ${JSON.stringify(plan.operations.filter((o) => o.action !== 'skip').map((o) => `${o.action} ${o.id}`))}`
+    );
   });
 
   test('proxbox-api run again creates no duplicate of what we made', async (t) => {
     assert.ok(ourReport, 'our plan was applied');
     const before = await inventory();
     const run = await peer.sync();
-    t.diagnostic(`proxbox-api re-run: ${(run.duration_ms / 1000).toFixed(1)} s, ${run.netbox_requests.total} NetBox requests ${JSON.stringify(run.netbox_requests.by_method)}`);
+    t.diagnostic(
+      `proxbox-api re-run: ${(run.duration_ms / 1000).toFixed(1)} s, ${run.netbox_requests.total} NetBox requests ` +
+        `${JSON.stringify(run.netbox_requests.by_method)}`
+    );
     assertPeerRan(run, 'second full update');
     const afterRun = await inventory();
-    const ours = new Set(ourReport.operations.filter((o) => o.action === 'create' && o.status === 'done' && !o.existing).map((o) => `${o.model}#${o.netbox_id}`));
+    const ours = new Set(
+      ourReport.operations.filter((o) => o.action === 'create' && o.status === 'done' && !o.existing).map((o) => `${o.model}#${o.netbox_id}`)
+    );
     const duplicates = [];
     for (const { model } of KINDS) {
       const known = new Set(before[model].map((o) => o.id));

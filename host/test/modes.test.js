@@ -3,7 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import * as planner from 'proxbox-planner';
+import * as typed from 'proxbox-planner';
+
+// Called as plain JavaScript: loose settings, wrong types and missing arguments are what these tests feed it.
+const planner = /** @type {any} */ (typed);
 
 const require = createRequire(import.meta.url);
 
@@ -31,7 +34,7 @@ test('effectiveSyncMode accepts the spellings of the issue', () => {
 });
 
 test('effectiveSyncMode throws a clear error listing the valid types', () => {
-  assert.throws(() => planner.effectiveSyncMode({}, {}, 'vms'), (error) => {
+  assert.throws(() => planner.effectiveSyncMode({}, {}, 'vms'), (/** @type {import('proxbox-planner').ProxboxPlannerError} */ error) => {
     assert.ok(error instanceof Error);
     assert.equal(error.name, 'ProxboxPlannerError');
     assert.equal(error.code, 'unknown-resource-type');
@@ -106,8 +109,9 @@ test('bad input of any shape is an Error, never a crash of the module', () => {
         call();
       } catch (error) {
         assert.ok(error instanceof Error, `not an Error for ${String(value)}`);
-        assert.equal(typeof error.code, 'string');
-        assert.equal(typeof error.path, 'string');
+        const { code, path } = /** @type {import('proxbox-planner').ProxboxPlannerError} */ (error);
+        assert.equal(typeof code, 'string');
+        assert.equal(typeof path, 'string');
       }
     }
   }

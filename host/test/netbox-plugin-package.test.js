@@ -56,7 +56,8 @@ function netboxPython(args, root) {
   });
 }
 
-test('pip builds a wheel from the repository and installs it; NetBox loads it from there and collectstatic collects its files', { timeout: 10 * MINUTE }, async () => {
+test('pip builds a wheel from the repository and installs it; NetBox loads it from there and collectstatic collects its files',
+  { timeout: 10 * MINUTE }, async () => {
   const dist = join(work, 'dist');
   await run(python, ['-m', 'pip', 'wheel', '--quiet', '--disable-pip-version-check', '--no-deps', '--wheel-dir', dist, PLANNER_PLUGIN_DIR], { cwd: work });
   const [wheel] = readdirSync(dist);
@@ -96,11 +97,13 @@ print(json.dumps({
     const collected = readFileSync(join(root, 'static', PLANNER_PLUGIN, name));
     assert.ok(collected.equals(readFileSync(join(REPO, source))), `${name} is ${source}`);
   }
-  const packaged = await run(python, ['-c', `import importlib.resources as r; print(r.files("${PLANNER_PLUGIN}").joinpath("templates/${PLANNER_PLUGIN}/sync_preview.html").is_file())`]);
+  const template = `templates/${PLANNER_PLUGIN}/sync_preview.html`;
+  const packaged = await run(python, ['-c', `import importlib.resources as r; print(r.files("${PLANNER_PLUGIN}").joinpath("${template}").is_file())`]);
   assert.equal(packaged, 'True', 'the templates are in the package');
 });
 
-test("the pages' CSP: NetBox's inline scripts and handlers by hash (entities decoded, data blocks left out), 'wasm-unsafe-eval', nothing inline otherwise", { timeout: 5 * MINUTE }, async () => {
+test("the pages' CSP: NetBox's inline scripts and handlers by hash (entities decoded, data blocks left out), 'wasm-unsafe-eval', nothing inline otherwise",
+  { timeout: 5 * MINUTE }, async () => {
   const page = [
     '<html><head><script>initMode(); window.CSRF_TOKEN = "x";</script>',
     '<script src="/static/netbox.js" onerror="window.location=&#x27;/media-failure/?f=netbox.js&#x27;"></script>',

@@ -58,7 +58,9 @@ function hostileSeed() {
 /** serve as the plugin's backend, and the NetBox and Proxmox endpoints, all through the plugin's REST API. */
 async function configurePlugin() {
   const port = Number(new URL(serve.url).port);
-  await api('POST', `${PLUGIN}/endpoints/fastapi/`, { name: 'proxbox-planner', domain: 'localhost', port, use_https: false, verify_ssl: false, enabled: true, token: key });
+  await api('POST', `${PLUGIN}/endpoints/fastapi/`, {
+    name: 'proxbox-planner', domain: 'localhost', port, use_https: false, verify_ssl: false, enabled: true, token: key,
+  });
   const [tokenKey, tokenSecret] = nb.NETBOX_TOKEN_V2.slice('nbt_'.length).split('.');
   const nbEndpoint = await api('POST', `${PLUGIN}/endpoints/netbox/`, {
     name: 'this NetBox', domain: 'localhost', port: Number(new URL(nb.NETBOX_URL).port), verify_ssl: false,
@@ -104,16 +106,22 @@ async function open(context, path) {
 
 /** Waits for the preview's plan (or its error), fails with what the page says otherwise. */
 async function planShown(page) {
-  await page.waitForFunction(() => document.querySelector('[data-total="create"]') || !document.querySelector('.pbx-error')?.hidden, null, { timeout: 3 * MINUTE });
+  await page.waitForFunction(
+    () => document.querySelector('[data-total="create"]') || !/** @type {HTMLElement} */ (document.querySelector('.pbx-error'))
+      ?.hidden, null, { timeout: 3 * MINUTE }
+  );
   const error = await page.locator('.pbx-error').evaluate((el) => (el.hidden ? '' : el.textContent));
   assert.equal(error, '', 'the preview shows no error');
-  return page.evaluate(() => ({ plan: window.proxboxPreview.plan, input: window.proxboxPreview.input }));
+  return page.evaluate(() => ({ plan: /** @type {any} */ (window).proxboxPreview.plan, input: /** @type {any} */ (window).proxboxPreview.input }));
 }
 
 /** The plan shown is current and complete; Apply runs and ends; resolves to the job. */
 async function applyFromPage(page) {
   await page.locator('button[data-action="apply"]').click();
-  await page.waitForSelector('.pbx-apply[data-apply-state="done"], .pbx-apply[data-apply-state="failed"], .pbx-apply[data-apply-state="refused"]', { timeout: 10 * MINUTE });
+  await page.waitForSelector(
+    '.pbx-apply[data-apply-state="done"], .pbx-apply[data-apply-state="failed"], .pbx-apply[data-apply-state="refused"]',
+    { timeout: 10 * MINUTE }
+  );
   const state = await page.locator('.pbx-apply').getAttribute('data-apply-state');
   const message = await text(page, '[data-apply-message]');
   const href = await page.locator('.pbx-apply [data-job-link]').getAttribute('href').catch(() => null);
@@ -191,7 +199,9 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     await assertCountsShown(page, cli, input);
     // The browser held no secret: the input it planned from has none of them.
     const seen = JSON.stringify(input) + await page.content();
-    for (const secret of [pve.PVE_TOKEN_SECRET, nb.NETBOX_TOKEN, nb.NETBOX_TOKEN_V2.split('.')[1], key]) assert.ok(!seen.includes(secret), 'no token in the page');
+    for (const secret of [
+      pve.PVE_TOKEN_SECRET, nb.NETBOX_TOKEN, nb.NETBOX_TOKEN_V2.split('.')[1], key,
+    ]) assert.ok(!seen.includes(secret), 'no token in the page');
     if (process.env.PBX_SCREENSHOT_DIR) await screenshots(page, process.env.PBX_SCREENSHOT_DIR);
     await closeWatched(page);
   });
@@ -208,7 +218,8 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     assert.ok(diff.vanished.length > 0);
     const shown = await page.$$eval('.pbx-diff [data-diff]', (parts) => Object.fromEntries(parts.map((part) =>
       [part.dataset.diff, [...part.querySelectorAll('[data-diff-op]')].map((li) => li.dataset.diffOp).sort()])));
-    assert.deepEqual(shown, Object.fromEntries([['appeared', diff.appeared], ['vanished', diff.vanished], ['changed', diff.changed.map((c) => c.after)]]
+    const parts = /** @type {[string, any[]][]} */ ([['appeared', diff.appeared], ['vanished', diff.vanished], ['changed', diff.changed.map((c) => c.after)]]);
+    assert.deepEqual(shown, Object.fromEntries(parts
       .filter(([, ops]) => ops.length).map(([kind, ops]) => [kind, ops.map((op) => op.id).sort()])));
     assert.equal(await page.locator('button[data-action="apply"]').isDisabled(), true, 'a what-if is not applied');
     await closeWatched(page);
@@ -221,7 +232,10 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     const names = await page.locator('#proxbox-preview .pbx-node-name').allTextContents();
     assert.ok(names.includes(HOSTILE), 'the VM is shown by its name');
     await page.$$eval(`#proxbox-preview li[data-op-id*="qemu/${HOSTILE_VMID}"] > details`, (all) => { for (const d of all) d.open = true; });
-    await page.waitForFunction((vmid) => [...document.querySelectorAll(`#proxbox-preview li[data-op-id*="qemu/${vmid}"] > details`)].every((d) => d.querySelector('.pbx-op-body')), HOSTILE_VMID);
+    await page.waitForFunction(
+      (vmid) => [...document.querySelectorAll(`#proxbox-preview li[data-op-id*="qemu/${vmid}"] > details`)].every((d) => d.querySelector('.pbx-op-body')),
+      HOSTILE_VMID
+    );
     assert.ok(await page.locator('#proxbox-preview').getByText(HOSTILE, { exact: true }).count() >= 2);
     await page.waitForTimeout(300); // time for an onerror to fire, were there an <img>
     assert.equal(await page.locator('#proxbox-preview img').count(), 0, 'no img element in the preview');
@@ -238,7 +252,10 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     assert.equal(refused.state, 'refused');
     assert.match(refused.message, /changed since this plan was shown/);
     assert.equal(refused.job, null, 'no job was started');
-    assert.equal(await page.locator('.pbx-diff [data-diff-op="virtual-machines:virtualization.virtualmachine:qemu/100"]').count(), 1, 'the diff names what moved');
+    assert.equal(
+      await page.locator('.pbx-diff [data-diff-op="virtual-machines:virtualization.virtualmachine:qemu/100"]').count(), 1,
+      'the diff names what moved'
+    );
     // The plan shown is current now.
     const applied = await applyFromPage(page);
     assert.equal(applied.state, 'done', `${applied.message}\n${applied.log.slice(-3000)}`);
@@ -248,8 +265,11 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     const expectedTypes = [...new Set(stages.filter((s) => s !== 'bootstrap').map((s) => (s === 'vm-templates' ? 'virtual-machines' : s)))];
     assert.deepEqual([...applied.job.data.proxbox_sync.params.sync_types].sort(), [...expectedTypes].sort());
     assert.match(applied.log, /Starting Proxbox sync stages: /);
-    const left = await page.evaluate(() => window.proxboxPreview.plan.operations.filter((op) => op.action !== 'skip'));
-    assert.match(applied.message, /NetBox now matches Proxmox for this plan: nothing left to do\.$/, left.map((op) => `${op.action} ${op.id}: ${JSON.stringify(op.changes)}`).join('\n'));
+    const left = await page.evaluate(() => /** @type {any} */ (window).proxboxPreview.plan.operations.filter((op) => op.action !== 'skip'));
+    assert.match(
+      applied.message, /NetBox now matches Proxmox for this plan: nothing left to do\.$/,
+      left.map((op) => `${op.action} ${op.id}: ${JSON.stringify(op.changes)}`).join('\n')
+    );
     for (const a of CHANGES) assert.equal(await text(page, `[data-total="${a}"]`), '0', a);
     const cells = await stageCells(page);
     const reasons = await page.$$eval('[data-stage-reason]', (els) => Object.fromEntries(els.map((el) => [el.dataset.stageReason, el.textContent])));
@@ -317,7 +337,10 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
       assert.equal(await apply.getAttribute('title'), 'Applying needs the permission to run Proxbox syncs (add Job).');
       const direct = await page.evaluate(async ([url, id]) => {
         const config = JSON.parse(document.getElementById('proxbox-preview-config').textContent);
-        const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRFToken': config.csrf_token }, body: JSON.stringify({ endpoint_id: id, stages: ['devices'] }) });
+        const res = await fetch(url, {
+          method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRFToken': config.csrf_token },
+          body: JSON.stringify({ endpoint_id: id, stages: ['devices'] }),
+        });
         return [res.status, await res.json()];
       }, ['/plugins/proxbox-planner/apply/', endpointId]);
       assert.deepEqual(direct, [403, { error: { status: 403, message: 'Applying needs the permission to run Proxbox syncs (add Job).' } }]);
@@ -329,7 +352,10 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
       const [vmPage] = await open(outsider.context, `/virtualization/virtual-machines/${vm.id}/`);
       assert.equal(await vmPage.getByRole('link', { name: 'Preview sync' }).count(), 0, 'no Preview sync button');
       const read = await vmPage.evaluate(async (id) => {
-        const res = await fetch('/plugins/proxbox-planner/proxmox/', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRFToken': window.CSRF_TOKEN }, body: JSON.stringify({ endpoint_id: id, paths: ['/cluster/status'] }) });
+        const res = await fetch('/plugins/proxbox-planner/proxmox/', {
+          method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRFToken': /** @type {any} */ (window).CSRF_TOKEN },
+          body: JSON.stringify({ endpoint_id: id, paths: ['/cluster/status'] }),
+        });
         return res.status;
       }, endpointId);
       assert.equal(read, 404);
@@ -346,9 +372,13 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     }
   });
 
-  test('a field an operator edited that Proxmox changed too: both sides in the tab; "Keep NetBox\'s for good" records it and it is never asked again', async () => {
+  test('a field an operator edited that Proxmox changed too: both sides in the tab; "Keep NetBox\'s for good" records it and it is never asked again',
+    async () => {
     const edits = new Set(['virtualization.virtualmachine']);
-    const alice = new NetBoxClient({ url: nb.NETBOX_URL, token: await createLimitedToken(netbox, 'alice', { view: (t) => edits.has(t), write: (t) => edits.has(t) }), timeout: 60000 });
+    const alice = new NetBoxClient({
+      url: nb.NETBOX_URL, token: await createLimitedToken(netbox, 'alice', { view: (t) => edits.has(t), write: (t) => edits.has(t) }),
+      timeout: 60000,
+    });
     const [state] = (await netbox.list('/api/plugins/proxbox/sync-state/virtual-machines/')).filter((r) => r.proxmox_vm_id === 103);
     const vmId = state.virtual_machine.id;
     const synced = (await netbox.get(VMS, vmId)).description;
@@ -365,14 +395,19 @@ describe('Preview sync in NetBox 4.7.3 + netbox-proxbox 0.0.29.post6 + our plugi
     assert.equal(await row.locator('[data-side="proxmox"]').textContent(), 'Windows Server 2025 jump host');
     assert.equal(await row.locator('[data-side="base"]').textContent(), synced);
     await row.locator('button[data-choice="keep-netbox"]').click();
-    await page.waitForFunction(() => /^Kept NetBox's description; re-planned/.test(document.querySelector('.pbx-status')?.textContent ?? ''), null, { timeout: 2 * MINUTE });
+    await page.waitForFunction(
+      () => /^Kept NetBox's description; re-planned/.test(document.querySelector('.pbx-status')?.textContent ?? ''), null, { timeout: 2 * MINUTE },
+    );
     const [record] = await netbox.list(JOURNAL, { query: { assigned_object_type: 'virtualization.virtualmachine', assigned_object_id: vmId } });
     assert.match(record.comments, /\nkeep-netbox: description$/);
     const [signedIn] = await netbox.list('/api/users/users/', { query: { username: nb.NETBOX_USERNAME } });
     assert.equal(record.created_by, signedIn.id, 'written as the signed-in user');
-    const after = await page.evaluate(() => window.proxboxPreview.plan);
+    const after = await page.evaluate(() => /** @type {any} */ (window).proxboxPreview.plan);
     assert.equal(await page.locator(`tr[data-field-conflict="${id}"]`).count(), 0, 'not asked again');
-    assert.equal(after.operations.find((op) => op.id === id || op.id === 'virtual-machines:virtualization.virtualmachine:qemu/103'), undefined, 'no operation on its description');
+    assert.equal(
+      after.operations.find((op) => op.id === id || op.id === 'virtual-machines:virtualization.virtualmachine:qemu/103'), undefined,
+      'no operation on its description'
+    );
     assert.ok(after.summary.operator_owned >= 1);
     assert.equal((await cliPlan()).conflicts.filter((c) => c.kind === 'operator-edited').length, 0, 'and the CLI sees it kept too');
     assert.equal((await netbox.get(VMS, vmId)).description, 'Jump host: ask #ops before patching');

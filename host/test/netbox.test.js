@@ -7,6 +7,7 @@ import { inspect } from 'node:util';
 import { NetBoxClient, NetBoxError, authorization } from '../netbox.js';
 import { AdaptiveLimit, backoffDelay, redact } from '../http.js';
 import { delayedTransport, FakeNetBox, FAKE_URL } from '../test-support/fake-netbox.js';
+import { listenLoopback } from '../test-support/listen.js';
 
 const V1 = '0123456789abcdef0123456789abcdef01234567';
 const V2 = 'nbt_proxboxplan2.ProxboxPlannerE2eV2TokenSecret0123456789';
@@ -14,8 +15,7 @@ const V2 = 'nbt_proxboxplan2.ProxboxPlannerE2eV2TokenSecret0123456789';
 function client(fake, extra = {}) {
   const sleeps = [];
   const c = new NetBoxClient({ url: FAKE_URL, token: V1, transport: fake.transport, sleep: async (ms) => sleeps.push(ms), random: () => 0.5, ...extra });
-  c.sleeps = sleeps;
-  return c;
+  return Object.assign(c, { sleeps });
 }
 
 test('auth: v1 tokens as Token, v2 (nbt_) as Bearer; optional branch header', async () => {
@@ -118,7 +118,7 @@ test('list: query filters, repeated values (OR), and getMany by id with fields',
 });
 
 test('url: a base path prefix is kept', () => {
-  const c = new NetBoxClient({ url: 'https://example.org/netbox/', token: V1, transport: { request() {} } });
+  const c = new NetBoxClient({ url: 'https://example.org/netbox/', token: V1, transport: /** @type {any} */ ({ request() {} }) }); // never called: url() only builds
   assert.equal(c.url('/api/dcim/sites/', { limit: 5 }), 'https://example.org/netbox/api/dcim/sites/?limit=5');
   assert.equal(c.url('http://other:8000/netbox/api/dcim/sites/?limit=5&offset=5'), 'https://example.org/netbox/api/dcim/sites/?limit=5&offset=5');
 });
@@ -176,7 +176,7 @@ test('retries: a POST is not re-sent after a lost answer (ambiguous), but is aft
   fake.objects('/api/ipam/vlans/');
   fake.fault = (req) => (req.method === 'POST' ? 'drop-after' : undefined);
   const c = client(fake);
-  await assert.rejects(c.createBatch('/api/ipam/vlans/', [{ vid: 1, name: 'a' }]), (error) => error.ambiguous === true && error.code === 'ECONNRESET');
+  await assert.rejects(c.createBatch('/api/ipam/vlans/', [{ vid: 1, name: 'a' }]), { ambiguous: true, code: 'ECONNRESET' });
   assert.equal(fake.objects('/api/ipam/vlans/').length, 1, 'NetBox did create it');
   assert.equal(fake.log.filter((e) => e.method === 'POST').length, 1, 'sent once');
   let n = 0;
@@ -191,7 +191,9 @@ test('retries: a POST is not re-sent after a lost answer (ambiguous), but is aft
   // When the retries run out after an unanswered attempt, the error says the write may have happened.
   let k = 0;
   fake.fault = (req) => (req.method === 'PATCH' ? (++k === 1 ? 'drop-after' : { status: 503, body: { detail: 'busy' } }) : undefined);
-  await assert.rejects(c.updateBatch('/api/ipam/vlans/', [{ id: 1, name: 'a3' }]), /→ 503: busy \(an earlier attempt got no answer and may have been applied\)/);
+  await assert.rejects(
+    c.updateBatch('/api/ipam/vlans/', [{ id: 1, name: 'a3' }]), /→ 503: busy \(an earlier attempt got no answer and may have been applied\)/
+  );
   assert.equal(fake.find('/api/ipam/vlans/', 1).name, 'a3');
 });
 
@@ -206,10 +208,10 @@ test('timeouts: a slow answer fails the attempt and is retried (fault injection:
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ count: 0, next: null, previous: null, results: [] }));
   });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = await listenLoopback(server);
   const transport = createTransport();
   try {
-    const c = new NetBoxClient({ url: `http://127.0.0.1:${server.address().port}`, token: V1, transport, timeout: 200, sleep: async () => {} });
+    const c = new NetBoxClient({ url, token: V1, transport, timeout: 200, sleep: async () => {} });
     assert.deepEqual(await c.list('/api/dcim/sites/'), []);
     assert.equal(calls, 2);
   } finally {
@@ -225,12 +227,15 @@ test('errors carry status and NetBox body, never the token', async () => {
     async request(req) {
       // A hostile or buggy server echoing the credentials back.
       const token = req.headers.Authorization.split(' ')[1];
-      return { status: 400, headers: {}, text: JSON.stringify({ detail: `bad header ${req.headers.Authorization}`, token, nested: [{ secret: token.split('.').at(-1) }] }) };
+      return {
+        status: 400, headers: {},
+        text: JSON.stringify({ detail: `bad header ${req.headers.Authorization}`, token, nested: [{ secret: token.split('.').at(-1) }] }),
+      };
     },
   };
   for (const token of [V1, V2]) {
     const c = client(fake, { token, transport: echo });
-    await assert.rejects(c.request('GET', '/api/dcim/sites/', { query: { q: token } }), (error) => {
+    await assert.rejects(c.request('GET', '/api/dcim/sites/', { query: { q: token } }), (/** @type {import('../netbox.js').NetBoxError} */ error) => {
       const text = JSON.stringify({ message: error.message, body: error.body, path: error.path, json: error });
       assert.ok(!text.includes(V1) && !text.includes(V2) && !text.includes('ProxboxPlannerE2eV2TokenSecret0123456789'), text);
       assert.equal(error.status, 400);
@@ -247,7 +252,10 @@ test('errors are one line: a refused token names its variable, a permission does
   const answers = {
     '/api/status/': { status: 403, text: JSON.stringify({ detail: 'Invalid v2 token' }) },
     '/api/dcim/sites/': { status: 403, text: JSON.stringify({ detail: 'You do not have permission to perform this action.' }) },
-    '/api/dcim/devices/': { status: 404, text: `<!DOCTYPE html>\n<html lang="en">\n<head><title>Page Not Found</title></head>\n${'<div>x</div>\n'.repeat(40)}</html>` },
+    '/api/dcim/devices/': {
+      status: 404,
+      text: `<!DOCTYPE html>\n<html lang="en">\n<head><title>Page Not Found</title></head>\n${'<div>x</div>\n'.repeat(40)}</html>`,
+    },
     '/api/ipam/vlans/': { status: 502, text: 'Bad Gateway\nnginx' },
   };
   const transport = { request: async ({ url }) => ({ headers: {}, ...answers[new URL(url).pathname] }), close() {} };
@@ -257,9 +265,16 @@ test('errors are one line: a refused token names its variable, a permission does
   assert.equal(await message('/api/dcim/sites/'), 'GET /api/dcim/sites/ → 403: You do not have permission to perform this action.');
   assert.equal(await message('/api/dcim/devices/'), 'GET /api/dcim/devices/ → 404: (an HTML page)');
   assert.equal(await message('/api/ipam/vlans/'), 'GET /api/ipam/vlans/ → 502: Bad Gateway');
-  const refused = new NetBoxClient({ url: 'http://127.0.0.1:9/netbox/', token: V1, transport: { request: async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }); }, close() {} }, retries: 0, hints: { url: '--netbox-url' } });
-  await assert.rejects(refused.request('GET', '/api/status/'), (error) => {
-    assert.equal(error.message, 'GET /netbox/api/status/: cannot reach NetBox at http://127.0.0.1:9/netbox (connection refused, ECONNREFUSED): check --netbox-url');
+  const refused = new NetBoxClient({
+    url: 'http://127.0.0.1:9/netbox/', token: V1,
+    transport: { request: async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }); }, close() {} },
+    retries: 0, hints: { url: '--netbox-url' },
+  });
+  await assert.rejects(refused.request('GET', '/api/status/'), (/** @type {import('../netbox.js').NetBoxError} */ error) => {
+    assert.equal(
+      error.message,
+      'GET /netbox/api/status/: cannot reach NetBox at http://127.0.0.1:9/netbox (connection refused, ECONNREFUSED): check --netbox-url'
+    );
     return true;
   });
   assert.equal(c.tokenKey, 'proxboxplan2', 'the public half of a v2 token names it');
@@ -272,7 +287,7 @@ test('404 on get resolves to null; other errors throw', async () => {
   const c = client(fake);
   assert.equal((await c.get('/api/dcim/sites/', 1)).name, 'a');
   assert.equal(await c.get('/api/dcim/sites/', 99), null);
-  await assert.rejects(c.list('/api/nope/'), (e) => e.status === 404);
+  await assert.rejects(c.list('/api/nope/'), { status: 404 });
 });
 
 test('backoffDelay doubles up to the cap; redact hides whole tokens and their secret halves', () => {
@@ -280,6 +295,9 @@ test('backoffDelay doubles up to the cap; redact hides whole tokens and their se
   assert.deepEqual([0, 1].map((a) => backoffDelay(a, { base: 100, max: 1000, random: () => 0 })), [50, 100]);
   assert.equal(redact(`x ${V2} y`, [V2]), 'x *** y');
   assert.equal(redact('secret ProxboxPlannerE2eV2TokenSecret0123456789 leaked', [V2]), 'secret *** leaked');
-  assert.equal(redact('PVEAPIToken=root@pam!proxbox=fdc8ae52-a1db-412d-9624-cf5c69784549', ['root@pam!proxbox=fdc8ae52-a1db-412d-9624-cf5c69784549']), 'PVEAPIToken=***');
+  assert.equal(
+    redact('PVEAPIToken=root@pam!proxbox=fdc8ae52-a1db-412d-9624-cf5c69784549', ['root@pam!proxbox=fdc8ae52-a1db-412d-9624-cf5c69784549']),
+    'PVEAPIToken=***'
+  );
   assert.equal(redact('only fdc8ae52-a1db-412d-9624-cf5c69784549', ['root@pam!proxbox=fdc8ae52-a1db-412d-9624-cf5c69784549']), 'only ***');
 });

@@ -14,7 +14,8 @@ import { syncOnce } from '../sync.js';
 /** The sample's passthrough disk has no size: every plan of it warns so (see e2e's disks test). */
 const notTheSampleDisk = (w) => !(w.code === 'unsized-disk' && w.message.startsWith('qemu/101/scsi2:'));
 import {
-  createEndpoint, createLimitedToken, installFakepve, installNetbox, pveWrite as pveWriteTo, runCli, serverEnv, startFakepve, startNetbox, stopFakepve, stopNetbox,
+  createEndpoint, createLimitedToken, installFakepve, installNetbox, pveWrite as pveWriteTo, runCli, serverEnv, startFakepve, startNetbox,
+  stopFakepve, stopNetbox,
 } from '../test-support/servers.js';
 
 const MINUTE = 60 * 1000;
@@ -80,7 +81,10 @@ describe('ownership against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve
     proxmox = new ProxmoxClient({ url: pve.PVE_URL, token: pve.PVE_TOKEN, ca: pve.PVE_CA_FILE });
     endpointId = await createEndpoint(sync, pve);
     const edits = new Set(['virtualization.virtualmachine', 'virtualization.vminterface']);
-    alice = new NetBoxClient({ url: nb.NETBOX_URL, token: await createLimitedToken(sync, 'alice', { view: (t) => edits.has(t), write: (t) => edits.has(t) }), timeout: 60000 });
+    alice = new NetBoxClient({
+      url: nb.NETBOX_URL, token: await createLimitedToken(sync, 'alice', { view: (t) => edits.has(t), write: (t) => edits.has(t) }),
+      timeout: 60000,
+    });
     const { plan: first } = await syncOnce({ netbox: sync, proxmox, endpoint: endpointId });
     const report = await applyPlan(first, sync);
     assert.equal(report.ok, true, JSON.stringify(report.operations.filter((o) => o.status !== 'done' && o.status !== 'skipped')));
@@ -95,7 +99,9 @@ describe('ownership against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve
 
   test('the sync writes with its change-log message; a converged NetBox reads no history', async (t) => {
     const vm = await vmOf(100);
-    const [created] = await sync.list(CHANGELOG, { query: { changed_object_type: 'virtualization.virtualmachine', changed_object_id: vm.id, action: 'create' } });
+    const [created] = await sync.list(CHANGELOG, {
+      query: { changed_object_type: 'virtualization.virtualmachine', changed_object_id: vm.id, action: 'create' },
+    });
     assert.match(created.message, /^proxbox-planner \d/, 'NetBox 4.7 records changelog_message on bulk writes');
     assert.equal(created.user.username, 'admin');
     const { plan: again, history, ms } = await plan();
@@ -104,7 +110,8 @@ describe('ownership against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve
     t.diagnostic(`converged re-plan: ${ms} ms, history reads ${JSON.stringify(history)}`);
   });
 
-  test('the operator edits a VM\'s description and an interface\'s enabled and MTU; Proxmox changes the description and the MTU: kept, both sides shown; --accept-proxmox writes Proxmox\'s; enabled is hers run after run', async (t) => {
+  test('the operator edits a VM\'s description and an interface\'s enabled and MTU; Proxmox changes the description and the MTU: kept, both sides shown; ' +
+    '--accept-proxmox writes Proxmox\'s; enabled is hers run after run', async (t) => {
     const vm = await vmOf(100);
     const iface = await net0Of(102);
     await alice.request('PATCH', `${VMS}${vm.id}/`, { body: { description: 'Customer-facing web tier (do not reboot)' } });
@@ -136,7 +143,11 @@ describe('ownership against real servers: NetBox 4.7.3 + Proxbox plugin, fakepve
     // The listing shows both sides, who and when.
     const listed = await cli(['plan', '--endpoint', String(endpointId)]);
     assert.equal(listed.code, 0, listed.stderr);
-    assert.match(listed.stdout, /description: NetBox "Customer-facing web tier \(do not reboot\)" \(alice, \d{4}-[^)]+\) · Proxmox "nginx web frontend v2" · last synced "Public web frontend \(nginx\)\."/);
+    assert.match(
+      listed.stdout,
+      new RegExp(String.raw`description: NetBox "Customer-facing web tier \(do not reboot\)" \(alice, \d{4}-[^)]+\) · ` +
+        String.raw`Proxmox "nginx web frontend v2" · last synced "Public web frontend \(nginx\)\."`),
+    );
     assert.match(listed.stdout, /mtu: NetBox 9000 \(alice, [^)]+\) · Proxmox 1400 · last synced null/);
     assert.match(listed.stdout, new RegExp(`  ${DESCRIPTION_100.replace(/[.@/]/g, '\\$&')}  \\(keep\\)`));
     assert.match(listed.stdout, /1 field left to operators\.$/m);

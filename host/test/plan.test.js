@@ -51,8 +51,9 @@ test('planJson takes UTF-8 bytes as well as text, and non-ASCII text arrives int
 });
 
 test('planJson refuses what is not JSON text, with code and path', () => {
-  assert.throws(() => planner.planJson(42), { code: 'wrong-type', path: '$' });
-  assert.throws(() => planner.planJson({ proxmox: {} }), { code: 'wrong-type', path: '$' });
+  // Not text on purpose: what an untyped caller may pass.
+  assert.throws(() => planner.planJson(/** @type {any} */ (42)), { code: 'wrong-type', path: '$' });
+  assert.throws(() => planner.planJson(/** @type {any} */ ({ proxmox: {} })), { code: 'wrong-type', path: '$' });
   assert.throws(() => planner.planJson(new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x7d])), { code: 'invalid-json', path: '$ (byte 2)' });
   assert.throws(() => planner.planJson(''), { code: 'invalid-json' });
 });
@@ -118,6 +119,7 @@ test('isProxmoxReadPath: the paths discover names, and nothing else', () => {
 });
 
 test('hostile JS values (5,000 deep, cyclic, BigInt) get an error with a path, and the module still plans', () => {
+  /** @type {any} */
   const deep = {};
   let at = deep;
   for (let i = 0; i < 5000; i++) {

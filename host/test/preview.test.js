@@ -176,7 +176,10 @@ test('the bundled sample, by NetBox object: the counts are plan.summary; names, 
   assert.equal(await create.locator('.pbx-fields tr[data-field="device"] .pbx-ref').textContent(), '→ Device pve1');
   await create.locator('.pbx-fields tr[data-field="device"] .pbx-ref').click();
   assert.equal(await page.locator('li[data-op-id="devices:dcim.device:pve1"] > details').evaluate((d) => d.open), true);
-  assert.equal(await page.evaluate(() => document.activeElement.closest('li[data-op-id]')?.dataset.opId), 'devices:dcim.device:pve1');
+  assert.equal(
+    await page.evaluate(() => /** @type {HTMLElement} */ (document.activeElement.closest('li[data-op-id]'))?.dataset.opId),
+    'devices:dcim.device:pve1'
+  );
   // Interfaces beneath their VM, MACs and IPs beneath their interface; the primary MAC by name.
   const eth0Key = 'op:vm-interfaces:virtualization.vminterface:lxc/200/eth0';
   const dns01 = pve1.locator(':scope > .pbx-node-body > details[data-node-key="op:virtual-machines:virtualization.virtualmachine:lxc/200"]');
@@ -280,7 +283,8 @@ test('a mode override re-plans at once: counts change, stages become skipped, an
   assert.equal(await text(page, '[data-delta="create"]'), `−${before.summary.create - changed.summary.create} vs before`);
   // The diff: exactly the operations that appeared, vanished or changed, by name.
   const diff = diffPlans(before, changed);
-  const expected = Object.fromEntries([['appeared', diff.appeared], ['vanished', diff.vanished], ['changed', diff.changed.map((c) => c.after)]]
+  const parts = /** @type {[string, any[]][]} */ ([['appeared', diff.appeared], ['vanished', diff.vanished], ['changed', diff.changed.map((c) => c.after)]]);
+  const expected = Object.fromEntries(parts
     .filter(([, ops]) => ops.length).map(([kind, ops]) => [kind, ops.map((op) => op.id).sort()]));
   assert.ok(expected.vanished.length > 0);
   const shownDiff = await page.$$eval('.pbx-diff [data-diff]', (parts) => Object.fromEntries(parts.map((part) =>
@@ -354,7 +358,7 @@ test('drag and drop a snapshot; bad input shows an error, not a stale plan', asy
   await assertCountsShown(page, planner.plan(sample()));
   assert.match(await text(page, '.pbx-meta'), /Input: snapshot\.json/);
   await drop('broken.json', '{"settings": ');
-  await page.waitForFunction(() => !document.querySelector('.pbx-error').hidden);
+  await page.waitForFunction(() => !/** @type {HTMLElement} */ (document.querySelector('.pbx-error')).hidden);
   assert.match(await text(page, '.pbx-error'), /^broken\.json is not valid JSON/);
   assert.equal(await page.locator('.pbx-results').isHidden(), true, 'no stale plan under the error');
   await drop('snapshot.json', sampleText);
@@ -404,9 +408,10 @@ test('embedding: the planner module as a parameter and live data through an adap
     el.id = 'embedded';
     document.body.append(el);
     let received;
-    const preview = window.embeddedPreview = await createPreview(el, {
+    const shared = /** @type {any} */ (window); // what later callbacks read back
+    const preview = shared.embeddedPreview = await createPreview(el, {
       planner,
-      adapter: { label: 'NetBox + Proxmox', loadInput: async (ctx) => { received = ctx; window.adapterContext = ctx; return input; } },
+      adapter: { label: 'NetBox + Proxmox', loadInput: async (ctx) => { received = ctx; shared.adapterContext = ctx; return input; } },
     });
     return {
       hasSampleButton: el.textContent.includes('bundled sample'),
@@ -424,7 +429,7 @@ test('embedding: the planner module as a parameter and live data through an adap
   const shown = await totals(page, '#embedded');
   for (const a of ACTIONS) assert.equal(shown[a], plan.summary[a]);
   assert.match(await text(page, '#embedded .pbx-meta'), /Input: NetBox \+ Proxmox/);
-  assert.equal(await page.evaluate(() => typeof window.adapterContext.planner.discover), 'function',
+  assert.equal(await page.evaluate(() => typeof /** @type {any} */ (window).adapterContext.planner.discover), 'function',
     'the adapter is given the planner (discover lists what to fetch)');
   // The controller: an override the planner refuses is shown, undone, and the plan stays.
   const refused = await page.evaluate(async () => {
@@ -434,13 +439,14 @@ test('embedding: the planner module as a parameter and live data through an adap
     document.body.append(el);
     const preview = await createPreview(el, { planner });
     const planned = preview.setInput(null, 'nothing');
-    return { planned, error: el.querySelector('.pbx-error').textContent, hidden: el.querySelector('.pbx-results').hidden };
+    return { planned, error: el.querySelector('.pbx-error').textContent, hidden: /** @type {HTMLElement} */ (el.querySelector('.pbx-results')).hidden };
   });
   assert.deepEqual(refused, { planned: false, error: 'nothing: the snapshot must be a JSON object (the planner input).', hidden: true });
   const undone = await page.evaluate(() => {
     const el = document.getElementById('embedded');
-    return { ok: window.embeddedPreview.setOverride('vm', 'sometimes'), error: el.querySelector('.pbx-error').textContent,
-      endpointVm: window.embeddedPreview.input.endpoint.sync_mode_vm, select: el.querySelector('select[name="sync_mode_vm"]').value,
+    const { embeddedPreview } = /** @type {any} */ (window);
+    return { ok: embeddedPreview.setOverride('vm', 'sometimes'), error: el.querySelector('.pbx-error').textContent,
+      endpointVm: embeddedPreview.input.endpoint.sync_mode_vm, select: /** @type {HTMLSelectElement} */ (el.querySelector('select[name="sync_mode_vm"]')).value,
       create: el.querySelector('[data-total="create"]').textContent };
   });
   assert.match(undone.error, /^The planner refused the changed input: unknown-sync-mode at \$\.endpoint\.sync_mode_vm: /);
@@ -460,25 +466,28 @@ test('apply through an adapter: refused with overrides or when live data moved s
     const el = document.createElement('section');
     el.id = 'applied';
     document.body.append(el);
+    const shared = /** @type {any} */ (window); // what later callbacks read back and change
     // What "NetBox + Proxmox" answer next: the tests change it between the steps.
-    window.live = structuredClone(input);
-    window.applied = [];
-    window.reads = 0;
-    window.appliedPreview = await createPreview(el, {
+    shared.live = structuredClone(input);
+    shared.applied = [];
+    shared.reads = 0;
+    shared.appliedPreview = await createPreview(el, {
       planner,
       adapter: {
         label: 'stub',
-        loadInput: async () => { window.reads += 1; return structuredClone(window.live); },
+        loadInput: async () => { shared.reads += 1; return structuredClone(shared.live); },
         apply: async ({ stages, progress }) => {
-          window.applied.push(stages);
+          shared.applied.push(stages);
           progress({ message: 'Job #7 is running…', log: [{ level: 'info', message: 'stage devices' }], status: 'running' });
           // After the sync NetBox matches Proxmox: here, a plan with every mode disabled has nothing to write.
-          for (const t of ['vm', 'vm_template', 'vm_interface', 'mac', 'ip_address', 'cluster', 'node', 'storage', 'sdn', 'sdn_bgp']) window.live.endpoint[`sync_mode_${t}`] = 'disabled';
+          for (const t of [
+            'vm', 'vm_template', 'vm_interface', 'mac', 'ip_address', 'cluster', 'node', 'storage', 'sdn', 'sdn_bgp',
+          ]) shared.live.endpoint[`sync_mode_${t}`] = 'disabled';
           return { ok: true, message: 'Job #7 completed.', status: 'completed' };
         },
       },
     });
-    await window.appliedPreview.loadFromAdapter();
+    await shared.appliedPreview.loadFromAdapter();
   }, sample());
   const scope = '#applied';
   const apply = page.locator(`${scope} button[data-action="apply"]`);
@@ -492,23 +501,26 @@ test('apply through an adapter: refused with overrides or when live data moved s
   assert.equal(await apply.isDisabled(), false);
   // Proxmox moved since the plan was shown: Apply re-reads, finds a different plan, refuses.
   await page.evaluate(() => {
-    window.live.proxmox['/cluster/resources'].find((r) => r.id === 'qemu/101').name = 'web01-moved';
-    window.live.proxmox['/nodes/pve1/qemu/101/config'].name = 'web01-moved';
+    const { live } = /** @type {any} */ (window);
+    live.proxmox['/cluster/resources'].find((r) => r.id === 'qemu/101').name = 'web01-moved';
+    live.proxmox['/nodes/pve1/qemu/101/config'].name = 'web01-moved';
   });
   await apply.click();
   await page.waitForSelector(`${scope} .pbx-apply[data-apply-state="refused"]`);
   assert.match(await text(page, `${scope} [data-apply-message]`), /changed since this plan was shown/);
-  assert.deepEqual(await page.evaluate(() => window.applied), [], 'nothing applied');
-  assert.ok(await page.locator(`${scope} .pbx-diff [data-diff="changed"] [data-diff-op="virtual-machines:virtualization.virtualmachine:qemu/101"]`).count() === 1);
+  assert.deepEqual(await page.evaluate(() => /** @type {any} */ (window).applied), [], 'nothing applied');
+  assert.ok(
+    await page.locator(`${scope} .pbx-diff [data-diff="changed"] [data-diff-op="virtual-machines:virtualization.virtualmachine:qemu/101"]`).count() === 1
+  );
   // The plan shown is now current: Apply runs the stages with changes, then re-plans.
   await page.locator(`${scope} button[data-action="apply"]`).click();
   await page.waitForSelector(`${scope} .pbx-apply[data-apply-state="done"]`);
-  assert.deepEqual(await page.evaluate(() => window.applied), [changedStages]);
+  assert.deepEqual(await page.evaluate(() => /** @type {any} */ (window).applied), [changedStages]);
   assert.match(await text(page, `${scope} [data-apply-message]`), /^Job #7 completed\. NetBox now matches Proxmox for this plan: nothing left to do\.$/);
   for (const a of ['create', 'update', 'delete']) assert.equal(await text(page, `${scope} [data-total="${a}"]`), '0');
   assert.equal(await page.locator(`${scope} button[data-action="apply"]`).isDisabled(), true, 'nothing left to apply');
   assert.match(await text(page, `${scope} .pbx-diff h2`), /^Re-planned after the sync/);
-  assert.equal(await page.evaluate(() => window.reads), 4, 'load, check, check, after the sync');
+  assert.equal(await page.evaluate(() => /** @type {any} */ (window).reads), 4, 'load, check, check, after the sync');
   await closePage(page);
 });
 

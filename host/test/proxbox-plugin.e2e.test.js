@@ -16,7 +16,9 @@ import { join } from 'node:path';
 import { NetBoxClient } from '../netbox.js';
 import { parseSSE } from '../events.js';
 import { STATE_FILE } from '../backend/state.js';
-import { installFakepve, installNetbox, netboxShell, pveWrite as pveWriteTo, startFakepve, startNetbox, startServe, stopFakepve, stopNetbox } from '../test-support/servers.js';
+import {
+  installFakepve, installNetbox, netboxShell, pveWrite as pveWriteTo, startFakepve, startNetbox, startServe, stopFakepve, stopNetbox,
+} from '../test-support/servers.js';
 import { startFaultProxy } from '../test-support/fault-proxy.js';
 import { BrowserSession } from '../test-support/netbox-ui.js';
 
@@ -26,7 +28,10 @@ const SETTINGS = `${PLUGIN}/settings/`;
 const HOME = '/plugins/proxbox/home/';
 const SAMPLE_VMS = ['app02', 'db01', 'dns01', 'legacy-ct', 'proxy01', 'web01', 'win-rdp01'];
 /** The plugin's "All": its 13 stages, of which it skips sdn itself (sync_mode_sdn=disabled by default). */
-const ALL_STAGES = ['devices', 'storage', 'virtual-machines', 'task-history', 'vm-disks', 'vm-backups', 'vm-snapshots', 'network-interfaces', 'vm-interfaces', 'ip-addresses', 'sdn', 'replications', 'backup-routines'];
+const ALL_STAGES = [
+  'devices', 'storage', 'virtual-machines', 'task-history', 'vm-disks', 'vm-backups', 'vm-snapshots', 'network-interfaces', 'vm-interfaces',
+  'ip-addresses', 'sdn', 'replications', 'backup-routines',
+];
 
 let nb; // netbox.env
 let pve; // fakepve.env
@@ -54,7 +59,9 @@ async function waitForJob(id, { timeout = 5 * MINUTE } = {}) {
   const started = Date.now();
   for (;;) {
     const job = await api('GET', `/api/core/jobs/${id}/`);
-    if (['completed', 'errored', 'failed'].includes(job.status?.value)) return { ...job, log: (job.log_entries ?? []).map((e) => `${e.level} ${e.message}`).join('\n') };
+    if (['completed', 'errored', 'failed'].includes(job.status?.value)) return {
+      ...job, log: (job.log_entries ?? []).map((e) => `${e.level} ${e.message}`).join('\n'),
+    };
     if (Date.now() - started > timeout) throw new Error(`job ${id} still ${job.status?.value} after ${timeout} ms`);
     await new Promise((r) => setTimeout(r, 400));
   }
@@ -63,6 +70,8 @@ async function waitForJob(id, { timeout = 5 * MINUTE } = {}) {
 /**
  * Presses a plugin button; resolves to the finished job and the runs serve
  * made for it. The job: the one the answer names, else the newest one named `jobName`.
+ * @param {string} page @param {string} action  the button's form action
+ * @param {{ form?: Record<string, string>, jobName?: string }} [options]  the form's values
  */
 async function pressAndWait(page, action, { form, jobName } = {}) {
   const before = await status();
@@ -87,7 +96,7 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
     netbox = new NetBoxClient({ url: nb.NETBOX_URL, token: nb.NETBOX_TOKEN_V2, timeout: 60000 });
     proxy = await startFaultProxy(nb.NETBOX_URL, async ({ path }) => {
       if (hold.gate && path.startsWith(SETTINGS)) await hold.gate;
-      return 'pass';
+      return /** @type {const} */ ('pass');
     });
     // No NetBox or Proxmox settings at all: the plugin tells serve where they are.
     stateDir = mkdtempSync(join(tmpdir(), 'pbp-serve-'));
@@ -106,7 +115,9 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
 
   test('the plugin adopts serve as its FastAPI backend: the first key is bootstrapped, serve keeps only its hash', async () => {
     const port = Number(new URL(serve.url).port);
-    const fastapi = await api('POST', `${PLUGIN}/endpoints/fastapi/`, { name: 'proxbox-planner', domain: 'localhost', port, use_https: false, verify_ssl: false, enabled: true, token: key });
+    const fastapi = await api('POST', `${PLUGIN}/endpoints/fastapi/`, {
+      name: 'proxbox-planner', domain: 'localhost', port, use_https: false, verify_ssl: false, enabled: true, token: key,
+    });
     assert.ok(fastapi.id);
     assert.deepEqual(await (await fetch(`${serve.url}auth/bootstrap-status`)).json(), { needs_bootstrap: false, has_db_keys: true });
     const { keys } = await (await serveFetch('/auth/keys')).json();
@@ -116,7 +127,7 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
     // A key serve does not know is refused by the plugin before it is stored.
     await assert.rejects(
       netbox.request('PATCH', `${PLUGIN}/endpoints/fastapi/${fastapi.id}/`, { body: { token: randomBytes(36).toString('base64url') } }),
-      (error) => error.status === 400 && /candidate API key was rejected/.test(JSON.stringify(error.body)),
+      (/** @type {import('../netbox.js').NetBoxError} */ error) => error.status === 400 && /candidate API key was rejected/.test(JSON.stringify(error.body)),
     );
     const file = join(stateDir, STATE_FILE);
     assert.equal(statSync(file).mode & 0o777, 0o600);
@@ -138,7 +149,10 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
     pluginEndpointId = pxEndpoint.id;
     for (const [kind, id] of [['netbox', nbEndpoint.id], ['proxmox', pxEndpoint.id]]) {
       const review = await api('GET', `${PLUGIN}/endpoints/${kind}/${id}/connection-authority/`);
-      assert.equal((await api('PUT', `${PLUGIN}/endpoints/${kind}/${id}/connection-authority/`, { target_fingerprint: review.target_fingerprint })).approved, true);
+      assert.equal(
+        (await api('PUT', `${PLUGIN}/endpoints/${kind}/${id}/connection-authority/`, { target_fingerprint: review.target_fingerprint })).approved,
+        true
+      );
     }
     const answers = await Promise.all(['/netbox/endpoint', '/proxmox/endpoints'].map(async (p) => (await serveFetch(p)).text()));
     for (const secret of [tokenSecret, pve.PVE_TOKEN_SECRET]) assert.ok(!answers.join('').includes(secret), 'serve never answers with a pushed secret');
@@ -197,7 +211,10 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
   });
 
   test('a second "Full update" plans and writes nothing', async () => {
-    const counted = ['/api/virtualization/virtual-machines/', '/api/virtualization/interfaces/', '/api/ipam/ip-addresses/', '/api/dcim/mac-addresses/', '/api/dcim/devices/', ...['backups', 'snapshots', 'task-history'].map((t) => `${PLUGIN}/${t}/`)];
+    const counted = [
+      '/api/virtualization/virtual-machines/', '/api/virtualization/interfaces/', '/api/ipam/ip-addresses/', '/api/dcim/mac-addresses/',
+      '/api/dcim/devices/', ...['backups', 'snapshots', 'task-history'].map((t) => `${PLUGIN}/${t}/`),
+    ];
     const count = async () => Promise.all(counted.map(async (c) => (await netbox.list(c)).length));
     const before = await count();
     const { job, runs } = await pressAndWait(HOME, '/plugins/proxbox/sync/full-update/');
@@ -213,7 +230,13 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
 
   test('every stage path of the plugin\'s own tables answers a stream (never 404)', async () => {
     // Read from the installed plugin itself, so a path it calls can not be missing here.
-    const tables = JSON.parse(await netboxShell(nb, 'import json\nfrom netbox_proxbox.sync_types import _SYNC_TYPE_PATH, _VM_SCOPED_PATH_TEMPLATES\nprint(json.dumps({"stages": dict(_SYNC_TYPE_PATH), "vm": dict(_VM_SCOPED_PATH_TEMPLATES)}))'));
+    const tables = JSON.parse(
+      await netboxShell(
+        nb,
+        'import json\nfrom netbox_proxbox.sync_types import _SYNC_TYPE_PATH, _VM_SCOPED_PATH_TEMPLATES\nprint(json.dumps({"stages": dict(_SYNC_TYPE_PATH), ' +
+          '"vm": dict(_VM_SCOPED_PATH_TEMPLATES)}))'
+      )
+    );
     assert.equal(Object.keys(tables.stages).length, 13);
     assert.equal(Object.keys(tables.vm).length, 4);
     const web01 = (await netbox.list('/api/virtualization/virtual-machines/', { query: { name: 'web01' } }))[0];
@@ -243,6 +266,7 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
   });
 
   test('409 while busy: a second run for the same endpoint is refused, and the plugin fails that job with serve\'s reason', async () => {
+    /** @type {(value?: unknown) => void} */
     let release;
     hold.gate = new Promise((r) => (release = r));
     const busy = serveFetch(`/dcim/devices/create/stream?proxmox_endpoint_ids=${backendId}&dry_run=true`);
@@ -271,7 +295,10 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
     await pveWrite('PUT', '/nodes/pve1/qemu/100/config', { name: 'web01-renamed' });
     await pveWrite('PUT', '/nodes/pve1/qemu/101/config', { name: 'db01-renamed' });
     const web01 = (await netbox.list('/api/virtualization/virtual-machines/', { query: { name: 'web01' } }))[0];
-    const { job, runs } = await pressAndWait(`/virtualization/virtual-machines/${web01.id}/`, `/virtualization/virtual-machines/${web01.id}/proxbox-sync-now/`, { jobName: `Proxbox Sync: Virtual machine ${web01.id}` });
+    const { job, runs } = await pressAndWait(
+      `/virtualization/virtual-machines/${web01.id}/`, `/virtualization/virtual-machines/${web01.id}/proxbox-sync-now/`,
+      { jobName: `Proxbox Sync: Virtual machine ${web01.id}` }
+    );
     completed(job);
     assert.match(job.log, /Skipping VM template sync: targeted virtual-machine run/);
     assert.deepEqual(runs.map((r) => [r.stage, r.path]), [
@@ -298,7 +325,10 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
     assert.equal(answers['/cluster/status'].find((r) => r.type === 'cluster').name, 'lab');
     assert.equal(answers['/nodes/pve1/qemu/100/config'].name, 'web01-renamed');
     assert.ok(answers['/nodes/nope/qemu/1/config'].error.status >= 400);
-    const refused = await serveFetch('/planner/proxmox', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ endpoint_id: pluginEndpointId, paths: ['/access/users'] }) });
+    const refused = await serveFetch('/planner/proxmox', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ endpoint_id: pluginEndpointId, paths: ['/access/users'] }),
+    });
     assert.equal(refused.status, 400);
     assert.match((await refused.json()).detail, /"\/access\/users"/);
     const now = await status();
@@ -308,7 +338,10 @@ describe('the Proxbox plugin drives serve: NetBox 4.7.3 + netbox-proxbox 0.0.29.
   });
 
   test('no token in any job log, in serve\'s output or in its state file', async () => {
-    const secrets = { 'the backend API key': key, 'the NetBox v1 token': nb.NETBOX_TOKEN, 'the NetBox v2 secret': nb.NETBOX_TOKEN_V2.split('.')[1], 'the Proxmox token secret': pve.PVE_TOKEN_SECRET };
+    const secrets = {
+      'the backend API key': key, 'the NetBox v1 token': nb.NETBOX_TOKEN, 'the NetBox v2 secret': nb.NETBOX_TOKEN_V2.split('.')[1],
+      'the Proxmox token secret': pve.PVE_TOKEN_SECRET,
+    };
     const jobs = await netbox.list('/api/core/jobs/');
     const places = {
       'the job logs and data': JSON.stringify(jobs.map((j) => [j.log_entries, j.data, j.error])),

@@ -49,7 +49,9 @@ test('fetchAll: failed paths become {error: {status, message}}; at most `concurr
   const paths = Array.from({ length: 20 }, (_, i) => `/nodes/pve1/qemu/${100 + i}/config`);
   paths.push('/nodes/pve3/qemu/104/agent/network-get-interfaces');
   const t = transport((req) => {
-    if (req.url.endsWith('network-get-interfaces')) return { status: 500, headers: {}, text: JSON.stringify({ data: null, message: 'QEMU guest agent is not running\n' }) };
+    if (req.url.endsWith('network-get-interfaces')) return {
+      status: 500, headers: {}, text: JSON.stringify({ data: null, message: 'QEMU guest agent is not running\n' }),
+    };
     if (req.url.includes('/119/')) return { status: 403, headers: {}, text: JSON.stringify({ data: null, message: `Permission check failed (${TOKEN})` }) };
     return ok({ name: req.url.split('/').at(-2) });
   });
@@ -80,7 +82,11 @@ test('transient failures (503, resets, timeouts) are retried, then recorded', as
   });
   const d = new ProxmoxClient({ url: 'https://pve:8006', token: TOKEN, transport: down, retries: 1, sleep: async () => {} });
   const out = await d.fetchAll(['/version']);
-  assert.deepEqual(out, { '/version': { error: { status: 0, message: 'GET /version: cannot reach Proxmox at https://pve:8006 (connection refused, ECONNREFUSED): check PVE_URL (--pve-url)' } } });
+  assert.deepEqual(out, {
+    '/version': {
+      error: { status: 0, message: 'GET /version: cannot reach Proxmox at https://pve:8006 (connection refused, ECONNREFUSED): check PVE_URL (--pve-url)' },
+    },
+  });
   assert.equal(down.log.length, 2);
 });
 
@@ -89,12 +95,16 @@ test('errors: one line naming the setting to fix; an untrusted certificate is no
     throw Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
   });
   const c = new ProxmoxClient({ url: 'https://pve:8006/', token: TOKEN, transport: untrusted, retries: 2, sleep: async () => {}, hints: { url: '--pve-url' } });
-  await assert.rejects(c.get('/version'), (error) => {
-    assert.equal(error.message, "GET /version: cannot verify the TLS certificate of Proxmox at https://pve:8006 (self-signed certificate): set PVE_CA_FILE (--pve-ca-file) to the cluster's CA (/etc/pve/pve-root-ca.pem), or PVE_INSECURE=1 (--pve-insecure) to skip verification");
+  await assert.rejects(c.get('/version'), (/** @type {import('../proxmox.js').ProxmoxError} */ error) => {
+    assert.equal(
+      error.message,
+      "GET /version: cannot verify the TLS certificate of Proxmox at https://pve:8006 (self-signed certificate): set PVE_CA_FILE (--pve-ca-file) to the " +
+        "cluster's CA (/etc/pve/pve-root-ca.pem), or PVE_INSECURE=1 (--pve-insecure) to skip verification"
+    );
     return true;
   });
   assert.equal(untrusted.log.length, 1, 'no retry');
   const proxy = transport(() => ({ status: 502, headers: {}, text: '<html><body><h1>502 Bad Gateway</h1></body></html>' }));
   const p = new ProxmoxClient({ url: 'https://pve:8006', token: TOKEN, transport: proxy, retries: 0, sleep: async () => {} });
-  await assert.rejects(p.get('/version'), (error) => error.status === 502 && error.message === 'HTTP 502');
+  await assert.rejects(p.get('/version'), { status: 502, message: 'HTTP 502' });
 });

@@ -43,7 +43,9 @@ test('without the plugin, flags stand in for settings and endpoint', async () =>
   // The plugin's collections answer 404: the core skips its stages and says why.
   const events = [];
   const { plan, input } = await syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: '1', emit: (e, d) => events.push({ e, d }) });
-  assert.deepEqual(input.netbox['/api/plugins/proxbox/storage/'], { error: { status: 404, message: 'GET /api/plugins/proxbox/storage/?fields=…&limit=1000 → 404: Not found.' } });
+  assert.deepEqual(input.netbox['/api/plugins/proxbox/storage/'], {
+    error: { status: 404, message: 'GET /api/plugins/proxbox/storage/?fields=…&limit=1000 → 404: Not found.' },
+  });
   assert.ok(plan.warnings.some((w) => w.code === 'proxbox-plugin-absent'), JSON.stringify(plan.warnings));
   assert.ok(events.some(({ e, d }) => e === 'error_detail' && d.category === 'plugin'));
 });
@@ -66,7 +68,11 @@ test('the NetBox preflight: /api/status/ once per client; the plugin from its an
   assert.equal(fake.log.filter((e) => e.path === '/api/status/').length, 2);
   const old = fakeNetBox();
   old.fake.version = '4.1.11';
-  await assert.rejects(readContext(old.client), { outcome: 'failed', message: `NetBox 4.1.11 at ${FAKE_URL} is too old: proxbox-planner needs NetBox 4.2 or later (plans write MAC addresses as dcim.macaddress objects, which NetBox 4.2 introduced)` });
+  await assert.rejects(readContext(old.client), {
+    outcome: 'failed',
+    message: `NetBox 4.1.11 at ${FAKE_URL} is too old: proxbox-planner needs NetBox 4.2 or later (plans write MAC addresses as dcim.macaddress objects, ` +
+      `which NetBox 4.2 introduced)`,
+  });
 });
 
 test('the Proxmox preflight: the first read is strict and its answer is used, not read twice', async () => {
@@ -80,7 +86,10 @@ test('the Proxmox preflight: the first read is strict and its answer is used, no
   });
   assert.deepEqual(refused.asked, ['/cluster/resources'], 'nothing else is read after a refusal');
   const blind = fakeProxmox({ ...sample.proxmox, '/cluster/resources': [] });
-  await assert.rejects(syncOnce({ netbox: fakeNetBox().client, proxmox: blind, endpoint: 1 }), /the Proxmox token sees no node in \/cluster\/resources at https:\/\/pve\.test:8006: give it the PVEAuditor role on \/ \(PVE_TOKEN\)/);
+  await assert.rejects(
+    syncOnce({ netbox: fakeNetBox().client, proxmox: blind, endpoint: 1 }),
+    /the Proxmox token sees no node in \/cluster\/resources at https:\/\/pve\.test:8006: give it the PVEAuditor role on \/ \(PVE_TOKEN\)/
+  );
 });
 
 test('an incomplete plan is a failed run: never applied, never "nothing to do"', async () => {
@@ -98,9 +107,15 @@ test('the write preflight: a token that may not write is found out before the fi
   const { fake, client } = fakeNetBox();
   fake.writable = false;
   const writes = () => fake.log.filter((e) => !['GET', 'OPTIONS'].includes(e.method));
-  await assert.rejects(syncOnce({ netbox: client, proxmox: fakeProxmox(), endpoint: 1, apply: true }), (error) => {
+  await assert.rejects(syncOnce({
+    netbox: client, proxmox: fakeProxmox(), endpoint: 1, apply: true,
+  }), (/** @type {import('../outcome.js').RunError} */ error) => {
     assert.equal(error.outcome, 'failed');
-    assert.match(error.message, /^the NetBox token may write none of the \d+ collections the plan writes \(\/api\/[^,]+\/, \/api\/[^,]+\/, \/api\/[^,]+\/, …\): it is read-only \(write disabled\), or its user has no add\/change permission: check NETBOX_TOKEN$/);
+    assert.match(
+      error.message,
+      new RegExp(String.raw`^the NetBox token may write none of the \d+ collections the plan writes \(/api/[^,]+/, /api/[^,]+/, /api/[^,]+/, …\): ` +
+        String.raw`it is read-only \(write disabled\), or its user has no add/change permission: check NETBOX_TOKEN$`),
+    );
     return true;
   });
   assert.deepEqual(writes(), []);
@@ -117,7 +132,14 @@ test('the write preflight: a token that may not write is found out before the fi
   // One collection without the add permission: named.
   fake.writable = true;
   const { transport } = fake;
-  const partial = { request: async (req) => (req.method === 'OPTIONS' && req.url.includes('/api/dcim/devices/') ? { status: 200, headers: {}, text: JSON.stringify({ actions: { PUT: {} } }) } : transport.request(req)), close() {} };
+  const partial = {
+    request: async (req) => (
+      req.method === 'OPTIONS' && req.url.includes('/api/dcim/devices/') ? {
+        status: 200, headers: {}, text: JSON.stringify({ actions: { PUT: {} } }),
+      } : transport.request(req)
+    ),
+    close() {},
+  };
   const limited = new NetBoxClient({ url: FAKE_URL, token: NB_TOKEN, transport: partial, sleep: async () => {} });
   await assert.rejects(syncOnce({ netbox: limited, proxmox: fakeProxmox(), endpoint: 1, apply: true }), {
     message: 'the NetBox token may not add to /api/dcim/devices/: grant its user those permissions in NetBox, or use another token (NETBOX_TOKEN)',
@@ -130,12 +152,20 @@ test('collectInput: discover → fetch → repeat until complete gives the same 
   const proxmox = fakeProxmox();
   const events = [];
   const context = await readContext(client, { endpoint: 1 });
-  const input = await collectInput({ netbox: client, proxmox, settings: context.settings, endpoint: context.endpoint, emit: (event, data) => events.push({ event, data }) });
+  const input = await collectInput({
+    netbox: client, proxmox, settings: context.settings, endpoint: context.endpoint, emit: (event, data) => events.push({ event, data }),
+  });
   assert.deepEqual(planner.plan(input).summary, planner.plan(sample).summary);
   assert.ok(Object.keys(input.proxmox).every((p) => p in sample.proxmox), 'only paths the core asked for');
   assert.deepEqual([...proxmox.asked].sort(), Object.keys(input.proxmox).sort(), 'each fetched once');
   assert.deepEqual(events.filter((e) => e.event === 'discovery').map((e) => e.data.round), [1, 2, 3]);
-  assert.deepEqual(events.at(-1), { event: 'step', data: { step: 'discovery', status: 'completed', message: `Read ${Object.keys(input.proxmox).length} Proxmox paths and ${Object.keys(sample.netbox).length} NetBox collections in 3 rounds` } });
+  assert.deepEqual(events.at(-1), {
+    event: 'step',
+    data: {
+      step: 'discovery', status: 'completed',
+      message: `Read ${Object.keys(input.proxmox).length} Proxmox paths and ${Object.keys(sample.netbox).length} NetBox collections in 3 rounds`,
+    },
+  });
 });
 
 test('a failed Proxmox path is recorded for the core, which plans around it and warns', async () => {
@@ -144,7 +174,9 @@ test('a failed Proxmox path is recorded for the core, which plans around it and 
   delete data['/nodes/pve1/qemu/101/agent/network-get-interfaces'];
   const events = [];
   const { plan, input } = await syncOnce({ netbox: client, proxmox: fakeProxmox(data), endpoint: 1, emit: (e, d) => events.push({ e, d }) });
-  assert.deepEqual(input.proxmox['/nodes/pve1/qemu/101/agent/network-get-interfaces'], { error: { status: 500, message: 'no such path /nodes/pve1/qemu/101/agent/network-get-interfaces' } });
+  assert.deepEqual(input.proxmox['/nodes/pve1/qemu/101/agent/network-get-interfaces'], {
+    error: { status: 500, message: 'no such path /nodes/pve1/qemu/101/agent/network-get-interfaces' },
+  });
   assert.ok(plan.warnings.some((w) => w.proxmox_path === '/nodes/pve1/qemu/101/agent/network-get-interfaces'));
   assert.ok(events.some(({ e, d }) => e === 'error_detail' && d.category === 'proxmox'));
 });
@@ -156,7 +188,10 @@ test('snapshots: exactly the planner input; never written with a token in it', (
     saveSnapshot(file, { ...sample, endpoint: { ...sample.endpoint, token_value: 'x', password: 'y' } }, { secrets: [NB_TOKEN] });
     const back = loadSnapshot(file);
     assert.deepEqual(back, sample);
-    assert.throws(() => saveSnapshot(file, { ...sample, settings: { ...sample.settings, note: `copied ${NB_TOKEN}` } }, { secrets: [NB_TOKEN] }), /contains a token/);
+    assert.throws(
+      () => saveSnapshot(file, { ...sample, settings: { ...sample.settings, note: `copied ${NB_TOKEN}` } }, { secrets: [NB_TOKEN] }),
+      /contains a token/
+    );
     assert.deepEqual(loadSnapshot(file), sample, 'the refused write left the old file');
     writeFileSync(file, '{');
     assert.throws(() => loadSnapshot(file), SyntaxError);
@@ -197,14 +232,17 @@ test('NetBox history: read filtered as discover asks, only for what the plan wou
   const id = 'virtual-machines:virtualization.virtualmachine:qemu/101@memory';
   const kept = next.plan.operations.find((o) => o.id === id);
   assert.deepEqual([kept.action, kept.reason], ['skip', 'operator-edited']);
-  const conflict = next.plan.conflicts.find((c) => c.id === id);
+  const conflict = /** @type {import('proxbox-planner').FieldConflict} */ (next.plan.conflicts.find((c) => c.kind === 'operator-edited' && c.id === id));
   assert.deepEqual([conflict.base, conflict.netbox, conflict.proxmox, conflict.changed_by], [before, 6000, before * 2, 'alice']);
 
   // The two ways out, as the core planned them, and what the listing says of each.
   const { 'accept-proxmox': accept, 'keep-netbox': keep } = conflict.choices;
   assert.deepEqual([accept.action, accept.target.id, accept.changes], ['update', vm.id, { memory: { before: 6000, after: before * 2 } }]);
-  assert.deepEqual([keep.action, keep.collection, keep.fields.assigned_object_type, keep.fields.assigned_object_id], ['create', JOURNAL, 'virtualization.virtualmachine', vm.id]);
-  assert.match(keep.fields.comments, /\nkeep-netbox: memory$/);
+  assert.deepEqual(
+    [keep.action, keep.collection, keep.fields.assigned_object_type, keep.fields.assigned_object_id],
+    ['create', JOURNAL, 'virtualization.virtualmachine', vm.id]
+  );
+  assert.match(/** @type {string} */ (keep.fields.comments), /\nkeep-netbox: memory$/);
   const listing = (plan) => {
     const lines = renderPlan(plan).split('\n');
     const at = lines.findIndex((line) => line.trim().startsWith('memory: NetBox'));
@@ -219,7 +257,10 @@ test('NetBox history: read filtered as discover asks, only for what the plan wou
   // A token that may not read the change log: what an operator may own is held, nothing overwritten.
   fake.fault = (req) => (req.path === CHANGELOG ? { status: 403, body: { detail: 'You do not have permission to perform this action.' } } : undefined);
   const blind = await syncOnce({ netbox: client, proxmox: fakeProxmox(drifted), endpoint: 1 });
-  assert.deepEqual(blind.plan.operations.filter((o) => o.id.startsWith('virtual-machines:virtualization.virtualmachine:qemu/101')).map((o) => [o.id, o.action, o.reason]), [[id, 'skip', 'ownership-unknown']]);
+  assert.deepEqual(
+    blind.plan.operations.filter((o) => o.id.startsWith('virtual-machines:virtualization.virtualmachine:qemu/101')).map((o) => [o.id, o.action, o.reason]),
+    [[id, 'skip', 'ownership-unknown']]
+  );
   // (unsized-disk: the sample's passthrough disk, in every plan of it.)
   assert.deepEqual(blind.plan.warnings.map((w) => w.code), ['unsized-disk', 'changelog-unreadable']);
   assert.equal(blind.result.outcome, 'ok-with-warnings');

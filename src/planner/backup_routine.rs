@@ -4,6 +4,9 @@
 //! `sync_mode_cluster`. Links to the plugin's node and storage records where
 //! the job names them (proxbox-api leaves them empty). A job gone from
 //! Proxmox is marked `stale`, never deleted, and only for this endpoint.
+//! The selection lists the guests the job backs up, also for a job that
+//! selects all guests or a pool (proxbox-api sends an empty list for those,
+//! which the plugin refuses).
 
 use super::context::Context;
 use super::diff::{Field, Kind};
@@ -15,7 +18,9 @@ use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
 use crate::parse;
 use crate::plan::MatchedBy;
+use crate::plan::Reason;
 use crate::proxmox_path;
+use crate::source::Inventory;
 use serde_json::{Map, Value};
 
 pub const PLANNER: Planner = Planner {
@@ -56,14 +61,39 @@ fn ask(ask: &mut Ask) {
     }
 }
 
-/// `"101,200"` (or a list) → `[101, 200]`.
-fn selection(value: Option<&Value>) -> Value {
-    let vmids: Vec<Value> = parse::list(value)
-        .iter()
-        .filter_map(|v| v.parse::<u64>().ok())
-        .map(Value::from)
-        .collect();
-    Value::Array(vmids)
+/// The VMIDs a job backs up, sorted: its `vmid` list (`"101,200"` or a
+/// list), else with `all` every guest (on its node, when it names one) but
+/// the `exclude`d, else the guests in its `pool`.
+fn selection(inventory: &Inventory, row: &Map<String, Value>) -> Vec<u64> {
+    let vmids = |key: &str| -> Vec<u64> {
+        parse::list(row.get(key))
+            .iter()
+            .filter_map(|v| v.parse::<u64>().ok())
+            .collect()
+    };
+    let mut selected = vmids("vmid");
+    if selected.is_empty() {
+        let node = loose_string(row.get("node"));
+        let pool = loose_string(row.get("pool"));
+        let excluded = vmids("exclude");
+        let all = loose_flag(row.get("all"));
+        selected = inventory
+            .guests
+            .iter()
+            .filter(|g| node.as_ref().is_none_or(|n| *n == g.node))
+            .filter(|g| {
+                if all {
+                    !excluded.contains(&g.vmid)
+                } else {
+                    pool.is_some() && g.pool == pool
+                }
+            })
+            .map(|g| g.vmid)
+            .collect();
+    }
+    selected.sort_unstable();
+    selected.dedup();
+    selected
 }
 
 /// A property string's value (`storage=local-lvm` of `fleecing`), given as
@@ -88,7 +118,7 @@ fn property_text(value: Option<&Value>) -> String {
     }
 }
 
-fn desired(ctx: &Context, row: &Map<String, Value>, id: &str) -> Desired {
+fn desired(ctx: &Context, row: &Map<String, Value>, id: &str, selected: Vec<u64>) -> Desired {
     // The plugin keeps "" for "not set" in its text fields, never null.
     let text = |key: &str| loose_string(row.get(key)).unwrap_or_default();
     let number = |key: &str| row.get(key).and_then(loose_u64);
@@ -118,7 +148,7 @@ fn desired(ctx: &Context, row: &Map<String, Value>, id: &str) -> Desired {
             storage_ref(property_of(row.get("fleecing"), "storage")),
         ),
         Field::new("fleecing", Kind::Scalar, property_text(row.get("fleecing"))),
-        Field::new("selection", Kind::Scalar, selection(row.get("vmid"))),
+        Field::new("selection", Kind::Scalar, selected),
         Field::new(
             "keep_all",
             Kind::Scalar,
@@ -177,7 +207,14 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
             key: id.clone(),
             proxmox_path: Some(proxmox_path::CLUSTER_BACKUP.to_owned()),
         };
-        reconciler.item(ctx, &item, found, |ctx, _| desired(ctx, row, &id));
+        let selected = selection(ctx.inventory, row);
+        if selected.is_empty() {
+            let detail =
+                "the job selects no guest, and the plugin refuses a routine with an empty selection".to_owned();
+            reconciler.hold(ctx, &item, found, Reason::UnsupportedByNetbox, detail);
+            continue;
+        }
+        reconciler.item(ctx, &item, found, |ctx, _| desired(ctx, row, &id, selected));
     }
     reconciler.retire(ctx, true, |record| record.str("job_id").unwrap_or_default().to_owned());
     Ok(())

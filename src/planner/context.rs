@@ -258,6 +258,9 @@ pub struct Refs {
     pub deleted: BTreeMap<&'static str, BTreeSet<u64>>,
     /// Sidecar model → the object each sidecar belongs to → the sidecar's id.
     pub sidecars: BTreeMap<&'static str, BTreeMap<u64, u64>>,
+    /// Guest key → the last write of its VM's disks: a later write of the VM
+    /// waits for it (see `disk::serialize_with_vm`).
+    pub last_disk_write: BTreeMap<String, String>,
 }
 
 impl Refs {

@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
 use crate::parse::DiskSpec;
-use crate::plan::{MatchedBy, Reason, Warning, WarningCode};
+use crate::plan::{Action, MatchedBy, Reason, Warning, WarningCode};
 use crate::source::{disks, GuestDisk};
 use serde_json::Value;
 
@@ -83,8 +83,10 @@ fn plan_guest<'a>(ctx: &mut Context<'a>, writes: bool, key: &str, slot: &VmSlot,
             .warn(Warning::new(WarningCode::IncompleteSnapshot, message).at_path(guest.config_path.clone()));
         return;
     };
+    let mut labels = Vec::new();
     for disk in disks(config) {
         let label = format!("{key}/{}", disk.key);
+        labels.push(label.clone());
         let candidates: Vec<&Object> = existing
             .iter()
             .copied()
@@ -110,6 +112,40 @@ fn plan_guest<'a>(ctx: &mut Context<'a>, writes: bool, key: &str, slot: &VmSlot,
     reconciler.retire(ctx, true, |d| {
         format!("{key}/{}#{}", d.str("name").unwrap_or_default(), d.id)
     });
+    serialize_with_vm(ctx, key, slot, &labels);
+}
+
+/// NetBox keeps a VM's `disk` as the sum of its disks, recomputed after each
+/// disk write from what that write's transaction sees and saved over the VM
+/// row, and every VM save writes the `disk` it read. Two such writes side
+/// by side lose one (measured: a VM left at 8,192 of its 148,480 MB, and
+/// every later edit of it refused). So the VM's disk creates and updates run
+/// one after another (one bulk request, or batches in turn), after the VM's
+/// own update of this plan, and before its later ones (`last_disk_write`).
+fn serialize_with_vm(ctx: &mut Context, key: &str, slot: &VmSlot, labels: &[String]) {
+    let writes: Vec<String> = labels
+        .iter()
+        .map(|label| LIFECYCLE.head(label, String::new()).id())
+        .filter(|id| {
+            ctx.plan
+                .get(id)
+                .is_some_and(|op| matches!(op.action, Action::Create | Action::Update))
+        })
+        .collect();
+    let vm_update = slot
+        .existing_id
+        .and_then(|id| ctx.plan.update_of(netbox::VIRTUAL_MACHINE, id))
+        .map(|op| op.id.clone());
+    let mut previous = vm_update;
+    for write in &writes {
+        if let Some(before) = &previous {
+            ctx.plan.add_dependency(write, before);
+        }
+        previous = Some(write.clone());
+    }
+    if let Some(last) = writes.last() {
+        ctx.refs.last_disk_write.insert(key.to_owned(), last.clone());
+    }
 }
 
 /// A disk key Proxmox has that is no NetBox disk: a CD-ROM (not a disk), or

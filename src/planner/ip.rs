@@ -184,5 +184,9 @@ fn plan_primary(ctx: &mut Context, guest: &Group, planned: &[(Cidr, Option<Value
         model: netbox::VIRTUAL_MACHINE,
         ..LIFECYCLE.head(&identity, identity.clone())
     };
-    ctx.update(head, target, Reason::ChangedInProxmox, changes, None);
+    let op = ctx.update(head, target, Reason::ChangedInProxmox, changes, None);
+    // A VM save writes the disk total it read: not beside a write of its disks.
+    if let (Some(op), Some(disks)) = (op, ctx.refs.last_disk_write.get(&guest.key).cloned()) {
+        ctx.plan.add_dependency(&op, &disks);
+    }
 }

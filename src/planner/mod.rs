@@ -41,8 +41,7 @@ use crate::plan::{EndpointInfo, OpHead, Origin, Plan, PlanBuilder, Reason, Warni
 use crate::settings::{read_settings, Settings};
 use crate::source::{self, Guest, Inventory, ProxmoxSnapshot};
 use context::{Context, Loaded, Refs, Subset};
-use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 pub use bootstrap::Prerequisite;
 pub use diff::holds;
@@ -236,11 +235,11 @@ fn skip_stages(plan: &mut PlanBuilder, statuses: &[StageStatus]) {
             stage: stage.name(),
             resource: stage.spec().gated_by.first().copied(),
             model,
-            identity: "*",
+            identity: crate::plan::STAGE_WIDE,
             key: format!("stage {}", stage.name()),
         };
         let detail = status.reason.clone().unwrap_or_default();
-        plan.skip(head, None, Reason::ModeDisabled, detail, None);
+        plan.skip_stage_wide(head, Reason::ModeDisabled, detail);
     }
 }
 
@@ -263,12 +262,12 @@ pub fn plan(input: &InputDoc) -> Result<Plan> {
 
 /// For `discover`: the NetBox history (change log, journal) queries the plan
 /// needs, per collection; empty once given, or when nothing needs it.
-pub fn history_queries(input: &InputDoc) -> Result<BTreeMap<&'static str, Vec<Map<String, Value>>>> {
+pub fn history_queries(input: &InputDoc) -> Result<ownership::HistoryQueries> {
     let netbox_state = NetboxState::read(&input.netbox)?;
     if ownership::HISTORY.iter().any(|m| netbox_state.has(*m)) {
-        return Ok(BTreeMap::new());
+        return Ok(ownership::HistoryQueries::new());
     }
-    let mut queries = BTreeMap::new();
+    let mut queries = ownership::HistoryQueries::new();
     run_with(input, |ownership| {
         queries = ownership.queries()?;
         Ok(())

@@ -34,6 +34,10 @@ use crate::settings::OnOperatorEdit;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The history queries a plan needs, by collection: the model read and
+/// the query strings (as objects) of its list requests.
+pub type HistoryQueries = BTreeMap<&'static str, (Model, Vec<Map<String, Value>>)>;
+
 /// The start of the change-log message of every write the host makes for a
 /// plan (NetBox ≥ 4.4 records `changelog_message`).
 pub const CHANGELOG_MARKER: &str = "proxbox-planner";
@@ -211,8 +215,8 @@ impl<'a> Ownership<'a> {
 
     /// For `discover`: the history queries, per collection (empty when the
     /// plan updates nothing an operator could own, or has read it already).
-    pub fn queries(&self) -> Result<BTreeMap<&'static str, Vec<Map<String, Value>>>> {
-        let mut queries: BTreeMap<&'static str, Vec<Map<String, Value>>> = BTreeMap::new();
+    pub fn queries(&self) -> Result<HistoryQueries> {
+        let mut queries = HistoryQueries::new();
         if self.wanted.is_empty() || !matches!(self.history, History::Unread) {
             return Ok(queries);
         }
@@ -233,7 +237,10 @@ impl<'a> Ownership<'a> {
                 let journal = json!({ "assigned_object_type": model, "assigned_object_id": chunk, "q": KEEP_LINE });
                 for (collection, query) in [(netbox::OBJECT_CHANGE, changes), (netbox::JOURNAL_ENTRY, journal)] {
                     if let Value::Object(query) = query {
-                        queries.entry(collection.collection).or_default().push(query);
+                        let (_, list) = queries
+                            .entry(collection.collection)
+                            .or_insert_with(|| (collection, Vec::new()));
+                        list.push(query);
                     }
                 }
             }

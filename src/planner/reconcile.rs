@@ -20,7 +20,7 @@ use crate::modes::ResourceType;
 use crate::netbox::{self, Model, Object};
 use crate::plan::{
     reference, Change, FieldConflict, MatchedBy, OpHead, Operation, Reason, Target, Warning, WarningCode,
-    ACCEPT_PROXMOX, KEEP_NETBOX,
+    ACCEPT_PROXMOX, KEEP_NETBOX, STAGE_WIDE,
 };
 use crate::settings::OnOperatorEdit;
 use serde_json::{Map, Value};
@@ -260,9 +260,9 @@ impl<'s, 'a> Reconciler<'s, 'a> {
                     op.stage == spec.stage && op.resource == Some(resource) && op.reason == Reason::ModeDisabled
                 });
                 if !said {
-                    let head = spec.head("*", format!("every {}", resource.name()));
+                    let head = spec.head(STAGE_WIDE, format!("every {}", resource.name()));
                     let detail = ctx.modes.disabled_reason(resource);
-                    ctx.plan.skip(head, None, Reason::ModeDisabled, detail, None);
+                    ctx.plan.skip_stage_wide(head, Reason::ModeDisabled, detail);
                 }
             }
         }
@@ -378,8 +378,8 @@ impl<'s, 'a> Reconciler<'s, 'a> {
     pub fn skip_all(mut self, ctx: &mut Context, reason: Reason, detail: &str) {
         if self.planning {
             if let Some(resource) = self.spec.resource {
-                let head = self.spec.head("*", format!("every {}", resource.name()));
-                ctx.plan.skip(head, None, reason, detail, None);
+                let head = self.spec.head(STAGE_WIDE, format!("every {}", resource.name()));
+                ctx.plan.skip_stage_wide(head, reason, detail);
             }
         }
         self.planning = false;
