@@ -68,7 +68,16 @@ function printVariants(best) {
   console.log('    build                raw KiB  gzip KiB  planJson ms  vs pkg/web  plan(object) ms  1st planJson ms');
   for (const build of builds) {
     const js = best.get(build);
-    console.log(`    ${build.name.padEnd(20)} ${build.kib.toFixed(0).padStart(7)}  ${build.gzipKib.toFixed(0).padStart(8)}  ${js.plan_json_ms.toFixed(1).padStart(11)}  ${(js.plan_json_ms / base).toFixed(3).padStart(9)}x  ${js.plan_ms.toFixed(1).padStart(15)}  ${js.plan_json_first_ms.toFixed(1).padStart(15)}`);
+    const cells = [
+      build.name.padEnd(20),
+      build.kib.toFixed(0).padStart(7),
+      build.gzipKib.toFixed(0).padStart(8),
+      js.plan_json_ms.toFixed(1).padStart(11),
+      `${(js.plan_json_ms / base).toFixed(3).padStart(9)}x`,
+      js.plan_ms.toFixed(1).padStart(15),
+      js.plan_json_first_ms.toFixed(1).padStart(15),
+    ];
+    console.log(`    ${cells.join('  ')}`);
   }
 }
 
