@@ -504,15 +504,30 @@ pub struct Finished {
 #[derive(Default)]
 pub struct PlanBuilder {
     operations: Vec<Operation>,
-    /// Where each operation is in `operations`, by id: the planners look
-    /// operations up once per object, which a scan would make quadratic.
-    position: std::collections::HashMap<String, usize>,
-    /// Where the update of each existing object is, by model and id.
-    updates: std::collections::HashMap<(&'static str, u64), usize>,
+    index: OpIndex,
     warnings: Vec<Warning>,
     conflicts: Vec<ConflictEntry>,
     unchanged: BTreeMap<&'static str, u64>,
     operator_owned: BTreeMap<&'static str, u64>,
+}
+
+/// Where operations are in `PlanBuilder::operations`: the planners look
+/// operations up once per object, which a scan would make quadratic.
+#[derive(Default)]
+struct OpIndex {
+    /// By operation id.
+    position: std::collections::HashMap<String, usize>,
+    /// The update of each existing object, by model and id.
+    updates: std::collections::HashMap<(&'static str, u64), usize>,
+}
+
+impl OpIndex {
+    fn add(&mut self, at: usize, op: &Operation) {
+        self.position.insert(op.id.clone(), at);
+        if let (Action::Update, Some(id)) = (op.action, op.target.as_ref().and_then(|t| t.id.as_u64())) {
+            self.updates.entry((op.model, id)).or_insert(at);
+        }
+    }
 }
 
 /// What every operation has; the constructors below fill in the rest.
@@ -601,12 +616,8 @@ impl PlanBuilder {
     /// Operation ids are identities: two Proxmox rows that map to the same
     /// object (a duplicated job id, say) must not plan it twice. The first wins.
     fn push(&mut self, op: Operation) {
-        if !self.position.contains_key(&op.id) {
-            let at = self.operations.len();
-            self.position.insert(op.id.clone(), at);
-            if let (Action::Update, Some(id)) = (op.action, op.target.as_ref().and_then(|t| t.id.as_u64())) {
-                self.updates.entry((op.model, id)).or_insert(at);
-            }
+        if !self.index.position.contains_key(&op.id) {
+            self.index.add(self.operations.len(), &op);
             self.operations.push(op);
         } else {
             let message = format!("{} is planned once; another Proxmox row maps to the same object", op.id);
@@ -704,16 +715,16 @@ impl PlanBuilder {
 
     /// Whether an operation with this id is planned.
     pub fn has(&self, id: &str) -> bool {
-        self.position.contains_key(id)
+        self.index.position.contains_key(id)
     }
 
     /// The planned operation with this id.
     pub fn get(&self, id: &str) -> Option<&Operation> {
-        self.position.get(id).and_then(|&at| self.operations.get(at))
+        self.index.position.get(id).and_then(|&at| self.operations.get(at))
     }
 
     fn get_mut(&mut self, id: &str) -> Option<&mut Operation> {
-        let at = *self.position.get(id)?;
+        let at = *self.index.position.get(id)?;
         self.operations.get_mut(at)
     }
 
@@ -742,7 +753,7 @@ impl PlanBuilder {
 
     /// This plan's update of an existing object, if it has one.
     pub fn update_of(&self, model: Model, id: u64) -> Option<&Operation> {
-        let at = *self.updates.get(&(model.name, id))?;
+        let at = *self.index.updates.get(&(model.name, id))?;
         self.operations.get(at).filter(|op| op.action == Action::Update)
     }
 
@@ -777,13 +788,9 @@ impl PlanBuilder {
     }
 
     fn reindex(&mut self) {
-        self.position.clear();
-        self.updates.clear();
+        self.index = OpIndex::default();
         for (at, op) in self.operations.iter().enumerate() {
-            self.position.insert(op.id.clone(), at);
-            if let (Action::Update, Some(id)) = (op.action, op.target.as_ref().and_then(|t| t.id.as_u64())) {
-                self.updates.entry((op.model, id)).or_insert(at);
-            }
+            self.index.add(at, op);
         }
     }
 
