@@ -263,7 +263,7 @@ fn endpoint(guests: u64) -> Value {
         "/cluster/sdn/vnets".into(),
         json!([{"vnet": "vnet1", "zone": "evpn1", "tag": 10001}]),
     );
-    let models = proxbox_planner::netbox::ALL_MODELS.iter();
+    let models = proxbox_planner::ALL_MODELS.iter();
     let netbox: Map<String, Value> = models.map(|m| (m.collection.to_owned(), json!([]))).collect();
     json!({"settings": {"max_deletes": 100000}, "endpoint": {"id": 1, "name": "synth"}, "sync_types": ["all"],
         "sync_user": {"id": 1, "username": "proxbox-sync"}, "proxmox": proxmox, "netbox": netbox})

@@ -10,6 +10,7 @@ use std::fmt;
 /// Stable, machine-readable error codes (kebab-case on the wire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(transform = crate::schema::unit_enum))]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorCode {
     /// The input text is not JSON at all.
@@ -29,6 +30,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The wire name: `invalid-json`, `wrong-type`, ...
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidJson => "invalid-json",
@@ -53,13 +55,16 @@ impl fmt::Display for ErrorCode {
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[error("{message} (at {path})")]
 pub struct PlanError {
+    /// What kind of problem it is.
     pub code: ErrorCode,
     /// JSONPath-style location of the offending value, e.g. `$.settings.sync_mode_vm`.
     pub path: String,
+    /// What is wrong, for a person.
     pub message: String,
 }
 
 impl PlanError {
+    /// An error of `code` at `path` (a `json::Path` or a string).
     pub fn new(code: ErrorCode, path: impl fmt::Display, message: impl Into<String>) -> Self {
         PlanError {
             code,
@@ -69,4 +74,5 @@ impl PlanError {
     }
 }
 
+/// The core's result: a value or a `PlanError`.
 pub type Result<T, E = PlanError> = std::result::Result<T, E>;

@@ -4,42 +4,46 @@
 //! fetches Proxmox and NetBox JSON, hands it over, and gets back what to do.
 //! Same input, same bytes out. `wasm` is the only module that knows about
 //! JavaScript, and it only converts.
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
 )]
 
-pub mod discover;
-pub mod error;
-pub mod fingerprint;
+mod discover;
+mod error;
+mod fingerprint;
 #[cfg(target_arch = "wasm32")]
 mod heap;
-pub mod input;
-pub mod json;
+mod input;
+mod json;
 pub mod modes;
-pub mod netbox;
-pub mod parse;
+mod netbox;
+mod parse;
 pub mod plan;
 mod planner;
 pub mod proxmox_path;
 #[cfg(test)]
 mod schema;
-pub mod settings;
+mod settings;
 mod sort;
-pub mod source;
-pub mod time;
+mod source;
+mod time;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
 pub use discover::{discover, discover_json, Discovery};
 pub use error::{ErrorCode, PlanError, Result};
 pub use modes::{ResolvedModes, ResourceType, Stage, StageStatus, SyncMode};
+pub use netbox::{Model, ALL_MODELS};
+pub use settings::OnOperatorEdit;
 
 use json::Path;
 pub use modes::ModeReport;
 use modes::{mode_report, parse_sync_types};
 use serde_json::Value;
 
+/// This crate's version: every plan carries it as `planner_version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// `ProxmoxEndpoint.effective_sync_mode(type)`: endpoint → global → default,
@@ -67,6 +71,9 @@ pub fn effective_sync_mode(
     Ok(modes.configured(resource).0)
 }
 
+/// The sync modes in force for `settings` and `endpoint`, and which stages of
+/// `sync_types` (default: all) run, with the plugin's query flags: what the
+/// plan's `modes`, `stages` and `query_flags` would say, without planning.
 pub fn resolve_sync_modes(
     settings: Option<&Value>,
     endpoint: Option<&Value>,

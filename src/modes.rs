@@ -14,16 +14,23 @@ use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(transform = crate::schema::unit_enum))]
 #[serde(rename_all = "snake_case")]
+/// How much of a resource type the sync may write (SPEC §1).
 pub enum SyncMode {
+    /// Create, update and retire: NetBox follows Proxmox.
     Always,
+    /// Create what is missing, never change or retire what exists.
     BootstrapOnly,
+    /// Leave the type alone: no reads, no writes.
     Disabled,
 }
 
 impl SyncMode {
+    /// The three modes, in the order the plugin's settings list them.
     pub const ALL: [SyncMode; 3] = [SyncMode::Always, SyncMode::BootstrapOnly, SyncMode::Disabled];
 
+    /// The setting's value: `always`, `bootstrap_only`, `disabled`.
     pub fn as_str(self) -> &'static str {
         match self {
             SyncMode::Always => "always",
@@ -38,6 +45,7 @@ impl SyncMode {
         SyncMode::ALL.into_iter().find(|mode| mode.as_str() == normalized)
     }
 
+    /// `Disabled`.
     pub fn is_disabled(self) -> bool {
         self == SyncMode::Disabled
     }
@@ -47,23 +55,34 @@ impl SyncMode {
 /// (every parent comes before its children, which the cascade relies on).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(transform = crate::schema::unit_enum))]
 #[serde(rename_all = "snake_case")]
 pub enum ResourceType {
+    /// Virtual machines and containers (`sync_mode_vm`).
     Vm,
+    /// Guest templates (`sync_mode_vm_template`).
     VmTemplate,
+    /// Guest network interfaces (`sync_mode_vm_interface`).
     VmInterface,
+    /// MAC addresses of interfaces (`sync_mode_mac`).
     Mac,
+    /// The cluster and its bootstrap objects (`sync_mode_cluster`).
     Cluster,
+    /// Nodes as devices (`sync_mode_node`).
     Node,
+    /// Storage (`sync_mode_storage`).
     Storage,
+    /// IP addresses (`sync_mode_ip_address`).
     IpAddress,
+    /// SDN zones, VNets and subnets (`sync_mode_sdn`).
     Sdn,
+    /// The SDN's BGP and EVPN controllers (`sync_mode_sdn_bgp`).
     SdnBgp,
 }
 
-pub const RESOURCE_COUNT: usize = 10;
+pub(crate) const RESOURCE_COUNT: usize = 10;
 
-pub struct ResourceSpec {
+pub(crate) struct ResourceSpec {
     pub resource: ResourceType,
     pub name: &'static str,
     pub default: SyncMode,
@@ -73,7 +92,7 @@ pub struct ResourceSpec {
 
 use ResourceType as R;
 
-pub const RESOURCES: [ResourceSpec; RESOURCE_COUNT] = [
+pub(crate) const RESOURCES: [ResourceSpec; RESOURCE_COUNT] = [
     ResourceSpec {
         resource: R::Vm,
         name: "vm",
@@ -137,6 +156,7 @@ pub const RESOURCES: [ResourceSpec; RESOURCE_COUNT] = [
 ];
 
 impl ResourceType {
+    /// Every type, parents before children (the cascade's order).
     pub const ALL: [ResourceType; RESOURCE_COUNT] = [
         R::Vm,
         R::VmTemplate,
@@ -150,21 +170,23 @@ impl ResourceType {
         R::SdnBgp,
     ];
 
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 
-    pub fn spec(self) -> &'static ResourceSpec {
+    pub(crate) fn spec(self) -> &'static ResourceSpec {
         RESOURCES
             .iter()
             .find(|spec| spec.resource == self)
             .unwrap_or(&RESOURCES[0])
     }
 
+    /// The name settings use after `sync_mode_`: `vm`, `vm_interface`, ...
     pub fn name(self) -> &'static str {
         self.spec().name
     }
 
+    /// The setting's field name: `sync_mode_vm`, ...
     pub fn setting_field(self) -> String {
         format!("sync_mode_{}", self.name())
     }
@@ -179,6 +201,7 @@ impl ResourceType {
             .map(|spec| spec.resource)
     }
 
+    /// Every name, comma-separated, for error messages.
     pub fn valid_names() -> String {
         RESOURCES.iter().map(|spec| spec.name).collect::<Vec<_>>().join(", ")
     }
@@ -189,15 +212,17 @@ impl ResourceType {
 pub struct PerType<T>([T; RESOURCE_COUNT]);
 
 impl<T> PerType<T> {
-    pub fn from_fn(mut f: impl FnMut(ResourceType) -> T) -> Self {
+    pub(crate) fn from_fn(mut f: impl FnMut(ResourceType) -> T) -> Self {
         PerType(ResourceType::ALL.map(&mut f))
     }
 
+    /// The value for `resource`.
     #[allow(clippy::indexing_slicing)] // the index is a discriminant of a 10-variant enum
     pub fn get(&self, resource: ResourceType) -> &T {
         &self.0[resource.index()]
     }
 
+    /// Each type with its value, in `ResourceType::ALL` order.
     pub fn iter(&self) -> impl Iterator<Item = (ResourceType, &T)> {
         ResourceType::ALL.into_iter().zip(self.0.iter())
     }
@@ -216,30 +241,28 @@ impl<T: Serialize> Serialize for PerType<T> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(transform = crate::schema::unit_enum))]
 #[serde(rename_all = "snake_case")]
+/// Where a type's configured mode came from.
 pub enum ModeSource {
+    /// The endpoint's own override.
     Endpoint,
+    /// The plugin's global settings.
     Global,
+    /// Neither set it: the type's default.
     Default,
 }
 
 /// The per-type values an operator set: global settings and endpoint overrides.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ModeSettings {
+pub(crate) struct ModeSettings {
     pub global: PerType<Option<SyncMode>>,
     pub endpoint: PerType<Option<SyncMode>>,
 }
 
 impl ModeSettings {
-    pub fn defaults() -> Self {
-        ModeSettings {
-            global: PerType::from_fn(|_| None),
-            endpoint: PerType::from_fn(|_| None),
-        }
-    }
-
     /// SPEC §1 steps 2–3, without the cascade (what `effective_sync_mode` returns).
-    pub fn configured(&self, resource: ResourceType) -> (SyncMode, ModeSource) {
+    pub(crate) fn configured(&self, resource: ResourceType) -> (SyncMode, ModeSource) {
         if let Some(mode) = self.endpoint.get(resource) {
             (*mode, ModeSource::Endpoint)
         } else if let Some(mode) = self.global.get(resource) {
@@ -249,7 +272,7 @@ impl ModeSettings {
         }
     }
 
-    pub fn resolve(&self) -> ResolvedModes {
+    pub(crate) fn resolve(&self) -> ResolvedModes {
         let raw = PerType::from_fn(|r| self.configured(r).0);
         let sources = PerType::from_fn(|r| self.configured(r).1);
         // Parents precede children in RESOURCES, so one forward pass settles the cascade.
@@ -285,6 +308,7 @@ impl ModeSettings {
 pub struct ResolvedModes {
     /// Endpoint → global → default, before the cascade.
     pub raw: PerType<SyncMode>,
+    /// Where each `raw` mode came from.
     pub sources: PerType<ModeSource>,
     /// After the cascade: these decide what runs.
     pub effective: PerType<SyncMode>,
@@ -294,10 +318,12 @@ pub struct ResolvedModes {
 }
 
 impl ResolvedModes {
+    /// The mode in force for `resource`, after the cascade.
     pub fn effective(&self, resource: ResourceType) -> SyncMode {
         *self.effective.get(resource)
     }
 
+    /// Whether `resource` is disabled, by its own mode or by the cascade.
     pub fn is_disabled(&self, resource: ResourceType) -> bool {
         self.effective(resource).is_disabled()
     }
@@ -316,25 +342,41 @@ impl ResolvedModes {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema), schemars(rename = "StageName"))]
+#[cfg_attr(test, schemars(transform = crate::schema::unit_enum))]
 #[serde(rename_all = "kebab-case")]
+/// A sync stage: the plugin's sync types, in the order a full run takes them.
 pub enum Stage {
+    /// The cluster, its nodes as devices, and their bootstrap objects.
     Devices,
+    /// Proxmox storage, as the plugin's storage rows.
     Storage,
+    /// Guests as virtual machines.
     VirtualMachines,
+    /// Guest templates, as the plugin's template rows.
     VmTemplates,
+    /// Proxmox task history, as the plugin's task rows.
     TaskHistory,
+    /// Guest disks as virtual disks.
     VmDisks,
+    /// Backup volumes, as the plugin's backup rows.
     VmBackups,
+    /// Guest snapshots, as the plugin's snapshot rows.
     VmSnapshots,
+    /// Node network interfaces (bridges, bonds, VLANs) as device interfaces.
     NetworkInterfaces,
+    /// Guest NICs as VM interfaces, with their MACs and VLANs.
     VmInterfaces,
+    /// Guest addresses as IP addresses, and the primary IPs.
     IpAddresses,
+    /// SDN zones, VNets, subnets and controllers.
     Sdn,
+    /// Replication jobs, as the plugin's replication rows.
     Replications,
+    /// Backup jobs (vzdump schedules), as the plugin's backup routines.
     BackupRoutines,
 }
 
-pub struct StageSpec {
+pub(crate) struct StageSpec {
     pub stage: Stage,
     pub name: &'static str,
     /// The stage is skipped when **all** of these are effectively disabled.
@@ -344,7 +386,7 @@ pub struct StageSpec {
 /// Dependency order: this is the order stages run and operations are listed in
 /// (netbox-proxbox's `_SYNC_STAGE_ORDER`, with `vm-templates`, which the
 /// plugin runs itself, after the VMs).
-pub const STAGES: &[StageSpec] = &[
+pub(crate) const STAGES: &[StageSpec] = &[
     StageSpec {
         stage: Stage::Devices,
         name: "devices",
@@ -417,9 +459,10 @@ pub const STAGES: &[StageSpec] = &[
     },
 ];
 
-pub const STAGE_COUNT: usize = STAGES.len();
+pub(crate) const STAGE_COUNT: usize = STAGES.len();
 
 impl Stage {
+    /// Every stage, in run order (what `all` expands to).
     pub const ALL: [Stage; STAGE_COUNT] = {
         let mut all = [Stage::Devices; STAGE_COUNT];
         let mut at = 0;
@@ -438,12 +481,13 @@ impl Stage {
         all
     };
 
-    pub fn spec(self) -> &'static StageSpec {
+    pub(crate) fn spec(self) -> &'static StageSpec {
         // The table lists the stages in enum order (checked where `ALL` is built).
         #[allow(clippy::indexing_slicing)]
         &STAGES[self as usize]
     }
 
+    /// The sync type's name: `virtual-machines`, `vm-interfaces`, ...
     pub fn name(self) -> &'static str {
         self.spec().name
     }
@@ -475,7 +519,7 @@ fn valid_sync_types() -> String {
 
 /// SPEC §1.1: expand `all`, collapse duplicates, pull in dependencies, sort by
 /// stage order. Absent or `null` means `["all"]`.
-pub fn parse_sync_types(value: Option<&Value>, path: &Path) -> Result<Vec<Stage>> {
+pub(crate) fn parse_sync_types(value: Option<&Value>, path: &Path) -> Result<Vec<Stage>> {
     let items = match value {
         None | Some(Value::Null) => return Ok(Stage::ALL.to_vec()),
         Some(value) => as_array(value, path)?,
@@ -518,14 +562,18 @@ pub fn parse_sync_types(value: Option<&Value>, path: &Path) -> Result<Vec<Stage>
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+/// Whether a requested stage runs, and if not, why.
 pub struct StageStatus {
+    /// The stage.
     pub stage: Stage,
+    /// False when the modes that gate it are all disabled.
     pub run: bool,
+    /// Why it does not run: the settings that disable it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-pub fn stage_statuses(stages: &[Stage], modes: &ResolvedModes) -> Vec<StageStatus> {
+pub(crate) fn stage_statuses(stages: &[Stage], modes: &ResolvedModes) -> Vec<StageStatus> {
     stages
         .iter()
         .map(|&stage| {
@@ -562,7 +610,11 @@ fn flag(value: bool) -> String {
     if value { "true" } else { "false" }.to_owned()
 }
 
-pub fn query_flags(statuses: &[StageStatus], modes: &ResolvedModes, overwrite: &[(&'static str, bool)]) -> QueryFlags {
+pub(crate) fn query_flags(
+    statuses: &[StageStatus],
+    modes: &ResolvedModes,
+    overwrite: &[(&'static str, bool)],
+) -> QueryFlags {
     let mut common = BTreeMap::new();
     for (resource, mode) in modes.effective.iter() {
         common.insert(resource.setting_field(), mode.as_str().to_owned());
@@ -603,13 +655,16 @@ pub fn query_flags(statuses: &[StageStatus], modes: &ResolvedModes, overwrite: &
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ModeReport {
+    /// The modes in force and how each was reached.
     #[serde(flatten)]
     pub modes: ResolvedModes,
+    /// The requested stages, each with whether it runs.
     pub stages: Vec<StageStatus>,
+    /// What the original plugin would send its backend.
     pub query_flags: QueryFlags,
 }
 
-pub fn mode_report(settings: &crate::settings::Settings, stages: &[Stage]) -> ModeReport {
+pub(crate) fn mode_report(settings: &crate::settings::Settings, stages: &[Stage]) -> ModeReport {
     let modes = settings.modes.resolve();
     let stages = stage_statuses(stages, &modes);
     let query_flags = query_flags(&stages, &modes, &settings.overwrite.0);

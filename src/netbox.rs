@@ -13,7 +13,9 @@ use std::fmt;
 /// and the fields of its objects the planners compare, match or write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Model {
+    /// NetBox's `app_label.model` name, as operations carry it in `model`.
     pub name: &'static str,
+    /// The REST collection, from `/api/` to its trailing slash.
     pub collection: &'static str,
     /// Besides `id` and `last_updated`, which every model is read with (the
     /// precondition of an update or delete).
@@ -22,7 +24,8 @@ pub struct Model {
 
 macro_rules! models {
     ($($ident:ident = $name:literal at $collection:literal reads [$($field:literal),* $(,)?];)*) => {
-        $(pub const $ident: Model = Model { name: $name, collection: $collection, reads: &[$($field),*] };)*
+        $(pub(crate) const $ident: Model = Model { name: $name, collection: $collection, reads: &[$($field),*] };)*
+        /// Every NetBox model the planner reads or writes, in one table.
         pub const ALL_MODELS: &[Model] = &[$($ident),*];
     };
 }
@@ -179,6 +182,7 @@ impl Model {
         self.collection.starts_with("/api/plugins/")
     }
 
+    /// One of the plugin's tracking rows or sync-state sidecars (`BOOKKEEPING`).
     pub fn is_bookkeeping(self) -> bool {
         BOOKKEEPING.contains(&self)
     }

@@ -10,21 +10,30 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The plan format's version: a host refuses a plan of another.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// What an operation does to its NetBox object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(transform = crate::schema::unit_enum))]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
+    /// POST `fields` to `collection`.
     Create,
+    /// PATCH each `changes[field].after` to the `target`.
     Update,
+    /// DELETE the `target`.
     Delete,
+    /// Do nothing: the plan says why (`reason`, `detail`).
     Skip,
 }
 
 impl Action {
+    /// The four actions.
     pub const ALL: [Action; 4] = [Action::Create, Action::Update, Action::Delete, Action::Skip];
 
+    /// The wire name: `create`, `update`, `delete`, `skip`.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Create => "create",
@@ -38,22 +47,30 @@ impl Action {
 /// Why an operation is in the plan. Stable codes a UI or script can filter on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(transform = crate::schema::unit_enum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     /// A bootstrap object (tag, custom field, type, role, ...) NetBox lacks.
     MissingInNetbox,
+    /// Proxmox has it, NetBox does not yet.
     NewInProxmox,
+    /// Proxmox and NetBox disagree on fields the sync owns.
     ChangedInProxmox,
+    /// NetBox has it, Proxmox no longer does.
     GoneFromProxmox,
     /// A soft-deleted VM is back in Proxmox.
     BackInProxmox,
+    /// The object carries the `bootstrap-only` tag: the sync leaves it as it is.
     BootstrapOnlyTag,
+    /// Its resource type's sync mode is `disabled` (or `bootstrap_only`, for a change).
     ModeDisabled,
+    /// Several NetBox objects (or Proxmox items) claim one identity: none is touched.
     AmbiguousIdentity,
     /// The matching NetBox object belongs to someone else (untagged, elsewhere).
     NotOwned,
     /// A Proxmox path the decision needs is missing or failed.
     IncompleteSnapshot,
+    /// The stage would delete more than `max_deletes`: it deletes nothing.
     MaxDeletesExceeded,
     /// `delete_orphans` is off: a gone VM is reported, not retired.
     OrphanKept,
@@ -63,6 +80,7 @@ pub enum Reason {
     IsTemplate,
     /// A replication job whose guest has no VM in NetBox.
     UnknownVm,
+    /// An SDN termination whose target already terminates another L2VPN.
     SdnConflict,
     /// Proxmox has it, but NetBox (or the plugin) has no way to store it.
     UnsupportedByNetbox,
@@ -85,6 +103,7 @@ pub enum Reason {
 /// existing object says how it was matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(transform = crate::schema::unit_enum))]
 #[serde(rename_all = "kebab-case")]
 pub enum MatchedBy {
     /// The Proxbox plugin's sync-state record.
@@ -100,6 +119,7 @@ pub enum MatchedBy {
 }
 
 impl Reason {
+    /// Every reason, in declaration order.
     pub const ALL: [Reason; 22] = {
         use Reason::*;
         [
@@ -142,6 +162,7 @@ impl MatchedBy {
     }
 }
 
+/// The existing NetBox object an update, delete or skip is about.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Target {
@@ -153,7 +174,7 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn of(object: &Object) -> Target {
+    pub(crate) fn of(object: &Object) -> Target {
         Target {
             id: Value::from(object.id),
             last_updated: object.last_updated().map(str::to_owned),
@@ -161,7 +182,7 @@ impl Target {
     }
 
     /// An object created earlier in this plan: no precondition to check.
-    pub fn created(reference: &Value) -> Target {
+    pub(crate) fn created(reference: &Value) -> Target {
         Target {
             id: reference.clone(),
             last_updated: None,
@@ -169,31 +190,45 @@ impl Target {
     }
 }
 
+/// One field of an update: what NetBox holds, and what the sync writes.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Change {
+    /// The value NetBox holds now (`null` when absent).
     pub before: Value,
+    /// The value to PATCH.
     pub after: Value,
 }
 
+/// One step of the plan: create, update, delete or skip one NetBox object.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Operation {
+    /// `<stage>:<model>:<identity>`: the same in every plan of the same world.
     pub id: String,
+    /// The stage that planned it (a sync type, or a bookkeeping stage).
     #[cfg_attr(test, schemars(with = "crate::schema::OperationStage"))]
     pub stage: &'static str,
+    /// The sync-mode resource type that governs it, where one does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource: Option<ResourceType>,
+    /// NetBox's `app_label.model`.
     pub model: &'static str,
     /// The REST collection to write to.
     pub collection: &'static str,
+    /// What it does.
     pub action: Action,
+    /// The object's name for people: `qemu/101 web01`, `pve1/vmbr0`, ...
     pub key: String,
+    /// Why it is in the plan.
     pub reason: Reason,
+    /// The reason in words, where there is more to say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The existing object (not for a create).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
+    /// How the existing object was found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matched_by: Option<MatchedBy>,
     /// The create payload (`create` only).
@@ -202,6 +237,8 @@ pub struct Operation {
     /// Field-level before/after (`update` only); `after` is what to PATCH.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub changes: BTreeMap<String, Change>,
+    /// Operations that must succeed first: those whose `$ref` it holds, and
+    /// writes NetBox needs to have seen before this one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
     /// NetBox list filters that find the object a create made (`$ref`s
@@ -236,6 +273,7 @@ pub fn reference(op_id: &str) -> Value {
 /// exactly these (the README lists them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(transform = crate::schema::unit_enum))]
 #[serde(rename_all = "kebab-case")]
 pub enum WarningCode {
     /// Several NetBox objects claim one identity: none is touched.
@@ -246,20 +284,25 @@ pub enum WarningCode {
     DuplicateIp,
     /// A Proxmox answer a stage needs is missing or failed: nothing is deleted from it.
     IncompleteSnapshot,
+    /// A subnet or address Proxmox reports is not a valid CIDR: it is left out.
     InvalidCidr,
+    /// A stage would delete more than `max_deletes`: it deletes nothing.
     MaxDeletesExceeded,
     /// A NetBox collection could not be read: the plan is incomplete.
     NetboxUnreadable,
     /// A NetBox object with our name but no identity, or one that belongs elsewhere.
     NotOwned,
+    /// NetBox has no Proxbox plugin: its rows are not planned, the rest is.
     ProxboxPluginAbsent,
     /// `/cluster/status` or `/cluster/resources` failed: nothing can be planned.
     ProxmoxUnreadable,
     /// An SDN path older Proxmox releases do not have (404/501).
     SdnPathUnsupported,
+    /// An SDN answer is not what Proxmox sends: that part of the SDN is not planned.
     SdnUnreadable,
     /// Proxmox has it, the plugin cannot store it.
     SdnUnsupported,
+    /// Rows of a Proxmox list that are not objects: they are skipped.
     UnreadableRow,
     /// A same-name NetBox object with no identity holds back a create.
     UnidentifiedSameName,
@@ -274,6 +317,7 @@ pub enum WarningCode {
 }
 
 impl WarningCode {
+    /// Every code, in declaration order.
     pub const ALL: [WarningCode; 18] = {
         use WarningCode::*;
         [
@@ -307,8 +351,11 @@ impl WarningCode {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+/// Something a person should know about the plan; `code` says what.
 pub struct Warning {
+    /// What it is about.
     pub code: WarningCode,
+    /// What happened and what the plan does about it.
     pub message: String,
     /// The Proxmox answer it concerns.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -316,6 +363,7 @@ pub struct Warning {
     /// The NetBox object it concerns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netbox_collection: Option<&'static str>,
+    /// The NetBox object's id, with `netbox_collection`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netbox_id: Option<u64>,
     /// The stage it concerns, when it is about a whole stage.
@@ -325,7 +373,7 @@ pub struct Warning {
 }
 
 impl Warning {
-    pub fn new(code: WarningCode, message: impl Into<String>) -> Warning {
+    pub(crate) fn new(code: WarningCode, message: impl Into<String>) -> Warning {
         Warning {
             code,
             message: message.into(),
@@ -336,24 +384,24 @@ impl Warning {
         }
     }
 
-    pub fn at_path(mut self, path: impl Into<String>) -> Warning {
+    pub(crate) fn at_path(mut self, path: impl Into<String>) -> Warning {
         self.proxmox_path = Some(path.into());
         self
     }
 
-    pub fn about(mut self, model: Model, id: u64) -> Warning {
+    pub(crate) fn about(mut self, model: Model, id: u64) -> Warning {
         self.netbox_collection = Some(model.collection);
         self.netbox_id = Some(id);
         self
     }
 
-    pub fn in_stage(mut self, stage: &'static str) -> Warning {
+    pub(crate) fn in_stage(mut self, stage: &'static str) -> Warning {
         self.stage = Some(stage);
         self
     }
 
     /// Names the collection alone (an unreadable one).
-    pub fn in_collection(mut self, model: Model) -> Warning {
+    pub(crate) fn in_collection(mut self, model: Model) -> Warning {
         self.netbox_collection = Some(model.collection);
         self
     }
@@ -366,6 +414,7 @@ impl Warning {
 pub struct Origin {
     /// The NetBox base URL the input was read from (origin and path prefix).
     pub netbox_url: Option<String>,
+    /// NetBox's version, as its status endpoint reported it.
     pub netbox_version: Option<String>,
     /// A stable id of the NetBox instance, where the host found one.
     pub instance: Option<String>,
@@ -378,7 +427,9 @@ pub struct Origin {
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ConflictEntry {
+    /// An SDN termination not written (`sdn-termination`).
     SdnTermination(Conflict),
+    /// A field both an operator and Proxmox changed (`operator-edited`).
     OperatorEdited(FieldConflict),
 }
 
@@ -391,19 +442,28 @@ pub enum ConflictEntry {
 pub struct FieldConflict {
     /// The operation's id: `<stage>:<model>:<identity>@<field>`.
     pub id: String,
+    /// The operation's stage.
     #[cfg_attr(test, schemars(with = "crate::schema::OperationStage"))]
     pub stage: &'static str,
+    /// NetBox's `app_label.model` of the object.
     pub model: &'static str,
+    /// The object's NetBox id.
     pub object_id: u64,
+    /// The object's name for people, as in its operation.
     pub key: String,
+    /// The field both changed.
     pub field: String,
     /// What the sync last wrote (before the operator's edit).
     pub base: Value,
+    /// What NetBox holds now (the operator's value).
     pub netbox: Value,
+    /// What Proxmox says now.
     pub proxmox: Value,
     /// Who changed it in NetBox, and when (the change log's latest edit).
     pub changed_by: Option<String>,
+    /// When, as NetBox's change log records it.
     pub changed_at: Option<String>,
+    /// What the plan does (`on_operator_edit`).
     pub resolution: crate::settings::OnOperatorEdit,
     /// `accept-proxmox` (an update) and `keep-netbox` (a journal entry
     /// that keeps the operator's value for good).
@@ -411,7 +471,9 @@ pub struct FieldConflict {
     pub choices: BTreeMap<&'static str, Operation>,
 }
 
+/// The choice that writes Proxmox's value over the operator's.
 pub const ACCEPT_PROXMOX: &str = "accept-proxmox";
+/// The choice that keeps the operator's value for good.
 pub const KEEP_NETBOX: &str = "keep-netbox";
 
 /// An SDN termination the planner would not write because its target
@@ -419,25 +481,38 @@ pub const KEEP_NETBOX: &str = "keep-netbox";
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Conflict {
+    /// What Proxmox terminates there: `vnet`, ...
     pub source_type: String,
+    /// Its Proxmox name.
     pub source_name: String,
+    /// The NetBox model of the termination's target.
     pub target_type: String,
+    /// The target's NetBox id.
     pub target_id: u64,
     /// The L2VPN the planner wanted there: an id, or a `$ref` to its create.
     #[cfg_attr(test, schemars(with = "crate::schema::IdOrRef"))]
     pub intended_l2vpn: Value,
+    /// That L2VPN's slug.
     pub intended_l2vpn_slug: String,
+    /// The L2VPN the target terminates now.
     pub existing_l2vpn: u64,
+    /// Why it is not written, in words.
     pub reason: String,
 }
 
+/// Operations of each action, and what needed none.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Counts {
+    /// Creates.
     pub create: u64,
+    /// Updates.
     pub update: u64,
+    /// Deletes.
     pub delete: u64,
+    /// Skips.
     pub skip: u64,
+    /// Objects already as Proxmox says: no operation.
     pub unchanged: u64,
     /// Fields an operator changed that Proxmox did not: left alone, no operation.
     pub operator_owned: u64,
@@ -456,44 +531,63 @@ impl Counts {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+/// The plan's counts, in total and per stage.
 pub struct Summary {
+    /// The whole plan.
     #[serde(flatten)]
     pub total: Counts,
+    /// Each stage that planned anything.
     #[cfg_attr(test, schemars(with = "BTreeMap<crate::schema::OperationStage, Counts>"))]
     pub stages: BTreeMap<&'static str, Counts>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+/// The Proxmox endpoint the plan is for, as the input named it.
 pub struct EndpointInfo {
+    /// The plugin's endpoint id.
     pub id: Option<u64>,
+    /// The endpoint's name.
     pub name: Option<String>,
+    /// The Proxmox cluster's name.
     pub cluster: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+/// What the core returns: everything a host needs to show, apply and report a sync.
 pub struct Plan {
+    /// `FORMAT_VERSION`.
     pub format_version: u32,
+    /// The planner that made it (`VERSION`).
     pub planner_version: &'static str,
     /// False when the input was too incomplete to plan (see the warnings):
     /// an empty plan then means "could not look", not "nothing to do".
     pub complete: bool,
+    /// Where it was made, so it is applied nowhere else.
     pub origin: Origin,
+    /// The endpoint it is for.
     pub endpoint: EndpointInfo,
+    /// The sync modes in force.
     pub modes: ResolvedModes,
+    /// The requested stages, each with whether it ran.
     pub stages: Vec<StageStatus>,
+    /// What the original plugin would send its backend.
     pub query_flags: QueryFlags,
+    /// What to do, in an order that respects `depends_on`.
     pub operations: Vec<Operation>,
+    /// What the plan would not decide alone.
     pub conflicts: Vec<ConflictEntry>,
+    /// What a person should know.
     pub warnings: Vec<Warning>,
+    /// Counts of `operations`.
     pub summary: Summary,
     /// What a host sends as `changelog_message` with every write of this
     /// plan: NetBox's change log then names the sync whoever's token it was.
     pub changelog_message: String,
 }
 
-pub struct Finished {
+pub(crate) struct Finished {
     pub operations: Vec<Operation>,
     pub warnings: Vec<Warning>,
     pub conflicts: Vec<ConflictEntry>,
@@ -502,7 +596,7 @@ pub struct Finished {
 
 /// Collects operations while the resource planners run.
 #[derive(Default)]
-pub struct PlanBuilder {
+pub(crate) struct PlanBuilder {
     operations: Vec<Operation>,
     index: OpIndex,
     warnings: Vec<Warning>,
@@ -531,7 +625,7 @@ impl OpIndex {
 }
 
 /// What every operation has; the constructors below fill in the rest.
-pub struct OpHead<'k> {
+pub(crate) struct OpHead<'k> {
     pub stage: &'static str,
     pub resource: Option<ResourceType>,
     pub model: Model,

@@ -38,9 +38,13 @@ pub const TEMPLATES: &[&str] = &[
     "/nodes/{name}/tasks?source=archive&start={count}&limit={count}",
 ];
 
+/// The cluster's name, its nodes and whether they are online.
 pub const CLUSTER_STATUS: &str = "/cluster/status";
+/// Every guest, node and storage of the cluster, with its state.
 pub const CLUSTER_RESOURCES: &str = "/cluster/resources";
+/// The cluster's storage definitions.
 pub const STORAGE: &str = "/storage";
+/// The cluster's replication jobs.
 pub const REPLICATION: &str = "/cluster/replication";
 /// The cluster's backup jobs (vzdump schedules).
 pub const CLUSTER_BACKUP: &str = "/cluster/backup";
@@ -55,31 +59,37 @@ pub const SDN_LISTS: [&str; 6] = [
     "/cluster/sdn/prefix-lists",
 ];
 
-pub fn guest_config(node: &str, kind: GuestKind, vmid: u64) -> String {
+/// A guest's configuration (disks, NICs, addresses).
+pub(crate) fn guest_config(node: &str, kind: GuestKind, vmid: u64) -> String {
     format!("/nodes/{node}/{}/{vmid}/config", kind.as_str())
 }
 
+/// What a QEMU guest's agent reports of its interfaces and addresses.
 pub fn guest_agent_interfaces(node: &str, vmid: u64) -> String {
     format!("/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces")
 }
 
+/// A node's network interfaces (bridges, bonds, VLANs, physical NICs).
 pub fn node_network(node: &str) -> String {
     format!("/nodes/{node}/network")
 }
 
+/// An SDN VNet's subnets.
 pub fn vnet_subnets(vnet: &str) -> String {
     format!("/cluster/sdn/vnets/{vnet}/subnets")
 }
 
+/// The SDN zones a node runs, with their state.
 pub fn node_sdn_zones(node: &str) -> String {
     format!("/nodes/{node}/sdn/zones")
 }
 
-/// `what`: `content`, `bridges` or `ip-vrf`.
+/// One view of a zone on a node; `what`: `content`, `bridges` or `ip-vrf`.
 pub fn node_sdn_zone(node: &str, zone: &str, what: &str) -> String {
     format!("/nodes/{node}/sdn/zones/{zone}/{what}")
 }
 
+/// The MACs an EVPN VNet has learnt on a node.
 pub fn node_mac_vrf(node: &str, vnet: &str) -> String {
     format!("/nodes/{node}/sdn/vnets/{vnet}/mac-vrf")
 }
@@ -89,7 +99,8 @@ pub fn backup_content(node: &str, storage: &str) -> String {
     format!("/nodes/{node}/storage/{storage}/content?content=backup")
 }
 
-pub fn guest_snapshots(node: &str, kind: GuestKind, vmid: u64) -> String {
+/// A guest's snapshots.
+pub(crate) fn guest_snapshots(node: &str, kind: GuestKind, vmid: u64) -> String {
     format!("/nodes/{node}/{}/{vmid}/snapshot", kind.as_str())
 }
 

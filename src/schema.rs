@@ -238,6 +238,41 @@ impl JsonSchema for Endpoint {
     }
 }
 
+/// A unit enum as one `enum` of names, its variants' docs listed in its
+/// description. schemars writes a documented unit enum as `oneOf` consts,
+/// which neither its map schemas (an enum-keyed map would take any key) nor
+/// a reader scanning for the names read as a list of names.
+pub fn unit_enum(schema: &mut Schema) {
+    let Some(variants) = schema.get("oneOf").and_then(Value::as_array) else {
+        return;
+    };
+    let mut names = Vec::new();
+    let mut lines = Vec::new();
+    for variant in variants {
+        let Some(name) = variant.get("const").and_then(Value::as_str) else {
+            return; // not a unit enum: left as schemars wrote it
+        };
+        names.push(Value::from(name));
+        if let Some(doc) = variant.get("description").and_then(Value::as_str) {
+            lines.push(format!("- `{name}`: {}", doc.replace('\n', " ")));
+        }
+    }
+    let mut description = schema
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if !lines.is_empty() {
+        description = format!("{description}\n\n{}", lines.join("\n")).trim_start().to_owned();
+    }
+    schema.remove("oneOf");
+    schema.insert("type".into(), "string".into());
+    schema.insert("enum".into(), Value::Array(names));
+    if !description.is_empty() {
+        schema.insert("description".into(), description.into());
+    }
+}
+
 /// The plan is what the core writes: a field it skips when empty is optional.
 fn output_generator() -> SchemaGenerator {
     SchemaSettings::draft2020_12().for_serialize().into_generator()

@@ -47,6 +47,7 @@ impl OverwriteFlags {
 /// changed since the sync last wrote it (see `planner::diff::Owner`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(transform = crate::schema::unit_enum))]
 #[serde(rename_all = "lowercase")]
 pub enum OnOperatorEdit {
     /// The operator's value stays; the plan says so.
@@ -65,6 +66,7 @@ impl OnOperatorEdit {
         ("ask", OnOperatorEdit::Ask),
     ];
 
+    /// The setting's value (`keep`, `overwrite`, `ask`); anything else is `None`.
     pub fn parse(text: &str) -> Option<OnOperatorEdit> {
         Self::NAMES
             .iter()
@@ -72,6 +74,7 @@ impl OnOperatorEdit {
             .map(|(_, value)| *value)
     }
 
+    /// The setting's value.
     pub fn as_str(self) -> &'static str {
         Self::NAMES
             .iter()

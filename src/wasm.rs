@@ -95,9 +95,9 @@ pub fn effective_sync_mode(
 
 #[wasm_bindgen(js_name = resolveSyncModes, unchecked_return_type = "ModeReport")]
 pub fn resolve_sync_modes(
-    #[wasm_bindgen(unchecked_param_type = "Settings | null | undefined")] settings: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "Endpoint | null | undefined")] endpoint: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "string[] | null | undefined")] sync_types: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "Settings | null")] settings: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "Endpoint | null")] endpoint: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "string[] | null")] sync_types: JsValue,
 ) -> Result<JsValue, JsValue> {
     let settings = from_js(&settings, "$.settings")?;
     let endpoint = from_js(&endpoint, "$.endpoint")?;

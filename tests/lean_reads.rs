@@ -6,7 +6,7 @@
 mod support;
 
 use proptest::prelude::*;
-use proxbox_planner::netbox::ALL_MODELS;
+use proxbox_planner::ALL_MODELS;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use support::{gen, lean, sample, sync, writes};

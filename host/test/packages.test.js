@@ -86,6 +86,7 @@ test('TypeScript nodenext: the generated types check a real use, and it runs', a
   await run(process.execPath, [TSC, '-p', '.', '--typeRoots', NODE_TYPES], { cwd: dir });
   const out = JSON.parse((await run(process.execPath, ['dist/main.js'], { cwd: dir })).stdout);
   assert.ok(out.operations > 0 && out.stages > 0);
+  assert.equal(out.defaultStages, out.stages, 'resolveSyncModes() with no arguments: every stage, as the sample plan');
 });
 
 test('TypeScript bundler: the browser types, with a typed init()', async () => {

@@ -680,12 +680,12 @@ impl Simulator<'_> {
 }
 
 fn collection_of(model: &str) -> Option<&'static str> {
-    let mut models = proxbox_planner::netbox::ALL_MODELS.iter();
+    let mut models = proxbox_planner::ALL_MODELS.iter();
     models.find(|m| m.name == model).map(|m| m.collection)
 }
 
 fn model_of(collection: &str) -> &'static str {
-    let mut models = proxbox_planner::netbox::ALL_MODELS.iter();
+    let mut models = proxbox_planner::ALL_MODELS.iter();
     models
         .find(|m| m.collection == collection)
         .map_or("unknown.model", |m| m.name)

@@ -503,7 +503,7 @@ fn tasks(node: &str, g: &GuestSpec) -> Vec<Value> {
 
 /// Every collection the planner knows, empty: a NetBox nobody synced yet.
 pub fn empty_netbox() -> Value {
-    let models = proxbox_planner::netbox::ALL_MODELS.iter();
+    let models = proxbox_planner::ALL_MODELS.iter();
     Value::Object(models.map(|m| (m.collection.to_owned(), json!([]))).collect())
 }
 

@@ -6,7 +6,7 @@ pub mod apply;
 pub mod gen;
 pub mod schema;
 
-use proxbox_planner::netbox::ALL_MODELS;
+use proxbox_planner::ALL_MODELS;
 use serde_json::Value;
 
 /// The resource types that default to `always` (all but the SDN ones).
