@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import * as planner from 'proxbox-planner';
 import { applyPlan, countChanges } from './apply.js';
 import { checkProxmox, checkWrites, netboxStatus, netboxUser, originOf, pluginRecords, PROXMOX_PROBE_PATH, startRun } from './preflight.js';
+import { collectInput as discoverLoop } from './preview/discover.js';
 import { applyMessage, incompleteReason, OUTCOMES, planOutcome, warningsOf } from './outcome.js';
 
 export { ENDPOINTS_PATH, SETTINGS_PATH } from './preflight.js';
@@ -138,13 +139,12 @@ async function readProxmox(proxmox, paths) {
 }
 
 /**
- * Builds the complete planner input: discover → fetch → repeat until the
- * core says `complete`. `leanReads: false` reads NetBox's full objects
- * instead of the fields the core names (the same plan, more bytes: for
- * comparison, or a proxy that mishandles `?fields=`). `maxRounds` only
- * catches a discovery that never converges: the longest chain is a node's
- * task archive, read page by page (11 pages at the core's largest
- * task_history_per_node) after the cluster lists.
+ * Builds the complete planner input: discover → fetch, pipelined, until the
+ * core says `complete` (`preview/discover.js`, the loop the browser runs too).
+ * `leanReads: false` reads NetBox's full objects instead of the fields the
+ * core names (the same plan, more bytes: for comparison, or a proxy that
+ * mishandles `?fields=`). `maxRounds` only catches a discovery that never
+ * converges.
  * @param {object} o
  * @param {import('./netbox.js').NetBoxClient} o.netbox
  * @param {import('./proxmox.js').ProxmoxClient} o.proxmox
@@ -160,47 +160,43 @@ async function readProxmox(proxmox, paths) {
  * @returns {Promise<import('proxbox-planner').PlanInput>}
  */
 export async function collectInput({
-  netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, syncUser, emit = () => {}, maxRounds = 16, leanReads = true,
+  netbox, proxmox, settings, endpoint, syncTypes = ['all'], subset, origin, syncUser, emit = () => {}, maxRounds, leanReads = true,
 }) {
-  const input = {
-    settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), proxmox: {}, netbox: {}, ...(origin ? { origin } : {}),
+  const base = {
+    settings, endpoint, sync_types: syncTypes, ...(subset ? { subset } : {}), ...(origin ? { origin } : {}),
     ...(syncUser ? { sync_user: syncUser } : {}),
   };
   emit('step', { step: 'discovery', status: 'started', message: 'Discovering what to read from Proxmox and NetBox' });
-  let round = 0;
-  for (;;) {
-    const next = planner.discover(input);
-    if (next.complete) break;
-    round += 1;
-    const repeated = [...next.proxmox.filter((p) => p in input.proxmox), ...next.netbox.filter((c) => c in input.netbox)];
-    if (round > maxRounds || repeated.length) {
-      throw new Error(`discovery does not converge (round ${round}${repeated.length ? `, asked again for ${repeated.join(', ')}` : ''})`);
-    }
-    emit('discovery', {
-      phase: 'discovery', step: 'discovery', round, count: next.proxmox.length + next.netbox.length,
-      proxmox: next.proxmox.length, netbox: next.netbox.length,
-      message: `Round ${round}: ${next.proxmox.length} Proxmox paths, ${next.netbox.length} NetBox collections`,
-    });
-    const [fromProxmox, fromNetbox] = await Promise.all([
-      readProxmox(proxmox, next.proxmox),
-      next.netbox.length ? fetchCollections(netbox, next.netbox, { fields: leanReads ? next.fields : {}, queries: next.queries ?? {} }) : {},
-    ]);
-    for (const [path, data] of Object.entries(fromProxmox)) {
-      input.proxmox[path] = data;
-      if (data && typeof data === 'object' && !Array.isArray(data) && data.error) {
-        emit('error_detail', { phase: 'discovery', category: 'proxmox', message: `GET ${path}: ${data.error.message}`, status: data.error.status });
+  const { input, rounds } = await discoverLoop({
+    planner,
+    base,
+    maxRounds,
+    onRound: ({ round, proxmox: paths, netbox: collections }) => emit('discovery', {
+      phase: 'discovery', step: 'discovery', round, count: paths + collections, proxmox: paths, netbox: collections,
+      message: `Round ${round}: ${paths} Proxmox paths, ${collections} NetBox collections`,
+    }),
+    readProxmox: async (paths) => {
+      const read = await readProxmox(proxmox, paths);
+      for (const [path, data] of Object.entries(read)) {
+        if (data && typeof data === 'object' && !Array.isArray(data) && data.error) {
+          emit('error_detail', { phase: 'discovery', category: 'proxmox', message: `GET ${path}: ${data.error.message}`, status: data.error.status });
+        }
       }
-    }
-    for (const [collection, data] of Object.entries(fromNetbox)) {
-      input.netbox[collection] = data;
-      if (data?.error && data.error.status !== 404) {
-        emit('error_detail', { phase: 'discovery', category: 'netbox', message: data.error.message, status: data.error.status });
+      return read;
+    },
+    readNetbox: async (collections, { queries, fields }) => {
+      const read = await fetchCollections(netbox, collections, { fields: leanReads ? fields : {}, queries });
+      for (const data of Object.values(read)) {
+        if (data?.error && data.error.status !== 404) {
+          emit('error_detail', { phase: 'discovery', category: 'netbox', message: data.error.message, status: data.error.status });
+        }
       }
-    }
-  }
+      return read;
+    },
+  });
   emit('step', {
     step: 'discovery', status: 'completed',
-    message: `Read ${Object.keys(input.proxmox).length} Proxmox paths and ${Object.keys(input.netbox).length} NetBox collections in ${round} rounds`,
+    message: `Read ${Object.keys(input.proxmox).length} Proxmox paths and ${Object.keys(input.netbox).length} NetBox collections in ${rounds} rounds`,
   });
   return input;
 }

@@ -161,6 +161,10 @@ function requestTimes() {
       entry.n += 1;
       entry.ms += ms;
     },
+    /** A phase's entries: `METHOD /collection/` → {n, ms}. */
+    kinds(name) {
+      return phases[name] ?? {};
+    },
     /** The `top` costliest kinds of a phase, as one line each. */
     lines(name, top = 6) {
       const entries = Object.entries(phases[name] ?? {}).sort((a, b) => b[1].ms - a[1].ms);
@@ -172,6 +176,17 @@ function requestTimes() {
       return out;
     },
   };
+}
+
+/** The request kinds of two applies side by side, the largest excess of `ours` over `floor` first. */
+function kindComparison(ours, floor, top = 8) {
+  const cell = (e) => (e ? `${e.n} × ${(e.ms / e.n / 1000).toFixed(2)} s = ${secs(e.ms)}` : '—');
+  const kinds = [...new Set([...Object.keys(ours), ...Object.keys(floor)])];
+  const excess = (kind) => (ours[kind]?.ms ?? 0) - (floor[kind]?.ms ?? 0);
+  const sorted = kinds.sort((a, b) => excess(b) - excess(a));
+  const total = (side) => secs(Object.values(side).reduce((sum, e) => sum + e.ms, 0));
+  const lines = sorted.slice(0, top).map((kind) => `${kind}: ${cell(ours[kind])} | ${cell(floor[kind])}`);
+  return [...lines, `all ${kinds.length} kinds: ${total(ours)} | ${total(floor)}`];
 }
 
 /**
@@ -430,7 +445,7 @@ async function oursRun({ label, pve, concurrency, verifyCreates }) {
         requests: initial.netbox_requests + report.requests.total, apply_requests: report.requests,
       },
       resync: { ...resync, plan: undefined }, full: { ...full, plan: undefined },
-      counts: await objectCounts(netbox), load: load(),
+      counts: await objectCounts(netbox), load: load(), kinds: times.kinds('apply'),
     };
   } finally {
     netbox.close();
@@ -446,7 +461,10 @@ async function oursRun({ label, pve, concurrency, verifyCreates }) {
  */
 async function floorRun({ plan, pve, concurrency, batchSize = 100 }) {
   const nb = await freshNetbox();
-  const netbox = new NetBoxClient({ url: nb.env.NETBOX_URL, token: nb.env.NETBOX_TOKEN_V2, timeout: 60000, concurrency });
+  const times = requestTimes();
+  const netbox = new NetBoxClient({
+    url: nb.env.NETBOX_URL, token: nb.env.NETBOX_TOKEN_V2, timeout: 60000, concurrency, onRequest: (r) => times.record(r),
+  });
   const proxmox = new ProxmoxClient({ url: pve.PVE_URL, token: pve.PVE_TOKEN, ca: pve.PVE_CA_FILE });
   try {
     const endpoint = await createEndpoint(netbox, pve, describeSeed(pve.FAKEPVE_SEED).clusterName);
@@ -454,10 +472,12 @@ async function floorRun({ plan, pve, concurrency, batchSize = 100 }) {
     await syncOnce({ netbox, proxmox, endpoint });
     const r0 = netbox.stats.requests;
     const started = performance.now();
+    times.phase = 'apply';
     await floorApply(plan, netbox, { concurrency, batchSize });
+    times.phase = null;
     const ms = performance.now() - started;
     log(`  floor, concurrency ${concurrency}: ${secs(ms)}, ${netbox.stats.requests - r0} NetBox requests (load ${load()})`);
-    return { ms, requests: netbox.stats.requests - r0, load: load() };
+    return { ms, requests: netbox.stats.requests - r0, load: load(), kinds: times.kinds('apply') };
   } finally {
     netbox.close();
     proxmox.close();
@@ -522,6 +542,8 @@ async function benchCluster(spec, { concurrencies, peer, verifyCreates }) {
     for (const concurrency of concurrencies) {
       const ours = await oursRun({ label, pve, concurrency, verifyCreates });
       const floor = await floorRun({ plan: ours.plan, pve, concurrency });
+      log('  NetBox time by request kind, ours | the floor (where ours spends more first):');
+      for (const line of kindComparison(ours.kinds, floor.kinds)) log(`    ${line}`);
       rows.push({ concurrency, ours, floor });
     }
     return { label, shape, rows, peer: peer ? await peerRun({ pve }) : null };

@@ -93,7 +93,7 @@ export function netboxAdapter(config) {
   const base = config.base_path ?? '';
   const csrf = config.csrf_token;
   const endpointId = config.endpoint.id;
-  const readNetbox = async (collections, queries = {}) => {
+  const readNetbox = async (collections, { queries = {} } = {}) => {
     const rows = await mapLimit(collections, 4, (c) => (queries[c] ? readQueried(`${base}${c}`, queries[c]) : readCollection(`${base}${c}`)));
     return Object.fromEntries(collections.map((c, i) => [c, rows[i]]));
   };

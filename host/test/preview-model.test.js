@@ -150,6 +150,34 @@ test('the browser discover loop reads exactly what discover names, round by roun
   }), /discovery does not converge/);
 });
 
+test('the discover loop is pipelined: the next Proxmox reads start while NetBox is still being read', async () => {
+  const full = sample();
+  let proxmoxReads = 0;
+  let netboxOutstanding = 0;
+  let proxmoxDuringNetbox = 0;
+  let secondProxmoxRead;
+  const secondStarted = new Promise((resolve) => { secondProxmoxRead = resolve; });
+  const { input } = await collectInput({
+    planner,
+    base: { settings: full.settings, endpoint: full.endpoint, sync_types: ['all'] },
+    readProxmox: async (paths) => {
+      proxmoxReads += 1;
+      if (netboxOutstanding) proxmoxDuringNetbox += 1;
+      if (proxmoxReads === 2) secondProxmoxRead();
+      return Object.fromEntries(paths.map((p) => [p, full.proxmox[p] ?? { error: { status: 404, message: 'not in the sample' } }]));
+    },
+    readNetbox: async (collections) => {
+      netboxOutstanding += 1;
+      // In lock-step rounds the second Proxmox read would wait for this one: the timer ends the wait then.
+      await Promise.race([secondStarted, new Promise((resolve) => { setTimeout(resolve, 2000); })]);
+      netboxOutstanding -= 1;
+      return Object.fromEntries(collections.map((c) => [c, full.netbox[c] ?? []]));
+    },
+  });
+  assert.ok(proxmoxDuringNetbox >= 1, `Proxmox reads started while NetBox was read: ${proxmoxDuringNetbox}`);
+  assert.deepEqual(planner.plan(input).summary, planner.plan(full).summary);
+});
+
 test('the browser discover loop reads NetBox\'s history filtered, as discover asks, and plans the field conflict the Node host plans', async () => {
   const { input: full, vm } = await memoryConflictInput();
   const history = [CHANGELOG, JOURNAL];
@@ -158,7 +186,7 @@ test('the browser discover loop reads NetBox\'s history filtered, as discover as
     planner,
     base: { settings: full.settings, endpoint: full.endpoint, sync_types: full.sync_types, sync_user: full.sync_user },
     readProxmox: async (paths) => Object.fromEntries(paths.map((p) => [p, full.proxmox[p]])),
-    readNetbox: async (collections, queries) => {
+    readNetbox: async (collections, { queries }) => {
       asked.push(...collections.filter((c) => history.includes(c)).map((c) => [c, queries[c]]));
       return Object.fromEntries(collections.map((c) => [c, full.netbox[c]]));
     },
