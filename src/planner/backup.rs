@@ -224,7 +224,7 @@ struct Volumes<'a> {
 }
 
 fn volumes<'a>(ctx: &mut Context<'a>, storages: &[BackupStorage]) -> Result<Volumes<'a>> {
-    let mut found: VecMap<String, &Map<String, Value>> = VecMap::new();
+    let mut listed: Vec<(String, &Map<String, Value>)> = Vec::new();
     let mut complete = VecSet::new();
     for backup_storage in storages {
         let mut all_read = !backup_storage.partly_seen;
@@ -237,7 +237,7 @@ fn volumes<'a>(ctx: &mut Context<'a>, storages: &[BackupStorage]) -> Result<Volu
             for row in rows.iter().filter_map(Value::as_object) {
                 let is_backup = row.get("content").and_then(Value::as_str).is_none_or(|c| c == "backup");
                 if let (true, Some(volid)) = (is_backup, loose_string(row.get("volid"))) {
-                    found.entry(volid).or_insert(row);
+                    listed.push((volid, row));
                 }
             }
         }
@@ -245,6 +245,9 @@ fn volumes<'a>(ctx: &mut Context<'a>, storages: &[BackupStorage]) -> Result<Volu
             complete.insert(backup_storage.name.clone());
         }
     }
+    // The first row of a volume counts (a shared storage lists it on every
+    // node): collected in reverse, where the last one wins.
+    let found = listed.into_iter().rev().collect();
     Ok(Volumes { found, complete })
 }
 
