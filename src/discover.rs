@@ -12,9 +12,9 @@ use crate::planner::{asks, reads, selected, subset_scope, Read};
 use crate::proxmox_path;
 use crate::settings::read_settings;
 use crate::source::{inventory, ProxmoxSnapshot};
+use crate::vec_map::VecMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 /// What a host still has to fetch before it can plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -28,12 +28,12 @@ pub struct Discovery {
     /// Collections read with filters instead of in full: each query's results,
     /// together (NetBox's change log and journal, for the objects the plan
     /// would update: see `planner::ownership`).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub queries: BTreeMap<String, Vec<Map<String, Value>>>,
+    #[serde(skip_serializing_if = "VecMap::is_empty")]
+    pub queries: VecMap<String, Vec<Map<String, Value>>>,
     /// For each of those collections, the fields to ask NetBox for
     /// (`?fields=a,b`): the planners read no other. Full objects are read
     /// the same way (a NetBox that ignores `fields` costs only time).
-    pub fields: BTreeMap<String, Vec<&'static str>>,
+    pub fields: VecMap<String, Vec<&'static str>>,
     /// True when nothing more is needed: call `plan` now.
     pub complete: bool,
 }
@@ -79,7 +79,7 @@ fn discover_doc(input: &InputDoc) -> Result<Discovery> {
     }
     crate::sort::sort(&mut proxmox);
     proxmox.dedup();
-    let mut fields = BTreeMap::new();
+    let mut fields = VecMap::new();
     if !selected.is_empty() {
         for model in reads(&selected, subset.as_ref()) {
             if !netbox.has(model) {
@@ -88,7 +88,7 @@ fn discover_doc(input: &InputDoc) -> Result<Discovery> {
         }
     }
     // Last, once everything else is read: the history of what the plan would update.
-    let mut queries = BTreeMap::new();
+    let mut queries = VecMap::new();
     if !selected.is_empty() && proxmox.is_empty() && fields.is_empty() {
         for (collection, (model, list)) in crate::planner::history_queries(input)? {
             fields.insert(collection.to_owned(), model.query_fields());

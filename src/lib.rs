@@ -29,6 +29,7 @@ mod settings;
 mod sort;
 mod source;
 mod time;
+pub mod vec_map;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 

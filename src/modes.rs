@@ -7,10 +7,10 @@
 
 use crate::error::{ErrorCode, PlanError, Result};
 use crate::json::{as_array, Path};
+use crate::vec_map::VecMap;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
@@ -601,9 +601,9 @@ pub(crate) fn stage_statuses(stages: &[Stage], modes: &ResolvedModes) -> Vec<Sta
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct QueryFlags {
     /// Sent with every stage: effective sync modes and overwrite flags.
-    pub common: BTreeMap<String, String>,
+    pub common: VecMap<String, String>,
     /// Extra flags for particular stages (only stages that have any).
-    pub stages: BTreeMap<Stage, BTreeMap<String, String>>,
+    pub stages: VecMap<Stage, VecMap<String, String>>,
 }
 
 fn flag(value: bool) -> String {
@@ -615,7 +615,7 @@ pub(crate) fn query_flags(
     modes: &ResolvedModes,
     overwrite: &[(&'static str, bool)],
 ) -> QueryFlags {
-    let mut common = BTreeMap::new();
+    let mut common = VecMap::new();
     for (resource, mode) in modes.effective.iter() {
         common.insert(resource.setting_field(), mode.as_str().to_owned());
     }
@@ -626,9 +626,9 @@ pub(crate) fn query_flags(
     let runs = |stage: Stage| statuses.iter().any(|s| s.stage == stage && s.run);
     let ip_disabled = modes.is_disabled(R::IpAddress);
     let mac_disabled = modes.is_disabled(R::Mac);
-    let mut stages = BTreeMap::new();
+    let mut stages = VecMap::new();
     if runs(Stage::VirtualMachines) {
-        let mut vm = BTreeMap::new();
+        let mut vm = VecMap::new();
         // Dedicated interface/IP stages (or disabled interfaces) own network sync.
         if runs(Stage::VmInterfaces) || runs(Stage::IpAddresses) || modes.is_disabled(R::VmInterface) {
             vm.insert("sync_vm_network".to_owned(), flag(false));
@@ -645,7 +645,7 @@ pub(crate) fn query_flags(
         }
     }
     if runs(Stage::VmInterfaces) && mac_disabled {
-        let flags = BTreeMap::from([("sync_vm_interface_macs".to_owned(), flag(false))]);
+        let flags = VecMap::from([("sync_vm_interface_macs".to_owned(), flag(false))]);
         stages.insert(Stage::VmInterfaces, flags);
     }
     QueryFlags { common, stages }

@@ -3,10 +3,10 @@
 
 use crate::error::{ErrorCode, PlanError, Result};
 use crate::json::{loose_u64, Path};
+use crate::vec_map::VecMap;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// A NetBox model the planner reads or writes, where its REST collection is,
@@ -837,7 +837,7 @@ pub enum Collection<'a> {
 /// What the host put under `$.netbox`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum NetboxDoc {
-    Collections(BTreeMap<String, CollectionDoc>),
+    Collections(VecMap<String, CollectionDoc>),
     Invalid(&'static str),
     #[default]
     Absent,
@@ -852,7 +852,7 @@ impl<'de> Deserialize<'de> for NetboxDoc {
                 f.write_str("an object of NetBox collections")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<NetboxDoc, A::Error> {
-                let mut collections = BTreeMap::new();
+                let mut collections = VecMap::new();
                 while let Some(key) = map.next_key::<String>()? {
                     let value = map.next_value::<CollectionDoc>()?;
                     collections.insert(key, value);
@@ -916,7 +916,7 @@ impl NetboxDoc {
 }
 
 pub struct NetboxState<'a> {
-    collections: Option<&'a BTreeMap<String, CollectionDoc>>,
+    collections: Option<&'a VecMap<String, CollectionDoc>>,
 }
 
 impl<'a> NetboxState<'a> {

@@ -6,9 +6,9 @@
 
 use crate::modes::{QueryFlags, ResolvedModes, ResourceType, StageStatus};
 use crate::netbox::{Model, Object};
+use crate::vec_map::{VecMap, VecSet};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// The plan format's version: a host refuses a plan of another.
 pub const FORMAT_VERSION: u32 = 1;
@@ -235,8 +235,8 @@ pub struct Operation {
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub fields: Map<String, Value>,
     /// Field-level before/after (`update` only); `after` is what to PATCH.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub changes: BTreeMap<String, Change>,
+    #[serde(skip_serializing_if = "VecMap::is_empty")]
+    pub changes: VecMap<String, Change>,
     /// Operations that must succeed first: those whose `$ref` it holds, and
     /// writes NetBox needs to have seen before this one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -468,7 +468,7 @@ pub struct FieldConflict {
     /// `accept-proxmox` (an update) and `keep-netbox` (a journal entry
     /// that keeps the operator's value for good).
     #[cfg_attr(test, schemars(with = "crate::schema::Choices"))]
-    pub choices: BTreeMap<&'static str, Operation>,
+    pub choices: VecMap<&'static str, Operation>,
 }
 
 /// The choice that writes Proxmox's value over the operator's.
@@ -537,8 +537,8 @@ pub struct Summary {
     #[serde(flatten)]
     pub total: Counts,
     /// Each stage that planned anything.
-    #[cfg_attr(test, schemars(with = "BTreeMap<crate::schema::OperationStage, Counts>"))]
-    pub stages: BTreeMap<&'static str, Counts>,
+    #[cfg_attr(test, schemars(with = "VecMap<crate::schema::OperationStage, Counts>"))]
+    pub stages: VecMap<&'static str, Counts>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -601,8 +601,8 @@ pub(crate) struct PlanBuilder {
     index: OpIndex,
     warnings: Vec<Warning>,
     conflicts: Vec<ConflictEntry>,
-    unchanged: BTreeMap<&'static str, u64>,
-    operator_owned: BTreeMap<&'static str, u64>,
+    unchanged: VecMap<&'static str, u64>,
+    operator_owned: VecMap<&'static str, u64>,
 }
 
 /// Where operations are in `PlanBuilder::operations`: the planners look
@@ -643,7 +643,7 @@ impl OpHead<'_> {
         self,
         target: Target,
         reason: Reason,
-        changes: BTreeMap<String, Change>,
+        changes: VecMap<String, Change>,
         depends_on: Vec<String>,
     ) -> Operation {
         let mut op = self.operation(Action::Update, reason);
@@ -690,7 +690,7 @@ impl OpHead<'_> {
             target: None,
             matched_by: None,
             fields: Map::new(),
-            changes: BTreeMap::new(),
+            changes: VecMap::new(),
             depends_on: Vec::new(),
             lookup: Map::new(),
             removes: false,
@@ -741,7 +741,7 @@ impl PlanBuilder {
         head: OpHead,
         target: Target,
         reason: Reason,
-        changes: BTreeMap<String, Change>,
+        changes: VecMap<String, Change>,
         matched_by: Option<MatchedBy>,
         depends_on: Vec<String>,
     ) -> Option<String> {
@@ -757,7 +757,7 @@ impl PlanBuilder {
     }
 
     /// An update that takes a gone object out of service (a VM soft-delete).
-    pub fn removal(&mut self, head: OpHead, target: Target, changes: BTreeMap<String, Change>) {
+    pub fn removal(&mut self, head: OpHead, target: Target, changes: VecMap<String, Change>) {
         let mut op = head.operation(Action::Update, Reason::GoneFromProxmox);
         op.target = Some(target);
         op.changes = changes;
@@ -841,7 +841,7 @@ impl PlanBuilder {
     }
 
     /// The changes an update of this plan makes to an object, if it has one.
-    pub fn changes_of(&self, model: Model, id: u64) -> Option<&BTreeMap<String, Change>> {
+    pub fn changes_of(&self, model: Model, id: u64) -> Option<&VecMap<String, Change>> {
         self.update_of(model, id).map(|op| &op.changes)
     }
 
@@ -862,12 +862,12 @@ impl PlanBuilder {
     /// (a device type nothing uses takes its manufacturer with it).
     fn drop_unreferenced(&mut self) {
         loop {
-            let referenced: BTreeSet<&str> = crate::sort::btree_set(
+            let referenced: VecSet<&str> = VecSet::from_iter(
                 self.operations
                     .iter()
                     .flat_map(|op| op.depends_on.iter().map(String::as_str)),
             );
-            let unused: BTreeSet<String> = crate::sort::btree_set(
+            let unused: VecSet<String> = VecSet::from_iter(
                 self.operations
                     .iter()
                     .filter(|op| op.only_if_referenced && !referenced.contains(op.id.as_str()))
@@ -987,6 +987,8 @@ impl PlanBuilder {
 /// retire parents before children), moved only where one waits for another
 /// (an interface NetBox keeps while a VLAN on it exists).
 fn ordered_deletes(deletes: Vec<Operation>) -> Vec<Operation> {
+    // A queue that loses its smallest elements one by one: the B-tree (a
+    // sorted vector would move every element left at each step).
     use std::collections::BTreeSet;
     let mut pending: Vec<Option<Operation>> = deletes.into_iter().rev().map(Some).collect();
     let waits = |op: &Operation, pending: &[Option<Operation>]| {
@@ -995,7 +997,8 @@ fn ordered_deletes(deletes: Vec<Operation>) -> Vec<Operation> {
             .any(|dep| pending.iter().flatten().any(|other| other.id == *dep))
     };
     let mut ordered = Vec::with_capacity(pending.len());
-    let mut left: BTreeSet<usize> = crate::sort::btree_set(0..pending.len());
+    let mut left: BTreeSet<usize> = BTreeSet::new();
+    left.extend(0..pending.len());
     while !left.is_empty() {
         let next = left
             .iter()
@@ -1022,7 +1025,8 @@ fn ordered_deletes(deletes: Vec<Operation>) -> Vec<Operation> {
 /// before VMs before their sync-state records), every run is one block, in
 /// dependency order; otherwise `interleaved_runs` does what it can.
 fn group_runs(segment: Vec<Operation>) -> Vec<Operation> {
-    use std::collections::{BTreeSet, HashMap};
+    use crate::vec_map::VecSet;
+    use std::collections::HashMap;
     let run_of = |op: &Operation| (op.collection, op.action);
     let mut keys: Vec<(&str, Action)> = Vec::new();
     for op in &segment {
@@ -1032,7 +1036,7 @@ fn group_runs(segment: Vec<Operation>) -> Vec<Operation> {
     }
     let position: HashMap<&str, usize> = segment.iter().enumerate().map(|(i, op)| (op.id.as_str(), i)).collect();
     let key_index = |key: (&str, Action)| keys.iter().position(|k| *k == key).unwrap_or_default();
-    let mut after: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); keys.len()];
+    let mut after: Vec<VecSet<usize>> = vec![VecSet::new(); keys.len()];
     for op in &segment {
         let key = key_index(run_of(op));
         for dep in op.depends_on.iter().filter_map(|d| position.get(d.as_str())) {
@@ -1081,6 +1085,7 @@ fn group_runs(segment: Vec<Operation>) -> Vec<Operation> {
 /// that the VMs before and after it stay one run), else the earliest ready
 /// one: deterministic, and the identity when nothing can be grouped.
 fn interleaved_runs(segment: Vec<Operation>) -> Vec<Operation> {
+    // Queues that lose elements one by one: B-trees (see ordered_deletes).
     use std::collections::{BTreeSet, HashMap};
     let position: HashMap<&str, usize> = segment.iter().enumerate().map(|(i, op)| (op.id.as_str(), i)).collect();
     let mut waiting_on = vec![0usize; segment.len()];

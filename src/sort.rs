@@ -3,14 +3,14 @@
 //!
 //! std's sorts are generic over the element and the comparison: every
 //! `sort_by_key` with its own closure, and every `collect` into a `BTreeMap`
-//! or `BTreeSet` (which sorts first), compiles another 4-8 KB of sort code;
-//! 57 of them were a quarter of the module. These sort positions instead,
+//! or `BTreeSet` (which sorts first), compiled another 4-8 KB of sort code;
+//! 57 of them were a quarter of the module (the planner's maps are
+//! `crate::vec_map`'s now, which sort through here). These sort positions instead,
 //! through one comparison behind a `dyn` (so std's sort is compiled once),
 //! then move the elements into place. Stable, like `slice::sort_by`.
 
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// The stable sort every helper below goes through: positions `0..len`,
 /// ordered by `compare`.
@@ -95,21 +95,6 @@ pub fn sort_by_cached_key<T, K: Ord>(items: &mut [T], key: impl FnMut(&T) -> K) 
     let keys: Vec<K> = items.iter().map(key).collect();
     let order = sorted_positions(keys.len(), &mut |a, b| keys.get(a).cmp(&keys.get(b)));
     permute(items, order);
-}
-
-/// `collect()` into a `BTreeMap`, by insertion (std's sorts first, with a
-/// sort compiled for every call site). A repeated key keeps its last value.
-pub fn btree_map<K: Ord, V>(pairs: impl IntoIterator<Item = (K, V)>) -> BTreeMap<K, V> {
-    let mut map = BTreeMap::new();
-    map.extend(pairs);
-    map
-}
-
-/// `collect()` into a `BTreeSet`, by insertion.
-pub fn btree_set<T: Ord>(items: impl IntoIterator<Item = T>) -> BTreeSet<T> {
-    let mut set = BTreeSet::new();
-    set.extend(items);
-    set
 }
 
 /// `collect()` into a JSON object (a `BTreeMap` too), by insertion.

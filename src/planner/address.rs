@@ -13,8 +13,9 @@ use super::reconcile::{Desired, Found, Item, Lifecycle, Outcome, Reconciler};
 use crate::netbox::{self, Model, Object};
 use crate::parse::Cidr;
 use crate::plan::{MatchedBy, Reason, WarningCode};
+use crate::vec_map::{VecMap, VecSet};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Where a planner's addresses are assigned.
@@ -54,24 +55,22 @@ pub struct Group {
 /// length, unless the role is one meant to be shared.
 struct Claims<'o, 'a> {
     /// Host address → global-table NetBox addresses holding it.
-    in_netbox: BTreeMap<IpAddr, Vec<&'o Object<'a>>>,
+    in_netbox: VecMap<IpAddr, Vec<&'o Object<'a>>>,
     /// Host address → the identity of the create in this plan that claims it.
-    planned: BTreeMap<IpAddr, String>,
+    planned: HashMap<IpAddr, String>,
 }
 
 /// NetBox's `IPADDRESS_ROLES_NONUNIQUE`.
 const SHARED_ROLES: [&str; 6] = ["anycast", "vip", "vrrp", "hsrp", "glbp", "carp"];
 
 impl<'o, 'a> Claims<'o, 'a> {
-    fn of(addresses: &'o [Object<'a>], planned: BTreeMap<IpAddr, String>) -> Self {
-        let mut in_netbox: BTreeMap<IpAddr, Vec<&Object>> = BTreeMap::new();
-        for ip in addresses {
+    fn of(addresses: &'o [Object<'a>], planned: HashMap<IpAddr, String>) -> Self {
+        let in_netbox = VecMap::grouped(addresses.iter().filter_map(|ip| {
             let global = ip.fk("vrf").is_none();
             let shared = ip.choice("role").is_some_and(|role| SHARED_ROLES.contains(&role));
-            if let Some(address) = ip.str("address").and_then(Cidr::parse).filter(|_| global && !shared) {
-                in_netbox.entry(address.ip).or_default().push(ip);
-            }
-        }
+            let address = ip.str("address").and_then(Cidr::parse).filter(|_| global && !shared)?;
+            Some((address.ip, ip))
+        }));
         Claims { in_netbox, planned }
     }
 
@@ -120,15 +119,12 @@ fn primary_elsewhere(ctx: &Context, how: &Assignment, ip: &Object, owner: Option
 /// ours, on this kind of interface, known to be gone from where it is (that
 /// group was read completely, or its interface is deleted), and, between
 /// VMs or nodes, not the primary IP where it is (NetBox refuses to move that).
-fn moves(ctx: &Context, how: &Assignment, groups: &[Group], claims: &Claims) -> BTreeMap<u64, (String, Cidr)> {
-    let mut at_interface: BTreeMap<u64, (bool, BTreeSet<&Cidr>)> = BTreeMap::new();
-    for group in groups {
-        for target in &group.targets {
-            if let Some(id) = target.existing_id {
-                at_interface.insert(id, (group.complete, crate::sort::btree_set(&target.wanted)));
-            }
-        }
-    }
+fn moves(ctx: &Context, how: &Assignment, groups: &[Group], claims: &Claims) -> VecMap<u64, (String, Cidr)> {
+    let at_interface: VecMap<u64, (bool, VecSet<&Cidr>)> = groups
+        .iter()
+        .flat_map(|group| group.targets.iter().map(move |target| (group, target)))
+        .filter_map(|(group, target)| Some((target.existing_id?, (group.complete, VecSet::from_iter(&target.wanted)))))
+        .collect();
     let gone_from_where_it_is = |ip: &Object, address: &Cidr| {
         let Some(iface) = ip.u64("assigned_object_id") else {
             return false;
@@ -138,7 +134,7 @@ fn moves(ctx: &Context, how: &Assignment, groups: &[Group], claims: &Claims) -> 
             None => ctx.refs.is_deleted(how.interface, iface),
         }
     };
-    let mut moved = BTreeMap::new();
+    let mut moved = VecMap::new();
     for group in groups {
         for target in &group.targets {
             for address in &target.wanted {
@@ -178,18 +174,15 @@ pub fn plan_groups(
     let mut assigned = by_interface(all, how.interface);
     let mut claims = Claims::of(all, std::mem::take(&mut ctx.refs.planned_addresses));
     let moved = moves(ctx, how, groups, &claims);
-    let arriving: BTreeMap<(&str, &Cidr), &Object> =
-        crate::sort::btree_map(moved.iter().filter_map(|(id, (label, address))| {
+    let arriving: VecMap<(&str, &Cidr), &Object> =
+        VecMap::from_iter(moved.iter().filter_map(|(id, (label, address))| {
             Some(((label.as_str(), address), ctx.object(netbox::IP_ADDRESS, *id)?))
         }));
     let mut all_planned = Vec::with_capacity(groups.len());
     for group in groups {
         let mut planned: Vec<(Cidr, Option<Value>)> = Vec::new();
         for target in &group.targets {
-            let existing = target
-                .existing_id
-                .and_then(|id| assigned.remove(&id))
-                .unwrap_or_default();
+            let existing = target.existing_id.and_then(|id| assigned.take(&id)).unwrap_or_default();
             let staying: Vec<&Object> = existing
                 .iter()
                 .copied()

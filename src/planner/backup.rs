@@ -20,8 +20,8 @@ use crate::plan::{MatchedBy, Warning, WarningCode};
 use crate::proxmox_path;
 use crate::source::{Fetched, GuestKind, Inventory, ProxmoxSnapshot};
 use crate::time::iso_from_epoch;
+use crate::vec_map::{VecMap, VecSet};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
 
 pub const PLANNER: Planner = Planner {
     name: "backup",
@@ -85,9 +85,8 @@ fn serves_backups(row: &Map<String, Value>) -> bool {
 /// `/cluster/resources` shows each storage.
 fn backup_storages(snapshot: &ProxmoxSnapshot, rows: &[Value], inventory: &Inventory) -> Vec<BackupStorage> {
     let seen = storage::per_node(snapshot);
-    let known: BTreeSet<&str> = crate::sort::btree_set(inventory.nodes.iter().map(|n| n.name.as_str()));
-    let online: BTreeSet<&str> =
-        crate::sort::btree_set(inventory.nodes.iter().filter(|n| n.online).map(|n| n.name.as_str()));
+    let known: VecSet<&str> = VecSet::from_iter(inventory.nodes.iter().map(|n| n.name.as_str()));
+    let online: VecSet<&str> = VecSet::from_iter(inventory.nodes.iter().filter(|n| n.online).map(|n| n.name.as_str()));
     let mut storages: Vec<BackupStorage> = rows
         .iter()
         .filter_map(Value::as_object)
@@ -96,11 +95,9 @@ fn backup_storages(snapshot: &ProxmoxSnapshot, rows: &[Value], inventory: &Inven
             let name = loose_string(row.get("storage"))?;
             let where_seen = seen.get(&name);
             let listed = parse::list(row.get("nodes"));
-            let serving: BTreeSet<&str> = match (listed.is_empty(), where_seen) {
-                (false, _) => crate::sort::btree_set(listed.iter().map(String::as_str).filter(|n| known.contains(n))),
-                (true, Some((nodes, _))) if !nodes.is_empty() => {
-                    crate::sort::btree_set(nodes.iter().map(String::as_str))
-                }
+            let serving: VecSet<&str> = match (listed.is_empty(), where_seen) {
+                (false, _) => VecSet::from_iter(listed.iter().map(String::as_str).filter(|n| known.contains(n))),
+                (true, Some((nodes, _))) if !nodes.is_empty() => VecSet::from_iter(nodes.iter().map(String::as_str)),
                 _ => known.clone(),
             };
             let up: Vec<String> = serving
@@ -221,14 +218,14 @@ fn desired(ctx: &Context, row: &Map<String, Value>, volid: &str, kind: GuestKind
 /// What the content reads gave.
 struct Volumes<'a> {
     /// By volume id: a volume seen from several nodes is one.
-    found: BTreeMap<String, &'a Map<String, Value>>,
+    found: VecMap<String, &'a Map<String, Value>>,
     /// The storages whose reads all succeeded.
-    complete: BTreeSet<String>,
+    complete: VecSet<String>,
 }
 
 fn volumes<'a>(ctx: &mut Context<'a>, storages: &[BackupStorage]) -> Result<Volumes<'a>> {
-    let mut found: BTreeMap<String, &Map<String, Value>> = BTreeMap::new();
-    let mut complete = BTreeSet::new();
+    let mut listed: Vec<(String, &Map<String, Value>)> = Vec::new();
+    let mut complete = VecSet::new();
     for backup_storage in storages {
         let mut all_read = !backup_storage.partly_seen;
         for node in &backup_storage.read_from {
@@ -240,7 +237,7 @@ fn volumes<'a>(ctx: &mut Context<'a>, storages: &[BackupStorage]) -> Result<Volu
             for row in rows.iter().filter_map(Value::as_object) {
                 let is_backup = row.get("content").and_then(Value::as_str).is_none_or(|c| c == "backup");
                 if let (true, Some(volid)) = (is_backup, loose_string(row.get("volid"))) {
-                    found.entry(volid).or_insert(row);
+                    listed.push((volid, row));
                 }
             }
         }
@@ -248,6 +245,9 @@ fn volumes<'a>(ctx: &mut Context<'a>, storages: &[BackupStorage]) -> Result<Volu
             complete.insert(backup_storage.name.clone());
         }
     }
+    // The first row of a volume counts (a shared storage lists it on every
+    // node): collected in reverse, where the last one wins.
+    let found = listed.into_iter().rev().collect();
     Ok(Volumes { found, complete })
 }
 

@@ -310,7 +310,7 @@ fn add_vm_object_type(ctx: &mut Context, field: &Object, name: &str) {
         before: Value::Array(types),
         after: Value::Array(after),
     };
-    let changes = crate::sort::btree_map([("object_types".to_owned(), change)]);
+    let changes = crate::vec_map::VecMap::from_iter([("object_types".to_owned(), change)]);
     let head = CUSTOM_FIELD.head(name, name.to_owned());
     let target = Target::of(field);
     ctx.update(

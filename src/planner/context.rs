@@ -9,8 +9,8 @@ use crate::netbox::{self, Collection, Model, NetboxState, Object};
 use crate::plan::{Change, MatchedBy, OpHead, PlanBuilder, Reason, Target, Warning, WarningCode};
 use crate::settings::Settings;
 use crate::source::{Fetched, Inventory, Nic, ProxmoxSnapshot};
+use crate::vec_map::{VecMap, VecSet};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 pub const TAG_PROXBOX: &str = "proxbox";
@@ -19,8 +19,8 @@ pub const TAG_SOFT_DELETED: &str = "proxbox-soft-deleted";
 
 /// The NetBox objects the plan reads, per model, sorted by id.
 pub struct Loaded<'a> {
-    objects: BTreeMap<&'static str, Vec<Object<'a>>>,
-    failed: BTreeMap<&'static str, (Option<u64>, String)>,
+    objects: VecMap<&'static str, Vec<Object<'a>>>,
+    failed: VecMap<&'static str, (Option<u64>, String)>,
 }
 
 impl<'a> Loaded<'a> {
@@ -29,8 +29,8 @@ impl<'a> Loaded<'a> {
     /// broken by content, so the choice never depends on list order.
     pub fn load(netbox: &NetboxState<'a>, models: &[Model], warnings: &mut Vec<Warning>) -> Result<Self> {
         let mut loaded = Loaded {
-            objects: BTreeMap::new(),
-            failed: BTreeMap::new(),
+            objects: VecMap::new(),
+            failed: VecMap::new(),
         };
         for model in models {
             if loaded.objects.contains_key(model.name) || loaded.failed.contains_key(model.name) {
@@ -131,10 +131,10 @@ fn newest_copy_last(objects: &mut [Object]) {
 /// slug `production` is the tag Proxmox's `prod` means.
 #[derive(Default)]
 pub struct Tags {
-    by_slug: BTreeSet<String>,
-    slug_by_name: BTreeMap<String, String>,
+    by_slug: VecSet<String>,
+    slug_by_name: VecMap<String, String>,
     /// Tags created in this plan: slug → op id (for `depends_on`).
-    pub created: BTreeMap<String, String>,
+    pub created: VecMap<String, String>,
 }
 
 impl Tags {
@@ -221,7 +221,7 @@ pub struct NodeNetwork {
     pub device_id: Option<u64>,
     /// Its `/nodes/{node}/network` was read: what it does not list is gone.
     pub complete: bool,
-    pub interfaces: BTreeMap<String, NodeInterfaceSlot>,
+    pub interfaces: VecMap<String, NodeInterfaceSlot>,
 }
 
 /// References later stages need: an existing id (`3`) or a `$ref`.
@@ -233,34 +233,35 @@ pub struct Refs {
     pub cluster_type: Option<Value>,
     pub device_role: Option<Value>,
     pub device_type: Option<Value>,
-    pub devices: BTreeMap<String, Value>,
+    pub devices: VecMap<String, Value>,
     /// The plugin's tracking rows (where it is installed): the cluster's, and
     /// the nodes' by node name.
     pub proxmox_cluster: Option<Value>,
-    pub proxmox_nodes: BTreeMap<String, Value>,
+    pub proxmox_nodes: VecMap<String, Value>,
     /// The plugin's storage records this plan creates or matched, by name.
-    pub storages: BTreeMap<String, Value>,
-    pub vms: BTreeMap<String, VmSlot>,
+    pub storages: VecMap<String, Value>,
+    pub vms: VecMap<String, VmSlot>,
     /// Node name → its interfaces.
-    pub node_networks: BTreeMap<String, NodeNetwork>,
+    pub node_networks: VecMap<String, NodeNetwork>,
     /// Host addresses this plan creates, with the create's identity: NetBox
-    /// keeps them unique across node and VM interfaces alike.
-    pub planned_addresses: BTreeMap<std::net::IpAddr, String>,
+    /// keeps them unique across node and VM interfaces alike. Looked up,
+    /// never listed: a hash map, as creates come in no address order.
+    pub planned_addresses: std::collections::HashMap<std::net::IpAddr, String>,
     /// (guest key, interface name) → interface reference. Shared: the MAC and
     /// IP planners walk them while they add operations.
-    pub interfaces: BTreeMap<(String, String), Rc<InterfaceSlot>>,
+    pub interfaces: VecMap<(String, String), Rc<InterfaceSlot>>,
     pub tags: Tags,
     pub own_tags: OwnTags,
     /// A same-name custom field of another type cannot hold VM identities
     /// (so no VM may be created).
     pub identity_fields_conflict: bool,
     /// Object ids this plan deletes, per model (so references to them are dropped).
-    pub deleted: BTreeMap<&'static str, BTreeSet<u64>>,
+    pub deleted: VecMap<&'static str, VecSet<u64>>,
     /// Sidecar model → the object each sidecar belongs to → the sidecar's id.
-    pub sidecars: BTreeMap<&'static str, BTreeMap<u64, u64>>,
+    pub sidecars: VecMap<&'static str, VecMap<u64, u64>>,
     /// Guest key → the last write of its VM's disks: a later write of the VM
     /// waits for it (see `disk::serialize_with_vm`).
-    pub last_disk_write: BTreeMap<String, String>,
+    pub last_disk_write: VecMap<String, String>,
 }
 
 impl Refs {
@@ -307,8 +308,8 @@ impl Refs {
 /// Proxbox plugin, and the preview of one VM.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Subset {
-    pub guests: BTreeSet<String>,
-    pub netbox_vm_ids: BTreeSet<u64>,
+    pub guests: VecSet<String>,
+    pub netbox_vm_ids: VecSet<u64>,
 }
 
 pub struct Context<'a> {
@@ -319,7 +320,7 @@ pub struct Context<'a> {
     pub loaded: &'a Loaded<'a>,
     /// `None`: every guest. Else the guest keys (`qemu/101`) in scope, once
     /// the VM planner has matched the subset's NetBox ids to guests.
-    pub in_scope: Option<BTreeSet<String>>,
+    pub in_scope: Option<VecSet<String>>,
     pub refs: Refs,
     pub plan: PlanBuilder,
     /// Who changed what in NetBox since the sync wrote it (`ownership`).
@@ -419,7 +420,7 @@ impl<'a> Context<'a> {
         head: OpHead,
         target: Target,
         reason: Reason,
-        changes: BTreeMap<String, Change>,
+        changes: VecMap<String, Change>,
         matched_by: Option<MatchedBy>,
     ) -> Option<String> {
         let mut deps = self
@@ -437,7 +438,7 @@ impl<'a> Context<'a> {
         path: &str,
         rows: &'v [Value],
         key: &str,
-    ) -> BTreeMap<String, &'v Map<String, Value>> {
+    ) -> VecMap<String, &'v Map<String, Value>> {
         let mut sorted: Vec<&Map<String, Value>> = rows.iter().filter_map(Value::as_object).collect();
         if sorted.len() < rows.len() {
             let message = format!("{path} has rows that are not objects; they are skipped");
@@ -445,7 +446,7 @@ impl<'a> Context<'a> {
                 .warn(Warning::new(WarningCode::UnreadableRow, message).at_path(path));
         }
         crate::sort::sort_by_cached_key(&mut sorted, |row| Value::Object((*row).clone()).to_string());
-        let mut by_key = BTreeMap::new();
+        let mut by_key = VecMap::new();
         for row in sorted {
             let Some(id) = crate::json::loose_string(row.get(key)) else {
                 continue;
@@ -472,7 +473,7 @@ impl<'a> Context<'a> {
 }
 
 /// Objects by the object a field of theirs points at (disks by VM, interfaces by device).
-pub fn by_parent<'o, 'a>(objects: &'o [Object<'a>], field: &str) -> BTreeMap<u64, Vec<&'o Object<'a>>> {
+pub fn by_parent<'o, 'a>(objects: &'o [Object<'a>], field: &str) -> VecMap<u64, Vec<&'o Object<'a>>> {
     grouped_by(objects, |object| object.fk(field))
 }
 
@@ -481,25 +482,15 @@ pub fn by_parent<'o, 'a>(objects: &'o [Object<'a>], field: &str) -> BTreeMap<u64
 pub fn grouped_by<'o, 'a>(
     objects: &'o [Object<'a>],
     key: impl Fn(&Object) -> Option<u64>,
-) -> BTreeMap<u64, Vec<&'o Object<'a>>> {
-    let mut map: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();
-    for object in objects {
-        if let Some(key) = key(object) {
-            map.entry(key).or_default().push(object);
-        }
-    }
-    map
+) -> VecMap<u64, Vec<&'o Object<'a>>> {
+    VecMap::grouped(objects.iter().filter_map(|object| Some((key(object)?, object))))
 }
 
 /// Objects assigned to interfaces of one model (IPs, MACs), by interface id.
-pub fn by_interface<'o, 'a>(objects: &'o [Object<'a>], interface: Model) -> BTreeMap<u64, Vec<&'o Object<'a>>> {
-    let mut map: BTreeMap<u64, Vec<&Object>> = BTreeMap::new();
-    for object in objects {
-        if object.str("assigned_object_type") == Some(interface.name) {
-            if let Some(id) = object.u64("assigned_object_id") {
-                map.entry(id).or_default().push(object);
-            }
-        }
-    }
-    map
+pub fn by_interface<'o, 'a>(objects: &'o [Object<'a>], interface: Model) -> VecMap<u64, Vec<&'o Object<'a>>> {
+    grouped_by(objects, |object| {
+        object
+            .u64("assigned_object_id")
+            .filter(|_| object.str("assigned_object_type") == Some(interface.name))
+    })
 }

@@ -6,8 +6,8 @@
 use crate::netbox::Object;
 use crate::plan::Change;
 use crate::settings::OverwriteFlags;
+use crate::vec_map::VecMap;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 /// How a field reads back from NetBox, so it can be compared with what we write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,8 +244,8 @@ fn change(object: &Object, field: &Field) -> Option<Change> {
 }
 
 /// The updates that bring `object` to the desired fields the flags let us patch.
-pub fn changes(object: &Object, fields: &[Field], flags: &OverwriteFlags) -> BTreeMap<String, Change> {
-    crate::sort::btree_map(
+pub fn changes(object: &Object, fields: &[Field], flags: &OverwriteFlags) -> VecMap<String, Change> {
+    VecMap::from_iter(
         fields
             .iter()
             .filter(|f| f.patched(flags))

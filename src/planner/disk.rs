@@ -53,7 +53,7 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
     let mut by_vm = by_parent(ctx.objects(netbox::VIRTUAL_DISK), "virtual_machine");
     let slots: Vec<(String, VmSlot)> = ctx.refs.vms.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (key, slot) in slots {
-        let existing = slot.existing_id.and_then(|id| by_vm.remove(&id)).unwrap_or_default();
+        let existing = slot.existing_id.and_then(|id| by_vm.take(&id)).unwrap_or_default();
         plan_guest(ctx, writes, &key, &slot, &existing);
     }
     Ok(())

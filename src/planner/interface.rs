@@ -15,8 +15,8 @@ use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
 use crate::plan::{MatchedBy, Warning, WarningCode};
 use crate::source::{nics, Guest, Nic};
+use crate::vec_map::VecMap;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 pub const PLANNER: Planner = Planner {
@@ -76,7 +76,7 @@ fn ask(ask: &mut Ask) {
 /// The NICs of a config, one per name: two LXC NICs with the same `name=`
 /// cannot both be interfaces of one VM, so the lowest `netN` wins, warned.
 fn unique_nics(ctx: &mut Context, key: &str, guest: &Guest, config: &serde_json::Map<String, Value>) -> Vec<Nic> {
-    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+    let mut seen: VecMap<String, u32> = VecMap::new();
     let mut kept = Vec::new();
     for nic in nics(guest.kind, config) {
         if let Some(first) = seen.get(&nic.name) {
@@ -99,7 +99,7 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
     let mut vlans = VlanResolver::new(ctx, writes);
     let slots: Vec<(String, VmSlot)> = ctx.refs.vms.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (key, slot) in slots {
-        let existing = slot.existing_id.and_then(|id| by_vm.remove(&id)).unwrap_or_default();
+        let existing = slot.existing_id.and_then(|id| by_vm.take(&id)).unwrap_or_default();
         plan_guest(ctx, writes, &mut vlans, &key, &slot, &existing);
     }
     Ok(())
@@ -223,7 +223,7 @@ fn desired(nic: &Nic, vm: &Value, vlan: Vlan) -> Desired {
 /// and created global, once per vid.
 struct VlanResolver {
     writes: bool,
-    resolved: BTreeMap<(u16, Option<u64>), Option<Value>>,
+    resolved: VecMap<(u16, Option<u64>), Option<Value>>,
 }
 
 impl VlanResolver {
@@ -232,7 +232,7 @@ impl VlanResolver {
         let writes = writes && !ctx.mode(ResourceType::VmInterface).is_disabled();
         VlanResolver {
             writes,
-            resolved: BTreeMap::new(),
+            resolved: VecMap::new(),
         }
     }
 

@@ -11,8 +11,8 @@ use crate::netbox;
 use crate::parse::Cidr;
 use crate::plan::{Change, OpHead, Reason, Target as OpTarget, Warning, WarningCode};
 use crate::source::{agent_addresses, AgentAddresses, Fetched, Guest};
+use crate::vec_map::VecMap;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 pub const PLANNER: Planner = Planner {
@@ -96,10 +96,12 @@ fn agent(ctx: &mut Context, guest: &Guest, key: &str) -> std::result::Result<Opt
 
 /// Each guest's NICs and the addresses Proxmox reports on each.
 fn wanted(ctx: &mut Context) -> Vec<Group> {
-    let mut by_guest: BTreeMap<usize, Vec<Rc<InterfaceSlot>>> = BTreeMap::new();
-    for slot in ctx.refs.interfaces.values() {
-        by_guest.entry(slot.guest_index).or_default().push(slot.clone());
-    }
+    let by_guest: VecMap<usize, Vec<Rc<InterfaceSlot>>> = VecMap::grouped(
+        ctx.refs
+            .interfaces
+            .values()
+            .map(|slot| (slot.guest_index, slot.clone())),
+    );
     let inventory = ctx.inventory;
     let mut all = Vec::new();
     for (guest_index, mut slots) in by_guest {
@@ -154,7 +156,7 @@ fn plan_primary(ctx: &mut Context, guest: &Group, planned: &[(Cidr, Option<Value
     if vm.is_some_and(|vm| ctx.bootstrap_protected(ResourceType::Vm, vm)) {
         return;
     }
-    let mut changes = BTreeMap::new();
+    let mut changes = VecMap::new();
     for (field, v4) in [("primary_ip4", true), ("primary_ip6", false)] {
         let current = vm.and_then(|vm| vm.fk(field));
         if current.is_some_and(|id| !ctx.refs.is_deleted(netbox::IP_ADDRESS, id)) {

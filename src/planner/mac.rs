@@ -39,7 +39,7 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
     let mut assigned = by_interface(ctx.objects(netbox::MAC_ADDRESS), netbox::VM_INTERFACE);
     let slots: Vec<Rc<InterfaceSlot>> = ctx.refs.interfaces.values().cloned().collect();
     for slot in slots {
-        let existing = slot.existing_id.and_then(|id| assigned.remove(&id)).unwrap_or_default();
+        let existing = slot.existing_id.and_then(|id| assigned.take(&id)).unwrap_or_default();
         let mut reconciler = Reconciler::for_run(ctx, &LIFECYCLE, writes, existing.iter().copied());
         if !reconciler.planning() {
             continue;
@@ -105,7 +105,7 @@ fn plan_primary(ctx: &mut Context, slot: &InterfaceSlot, existing: &[&Object], m
         None => Target::created(&slot.reference),
     };
     let identity = format!("{}/primary-mac", slot.label);
-    let changes = crate::sort::btree_map([(
+    let changes = crate::vec_map::VecMap::from_iter([(
         "primary_mac_address".to_owned(),
         Change {
             before: current.into(),

@@ -40,8 +40,8 @@ use crate::netbox::{self, Model, NetboxState};
 use crate::plan::{EndpointInfo, OpHead, Origin, Plan, PlanBuilder, Reason, Warning, WarningCode, FORMAT_VERSION};
 use crate::settings::{read_settings, Settings};
 use crate::source::{self, Guest, Inventory, ProxmoxSnapshot};
+use crate::vec_map::VecSet;
 use context::{Context, Loaded, Refs, Subset};
-use std::collections::BTreeSet;
 
 pub use bootstrap::Prerequisite;
 pub use diff::holds;
@@ -162,7 +162,7 @@ fn planner(name: &str) -> Option<&'static Planner> {
 /// The planners a set of running stages needs, in table order, each with
 /// whether it writes.
 pub fn selected(running: &[Stage]) -> Vec<(&'static Planner, bool)> {
-    let mut wanted: BTreeSet<&str> = BTreeSet::new();
+    let mut wanted: VecSet<&str> = VecSet::new();
     let mut stack: Vec<&'static Planner> = PLANNERS.iter().filter(|p| running.contains(&p.stage)).collect();
     while let Some(next) = stack.pop() {
         if wanted.insert(next.name) {
@@ -187,7 +187,7 @@ pub fn reads(selected: &[(&Planner, bool)], subset: Option<&Subset>) -> Vec<Mode
         models.extend(planner.reads.iter().chain(planner.links).copied());
         models.extend(planner.prerequisites.iter().flat_map(|p| p.reads()));
     }
-    let mut seen = BTreeSet::new();
+    let mut seen = VecSet::new();
     models.retain(|m| seen.insert(m.name));
     models
 }
@@ -406,7 +406,7 @@ fn run_planners(ctx: &mut Context, selected: &[(&Planner, bool)]) -> Result<()> 
         ctx.plan.warn(warning);
         return Ok(());
     }
-    let mut blocked: BTreeSet<&str> = BTreeSet::new();
+    let mut blocked: VecSet<&str> = VecSet::new();
     let runnable: Vec<(&Planner, bool)> = selected
         .iter()
         .copied()
@@ -451,7 +451,7 @@ pub fn subset_scope(
     settings: &Settings,
     inventory: Option<&Inventory>,
     subset: Option<&Subset>,
-) -> Result<Option<BTreeSet<String>>> {
+) -> Result<Option<VecSet<String>>> {
     let Some(subset) = subset else {
         return Ok(None);
     };
@@ -518,12 +518,12 @@ mod tests {
     #[test]
     fn each_stage_is_gated_by_exactly_what_governs_its_planners() {
         for stage in Stage::ALL {
-            let governing: BTreeSet<ResourceType> = PLANNERS
+            let governing: VecSet<ResourceType> = PLANNERS
                 .iter()
                 .filter(|p| p.stage == stage)
                 .flat_map(|p| p.governed_by.iter().copied())
                 .collect();
-            let gates: BTreeSet<ResourceType> = stage.spec().gated_by.iter().copied().collect();
+            let gates: VecSet<ResourceType> = stage.spec().gated_by.iter().copied().collect();
             assert_eq!(governing, gates, "{stage:?}");
         }
     }

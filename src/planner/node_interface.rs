@@ -19,8 +19,8 @@ use crate::netbox::{self, Object};
 use crate::plan::MatchedBy;
 use crate::proxmox_path;
 use crate::source::{node_interface, NodeInterface};
+use crate::vec_map::{VecMap, VecSet};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
 
 pub const PLANNER: Planner = Planner {
     name: "node-interface",
@@ -118,7 +118,7 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
     let mut by_device = by_parent(ctx.objects(netbox::DEVICE_INTERFACE), "device");
     let devices: Vec<(String, Value)> = ctx.refs.devices.iter().map(|(n, d)| (n.clone(), d.clone())).collect();
     for (node, device) in devices {
-        let existing = device.as_u64().and_then(|id| by_device.remove(&id)).unwrap_or_default();
+        let existing = device.as_u64().and_then(|id| by_device.take(&id)).unwrap_or_default();
         let network = plan_node(ctx, writes, &node, &device, &existing)?;
         ctx.refs.node_networks.insert(node, network);
     }
@@ -163,8 +163,8 @@ fn plan_node<'a>(
         }
         return Ok(network);
     };
-    let interfaces: BTreeMap<String, NodeInterface> =
-        crate::sort::btree_map(ctx.rows_by_key(&path, rows, "iface").into_iter().map(|(name, row)| {
+    let interfaces: VecMap<String, NodeInterface> =
+        VecMap::from_iter(ctx.rows_by_key(&path, rows, "iface").into_iter().map(|(name, row)| {
             let iface = node_interface(&name, row);
             (name, iface)
         }));
@@ -213,9 +213,9 @@ fn plan_node<'a>(
 /// them (the first claim wins, in name order: a port in two bridges is a
 /// misconfiguration Proxmox itself refuses to bring up).
 struct Links {
-    bridge: BTreeMap<String, String>,
-    lag: BTreeMap<String, String>,
-    parent: BTreeMap<String, String>,
+    bridge: VecMap<String, String>,
+    lag: VecMap<String, String>,
+    parent: VecMap<String, String>,
 }
 
 /// Where an interface's links point (references of this node's interfaces).
@@ -226,14 +226,14 @@ struct Linked {
 }
 
 impl Links {
-    fn of(interfaces: &BTreeMap<String, NodeInterface>) -> Links {
+    fn of(interfaces: &VecMap<String, NodeInterface>) -> Links {
         let mut links = Links {
-            bridge: BTreeMap::new(),
-            lag: BTreeMap::new(),
-            parent: BTreeMap::new(),
+            bridge: VecMap::new(),
+            lag: VecMap::new(),
+            parent: VecMap::new(),
         };
         for (name, iface) in interfaces {
-            let claim = |map: &mut BTreeMap<String, String>, member: &str| {
+            let claim = |map: &mut VecMap<String, String>, member: &str| {
                 if member != name && interfaces.contains_key(member) {
                     map.entry(member.to_owned()).or_insert_with(|| name.clone());
                 }
@@ -264,10 +264,10 @@ impl Links {
     /// Names in an order where every link target comes before what links to
     /// it (its `$ref` exists when the linking create is planned). A link in
     /// a cycle, which Proxmox does not allow, is dropped by `of_interface`.
-    fn order(&self, interfaces: &BTreeMap<String, NodeInterface>) -> Vec<String> {
-        let mut depth: BTreeMap<String, usize> = BTreeMap::new();
+    fn order(&self, interfaces: &VecMap<String, NodeInterface>) -> Vec<String> {
+        let mut depth: VecMap<String, usize> = VecMap::new();
         for name in interfaces.keys() {
-            self.depth(name, &mut depth, &mut BTreeSet::new());
+            self.depth(name, &mut depth, &mut VecSet::new());
         }
         let mut names: Vec<String> = interfaces.keys().cloned().collect();
         crate::sort::sort_by_key(&mut names, |name| depth.get(name).copied().unwrap_or_default());
@@ -276,7 +276,7 @@ impl Links {
 
     /// 0 for an interface that links to nothing, else one more than its
     /// deepest target (a link back into the chain counts as nothing).
-    fn depth(&self, name: &str, known: &mut BTreeMap<String, usize>, chain: &mut BTreeSet<String>) -> usize {
+    fn depth(&self, name: &str, known: &mut VecMap<String, usize>, chain: &mut VecSet<String>) -> usize {
         if let Some(depth) = known.get(name) {
             return *depth;
         }
@@ -297,7 +297,7 @@ impl Links {
     /// The links of one interface of NetBox type `kind`, to interfaces
     /// already planned, within NetBox's rules.
     fn of_interface(&self, name: &str, kind: &str, planned: &NodeNetwork) -> Linked {
-        let reference = |map: &BTreeMap<String, String>| {
+        let reference = |map: &VecMap<String, String>| {
             map.get(name)
                 .and_then(|target| planned.interfaces.get(target))
                 .map(|slot| slot.reference.clone())

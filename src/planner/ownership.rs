@@ -31,12 +31,12 @@ use crate::json::Path;
 use crate::netbox::{self, Collection, Model, NetboxState, Object};
 use crate::plan::Change;
 use crate::settings::OnOperatorEdit;
+use crate::vec_map::{VecMap, VecSet};
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// The history queries a plan needs, by collection: the model read and
 /// the query strings (as objects) of its list requests.
-pub type HistoryQueries = BTreeMap<&'static str, (Model, Vec<Map<String, Value>>)>;
+pub type HistoryQueries = VecMap<&'static str, (Model, Vec<Map<String, Value>>)>;
 
 /// The start of the change-log message of every write the host makes for a
 /// plan (NetBox ≥ 4.4 records `changelog_message`).
@@ -61,7 +61,7 @@ pub struct Edit {
 #[derive(Default)]
 pub struct Settled {
     /// Written as today.
-    pub write: BTreeMap<String, Change>,
+    pub write: VecMap<String, Change>,
     /// Left to the operator (Proxmox did not change them, or a keep is recorded).
     pub owned: u64,
     /// Changed by both: `on_operator_edit` decides.
@@ -75,9 +75,9 @@ enum History<'a> {
     Unread,
     Read {
         /// Other users' updates, by (model, object id), oldest first.
-        edits: BTreeMap<(String, u64), Vec<Object<'a>>>,
+        edits: VecMap<(String, u64), Vec<Object<'a>>>,
         /// (model, object id, field) a journal entry keeps for the operator.
-        keeps: BTreeSet<(String, u64, String)>,
+        keeps: VecSet<(String, u64, String)>,
     },
     Unreadable(String),
 }
@@ -87,7 +87,7 @@ pub struct Ownership<'a> {
     pub resolution: OnOperatorEdit,
     sync_user: Option<SyncUser>,
     /// Model name → ids of the objects whose history the plan needs.
-    wanted: BTreeMap<&'static str, BTreeSet<u64>>,
+    wanted: VecMap<&'static str, VecSet<u64>>,
     /// Field updates held because the history could not be read.
     pub held: u64,
     /// Conflicts left waiting for a choice (`ask`).
@@ -108,7 +108,7 @@ impl<'a> Ownership<'a> {
             history: History::Unread,
             resolution,
             sync_user,
-            wanted: BTreeMap::new(),
+            wanted: VecMap::new(),
             held: 0,
             pending: 0,
         };
@@ -144,8 +144,8 @@ impl<'a> Ownership<'a> {
     }
 
     /// Updates by other users, per object, oldest first (time, then id).
-    fn operator_edits(&self, entries: Vec<Object<'a>>) -> BTreeMap<(String, u64), Vec<Object<'a>>> {
-        let mut edits: BTreeMap<(String, u64), Vec<Object>> = BTreeMap::new();
+    fn operator_edits(&self, entries: Vec<Object<'a>>) -> VecMap<(String, u64), Vec<Object<'a>>> {
+        let mut edits: VecMap<(String, u64), Vec<Object>> = VecMap::new();
         for entry in entries {
             let entry = &entry;
             if entry.choice("action") != Some("update") || self.by_sync(entry) {
@@ -167,7 +167,7 @@ impl<'a> Ownership<'a> {
         model: Model,
         object: &Object,
         fields: &[Field],
-        changes: BTreeMap<String, Change>,
+        changes: VecMap<String, Change>,
     ) -> Settled {
         let mut settled = Settled::default();
         let kind_of = |name: &str| fields.iter().find(|f| f.name == name).map(|f| f.kind);
@@ -270,8 +270,8 @@ fn missing(model: Model) -> PlanError {
 }
 
 /// The fields journal entries keep for the operator.
-fn keeps(journal: &[Object]) -> BTreeSet<(String, u64, String)> {
-    let mut kept = BTreeSet::new();
+fn keeps(journal: &[Object]) -> VecSet<(String, u64, String)> {
+    let mut kept = VecSet::new();
     for entry in journal {
         let (Some(model), Some(id), Some(comments)) = (
             entry.str("assigned_object_type"),

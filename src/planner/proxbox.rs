@@ -11,8 +11,8 @@ use super::reconcile::{Desired, Found, Gone, Item, Lifecycle, Outcome, Owner, Re
 use crate::modes::ResourceType;
 use crate::netbox::{self, Model, Object};
 use crate::plan::MatchedBy;
+use crate::vec_map::VecMap;
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// One sidecar model: its lifecycle row and the field that links it to its object.
 pub struct SyncState {
@@ -84,7 +84,7 @@ pub const VM_INTERFACE: SyncState = sidecar(
 fn of<'a>(ctx: &mut Context<'a>, which: &SyncState, object: u64) -> Option<&'a Object<'a>> {
     let model = which.spec.model;
     if !ctx.refs.sidecars.contains_key(model.name) {
-        let mut index = BTreeMap::new();
+        let mut index = VecMap::new();
         for state in ctx.objects(model) {
             if let Some(parent) = state.fk(which.link) {
                 index.entry(parent).or_insert(state.id);

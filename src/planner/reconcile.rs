@@ -23,8 +23,9 @@ use crate::plan::{
     ACCEPT_PROXMOX, KEEP_NETBOX, STAGE_WIDE,
 };
 use crate::settings::OnOperatorEdit;
+use crate::vec_map::{VecMap, VecSet};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashMap;
 
 /// What happens to an object no Proxmox object explains any more.
 #[derive(Clone, Copy, Debug)]
@@ -222,9 +223,10 @@ pub struct Reconciler<'s, 'a> {
     pub spec: &'s Lifecycle,
     planning: bool,
     scope: Vec<&'a Object<'a>>,
-    claimed: BTreeSet<u64>,
-    /// Op id of each create, by identity.
-    created: BTreeMap<String, String>,
+    claimed: VecSet<u64>,
+    /// Op id of each create, by identity (looked up, never listed: a hash
+    /// map, as creates come in no key order).
+    created: HashMap<String, String>,
 }
 
 impl<'s, 'a> Reconciler<'s, 'a> {
@@ -239,8 +241,8 @@ impl<'s, 'a> Reconciler<'s, 'a> {
             spec,
             planning,
             scope,
-            claimed: BTreeSet::new(),
-            created: BTreeMap::new(),
+            claimed: VecSet::new(),
+            created: HashMap::new(),
         }
     }
 
@@ -479,8 +481,8 @@ impl<'s, 'a> Reconciler<'s, 'a> {
         crate::sort::sort_by_key(&mut leftovers, |o| {
             std::cmp::Reverse(restriction_depth(ctx, self.spec, o))
         });
-        let mut named = BTreeSet::new();
-        let mut deleted = BTreeMap::new();
+        let mut named = VecSet::new();
+        let mut deleted = VecMap::new();
         for object in leftovers {
             let mut identity = name(object);
             // Two leftovers under one name (a duplicated identity) get told apart by id.
@@ -514,7 +516,7 @@ fn disputed(ctx: &mut Context, spec: &Lifecycle, item: &Item, object: &Object, d
         edit.base, change.before, change.after
     );
     let deps = ctx.refs.dependencies(&[&change.after]);
-    let changed = crate::sort::btree_map([(field.clone(), change.clone())]);
+    let changed = VecMap::from_iter([(field.clone(), change.clone())]);
     let mut accept = head().update_op(Target::of(object), Reason::OperatorEdited, changed, deps);
     let mut keep = keep_record(spec, item, object, &field, &story);
     keep.id = id.clone();
@@ -552,7 +554,7 @@ fn disputed(ctx: &mut Context, spec: &Lifecycle, item: &Item, object: &Object, d
         changed_by: edit.user,
         changed_at: edit.time,
         resolution,
-        choices: crate::sort::btree_map([(ACCEPT_PROXMOX, accept), (KEEP_NETBOX, keep)]),
+        choices: VecMap::from_iter([(ACCEPT_PROXMOX, accept), (KEEP_NETBOX, keep)]),
     };
     ctx.plan.field_conflict(conflict, planned);
 }
@@ -608,13 +610,7 @@ fn restriction_depth(ctx: &Context, spec: &Lifecycle, object: &Object) -> usize 
 }
 
 /// `deleted`: object id → the op that deletes it, for what this retire deleted so far.
-fn retire_one(
-    ctx: &mut Context,
-    spec: &Lifecycle,
-    object: &Object,
-    identity: &str,
-    deleted: &mut BTreeMap<u64, String>,
-) {
+fn retire_one(ctx: &mut Context, spec: &Lifecycle, object: &Object, identity: &str, deleted: &mut VecMap<u64, String>) {
     if matches!(spec.gone, Gone::Keep) || spec.retired(ctx, object) {
         return;
     }
@@ -646,13 +642,13 @@ fn retire_one(
     match spec.gone {
         Gone::Delete { cascades } => delete(ctx, spec, object, head(), cascades, deleted),
         Gone::Status(status) => {
-            let changes = crate::sort::btree_map([("status".to_owned(), status_change(object, status))]);
+            let changes = VecMap::from_iter([("status".to_owned(), status_change(object, status))]);
             ctx.update(head(), Target::of(object), Reason::GoneFromProxmox, changes, None);
         }
         Gone::SoftDelete => {
             let mut tags = object.tags();
             tags.push(ctx.refs.own_tags.soft_deleted.clone());
-            let changes = crate::sort::btree_map([
+            let changes = VecMap::from_iter([
                 ("status".to_owned(), status_change(object, "decommissioning")),
                 (
                     "tags".to_owned(),
@@ -681,7 +677,7 @@ fn staying_restrictors<'a>(
     ctx: &Context<'a>,
     spec: &Lifecycle,
     object: &Object,
-    deleted: &BTreeMap<u64, String>,
+    deleted: &VecMap<u64, String>,
 ) -> (Vec<&'a Object<'a>>, Vec<u64>) {
     let mut staying = Vec::new();
     let mut going = Vec::new();
@@ -714,7 +710,7 @@ fn delete(
     object: &Object,
     head: OpHead,
     cascades: &[Model],
-    deleted: &mut BTreeMap<u64, String>,
+    deleted: &mut VecMap<u64, String>,
 ) {
     let (staying, going) = staying_restrictors(ctx, spec, object, deleted);
     if !staying.is_empty() {

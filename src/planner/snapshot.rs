@@ -17,8 +17,8 @@ use crate::plan::{MatchedBy, Reason, WarningCode};
 use crate::proxmox_path;
 use crate::source::Guest;
 use crate::time::iso_from_epoch;
+use crate::vec_map::VecMap;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 pub const PLANNER: Planner = Planner {
     name: "snapshot",
@@ -81,7 +81,7 @@ fn desired(row: &Map<String, Value>, guest: &Guest, name: &str, vm: Value) -> De
 }
 
 /// The snapshot rows by vmid, so `find` looks among one guest's rows.
-type ByVmid<'o, 'a> = BTreeMap<u64, Vec<&'o Object<'a>>>;
+type ByVmid<'o, 'a> = VecMap<u64, Vec<&'o Object<'a>>>;
 
 /// The rows claiming this snapshot: ours (this VM), or refused when another
 /// VM's row holds (vmid, name, node), which NetBox keeps unique.

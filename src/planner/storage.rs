@@ -14,8 +14,8 @@ use crate::netbox::{self, Object};
 use crate::plan::{MatchedBy, Reason};
 use crate::proxmox_path;
 use crate::source::ProxmoxSnapshot;
+use crate::vec_map::{VecMap, VecSet};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
 
 pub const PLANNER: Planner = Planner {
     name: "storage",
@@ -65,8 +65,8 @@ const TEXT_FIELDS: [(&str, &str); 14] = [
 ];
 
 /// Where each storage is seen in `/cluster/resources`: node names, and whether shared.
-pub fn per_node(snapshot: &ProxmoxSnapshot) -> BTreeMap<String, (BTreeSet<String>, bool)> {
-    let mut seen: BTreeMap<String, (BTreeSet<String>, bool)> = BTreeMap::new();
+pub fn per_node(snapshot: &ProxmoxSnapshot) -> VecMap<String, (VecSet<String>, bool)> {
+    let mut seen: VecMap<String, (VecSet<String>, bool)> = VecMap::new();
     let rows = snapshot
         .get(proxmox_path::CLUSTER_RESOURCES)
         .data()
@@ -89,7 +89,7 @@ pub fn per_node(snapshot: &ProxmoxSnapshot) -> BTreeMap<String, (BTreeSet<String
     seen
 }
 
-fn desired(ctx: &Context, row: &Map<String, Value>, name: &str, seen: Option<&(BTreeSet<String>, bool)>) -> Desired {
+fn desired(ctx: &Context, row: &Map<String, Value>, name: &str, seen: Option<&(VecSet<String>, bool)>) -> Desired {
     let text = |key: &str| loose_string(row.get(key)).map_or(Value::Null, Value::from);
     let nodes = loose_string(row.get("nodes"))
         .or_else(|| seen.map(|(nodes, _)| nodes.iter().cloned().collect::<Vec<_>>().join(",")))

@@ -28,8 +28,8 @@ use crate::plan::{MatchedBy, Reason, Warning, WarningCode};
 use crate::proxmox_path;
 use crate::source::{Fetched, Guest, ProxmoxSnapshot};
 use crate::time::{epoch_from_iso, iso_from_epoch};
+use crate::vec_map::{VecMap, VecSet};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
 
 pub const PLANNER: Planner = Planner {
     name: "task_history",
@@ -138,9 +138,9 @@ fn held_since(
     states: &[Object],
     endpoint: u64,
     cluster: &str,
-) -> BTreeMap<String, i64> {
-    let ours: BTreeSet<u64> = claimed_ids(vms, states, endpoint, cluster);
-    let mut since: BTreeMap<String, i64> = BTreeMap::new();
+) -> VecMap<String, i64> {
+    let ours: VecSet<u64> = claimed_ids(vms, states, endpoint, cluster);
+    let mut since: VecMap<String, i64> = VecMap::new();
     for task in tasks
         .iter()
         .filter(|t| t.fk("virtual_machine").is_some_and(|vm| ours.contains(&vm)))
@@ -249,7 +249,7 @@ fn in_reach(mut tasks: Vec<&Map<String, Value>>, since: Option<i64>, bound: u64)
     crate::sort::sort_by_cached_key(&mut tasks, |t| {
         (std::cmp::Reverse(start_of(t)), loose_string(t.get("upid")))
     });
-    let mut seen = BTreeSet::new();
+    let mut seen = VecSet::new();
     tasks
         .into_iter()
         .filter_map(|t| Some((t, loose_string(t.get("upid"))?, start_of(t)?)))
@@ -275,7 +275,7 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
     let held = ctx.objects(netbox::TASK_HISTORY);
     let (vms, states) = (ctx.objects(netbox::VIRTUAL_MACHINE), ctx.objects(netbox::VM_SYNC_STATE));
     let since = held_since(held, vms, states, endpoint, &inventory.cluster_name);
-    let by_upid: BTreeMap<&str, Vec<&Object>> = held.iter().fold(BTreeMap::new(), |mut map, task| {
+    let by_upid: VecMap<&str, Vec<&Object>> = held.iter().fold(VecMap::new(), |mut map, task| {
         if let Some(upid) = task.str("upid") {
             map.entry(upid).or_default().push(task);
         }

@@ -7,7 +7,7 @@ use super::context::{Context, VmSlot};
 use crate::netbox::{Model, Object};
 use crate::plan::Reason;
 use crate::source::Guest;
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 
 /// The guest with this vmid and its NetBox VM (created by this plan or
 /// matched), or why rows of it cannot be linked (no such guest, a template,
@@ -27,8 +27,8 @@ pub fn linked_vm<'a>(ctx: &Context<'a>, vmid: u64) -> Result<(&'a Guest<'a>, VmS
 }
 
 /// The NetBox VMs of the guests this plan is about, that exist: id → guest key.
-pub fn vms_in_scope(ctx: &Context) -> BTreeMap<u64, String> {
-    crate::sort::btree_map(
+pub fn vms_in_scope(ctx: &Context) -> VecMap<u64, String> {
+    VecMap::from_iter(
         ctx.refs
             .vms
             .iter()
@@ -38,7 +38,7 @@ pub fn vms_in_scope(ctx: &Context) -> BTreeMap<u64, String> {
 }
 
 /// The `model` rows that hang off these VMs (`virtual_machine`).
-pub fn rows_of<'a>(ctx: &Context<'a>, model: Model, vms: &BTreeMap<u64, String>) -> Vec<&'a Object<'a>> {
+pub fn rows_of<'a>(ctx: &Context<'a>, model: Model, vms: &VecMap<u64, String>) -> Vec<&'a Object<'a>> {
     ctx.objects(model)
         .iter()
         .filter(|row| row.fk("virtual_machine").is_some_and(|vm| vms.contains_key(&vm)))

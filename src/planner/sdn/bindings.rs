@@ -11,8 +11,8 @@ use crate::netbox::{self, Object};
 use crate::planner::context::Context;
 use crate::planner::diff::{Field, Kind};
 use crate::proxmox_path;
+use crate::vec_map::VecMap;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 /// A NetBox object a runtime row points at, explicitly or by an unambiguous VLAN id.
 enum TerminationTarget {
@@ -67,14 +67,14 @@ pub fn plan<'a>(
     ctx: &mut Context<'a>,
     zones: &Zones,
     vnets: &[&Map<String, Value>],
-    l2vpns: &BTreeMap<String, Value>,
+    l2vpns: &VecMap<String, Value>,
 ) -> Result<()> {
     let mut rows = Rows {
         rows: Vec::new(),
         complete: true,
         terminations: Terminations::new(),
     };
-    let vnet_zone: BTreeMap<String, String> = crate::sort::btree_map(
+    let vnet_zone: VecMap<String, String> = VecMap::from_iter(
         vnets
             .iter()
             .filter_map(|v| Some((loose_string(v.get("vnet"))?, loose_string(v.get("zone"))?))),
@@ -117,7 +117,7 @@ impl<'a> Rows<'a> {
         node: &str,
         zone: &str,
         evpn: bool,
-        l2vpns: &BTreeMap<String, Value>,
+        l2vpns: &VecMap<String, Value>,
     ) -> Result<()> {
         for (what, kind) in [
             ("content", "node-zone-content"),

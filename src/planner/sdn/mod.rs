@@ -20,8 +20,8 @@ use crate::parse;
 use crate::plan::{MatchedBy, Reason, Warning, WarningCode};
 use crate::proxmox_path;
 use crate::source::Fetched;
+use crate::vec_map::{VecMap, VecSet};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
 
 pub const PLANNER: Planner = Planner {
     name: "sdn",
@@ -204,7 +204,7 @@ fn plan_rows(ctx: &mut Context, spec: &Lifecycle, mut rows: Vec<Row>, complete: 
         .collect();
     let mut reconciler = Reconciler::new(spec, true, ours.iter().copied());
     crate::sort::sort_by(&mut rows, |a, b| a.identity.cmp(&b.identity));
-    let mut seen = BTreeSet::new();
+    let mut seen = VecSet::new();
     for row in rows {
         if !seen.insert(row.identity.clone()) {
             let message = format!("{} is listed twice; one row is used", row.identity);
@@ -243,11 +243,11 @@ fn common(row: &Map<String, Value>) -> Vec<Field> {
 }
 
 /// Zone name → (type, its row).
-type Zones<'a> = BTreeMap<String, (String, &'a Map<String, Value>)>;
+type Zones<'a> = VecMap<String, (String, &'a Map<String, Value>)>;
 
 fn plan(ctx: &mut Context, _writes: bool) -> Result<()> {
     let zones_path = "/cluster/sdn/zones";
-    let zones: Zones = crate::sort::btree_map(list(ctx, zones_path).into_iter().flatten().filter_map(|z| {
+    let zones: Zones = VecMap::from_iter(list(ctx, zones_path).into_iter().flatten().filter_map(|z| {
         Some((
             loose_string(z.get("zone"))?,
             (loose_string(z.get("type")).unwrap_or_default(), z),
@@ -325,7 +325,7 @@ fn plan_zone_rows(ctx: &mut Context, zones: &Zones, complete: bool) -> Result<()
 fn plan_vnet_rows(
     ctx: &mut Context,
     vnets: &[&Map<String, Value>],
-    l2vpns: &BTreeMap<String, Value>,
+    l2vpns: &VecMap<String, Value>,
     complete: bool,
 ) -> Result<()> {
     let rows = vnets

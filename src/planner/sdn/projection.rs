@@ -11,8 +11,8 @@ use crate::plan::{Conflict, MatchedBy, Reason, Warning, WarningCode};
 use crate::planner::context::Context;
 use crate::planner::diff::{sorted_references, Field, Kind};
 use crate::planner::reconcile::{Desired, Found, Gone, Item, Lifecycle, Outcome, Reconciler};
+use crate::vec_map::{VecMap, VecSet};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
 
 const L2VPN: Lifecycle = Lifecycle {
     lookup: &[("slug", "slug")],
@@ -60,15 +60,15 @@ fn reference(reconciler: &Reconciler, identity: &str, outcome: Outcome) -> Value
 }
 
 /// EVPN `rt-import` values → route targets: found by name, else created.
-pub fn route_targets(ctx: &mut Context, zones: &Zones) -> BTreeMap<String, Value> {
-    let wanted: BTreeSet<String> = crate::sort::btree_set(
+pub fn route_targets(ctx: &mut Context, zones: &Zones) -> VecMap<String, Value> {
+    let wanted: VecSet<String> = VecSet::from_iter(
         zones
             .values()
             .filter(|(kind, _)| kind == "evpn")
             .flat_map(|(_, z)| parse::list(z.get("rt-import"))),
     );
     let mut reconciler = Reconciler::new(&ROUTE_TARGET, true, []);
-    let mut targets = BTreeMap::new();
+    let mut targets = VecMap::new();
     for value in wanted {
         let candidates = ctx
             .objects(netbox::ROUTE_TARGET)
@@ -109,9 +109,9 @@ pub fn l2vpns(
     ctx: &mut Context,
     vnets: &[&Map<String, Value>],
     zones: &Zones,
-    route_targets: &BTreeMap<String, Value>,
+    route_targets: &VecMap<String, Value>,
     complete: bool,
-) -> Result<BTreeMap<String, Value>> {
+) -> Result<VecMap<String, Value>> {
     let ours_prefix = l2vpn_slug(ctx, "", "")?;
     let ours_prefix = ours_prefix.trim_end_matches('-').to_owned();
     let scope = ctx
@@ -119,7 +119,7 @@ pub fn l2vpns(
         .iter()
         .filter(|l| l.str("slug").is_some_and(|s| s.starts_with(&ours_prefix)));
     let mut reconciler = Reconciler::new(&L2VPN, true, scope);
-    let mut mapped = BTreeMap::new();
+    let mut mapped = VecMap::new();
     for v in vnets {
         let (Some(name), Some(zone)) = (loose_string(v.get("vnet")), loose_string(v.get("zone"))) else {
             continue;
@@ -199,7 +199,7 @@ fn l2vpn_fields(ctx: &Context, vnet: &Vnet, slug: &str, imports: Vec<Value>) -> 
 /// `decommissioning`.
 pub struct Prefixes<'s, 'a> {
     reconciler: Reconciler<'s, 'a>,
-    planned: BTreeMap<String, Value>,
+    planned: VecMap<String, Value>,
 }
 
 impl<'a> Prefixes<'static, 'a> {
@@ -211,7 +211,7 @@ impl<'a> Prefixes<'static, 'a> {
             .filter(move |p| p.str("description").is_some_and(|d| d.starts_with(&ours_description)));
         Prefixes {
             reconciler: Reconciler::new(&PREFIX, true, scope.collect::<Vec<_>>()),
-            planned: BTreeMap::new(),
+            planned: VecMap::new(),
         }
     }
 
@@ -259,14 +259,14 @@ impl<'a> Prefixes<'static, 'a> {
 /// terminates another L2VPN, a conflict record instead (never overwritten).
 pub struct Terminations<'s, 'a> {
     reconciler: Reconciler<'s, 'a>,
-    planned: BTreeSet<(&'static str, u64)>,
+    planned: VecSet<(&'static str, u64)>,
 }
 
 impl<'a> Terminations<'static, 'a> {
     pub fn new() -> Self {
         Terminations {
             reconciler: Reconciler::new(&TERMINATION, true, []),
-            planned: BTreeSet::new(),
+            planned: VecSet::new(),
         }
     }
 

@@ -6,8 +6,8 @@
 use crate::netbox::Object;
 use crate::plan::MatchedBy;
 use crate::source::GuestKind;
+use crate::vec_map::{VecMap, VecSet};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// A NetBox VM claiming a guest.
 #[derive(Clone, Copy)]
@@ -22,16 +22,16 @@ pub struct Claim<'a> {
 #[derive(Default)]
 pub struct Identities<'a> {
     /// Guest key (`qemu/101`) → the VMs claiming it.
-    pub claims: BTreeMap<String, Vec<Claim<'a>>>,
+    pub claims: VecMap<String, Vec<Claim<'a>>>,
     /// VMs with an identity from any source (of any endpoint).
-    pub identified: BTreeSet<u64>,
+    pub identified: VecSet<u64>,
     /// VM id → the name Proxmox last reported for it (to tell renames apart).
-    pub reported: BTreeMap<u64, String>,
+    pub reported: VecMap<u64, String>,
     /// VM id → why its sources disagree.
-    pub disagreements: BTreeMap<u64, String>,
+    pub disagreements: VecMap<u64, String>,
     /// Guest key → VMs whose sync-state record names this guest for another
     /// endpoint (two endpoints for one cluster): never ours to take.
-    pub foreign: BTreeMap<String, Vec<(&'a Object<'a>, u64)>>,
+    pub foreign: VecMap<String, Vec<(&'a Object<'a>, u64)>>,
 }
 
 /// What the sources are scoped by.
@@ -109,9 +109,10 @@ fn from_legacy_fields(vm: &Object, scope: &Scope) -> Option<(String, Option<Stri
 
 /// Reads every source for every VM.
 pub fn read<'a>(vms: &'a [Object<'a>], states: &'a [Object<'a>], scope: &Scope) -> Identities<'a> {
-    let state_of: BTreeMap<u64, &Object> =
-        crate::sort::btree_map(states.iter().filter_map(|s| Some((s.fk("virtual_machine")?, s))));
+    let state_of: VecMap<u64, &Object> =
+        VecMap::from_iter(states.iter().filter_map(|s| Some((s.fk("virtual_machine")?, s))));
     let mut found = Identities::default();
+    let mut claims = Vec::new();
     for vm in vms {
         if let Some((key, endpoint)) = state_of.get(&vm.id).and_then(|s| of_another_endpoint(s, scope)) {
             found.foreign.entry(key).or_default().push((vm, endpoint));
@@ -146,13 +147,14 @@ pub fn read<'a>(vms: &'a [Object<'a>], states: &'a [Object<'a>], scope: &Scope) 
                 .collect();
             found.disagreements.insert(vm.id, text.join(", "));
         }
-        let mut claimed = BTreeSet::new();
+        let mut claimed = VecSet::new();
         for (by, key, _) in &said {
             if claimed.insert(key.clone()) {
                 let claim = Claim { vm, by: *by, conflict };
-                found.claims.entry(key.clone()).or_default().push(claim);
+                claims.push((key.clone(), claim));
             }
         }
     }
+    found.claims = VecMap::grouped(claims);
     found
 }

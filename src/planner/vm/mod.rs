@@ -20,10 +20,10 @@ use crate::modes::{ResourceType, Stage};
 use crate::netbox::{self, Object};
 use crate::plan::{MatchedBy, Reason, WarningCode};
 use crate::source::{disk_mib, Guest};
+use crate::vec_map::{VecMap, VecSet};
 use identity::{Claim, Identities, Scope};
 use names::Matched;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
 
 pub const PLANNER: Planner = Planner {
     name: "vm",
@@ -80,7 +80,7 @@ pub fn subset_keys(
     endpoint: Option<u64>,
     cluster: &str,
     subset: &Subset,
-) -> BTreeSet<String> {
+) -> VecSet<String> {
     let mut keys = subset.guests.clone();
     if let Some(endpoint) = endpoint {
         let scope = Scope {
@@ -101,14 +101,14 @@ pub fn subset_keys(
 /// The NetBox VMs this endpoint's identities claim, as the VMs and their
 /// sync-state records tell before anything is matched (no cluster id yet):
 /// what `discover` and the planner both read, so they agree.
-pub fn claimed_ids(vms: &[Object], states: &[Object], endpoint: u64, cluster: &str) -> BTreeSet<u64> {
+pub fn claimed_ids(vms: &[Object], states: &[Object], endpoint: u64, cluster: &str) -> VecSet<u64> {
     let scope = Scope {
         endpoint,
         cluster_name: cluster,
         cluster_id: None,
     };
     let found = identity::read(vms, states, &scope);
-    crate::sort::btree_set(found.claims.values().flatten().map(|claim| claim.vm.id))
+    VecSet::from_iter(found.claims.values().flatten().map(|claim| claim.vm.id))
 }
 
 fn in_our_cluster(ctx: &Context, vm: &Object) -> bool {
@@ -119,15 +119,15 @@ fn in_our_cluster(ctx: &Context, vm: &Object) -> bool {
 struct Matching<'a> {
     found: Identities<'a>,
     /// Guest key → the one VM it matched (for names and children).
-    vms: BTreeMap<String, &'a Object<'a>>,
+    vms: VecMap<String, &'a Object<'a>>,
     /// Guest key → an identity-less same-name VM in the cluster: adopted when
     /// `adopt_by_name` is on, else the guest waits.
-    same_name: BTreeMap<String, &'a Object<'a>>,
+    same_name: VecMap<String, &'a Object<'a>>,
 }
 
 fn matching<'a>(ctx: &Context<'a>, endpoint: u64) -> Matching<'a> {
     let found = identities(ctx, endpoint);
-    let mut vms = BTreeMap::new();
+    let mut vms = VecMap::new();
     for (key, claims) in &found.claims {
         if let [claim] = claims.as_slice() {
             if !claim.conflict && in_our_cluster(ctx, claim.vm) {
@@ -140,8 +140,8 @@ fn matching<'a>(ctx: &Context<'a>, endpoint: u64) -> Matching<'a> {
         .iter()
         .filter(|vm| in_our_cluster(ctx, vm) && !found.identified.contains(&vm.id))
         .collect();
-    let mut same_name = BTreeMap::new();
-    let mut taken = BTreeSet::new();
+    let mut same_name = VecMap::new();
+    let mut taken = VecSet::new();
     for guest in ctx.inventory.guests.iter().filter(|g| !g.template) {
         let key = guest.key();
         if found.claims.contains_key(&key) {
@@ -252,6 +252,9 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
     };
     let names = names::assign(ctx, &matched, reconciler.planning());
     let inventory = ctx.inventory;
+    // Added to ctx.refs.vms after the loop, in one sort (guests are in vmid
+    // order, their keys are not).
+    let mut linked = Vec::new();
     for (index, guest) in inventory.guests.iter().enumerate() {
         let key = guest.key();
         let claimed: Vec<&Object> = matching
@@ -285,10 +288,11 @@ fn plan(ctx: &mut Context, writes: bool) -> Result<()> {
                 existing_id: vm.existing,
                 guest_index: index,
             };
-            ctx.refs.vms.insert(key, slot);
+            linked.push((key, slot));
         }
     }
-    let key_of: BTreeMap<u64, &String> = crate::sort::btree_map(
+    ctx.refs.vms.extend(linked);
+    let key_of: VecMap<u64, &String> = VecMap::from_iter(
         matching
             .found
             .claims

@@ -9,8 +9,9 @@ use crate::netbox::{self, Object};
 use crate::plan::{Change, Reason, Target};
 use crate::planner::context::Context;
 use crate::source::Guest;
+use crate::vec_map::{VecMap, VecSet};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashSet;
 
 /// NetBox's `VirtualMachine.name` holds at most 64 characters.
 const NAME_MAX: usize = 64;
@@ -18,8 +19,8 @@ const NAME_MAX: usize = 64;
 /// The NetBox VM each guest matched, and the name Proxmox last reported for
 /// each VM (by VM id).
 pub struct Matched<'m, 'a> {
-    pub vms: &'m BTreeMap<String, &'a Object<'a>>,
-    pub reported: &'m BTreeMap<u64, String>,
+    pub vms: &'m VecMap<String, &'a Object<'a>>,
+    pub reported: &'m VecMap<u64, String>,
 }
 
 /// `name` with ` (n)` for n ≥ 2, shortened so the whole fits NetBox's limit.
@@ -55,7 +56,7 @@ fn operator_named(vm: &Object, reported: Option<&String>) -> Option<String> {
 /// Names are unique per cluster, case-insensitively: every VM of the
 /// cluster that no guest explains (manual ones, kept orphans) holds its
 /// name. A name already in NetBox that still fits is kept, so names never churn.
-pub fn assign(ctx: &Context, matched: &Matched, writes: bool) -> BTreeMap<String, String> {
+pub fn assign(ctx: &Context, matched: &Matched, writes: bool) -> VecMap<String, String> {
     let guests: Vec<(&Guest, Option<&Object>)> = ctx
         .inventory
         .guests
@@ -63,14 +64,16 @@ pub fn assign(ctx: &Context, matched: &Matched, writes: bool) -> BTreeMap<String
         .filter(|g| !g.template)
         .map(|guest| (guest, matched.vms.get(&guest.key()).copied()))
         .collect();
-    let explained: BTreeSet<u64> = crate::sort::btree_set(guests.iter().filter_map(|(_, vm)| vm.map(|vm| vm.id)));
-    let mut taken: BTreeSet<String> = crate::sort::btree_set(
+    let explained: VecSet<u64> = VecSet::from_iter(guests.iter().filter_map(|(_, vm)| vm.map(|vm| vm.id)));
+    // Looked up and added to one name at a time, never listed: a hash set.
+    let mut taken: HashSet<String> = HashSet::from_iter(
         ctx.objects(netbox::VIRTUAL_MACHINE)
             .iter()
             .filter(|vm| super::in_our_cluster(ctx, vm) && !explained.contains(&vm.id))
             .filter_map(|vm| vm.str("name").map(str::to_lowercase)),
     );
-    let mut names = BTreeMap::new();
+    // Per guest (as in `guests`), its name; a map by key at the end.
+    let mut names: Vec<Option<String>> = vec![None; guests.len()];
     // Names that cannot change first (an operator's, or on a VM this plan
     // does not write), then names that still fit, then the rest.
     let fixed = |vm: &Object| -> Option<String> {
@@ -80,22 +83,22 @@ pub fn assign(ctx: &Context, matched: &Matched, writes: bool) -> BTreeMap<String
             false => operator_named(vm, matched.reported.get(&vm.id)),
         }
     };
-    for (guest, vm) in &guests {
+    for ((_, vm), name) in guests.iter().zip(&mut names) {
         if let Some(kept) = vm.and_then(fixed) {
             taken.insert(kept.to_lowercase());
-            names.insert(guest.key(), kept);
+            *name = Some(kept);
         }
     }
-    for (guest, vm) in &guests {
+    for ((guest, vm), name) in guests.iter().zip(&mut names) {
         let current = vm.and_then(|vm| vm.str("name"));
-        if let Some(current) = current.filter(|c| !names.contains_key(&guest.key()) && is_form_of(c, &guest.name)) {
+        if let Some(current) = current.filter(|c| name.is_none() && is_form_of(c, &guest.name)) {
             if taken.insert(current.to_lowercase()) {
-                names.insert(guest.key(), current.to_owned());
+                *name = Some(current.to_owned());
             }
         }
     }
-    for (guest, _) in &guests {
-        if names.contains_key(&guest.key()) {
+    for ((guest, _), name) in guests.iter().zip(&mut names) {
+        if name.is_some() {
             continue;
         }
         let mut n = 1;
@@ -105,18 +108,22 @@ pub fn assign(ctx: &Context, matched: &Matched, writes: bool) -> BTreeMap<String
             candidate = name_form(&guest.name, n);
         }
         taken.insert(candidate.to_lowercase());
-        names.insert(guest.key(), candidate);
+        *name = Some(candidate);
     }
-    names
+    guests
+        .iter()
+        .zip(names)
+        .filter_map(|((guest, _), name)| Some((guest.key(), name?)))
+        .collect()
 }
 
 /// NetBox names are unique per cluster at every moment: a VM that takes the
 /// name another of ours is giving up (a rename in this plan) waits for that
 /// rename. Where renames go round in a circle (two guests swap names), the
 /// first of the circle gives its name up first, under a stand-in name.
-pub fn follow_renames(ctx: &mut Context, matched: &Matched, names: &BTreeMap<String, String>) {
+pub fn follow_renames(ctx: &mut Context, matched: &Matched, names: &VecMap<String, String>) {
     let current = |key: &str| matched.vms.get(key).copied();
-    let mut given_up: BTreeMap<String, String> = BTreeMap::new();
+    let mut given_up: VecMap<String, String> = VecMap::new();
     for (key, name) in names {
         if let Some(held) = current(key)
             .and_then(|vm| vm.str("name"))
@@ -126,16 +133,16 @@ pub fn follow_renames(ctx: &mut Context, matched: &Matched, names: &BTreeMap<Str
         }
     }
     // Who waits for whom: the VM taking a name waits for the VM giving it up.
-    let waits: BTreeMap<&str, &str> = crate::sort::btree_map(
+    let waits: VecMap<&str, &str> = VecMap::from_iter(
         names
             .iter()
             .filter_map(|(key, name)| Some((key.as_str(), given_up.get(&name.to_lowercase())?.as_str())))
             .filter(|(key, holder)| key != holder),
     );
-    let mut freed: BTreeMap<&str, String> = BTreeMap::new();
+    let mut freed: VecMap<&str, String> = VecMap::new();
     for start in waits.keys() {
         let mut at = *start;
-        let mut seen = crate::sort::btree_set([at]);
+        let mut seen = VecSet::from_iter([at]);
         while let Some(next) = waits.get(at) {
             if *next == *start && !freed.keys().any(|k| seen.contains(k)) {
                 if let Some(op) = current(start).and_then(|vm| free_name(ctx, start, vm)) {
@@ -173,7 +180,7 @@ fn free_name(ctx: &mut Context, key: &str, vm: &Object) -> Option<String> {
         before: Value::from(held),
         after: Value::from(stand_in),
     };
-    let changes = crate::sort::btree_map([("name".to_owned(), change)]);
+    let changes = VecMap::from_iter([("name".to_owned(), change)]);
     ctx.update(head, Target::of(vm), Reason::ChangedInProxmox, changes, None)
 }
 
