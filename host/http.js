@@ -8,18 +8,17 @@ import tls from 'node:tls';
 
 /** Network failures worth a retry (the request may or may not have reached the server). */
 export const TRANSIENT_CODES = new Set([
-  'ESTALESOCKET', 'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND',
+  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND',
   'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE', 'EREQTIMEOUT',
 ]);
 
 /** Failures where the server certainly did not process the request. */
-export const NOT_SENT_CODES = new Set(['ESTALESOCKET', 'ECONNREFUSED', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN']);
+export const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN']);
 
 /** What a network failure means, by Node's error code, for one-line messages. */
 const TRANSPORT_PROBLEMS = {
   ECONNREFUSED: 'connection refused',
   ECONNRESET: 'connection reset',
-  ESTALESOCKET: 'a kept-alive connection the server had closed',
   ENOTFOUND: 'host not found',
   EAI_AGAIN: 'name lookup failed',
   EHOSTUNREACH: 'host unreachable',
@@ -159,8 +158,6 @@ export function createTransport({ ca, insecure = false, maxSockets = 16 } = {}) 
     const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     return new Promise((resolve, reject) => {
       let settled = false;
-      let answered = false;
-      const started = Date.now();
       const fail = (error) => {
         if (settled) return;
         settled = true;
@@ -180,7 +177,6 @@ export function createTransport({ ca, insecure = false, maxSockets = 16 } = {}) 
           },
         },
         (res) => {
-          answered = true;
           const chunks = [];
           res.on('data', (c) => chunks.push(c));
           res.on('error', fail);
@@ -202,7 +198,7 @@ export function createTransport({ ca, insecure = false, maxSockets = 16 } = {}) 
         fail(error);
         req.destroy(error);
       }, timeout);
-      req.on('error', (error) => fail(staleSocket(req, error, answered, Date.now() - started) ? Object.assign(error, { code: 'ESTALESOCKET' }) : error));
+      req.on('error', fail);
       if (payload) req.write(payload);
       req.end();
     });
@@ -211,21 +207,6 @@ export function createTransport({ ca, insecure = false, maxSockets = 16 } = {}) 
     for (const agent of Object.values(agents)) agent.destroy();
   }
   return { request, close };
-}
-
-/** How soon a reset on a reused connection counts as the server's idle close, not as its answer to this request. */
-const STALE_RESET_MS = 1000;
-
-/**
- * A request sent on a kept-alive connection that the server closed while it was
- * idle (gunicorn closes one after 2 s): reset at once, before any answer. The
- * server never read it, so even a POST may be sent again (Node's documented case
- * for `reusedSocket`). A reset after longer, or once an answer began, stays a
- * plain `ECONNRESET`: the server may have acted on it.
- * @param {http.ClientRequest} req @param {NodeJS.ErrnoException} error @param {boolean} answered @param {number} elapsed
- */
-function staleSocket(req, error, answered, elapsed) {
-  return req.reusedSocket && !answered && elapsed < STALE_RESET_MS && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
