@@ -133,16 +133,17 @@ export function loadCa(ca) {
 
 /**
  * Makes a transport: `request({method, url, headers, body, timeout})` →
- * `{status, headers, text}`. Keeps connections alive (bounded sockets).
- * @param {{ ca?: string | Buffer, insecure?: boolean, maxSockets?: number }} [options]
+ * `{status, headers, text}`. Keeps connections alive (bounded sockets) unless
+ * `keepAlive` is false.
+ * @param {{ ca?: string | Buffer, insecure?: boolean, maxSockets?: number, keepAlive?: boolean }} [options]
  * @returns {Transport}
  */
-export function createTransport({ ca, insecure = false, maxSockets = 16 } = {}) {
+export function createTransport({ ca, insecure = false, maxSockets = 16, keepAlive = true } = {}) {
   const caData = loadCa(ca);
   const agents = {
-    'http:': new http.Agent({ keepAlive: true, maxSockets }),
+    'http:': new http.Agent({ keepAlive, maxSockets }),
     'https:': new https.Agent({
-      keepAlive: true,
+      keepAlive,
       maxSockets,
       // Like NODE_EXTRA_CA_CERTS: the given CA in addition to the usual roots.
       ...(caData ? { ca: [...tls.rootCertificates, caData] } : {}),

@@ -34,6 +34,7 @@ import * as planner from 'proxbox-planner';
 import { DEFAULT_CONCURRENCY, NetBoxClient } from '../netbox.js';
 import { ProxmoxClient } from '../proxmox.js';
 import { applyPlan, resolveRefs, workUnits } from '../apply.js';
+import { createTransport } from '../http.js';
 import { syncOnce } from '../sync.js';
 import {
   SAMPLE_SEED, createEndpoint, installFakepve, installNetbox, installProxboxApi, startFakepve, startNetbox, stopFakepve, stopNetbox,
@@ -462,8 +463,11 @@ async function oursRun({ label, pve, concurrency, verifyCreates }) {
 async function floorRun({ plan, pve, concurrency, batchSize = 100 }) {
   const nb = await freshNetbox();
   const times = requestTimes();
+  // A new connection per request: the floor has no answer to a POST lost on a kept-alive connection
+  // that gunicorn closed meanwhile (it closes idle ones after 2 s), and it must never send one twice.
+  const transport = createTransport({ keepAlive: false });
   const netbox = new NetBoxClient({
-    url: nb.env.NETBOX_URL, token: nb.env.NETBOX_TOKEN_V2, timeout: 60000, concurrency, onRequest: (r) => times.record(r),
+    url: nb.env.NETBOX_URL, token: nb.env.NETBOX_TOKEN_V2, timeout: 60000, concurrency, onRequest: (r) => times.record(r), transport,
   });
   const proxmox = new ProxmoxClient({ url: pve.PVE_URL, token: pve.PVE_TOKEN, ca: pve.PVE_CA_FILE });
   try {
@@ -479,6 +483,7 @@ async function floorRun({ plan, pve, concurrency, batchSize = 100 }) {
     log(`  floor, concurrency ${concurrency}: ${secs(ms)}, ${netbox.stats.requests - r0} NetBox requests (load ${load()})`);
     return { ms, requests: netbox.stats.requests - r0, load: load(), kinds: times.kinds('apply') };
   } finally {
+    transport.close();
     netbox.close();
     proxmox.close();
     await nb.stop();
