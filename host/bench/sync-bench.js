@@ -138,6 +138,9 @@ function progress() {
   };
 }
 
+/** One request kind's total: `n × mean = sum`. */
+const kindTotal = (e) => `${e.n} × ${(e.ms / e.n / 1000).toFixed(2)} s = ${secs(e.ms)}`;
+
 /**
  * NetBox time per request kind (method + collection), by phase: where a phase's
  * wall time goes. Fed by NetBoxClient's `onRequest` hook (one call per attempt).
@@ -171,7 +174,7 @@ function requestTimes() {
       const entries = Object.entries(phases[name] ?? {}).sort((a, b) => b[1].ms - a[1].ms);
       const total = entries.reduce((sum, [, e]) => sum + e.ms, 0);
       const out = entries.slice(0, top).map(
-        ([key, e]) => `${key}: ${e.n} × ${(e.ms / e.n / 1000).toFixed(2)} s = ${secs(e.ms)} (${Math.round((e.ms / total) * 100)}%)`
+        ([key, e]) => `${key}: ${kindTotal(e)} (${Math.round((e.ms / total) * 100)}%)`
       );
       if (entries.length > top) out.push(`${entries.length - top} other kinds: ${secs(entries.slice(top).reduce((sum, [, e]) => sum + e.ms, 0))}`);
       return out;
@@ -181,7 +184,7 @@ function requestTimes() {
 
 /** The request kinds of two applies side by side, the largest excess of `ours` over `floor` first. */
 function kindComparison(ours, floor, top = 8) {
-  const cell = (e) => (e ? `${e.n} × ${(e.ms / e.n / 1000).toFixed(2)} s = ${secs(e.ms)}` : '—');
+  const cell = (e) => (e ? kindTotal(e) : '—');
   const kinds = [...new Set([...Object.keys(ours), ...Object.keys(floor)])];
   const excess = (kind) => (ours[kind]?.ms ?? 0) - (floor[kind]?.ms ?? 0);
   const sorted = kinds.sort((a, b) => excess(b) - excess(a));

@@ -20,19 +20,18 @@
  */
 export async function collectInput({ planner, base, readProxmox, readNetbox, onRound = () => {}, maxRounds = 32 }) {
   const input = { ...base, proxmox: {}, netbox: {} };
-  const reading = new Set(); // `proxmox <path>` and `netbox <collection>` being read
+  const reading = { proxmox: new Set(), netbox: new Set() }; // the paths and collections being read
   const reads = new Set(); // their promises, which never reject (a failure is kept in `failure`)
   let failure = null;
   let rounds = 0;
 
   const start = (side, names, promise) => {
-    const keys = names.map((name) => `${side} ${name}`);
-    for (const key of keys) reading.add(key);
+    for (const name of names) reading[side].add(name);
     const read = promise
       .then((data) => { Object.assign(input[side], data); }, (error) => { failure ??= error; })
       .finally(() => {
         reads.delete(read);
-        for (const key of keys) reading.delete(key);
+        for (const name of names) reading[side].delete(name);
       });
     reads.add(read);
   };
@@ -43,8 +42,8 @@ export async function collectInput({ planner, base, readProxmox, readNetbox, onR
     if (next.complete && !reads.size) return { input, rounds };
     const repeated = [...next.proxmox.filter((p) => p in input.proxmox), ...next.netbox.filter((c) => c in input.netbox)];
     if (repeated.length) throw new Error(`discovery does not converge (round ${rounds + 1}, asked again for ${repeated.join(', ')})`);
-    const proxmox = next.proxmox.filter((path) => !reading.has(`proxmox ${path}`));
-    const netbox = next.netbox.filter((collection) => !reading.has(`netbox ${collection}`));
+    const proxmox = next.proxmox.filter((path) => !reading.proxmox.has(path));
+    const netbox = next.netbox.filter((collection) => !reading.netbox.has(collection));
     if (proxmox.length || netbox.length) {
       rounds += 1;
       if (rounds > maxRounds) throw new Error(`discovery does not converge (round ${rounds})`);
