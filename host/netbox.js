@@ -207,8 +207,11 @@ export class NetBoxClient {
   /**
    * One API call with retries. Idempotent calls (GET, PATCH, DELETE, PUT) are
    * retried on 429, 5xx, timeouts and connection failures. A POST is retried
-   * only where it certainly was not applied (429, 503, connection refused);
-   * otherwise it fails with `ambiguous: true` and the caller decides.
+   * only where it certainly was not applied (429, 503, a transaction NetBox
+   * says PostgreSQL rolled back, connection refused); otherwise it fails with
+   * `ambiguous: true` and the caller decides. 429, 503 and a rolled-back
+   * transaction (writes side by side locking the same rows) lower the
+   * concurrency.
    * @param {string} method
    * @param {string} path  an API path, or a `next` link
    * @param {RequestOptions} [options]
@@ -237,7 +240,9 @@ export class NetBoxClient {
       } finally {
         this.gate.release();
       }
-      if (response?.status === 429 || response?.status === 503) this.gate.throttled();
+      const data = response ? parseBody(response.text) : undefined;
+      const contended = response?.status === 500 && isRolledBack(data);
+      if (response?.status === 429 || response?.status === 503 || contended) this.gate.throttled();
       else if (response && response.status < 500) this.gate.succeeded();
       this.onRequest?.({ method, path: shown, status: response?.status ?? null, error: failure ? failure.code : undefined, ms: Date.now() - started, attempt });
       if (failure) {
@@ -253,11 +258,10 @@ export class NetBoxClient {
         });
       }
       const { status } = response;
-      const data = parseBody(response.text);
       if (status >= 200 && status < 300) return { status, data, headers: response.headers };
-      const retryable = status === 429 || status === 503 || (idempotent && status >= 500);
+      const retryable = status === 429 || status === 503 || contended || (idempotent && status >= 500);
       if (retryable && attempt < retries) {
-        if (status >= 500 && status !== 503 && method !== 'GET') maybeApplied = true;
+        if (status >= 500 && status !== 503 && !contended && method !== 'GET') maybeApplied = true;
         await this.#wait(attempt, response.headers['retry-after']);
         continue;
       }
@@ -396,6 +400,18 @@ export function chunks(items, size) {
 /** NetBox's own 500 page (`{"error", "exception", "netbox_version"}`): the request ran and was rolled back. */
 function isNetBoxError(data) {
   return Boolean(data && typeof data === 'object' && 'exception' in data && 'netbox_version' in data);
+}
+
+/**
+ * NetBox's 500 for a PostgreSQL deadlock (40P01) or serialization failure
+ * (40001): PostgreSQL aborted the request's transaction, and NetBox writes in
+ * one (a bulk create or update is one atomic block), so nothing of it was
+ * applied and it may be sent again. Two batches side by side that lock the
+ * same rows in another order meet it (a VM's disk total and its interface
+ * count are updated by each disk and interface written).
+ */
+function isRolledBack(data) {
+  return isNetBoxError(data) && data.exception === 'OperationalError' && /^(deadlock detected|could not serialize access)/.test(String(data.error));
 }
 
 /** JSON, or (an HTML page, a proxy's text) a marker string that never carries the page itself. */

@@ -353,6 +353,22 @@ async function floorApply(plan, netbox, { concurrency, batchSize }) {
 
 // ---------------------------------------------------------------- one run each
 
+/**
+ * The GETs a client sends from now until `stop`, as sent: path and query (the
+ * client's `onRequest` shortens a lean read's `fields=`). Sent again one at a
+ * time, they give NetBox's own time for a run's reads, with no request waiting
+ * for a worker or a core.
+ */
+function recordReads(netbox) {
+  const reads = [];
+  const { request } = netbox;
+  netbox.request = (method, path, options = {}) => {
+    if (method === 'GET') reads.push([path, options.query]);
+    return request.call(netbox, method, path, options);
+  };
+  return { reads, stop: () => { netbox.request = request; } };
+}
+
 /** Ours on a fresh NetBox: the initial sync, then the no-change re-sync (lean, then full objects). */
 async function oursRun({ label, pve, concurrency, verifyCreates }) {
   const nb = await freshNetbox();
@@ -425,9 +441,13 @@ async function oursRun({ label, pve, concurrency, verifyCreates }) {
     );
     log('      NetBox time by request kind (requests overlap: they add up to more than the wall time):');
     for (const line of times.lines('apply')) log(`        ${line}`);
-    times.phase = null;
+    const recorded = recordReads(netbox);
     const resync = await planning();
+    recorded.stop();
     const full = await planning({ leanReads: false });
+    times.phase = 'alone';
+    for (const [path, query] of recorded.reads) await netbox.request('GET', path, { query });
+    times.phase = null;
     for (const [name, r] of /** @type {[string, typeof resync][]} */ ([['lean', resync], ['full objects', full]])) {
       const changes = r.plan.operations.filter((o) => o.action !== 'skip');
       log(
@@ -440,6 +460,12 @@ async function oursRun({ label, pve, concurrency, verifyCreates }) {
         throw new BenchFailure(`the no-change re-plan of ${label} (${name}) is not empty`);
       }
     }
+    const alone = Object.values(times.kinds('alone')).reduce((sum, e) => sum + e.ms, 0);
+    log(
+      `      the lean re-sync's ${recorded.reads.length} NetBox reads again, one at a time: ${secs(alone)} of NetBox time ` +
+        `(${(alone / resync.ms).toFixed(2)}× the re-sync's wall time); the costliest:`
+    );
+    for (const line of times.lines('alone', 8)) log(`        ${line}`);
     log('    per stage (initial plan and apply; the re-plan):');
     for (const line of stageLines(plan, clock, resync.plan)) log(`      ${line}`);
     return {
@@ -448,7 +474,7 @@ async function oursRun({ label, pve, concurrency, verifyCreates }) {
         ...initial, plan: undefined, apply_ms: applyMs, total_ms: initial.ms + applyMs,
         requests: initial.netbox_requests + report.requests.total, apply_requests: report.requests,
       },
-      resync: { ...resync, plan: undefined }, full: { ...full, plan: undefined },
+      resync: { ...resync, plan: undefined, netbox_alone_ms: alone }, full: { ...full, plan: undefined },
       counts: await objectCounts(netbox), load: load(), kinds: times.kinds('apply'),
     };
   } finally {
@@ -565,16 +591,17 @@ async function benchCluster(spec, { concurrencies, peer, verifyCreates }) {
 function tables(clusters) {
   log(
     '\n| cluster | concurrency | ours: initial sync (plan + apply) | floor (same writes, no lookups) | ours ÷ floor | no-change re-sync, lean (full ' +
-      'objects) | Proxmox reads in it | writes in re-sync | load |'
+      'objects) | its NetBox reads one at a time | Proxmox reads in it | writes in re-sync | load |'
   );
-  log('|---|---|---|---|---|---|---|---|---|');
+  log('|---|---|---|---|---|---|---|---|---|---|');
   for (const c of clusters) {
     for (const { concurrency, ours, floor } of c.rows) {
       const i = ours.initial;
       log(
         `| ${c.label} | ${concurrency} | ${secs(i.ms)} + ${secs(i.apply_ms)} = ${secs(i.total_ms)} (${int(i.requests)} NetBox requests) | ${secs(floor.ms)} ` +
           `(${int(floor.requests)}) | ${(i.apply_ms / floor.ms).toFixed(2)}× apply, ${(i.total_ms / floor.ms).toFixed(2)}× with planning | ` +
-          `${secs(ours.resync.ms)} (${secs(ours.full.ms)}) | ${secs(ours.resync.proxmox_ms)}, ${int(ours.resync.proxmox_requests)} requests | 0 | ` +
+          `${secs(ours.resync.ms)} (${secs(ours.full.ms)}) | ${secs(ours.resync.netbox_alone_ms)} | ` +
+          `${secs(ours.resync.proxmox_ms)}, ${int(ours.resync.proxmox_requests)} requests | 0 | ` +
           `${ours.load} / ${floor.load} |`
       );
     }

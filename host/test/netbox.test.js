@@ -197,6 +197,34 @@ test('retries: a POST is not re-sent after a lost answer (ambiguous), but is aft
   assert.equal(fake.find('/api/ipam/vlans/', 1).name, 'a3');
 });
 
+test('retries: a write PostgreSQL rolled back (deadlock, serialization failure) is re-sent, a POST too, and lowers the concurrency', async () => {
+  const fake = new FakeNetBox();
+  fake.objects('/api/virtualization/virtual-disks/');
+  // NetBox's own 500 page for an OperationalError, as NetBox 4.7 answers a deadlocked bulk create.
+  const rolledBack = (error, exception = 'OperationalError') => ({
+    status: 500, body: { error, exception, netbox_version: '4.7.3', python_version: '3.12.1' },
+  });
+  const deadlock = rolledBack('deadlock detected\nDETAIL:  Process 10814 waits for ShareLock on transaction 2564; blocked by process 10830.');
+  let n = 0;
+  fake.fault = (req) => (req.method === 'POST' && ++n === 1 ? deadlock : undefined);
+  const c = client(fake, { concurrency: 4 });
+  const created = await c.createBatch('/api/virtualization/virtual-disks/', [{ name: 'scsi0', size: 1 }]);
+  assert.equal(created.length, 1);
+  assert.equal(fake.objects('/api/virtualization/virtual-disks/').length, 1, 'created once');
+  assert.equal(fake.log.filter((e) => e.method === 'POST').length, 2, 'sent twice: the first was rolled back');
+  assert.equal(c.gate.stats.throttled, 1);
+  assert.ok(c.gate.limit < 4, `concurrency lowered (limit ${c.gate.limit})`);
+  let m = 0;
+  fake.fault = (req) => (req.method === 'PATCH' && ++m === 1 ? rolledBack('could not serialize access due to concurrent update') : undefined);
+  await c.updateBatch('/api/virtualization/virtual-disks/', [{ id: created[0].id, size: 2 }]);
+  assert.equal(fake.find('/api/virtualization/virtual-disks/', created[0].id).size, 2);
+  // Any other error NetBox reports is final for a POST: not re-sent, and not ambiguous (NetBox rolled it back).
+  fake.fault = (req) => (req.method === 'POST' ? rolledBack('duplicate key value violates unique constraint', 'IntegrityError') : undefined);
+  const before = fake.log.length;
+  await assert.rejects(c.createBatch('/api/virtualization/virtual-disks/', [{ name: 'scsi1', size: 1 }]), { status: 500, ambiguous: false });
+  assert.equal(fake.log.length - before, 1, 'sent once');
+});
+
 test('timeouts: a slow answer fails the attempt and is retried (fault injection: a socket that never answers)', async () => {
   let calls = 0;
   const { createTransport } = await import('../http.js');
