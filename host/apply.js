@@ -299,9 +299,7 @@ class Executor {
           this.#record(op, { status: 'skipped', detail: op.detail ?? op.reason });
           continue;
         }
-        const blocker = this.#blocker(op);
-        if (blocker) this.#recordBlocked(op, blocker);
-        else unit.live.push(op);
+        if (this.#unblocked(op)) unit.live.push(op);
       }
     }
     return unit.live.length > 0;
@@ -338,16 +336,15 @@ class Executor {
    * chain is skipped to its end.
    */
   #withoutBlocked(items) {
-    return items.filter((item) => {
-      const blocker = this.#blocker(item.op);
-      if (!blocker) return true;
-      this.#recordBlocked(item.op, blocker);
-      return false;
-    });
+    return items.filter((item) => this.#unblocked(item.op));
   }
 
-  #recordBlocked(op, blocker) {
+  /** False, with the operation recorded `skipped-dependency`, when one it depends on failed. */
+  #unblocked(op) {
+    const blocker = this.#blocker(op);
+    if (!blocker) return true;
     this.#record(op, { status: 'skipped-dependency', error: { message: `depends on ${blocker} (${this.results.get(blocker).status})`, dependency: blocker } });
+    return false;
   }
 
   #blocker(op) {
@@ -479,7 +476,7 @@ class Executor {
         const httpFailure = error.status >= 400 && error.status !== 429 && error.status !== 503 && !error.ambiguous;
         if (splittable && pending.length > 1 && httpFailure) {
           // One object broke the whole batch (a 500 IntegrityError, an unusual 400): isolate it.
-          for (const item of pending) if (this.#withoutBlocked([item]).length) await this.#createItems(collection, [item], false);
+          for (const item of pending) if (this.#unblocked(item.op)) await this.#createItems(collection, [item], false);
           return;
         }
         const info = errorInfo(error);
@@ -624,7 +621,7 @@ class Executor {
         }
         if (how.settled?.(error, pending)) return;
         if (splittable && pending.length > 1) {
-          for (const item of pending) if (this.#withoutBlocked([item]).length) await this.#writeItems(collection, [item], false, how);
+          for (const item of pending) if (this.#unblocked(item.op)) await this.#writeItems(collection, [item], false, how);
           return;
         }
         for (const item of pending) this.#record(item.op, { status: 'failed', netbox_id: item.id, error: errorInfo(error) });
