@@ -241,8 +241,9 @@ export class NetBoxClient {
         this.gate.release();
       }
       const data = response ? parseBody(response.text) : undefined;
-      const contended = response?.status === 500 && isRolledBack(data);
-      if (response?.status === 429 || response?.status === 503 || contended) this.gate.throttled();
+      // Certainly not applied, and NetBox asks for fewer requests at once.
+      const busy = response?.status === 429 || response?.status === 503 || (response?.status === 500 && isRolledBack(data));
+      if (busy) this.gate.throttled();
       else if (response && response.status < 500) this.gate.succeeded();
       this.onRequest?.({ method, path: shown, status: response?.status ?? null, error: failure ? failure.code : undefined, ms: Date.now() - started, attempt });
       if (failure) {
@@ -259,9 +260,9 @@ export class NetBoxClient {
       }
       const { status } = response;
       if (status >= 200 && status < 300) return { status, data, headers: response.headers };
-      const retryable = status === 429 || status === 503 || contended || (idempotent && status >= 500);
+      const retryable = busy || (idempotent && status >= 500);
       if (retryable && attempt < retries) {
-        if (status >= 500 && status !== 503 && !contended && method !== 'GET') maybeApplied = true;
+        if (status >= 500 && !busy && method !== 'GET') maybeApplied = true;
         await this.#wait(attempt, response.headers['retry-after']);
         continue;
       }
